@@ -1,0 +1,255 @@
+//! Assembling the service: database, keys, hash pool, revocation cache,
+//! schema and router; then serving until shutdown, with a bounded drain.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use base64::Engine as _;
+use rand::RngCore;
+use tokio::net::TcpListener;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
+use crate::auth::revocation::RevocationCache;
+use crate::config::{Backend, Config};
+use crate::graphql::{SchemaOptions, build_schema};
+use crate::state::AppState;
+
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    shutdown_timeout: Duration,
+}
+
+impl App {
+    /// Connects, migrates, loads what must survive a restart and binds the
+    /// listener; serving starts with `run`.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        let secret = jwt_secret(&config)?;
+        let db = crate::db::connect(&config)
+            .await
+            .context("cannot connect to the database (check DATABASE_URL)")?;
+        crate::db::migrate(&db)
+            .await
+            .context("migrating the database")?;
+        let jwt = JwtKeys::hs256(
+            &secret,
+            &config.jwt_issuer,
+            &config.jwt_audience,
+            config.access_token_ttl,
+        );
+        let hasher = PasswordHasher::start(config.hash_concurrency(), config.hash_queue).await?;
+        let state = AppState::new(
+            db,
+            jwt,
+            hasher,
+            RevocationCache::new(),
+            config.refresh_token_ttl,
+        );
+        let revoked = crate::service::session::load_revocations(&state)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading revoked sessions: {e:?}"))?;
+        tracing::debug!(revoked, "revocation cache loaded");
+        let schema = build_schema(&SchemaOptions::from(&config), Some(state.clone()));
+        let router = crate::http::router(state.clone(), schema, &config);
+        let listener = TcpListener::bind(config.bind_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind_addr))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes; then `/readyz` answers 503, the
+    /// listener closes and in-flight requests get `SHUTDOWN_TIMEOUT` to finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        tracing::info!(%addr, "listening; GraphiQL at http://{addr}/graphql");
+        let drain = Arc::new(tokio::sync::Notify::new());
+        let drain_signal = drain.clone();
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { drain_signal.notified().await });
+        let mut server = tokio::spawn(async move { server.await });
+        tokio::select! {
+            finished = &mut server => return finished?.context("server failed"),
+            () = shutdown => {}
+        }
+        tracing::info!(timeout = ?self.shutdown_timeout, "shutting down: draining in-flight requests");
+        self.state.begin_shutdown();
+        drain.notify_one();
+        match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
+            Ok(finished) => finished?.context("server failed")?,
+            Err(_) => {
+                server.abort();
+                tracing::warn!("drain timeout reached; in-flight requests were cut off");
+            }
+        }
+        self.state.db().clone().close().await.ok();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// The HS256 key: `JWT_SECRET`, or for SQLite one generated once and kept in
+/// a 0600 file beside the database, so that tokens survive a restart.
+fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.expose().as_bytes().to_vec());
+    }
+    match config.backend()? {
+        Backend::Postgres | Backend::MySql => anyhow::bail!(
+            "JWT_SECRET is required with PostgreSQL or MySQL: every instance must sign with the same key \
+             (at least 32 bytes; `openssl rand -base64 48` makes one)"
+        ),
+        Backend::Sqlite(None) => {
+            tracing::warn!(
+                "no JWT_SECRET: using a random key for this in-memory database; tokens die with the process"
+            );
+            Ok(random_secret().into_bytes())
+        }
+        Backend::Sqlite(Some(db_path)) => secret_beside(&db_path),
+    }
+}
+
+fn random_secret() -> String {
+    let mut bytes = [0u8; 48];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn key_file_for(db_path: &Path) -> PathBuf {
+    let mut name = db_path.as_os_str().to_owned();
+    name.push(".jwt-secret");
+    PathBuf::from(name)
+}
+
+fn secret_beside(db_path: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = key_file_for(db_path);
+    match std::fs::read_to_string(&path) {
+        Ok(contents) => {
+            let secret = contents.trim();
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "the JWT key file {} holds fewer than 32 bytes; delete it to generate a new one",
+                path.display()
+            );
+            Ok(secret.as_bytes().to_vec())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = random_secret();
+            write_private(&path, &secret)
+                .with_context(|| format!("cannot write the JWT key file {}", path.display()))?;
+            tracing::warn!(
+                path = %path.display(),
+                "no JWT_SECRET set: generated a signing key and kept it beside the database; set JWT_SECRET in production"
+            );
+            Ok(secret.into_bytes())
+        }
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot read the JWT key file {}", path.display()))
+        }
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_key_is_kept_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("sns.db");
+        let first = secret_beside(&db).unwrap();
+        assert!(first.len() >= 32);
+        assert_eq!(
+            secret_beside(&db).unwrap(),
+            first,
+            "the same key after a restart"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(key_file_for(&db))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn postgres_without_a_secret_refuses_to_start() {
+        let mut c = Config::defaults();
+        c.database_url = "postgres://localhost/x".into();
+        c.jwt_secret = None;
+        let err = jwt_secret(&c).unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET is required"), "{err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Who is asking: password hashing, tokens, the request's viewer and the
+//! revoked-session cache.
+
+pub mod jwt;
+pub mod password;
+pub mod revocation;
+pub mod viewer;
+
+pub use viewer::{AuthHeader, ClientInfo, Viewer};

@@ -1,0 +1,259 @@
+//! Argon2id on a bounded pool of dedicated threads, never on the async
+//! runtime's. At most `concurrency` hashes run at once; up to `queue` callers
+//! wait for a slot; one more is refused at once (`Busy`), which the API
+//! answers as SERVICE_UNAVAILABLE.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::RngCore;
+use tokio::sync::oneshot;
+
+use crate::domain::PasswordInput;
+
+/// OWASP's first Argon2id configuration, the contract's floor and default.
+pub const DEFAULT_M_COST: u32 = 19 * 1024;
+pub const DEFAULT_T_COST: u32 = 2;
+pub const DEFAULT_P_COST: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("the password hash pool is full")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Internal(String),
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Match { needs_rehash: bool },
+    Mismatch,
+}
+
+type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jobs: crossbeam_channel::Sender<Job>,
+    params: Params,
+    /// The hash an unknown email is checked against, so that it costs what a
+    /// wrong password costs.
+    dummy_hash: String,
+}
+
+impl PasswordHasher {
+    /// Starts `concurrency` hashing threads with room for `queue` waiting callers.
+    pub async fn start(concurrency: usize, queue: usize) -> Result<Self, HashError> {
+        Self::with_params(
+            Params::new(DEFAULT_M_COST, DEFAULT_T_COST, DEFAULT_P_COST, None)
+                .map_err(|e| HashError::Internal(e.to_string()))?,
+            concurrency,
+            queue,
+        )
+        .await
+    }
+
+    pub async fn with_params(
+        params: Params,
+        concurrency: usize,
+        queue: usize,
+    ) -> Result<Self, HashError> {
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(queue);
+        for n in 0..concurrency.max(1) {
+            let rx = rx.clone();
+            let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    // Ends when every sender (every clone of the hasher) is gone.
+                    while let Ok(job) = rx.recv() {
+                        job(&argon);
+                    }
+                })
+                .map_err(|e| HashError::Internal(e.to_string()))?;
+        }
+        let mut hasher = Self {
+            inner: Arc::new(Inner {
+                jobs: tx,
+                params,
+                dummy_hash: String::new(),
+            }),
+        };
+        let mut random = [0u8; 32];
+        rand::rng().fill_bytes(&mut random);
+        let dummy = hasher.run(move |a| hash_with(a, &random)).await??;
+        Arc::get_mut(&mut hasher.inner)
+            .expect("no clone exists yet")
+            .dummy_hash = dummy;
+        Ok(hasher)
+    }
+
+    /// Hashes a password (a `NewPassword` that passed the rules, or a
+    /// signed-in one being upgraded) into an Argon2id PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let bytes = password.as_bytes().to_vec();
+        self.run(move |a| hash_with(a, &bytes)).await?
+    }
+
+    /// Checks a password against a stored PHC string, or against the dummy
+    /// hash when there is none (unknown account), which is always a mismatch.
+    pub async fn verify(
+        &self,
+        password: &PasswordInput,
+        stored: Option<&str>,
+    ) -> Result<Verdict, HashError> {
+        let known = stored.is_some();
+        let phc = stored.unwrap_or(&self.inner.dummy_hash).to_owned();
+        let bytes = password.expose().as_bytes().to_vec();
+        let wanted = self.inner.params.clone();
+        self.run(move |argon| -> Result<Verdict, HashError> {
+            let parsed = PasswordHash::new(&phc)
+                .map_err(|e| HashError::Internal(format!("stored hash: {e}")))?;
+            // Verify with the stored hash's own parameters: an account hashed
+            // under older settings must still sign in (and is then rehashed).
+            let ok = argon.verify_password(&bytes, &parsed).is_ok();
+            Ok(match (ok, known) {
+                (true, true) => Verdict::Match {
+                    needs_rehash: is_weaker(&parsed, &wanted),
+                },
+                _ => Verdict::Mismatch,
+            })
+        })
+        .await?
+    }
+
+    /// Runs `f` on a hashing thread; `Busy` when the queue is full.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |argon| {
+            // The caller may have gone (request cancelled); nothing to do then.
+            let _ = tx.send(f(argon));
+        });
+        self.inner.jobs.try_send(job).map_err(|e| match e {
+            crossbeam_channel::TrySendError::Full(_) => HashError::Busy,
+            crossbeam_channel::TrySendError::Disconnected(_) => {
+                HashError::Internal("hash pool stopped".into())
+            }
+        })?;
+        rx.await
+            .map_err(|_| HashError::Internal("hash job dropped".into()))
+    }
+
+    /// How many jobs wait for a hashing thread.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.jobs.len()
+    }
+}
+
+fn hash_with(argon: &Argon2<'static>, password: &[u8]) -> Result<String, HashError> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| HashError::Internal(e.to_string()))?;
+    argon
+        .hash_password(password, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError::Internal(e.to_string()))
+}
+
+/// A stored hash is weaker when it is not Argon2id v19 or any cost is below
+/// the configured one.
+fn is_weaker(stored: &PasswordHash<'_>, wanted: &Params) -> bool {
+    if stored.algorithm.as_str() != "argon2id" || stored.version != Some(0x13) {
+        return true;
+    }
+    match Params::try_from(stored) {
+        Ok(p) => {
+            p.m_cost() < wanted.m_cost()
+                || p.t_cost() < wanted.t_cost()
+                || p.p_cost() != wanted.p_cost()
+        }
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_is_argon2id_with_the_contract_parameters_and_verifies() {
+        let h = PasswordHasher::start(2, 8).await.unwrap();
+        let hash = h.hash("correct-horse-battery").await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        let ok = h
+            .verify(&PasswordInput::new("correct-horse-battery"), Some(&hash))
+            .await
+            .unwrap();
+        assert_eq!(
+            ok,
+            Verdict::Match {
+                needs_rehash: false
+            }
+        );
+        let bad = h
+            .verify(&PasswordInput::new("correct-horse-batterz"), Some(&hash))
+            .await
+            .unwrap();
+        assert_eq!(bad, Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_never_matches_even_the_dummy_password() {
+        let h = PasswordHasher::start(1, 8).await.unwrap();
+        let v = h.verify(&PasswordInput::new(""), None).await.unwrap();
+        assert_eq!(v, Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn weaker_hashes_ask_for_a_rehash() {
+        let weak = PasswordHasher::with_params(Params::new(8 * 1024, 1, 1, None).unwrap(), 1, 4)
+            .await
+            .unwrap();
+        let hash = weak.hash("correct-horse-battery").await.unwrap();
+        let strong = PasswordHasher::start(1, 4).await.unwrap();
+        let v = strong
+            .verify(&PasswordInput::new("correct-horse-battery"), Some(&hash))
+            .await
+            .unwrap();
+        assert_eq!(v, Verdict::Match { needs_rehash: true });
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once() {
+        let h = PasswordHasher::start(1, 1).await.unwrap();
+        // Hold the only thread and fill the one queue slot.
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let h = h.clone();
+            async move {
+                h.run(move |_| {
+                    let _ = release_rx.recv();
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let queued = tokio::spawn({
+            let h = h.clone();
+            async move { h.run(|_| ()).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let refused = h.run(|_| ()).await;
+        assert!(matches!(refused, Err(HashError::Busy)));
+        release_tx.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        queued.await.unwrap().unwrap();
+    }
+}

@@ -1,0 +1,388 @@
+//! Command line and configuration: one `Config` (clap derive, every flag also
+//! an environment variable), checked once at start.
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The account service: GraphQL sign-up, sign-in, sign-out and `me`.
+#[derive(Debug, Parser)]
+#[command(name = "sns-api", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default when no subcommand is given).
+    Serve,
+    /// Apply, roll back or list the database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the last applied migration.
+    Down,
+    /// List the migrations and whether each is applied.
+    Status,
+}
+
+/// Every setting of the service. Each flag is global, so it may follow any
+/// subcommand (`sns-api serve --bind-addr …`), and falls back to the
+/// environment variable of the same name.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database: `sqlite://…`, `postgres://…` or `mysql://…`; migrations run at start.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://sns.db?mode=rwc",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "BIND_ADDR",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
+    pub bind_addr: SocketAddr,
+
+    /// HS256 signing key (its UTF-8 bytes, at least 32). Without it, a key is
+    /// generated once and kept beside the SQLite file; required for PostgreSQL and MySQL.
+    #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Lifetime of an access token.
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_duration, global = true)]
+    pub access_token_ttl: Duration,
+
+    /// Lifetime of a session (and of its refresh token).
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "30d", value_parser = parse_duration, global = true)]
+    pub refresh_token_ttl: Duration,
+
+    /// How long a just-rotated refresh token may still be presented.
+    #[arg(long, env = "REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub refresh_reuse_grace: Duration,
+
+    /// How often an instance pulls revocations made by other instances.
+    #[arg(long, env = "REVOCATION_SYNC_INTERVAL", default_value = "1s", value_parser = parse_duration, global = true)]
+    pub revocation_sync_interval: Duration,
+
+    /// `iss` of issued tokens, required on presented ones.
+    #[arg(long, env = "JWT_ISSUER", default_value = "sns-api", global = true)]
+    pub jwt_issuer: String,
+
+    /// `aud` of issued tokens, required on presented ones.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "sns-api", global = true)]
+    pub jwt_audience: String,
+
+    /// Failed logins per account per window, then back-off (`COUNT/DURATION`).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_LOGIN_FAILURES",
+        default_value = "10/15m",
+        global = true
+    )]
+    pub rate_limit_login_failures: RateLimit,
+
+    /// Login + register + refresh attempts per client IP per window.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_AUTH_PER_IP",
+        default_value = "30/1m",
+        global = true
+    )]
+    pub rate_limit_auth_per_ip: RateLimit,
+
+    /// Proxies whose `X-Forwarded-For` is believed (comma-separated IPs).
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// Origins allowed by CORS, comma-separated; `*` allows any (without credentials).
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:3000,http://localhost:5173",
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Serve the GraphiQL page on `GET /graphql` (on|off).
+    #[arg(long, env = "GRAPHIQL", default_value = "on", value_parser = parse_switch, global = true)]
+    pub graphiql: bool,
+
+    /// Answer introspection queries (on|off); when off, "did you mean" suggestions are off too.
+    #[arg(long, env = "INTROSPECTION", default_value = "on", value_parser = parse_switch, global = true)]
+    pub introspection: bool,
+
+    /// On SIGTERM, how long in-flight requests get to finish.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub shutdown_timeout: Duration,
+
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
+    pub rust_log: String,
+
+    /// Log format: `pretty` for people, `json` for machines.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        default_value = "pretty",
+        value_enum,
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Largest accepted request body, in bytes; more is HTTP 413.
+    #[arg(long, env = "BODY_LIMIT", default_value_t = 64 * 1024, global = true)]
+    pub body_limit: usize,
+
+    /// Deepest accepted GraphQL selection.
+    #[arg(long, env = "QUERY_DEPTH_LIMIT", default_value_t = 16, global = true)]
+    pub query_depth_limit: usize,
+
+    /// Highest accepted GraphQL complexity (one per field by default).
+    #[arg(
+        long,
+        env = "QUERY_COMPLEXITY_LIMIT",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub query_complexity_limit: usize,
+
+    /// Password hashes computed at once (default: the number of cores).
+    #[arg(long, env = "HASH_CONCURRENCY", global = true)]
+    pub hash_concurrency: Option<usize>,
+
+    /// Callers that may wait for a hash slot; more answer SERVICE_UNAVAILABLE.
+    #[arg(long, env = "HASH_QUEUE", default_value_t = 64, global = true)]
+    pub hash_queue: usize,
+
+    /// Largest database connection pool.
+    #[arg(
+        long,
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub database_max_connections: u32,
+
+    /// How long a request waits for a database connection before SERVICE_UNAVAILABLE.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub database_acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A secret string whose `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// `COUNT/DURATION`, e.g. `10/15m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: u32,
+    pub window: Duration,
+}
+
+impl FromStr for RateLimit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (count, window) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not COUNT/DURATION, e.g. 10/15m"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{count}` is not a whole number"))?;
+        if count == 0 {
+            return Err("the count must be at least 1".into());
+        }
+        let window = parse_duration(window.trim())?;
+        Ok(Self { count, window })
+    }
+}
+
+/// Humane durations: `15m`, `30d`, `1s`, `500ms`; zero is refused.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))?;
+    if d.is_zero() {
+        return Err("a duration must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+fn parse_switch(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("`{s}` is neither on nor off")),
+    }
+}
+
+/// Which database a `DATABASE_URL` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file (its path), or `None` for an in-memory database.
+    Sqlite(Option<std::path::PathBuf>),
+    Postgres,
+    MySql,
+}
+
+impl Config {
+    /// The configuration with every default, as if no flag nor variable were given.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["sns-api"]).config
+    }
+
+    pub fn backend(&self) -> Result<Backend, ConfigError> {
+        let url = self.database_url.as_str();
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            "mysql" | "mariadb" => Ok(Backend::MySql),
+            "sqlite" => Ok(Backend::Sqlite(sqlite_path(url))),
+            _ => Err(ConfigError(
+                "DATABASE_URL must start with sqlite://, postgres:// or mysql://".into(),
+            )),
+        }
+    }
+
+    pub fn hash_concurrency(&self) -> usize {
+        self.hash_concurrency
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// Checks what clap cannot: relations between settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.backend()?;
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError(format!(
+                "JWT_SECRET is {} bytes long; it must be at least 32 bytes (256 bits). \
+                 Generate one with `openssl rand -base64 48`.",
+                secret.expose().len()
+            )));
+        }
+        if self.cors_origins.iter().any(|o| o == "*") && self.cors_origins.len() > 1 {
+            return Err(ConfigError(
+                "CORS_ORIGINS: `*` cannot be combined with named origins".into(),
+            ));
+        }
+        if self.access_token_ttl > self.refresh_token_ttl {
+            return Err(ConfigError(
+                "ACCESS_TOKEN_TTL must not be longer than REFRESH_TOKEN_TTL".into(),
+            ));
+        }
+        if self.hash_queue == 0 {
+            return Err(ConfigError("HASH_QUEUE must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `sqlite://sns.db?mode=rwc` → `sns.db`; `sqlite:///abs/x.db` → `/abs/x.db`;
+/// `sqlite::memory:` and `mode=memory` → `None`.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|kv| kv == "mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_path("sqlite://sns.db?mode=rwc"),
+            Some("sns.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite:///tmp/a.db"), Some("/tmp/a.db".into()));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("sqlite://x?mode=memory"), None);
+    }
+
+    #[test]
+    fn rate_limits_parse_count_and_window() {
+        let r: RateLimit = "10/15m".parse().unwrap();
+        assert_eq!(r.count, 10);
+        assert_eq!(r.window, Duration::from_secs(900));
+        assert!("0/1m".parse::<RateLimit>().is_err());
+        assert!("10".parse::<RateLimit>().is_err());
+    }
+
+    #[test]
+    fn a_short_jwt_secret_refuses_to_start() {
+        let mut c = Config::defaults();
+        c.jwt_secret = Some("short".parse().unwrap());
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("at least 32 bytes"), "{err}");
+        assert!(
+            !err.contains("short"),
+            "the secret must not be echoed: {err}"
+        );
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::defaults();
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.access_token_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(c.refresh_token_ttl, Duration::from_secs(30 * 86400));
+        assert_eq!(c.body_limit, 65536);
+        assert!(c.graphiql && c.introspection);
+    }
+}

@@ -1,0 +1,44 @@
+//! Connecting to the database `DATABASE_URL` names, and migrating it.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::{Backend, Config};
+
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    let backend = config.backend().map_err(|e| DbErr::Custom(e.to_string()))?;
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options
+        .max_connections(config.database_max_connections)
+        .min_connections(1)
+        .acquire_timeout(config.database_acquire_timeout)
+        .connect_timeout(config.database_acquire_timeout)
+        .idle_timeout(Duration::from_secs(300))
+        // Statement logs would carry bound values: hashes, emails.
+        .sqlx_logging(false);
+    match backend {
+        Backend::Sqlite(None) => {
+            // Each connection to `:memory:` is its own database: keep one.
+            options.max_connections(1);
+        }
+        Backend::Sqlite(Some(_)) => {
+            options.map_sqlx_sqlite_opts(|o| {
+                // WAL lets readers run beside the one writer; NORMAL is
+                // durable at every checkpoint and safe against corruption.
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true)
+            });
+        }
+        Backend::Postgres | Backend::MySql => {}
+    }
+    Database::connect(options).await
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}

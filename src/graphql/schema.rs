@@ -1,0 +1,43 @@
+use async_graphql::{EmptySubscription, Schema};
+
+use super::codes::ErrorCodes;
+use super::mutation::Mutation;
+use super::query::Query;
+use crate::config::Config;
+use crate::state::AppState;
+
+pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The limits a schema is built with.
+#[derive(Debug, Clone)]
+pub struct SchemaOptions {
+    pub depth_limit: usize,
+    pub complexity_limit: usize,
+    pub introspection: bool,
+}
+
+impl From<&Config> for SchemaOptions {
+    fn from(c: &Config) -> Self {
+        Self {
+            depth_limit: c.query_depth_limit,
+            complexity_limit: c.query_complexity_limit,
+            introspection: c.introspection,
+        }
+    }
+}
+
+/// Builds the schema; `state` is `None` only to print the SDL.
+pub fn build_schema(options: &SchemaOptions, state: Option<AppState>) -> ApiSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(options.depth_limit)
+        .limit_complexity(options.complexity_limit)
+        .extension(ErrorCodes);
+    if !options.introspection {
+        // "Did you mean …" would leak the schema that introspection hides.
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}

@@ -1,0 +1,163 @@
+//! The GraphQL shapes of the contract, and their mapping from service values.
+
+use async_graphql::{Enum, ID, InputObject, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::entity::user;
+use crate::service::session::{Scope, SignedIn};
+use crate::service::{InputProblem, ProblemKind};
+
+#[derive(SimpleObject)]
+pub struct User {
+    /// A UUIDv7 (lower-case, hyphenated).
+    pub id: ID,
+    /// Canonical form: trimmed and lower-cased.
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<user::Model> for User {
+    fn from(u: user::Model) -> Self {
+        Self {
+            id: ID(u.id.to_string()),
+            email: u.email,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum UserErrorCode {
+    InvalidEmail,
+    EmailTaken,
+    PasswordTooShort,
+    PasswordTooLong,
+    /// On a common-password list, or contains the email's local part.
+    PasswordTooCommon,
+    /// Login: unknown email or wrong password; one code, one message.
+    InvalidCredentials,
+    /// Unknown, expired, revoked or reused.
+    InvalidRefreshToken,
+    /// Too many attempts; `retryAfterSeconds` says when to try again.
+    RateLimited,
+}
+
+/// An expected problem with a mutation's input, safe to show to the user.
+#[derive(SimpleObject, Debug)]
+pub struct UserError {
+    pub code: UserErrorCode,
+    /// Human readable, safe to show.
+    pub message: String,
+    /// Input path, e.g. `["input", "password"]`.
+    pub field: Option<Vec<String>>,
+    /// Only with RATE_LIMITED.
+    pub retry_after_seconds: Option<i32>,
+}
+
+impl From<InputProblem> for UserError {
+    fn from(p: InputProblem) -> Self {
+        use crate::domain::PasswordError;
+        let (code, message) = match p.kind {
+            ProblemKind::InvalidEmail => (
+                UserErrorCode::InvalidEmail,
+                "Enter a valid email address, like name@example.com.".to_owned(),
+            ),
+            ProblemKind::EmailTaken => (
+                UserErrorCode::EmailTaken,
+                "An account with this email address already exists.".to_owned(),
+            ),
+            ProblemKind::PasswordTooShort => (
+                UserErrorCode::PasswordTooShort,
+                PasswordError::TooShort.to_string(),
+            ),
+            ProblemKind::PasswordTooLong => (
+                UserErrorCode::PasswordTooLong,
+                PasswordError::TooLong.to_string(),
+            ),
+            ProblemKind::PasswordTooCommon => (
+                UserErrorCode::PasswordTooCommon,
+                PasswordError::TooCommon.to_string(),
+            ),
+            ProblemKind::InvalidCredentials => (
+                UserErrorCode::InvalidCredentials,
+                "The email address or password is incorrect.".to_owned(),
+            ),
+        };
+        Self {
+            code,
+            message,
+            field: p.field.map(|f| vec!["input".to_owned(), f.to_owned()]),
+            retry_after_seconds: None,
+        }
+    }
+}
+
+/// Tokens and user are set exactly when errors is empty.
+#[derive(SimpleObject, Default)]
+pub struct AuthPayload {
+    pub access_token: Option<String>,
+    /// Always "Bearer" when a token is set.
+    pub token_type: Option<String>,
+    /// When the access token expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub user: Option<User>,
+    pub errors: Vec<UserError>,
+}
+
+impl From<Result<SignedIn, Vec<InputProblem>>> for AuthPayload {
+    fn from(outcome: Result<SignedIn, Vec<InputProblem>>) -> Self {
+        match outcome {
+            Ok(s) => Self {
+                access_token: Some(s.access.token),
+                token_type: Some("Bearer".to_owned()),
+                expires_at: Some(s.access.expires_at),
+                user: Some(s.user.into()),
+                errors: Vec::new(),
+            },
+            Err(problems) => Self {
+                errors: problems.into_iter().map(UserError::from).collect(),
+                ..Self::default()
+            },
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// The session of the token making the request.
+    Current,
+    /// Every other session of the user.
+    Others,
+    /// Every session of the user.
+    All,
+}
+
+impl From<LogoutScope> for Scope {
+    fn from(s: LogoutScope) -> Self {
+        match s {
+            LogoutScope::Current => Scope::Current,
+            LogoutScope::Others => Scope::Others,
+            LogoutScope::All => Scope::All,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct LogoutPayload {
+    /// How many live sessions this call ended.
+    pub revoked_sessions: i32,
+}
+
+#[derive(InputObject)]
+pub struct RegisterInput {
+    pub email: String,
+    #[graphql(secret)]
+    pub password: String,
+}
+
+#[derive(InputObject)]
+pub struct LoginInput {
+    pub email: String,
+    #[graphql(secret)]
+    pub password: String,
+}

@@ -1,0 +1,101 @@
+//! `POST /graphql` executes one operation; `GET /graphql` only serves the
+//! GraphiQL page, so that no link or image tag can ever run a mutation.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::{HttpState, error_response};
+use crate::auth::{AuthHeader, ClientInfo};
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientInfo::from_parts(parts))
+    }
+}
+
+pub async fn execute(
+    State(http): State<HttpState>,
+    AuthHeader(viewer): AuthHeader,
+    client: ClientInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = match decode(&headers, &body) {
+        Ok(r) => r,
+        Err(refusal) => return refusal,
+    };
+    let mut request = request.data(http.app.clone()).data(client);
+    if let Some(viewer) = viewer {
+        request = request.data(viewer);
+    }
+    let response = http.schema.execute(request).await;
+    axum::Json(response).into_response()
+}
+
+/// One JSON object `{query, variables, operationName}`; anything else is
+/// refused with a GraphQL-shaped body and a 4xx status.
+fn decode(headers: &HeaderMap, body: &[u8]) -> Result<async_graphql::Request, Response> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_REQUEST",
+            "Send the request as Content-Type: application/json.",
+        ));
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "Batched requests are not supported: send one operation per request.",
+        ));
+    }
+    // serde's message would quote the input back; say what is expected instead.
+    let refuse = || {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "The body must be a JSON object {\"query\": string, \"variables\"?: object, \"operationName\"?: string}.",
+        )
+    };
+    let body: Body = serde_json::from_slice(body).map_err(|_| refuse())?;
+    let mut request = async_graphql::Request::new(body.query);
+    match body.variables {
+        None | Some(serde_json::Value::Null) => {}
+        Some(v @ serde_json::Value::Object(_)) => {
+            request = request.variables(async_graphql::Variables::from_json(v));
+        }
+        Some(_) => return Err(refuse()),
+    }
+    if let Some(name) = body.operation_name {
+        request = request.operation_name(name);
+    }
+    Ok(request)
+}
+
+/// The GraphQL-over-HTTP request body; `query` is required.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body {
+    query: String,
+    variables: Option<serde_json::Value>,
+    operation_name: Option<String>,
+}
+
+pub async fn graphiql() -> impl IntoResponse {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("sns-api")
+            .finish(),
+    )
+}

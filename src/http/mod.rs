@@ -1,0 +1,100 @@
+//! The HTTP surface: `/graphql` (POST executes, GET serves GraphiQL), the
+//! health probes, and the middleware every route shares.
+
+mod graphql;
+mod health;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::graphql::ApiSchema;
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The router's state: the app and its schema.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: AppState,
+    pub schema: ApiSchema,
+}
+
+impl FromRef<HttpState> for AppState {
+    fn from_ref(s: &HttpState) -> Self {
+        s.app.clone()
+    }
+}
+
+pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
+    let graphql_route = if config.graphiql {
+        post(graphql::execute).get(graphql::graphiql)
+    } else {
+        post(graphql::execute)
+    };
+    Router::new()
+        .route("/graphql", graphql_route)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(cors(&config.cors_origins))
+        .layer(CatchPanicLayer::custom(|_| internal_error_response()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                // Method, path and request id only: never headers (Authorization) nor the query string.
+                let id = req
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(HttpState { app, schema })
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers([REQUEST_ID])
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        return base.allow_origin(AllowOrigin::any());
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    base.allow_origin(list).allow_credentials(true)
+}
+
+/// A GraphQL-shaped error body with an HTTP status, for what is refused
+/// before GraphQL runs.
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn internal_error_response() -> Response {
+    let id = uuid::Uuid::now_v7();
+    tracing::error!(error_id = %id, "handler panicked");
+    let body = serde_json::json!({
+        "errors": [{ "message": "Internal server error.",
+                     "extensions": { "code": "INTERNAL_SERVER_ERROR", "errorId": id.to_string() } }]
+    });
+    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+}

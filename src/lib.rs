@@ -1,0 +1,21 @@
+//! sns-api: the account service of a social network. Sign-up, sign-in,
+//! sign-out and `me` over GraphQL, on SQLite, PostgreSQL or MySQL/MariaDB.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entity;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod service;
+pub mod state;
+pub mod telemetry;
+
+/// The schema's SDL as `sns-api schema` prints it (and `schema.graphql` holds).
+pub fn sdl() -> String {
+    let options = graphql::SchemaOptions::from(&config::Config::defaults());
+    graphql::build_schema(&options, None).sdl()
+}

@@ -1,0 +1,55 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use migration::{Migrator, MigratorTrait};
+use sns_api::app::App;
+use sns_api::config::{Cli, Command, MigrateAction};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Schema) = cli.command {
+        print!("{}", sns_api::sdl());
+        return ExitCode::SUCCESS;
+    }
+    sns_api::telemetry::init(&cli.config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            None | Some(Command::Serve) => App::build(cli.config).await?.run().await,
+            Some(Command::Migrate { action }) => migrate(&cli.config, action).await,
+            Some(Command::Schema) => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("sns-api: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: &sns_api::config::Config, action: MigrateAction) -> anyhow::Result<()> {
+    config.validate()?;
+    let db = sns_api::db::connect(config).await?;
+    match action {
+        MigrateAction::Up => Migrator::up(&db, None).await?,
+        MigrateAction::Down => Migrator::down(&db, Some(1)).await?,
+        MigrateAction::Status => {
+            for m in Migrator::get_migration_with_status(&db).await? {
+                println!("{:<10} {}", format!("{:?}", m.status()), m.name());
+            }
+        }
+    }
+    Ok(())
+}

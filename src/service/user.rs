@@ -1,0 +1,177 @@
+//! Accounts: registration and password sign-in.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, SqlErr,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::session::{self, SignedIn};
+use super::{InputProblem, ProblemKind};
+use crate::auth::ClientInfo;
+use crate::auth::password::Verdict;
+use crate::domain::{Email, NewPassword, PasswordError, PasswordInput};
+use crate::entity::user;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// A register or login either signs someone in or lists what is wrong.
+pub type Outcome = Result<SignedIn, Vec<InputProblem>>;
+
+/// Creates an account and its first session. Every problem with the input is
+/// reported, not only the first.
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<Outcome, AppError> {
+    let email = Email::parse(email);
+    let password = NewPassword::parse(password, email.as_ref().ok());
+    let mut problems = Vec::new();
+    if email.is_err() {
+        problems.push(InputProblem::new(ProblemKind::InvalidEmail, Some("email")));
+    }
+    if let Err(e) = &password {
+        let kind = match e {
+            PasswordError::TooShort => ProblemKind::PasswordTooShort,
+            PasswordError::TooLong => ProblemKind::PasswordTooLong,
+            PasswordError::TooCommon => ProblemKind::PasswordTooCommon,
+        };
+        problems.push(InputProblem::new(kind, Some("password")));
+    }
+    let (Ok(email), Ok(password)) = (email, password) else {
+        return Ok(Err(problems));
+    };
+    let taken = || {
+        Ok(Err(vec![InputProblem::new(
+            ProblemKind::EmailTaken,
+            Some("email"),
+        )]))
+    };
+
+    // Spare the hash when the answer is already known; the unique index
+    // below settles races.
+    if email_exists(state, &email).await? {
+        return taken();
+    }
+    let hash = state.hasher().hash(password.expose()).await?;
+    let now = super::now();
+    let txn = state.db().begin().await?;
+    let inserted = user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(email.into_string()),
+        password_hash: Set(hash),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await;
+    let user = match inserted {
+        Ok(user) => user,
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            txn.rollback().await?;
+            return taken();
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let session = session::open(&txn, state, user.id, client, now).await?;
+    txn.commit().await?;
+    tracing::info!(user = %user.id, "account registered");
+    Ok(Ok(session::sign_in(state, user, session)?))
+}
+
+/// Signs in with email and password. An unknown email, a wrong password and a
+/// malformed password all answer the same, after the same work.
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<Outcome, AppError> {
+    let Ok(email) = Email::parse(email) else {
+        return Ok(Err(vec![InputProblem::new(
+            ProblemKind::InvalidEmail,
+            Some("email"),
+        )]));
+    };
+    let password = PasswordInput::new(password);
+    let found = user::Entity::find()
+        .filter(user::Column::Email.eq(email.as_str()))
+        .one(state.db())
+        .await?;
+    let verdict = state
+        .hasher()
+        .verify(&password, found.as_ref().map(|u| u.password_hash.as_str()))
+        .await?;
+    let (user, needs_rehash) = match (found, verdict) {
+        (Some(user), Verdict::Match { needs_rehash }) => (user, needs_rehash),
+        _ => {
+            tracing::info!("login refused: invalid credentials");
+            return Ok(Err(vec![InputProblem::new(
+                ProblemKind::InvalidCredentials,
+                None,
+            )]));
+        }
+    };
+    let user = if needs_rehash {
+        rehash(state, user, &password).await
+    } else {
+        user
+    };
+    let session = session::open(state.db(), state, user.id, client, super::now()).await?;
+    tracing::info!(user = %user.id, session = %session.id, "signed in");
+    Ok(Ok(session::sign_in(state, user, session)?))
+}
+
+/// The account of a signed-in viewer; `None` if it no longer exists.
+pub async fn find(state: &AppState, id: Uuid) -> Result<Option<user::Model>, AppError> {
+    Ok(user::Entity::find_by_id(id).one(state.db()).await?)
+}
+
+async fn email_exists(state: &AppState, email: &Email) -> Result<bool, AppError> {
+    let found: Option<Uuid> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Email.eq(email.as_str()))
+        .into_tuple()
+        .one(state.db())
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Upgrades a hash made with weaker parameters. A failure here must not fail
+/// the sign-in: the old hash still works, and the next login tries again.
+async fn rehash(state: &AppState, user: user::Model, password: &PasswordInput) -> user::Model {
+    let hash = match state.hasher().hash(password.expose()).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(user = %user.id, error = %e, "rehash skipped");
+            return user;
+        }
+    };
+    let now = super::now();
+    let updated = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(hash.clone()))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user.id))
+        .exec(state.db())
+        .await;
+    match updated {
+        Ok(_) => {
+            tracing::info!(user = %user.id, "password rehashed with current parameters");
+            user::Model {
+                password_hash: hash,
+                updated_at: now,
+                ..user
+            }
+        }
+        Err(e) => {
+            tracing::warn!(user = %user.id, error = ?AppError::from(e), "rehash not stored");
+            user
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The harness: a fresh database per test (SQLite file by default, or a new
+//! database on the server `TEST_DATABASE_URL` names) and the real app served
+//! over HTTP on port 0.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use sns_api::app::App;
+use sns_api::config::Config;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "correct-horse-battery";
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    /// (server admin URL, database name) to drop at the end.
+    server: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn fresh() -> Self {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("sns.db").display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    server: None,
+                }
+            }
+            Some(admin_url) => {
+                let name = format!("sns_t_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(admin_url.as_str())
+                    .await
+                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is unreachable: {e}"));
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create the test database");
+                admin.close().await.ok();
+                let url = replace_database(&admin_url, &name);
+                Self {
+                    url,
+                    _dir: None,
+                    server: Some((admin_url, name)),
+                }
+            }
+        }
+    }
+}
+
+/// `scheme://user@host:port/db?opts` with another `db`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_end..]
+        .find('/')
+        .map_or(base.len(), |i| authority_end + i);
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.server.take() else {
+            return;
+        };
+        let postgres = admin_url.starts_with("postgres");
+        // Drop runs inside a test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(db) = Database::connect(admin_url.as_str()).await {
+                    let force = if postgres { " WITH (FORCE)" } else { "" };
+                    let _ = db
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}{force}"))
+                        .await;
+                    db.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn config_for(db: &TestDb) -> Config {
+    let mut c = Config::defaults();
+    c.database_url = db.url.clone();
+    c.bind_addr = "127.0.0.1:0".parse().unwrap();
+    c.jwt_secret = Some(SECRET.parse().unwrap());
+    c.database_max_connections = 8;
+    c.shutdown_timeout = Duration::from_secs(5);
+    c
+}
+
+/// One running app.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(db: &TestDb) -> Self {
+        Self::spawn_with(config_for(db)).await
+    }
+
+    pub async fn spawn_with(config: Config) -> Self {
+        let app = App::build(config).await.expect("the app starts");
+        let base = format!("http://{}", app.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Shuts the app down and waits for it, as SIGTERM would.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("app task").expect("clean shutdown");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs one GraphQL operation; answers the JSON body (status must be 200).
+    pub async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let mut req = self
+            .http
+            .post(self.url("/graphql"))
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let res = req.send().await.expect("request sent");
+        assert_eq!(res.status(), 200, "GraphQL answers 200");
+        res.json().await.expect("a JSON body")
+    }
+
+    /// POSTs with a raw `Authorization` header value.
+    pub async fn gql_with_auth(&self, query: &str, authorization: &str) -> Value {
+        self.http
+            .post(self.url("/graphql"))
+            .header("Authorization", authorization)
+            .json(&json!({"query": query}))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> Value {
+        let body = self
+            .gql(
+                REGISTER,
+                json!({"i": {"email": email, "password": password}}),
+                None,
+            )
+            .await;
+        body["data"]["register"].clone()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let body = self
+            .gql(
+                LOGIN,
+                json!({"i": {"email": email, "password": password}}),
+                None,
+            )
+            .await;
+        body["data"]["login"].clone()
+    }
+
+    /// Registers and answers the access token.
+    pub async fn signed_up(&self, email: &str) -> String {
+        let payload = self.register(email, PASSWORD).await;
+        assert_eq!(payload["errors"], json!([]), "{payload}");
+        payload["accessToken"].as_str().expect("a token").to_owned()
+    }
+
+    pub async fn me(&self, token: &str) -> Value {
+        self.gql("{ me { id email createdAt } }", json!({}), Some(token))
+            .await
+    }
+
+    pub async fn logout(&self, token: &str, scope: &str) -> Value {
+        self.gql(
+            &format!("mutation {{ logout(scope: {scope}) {{ revokedSessions }} }}"),
+            json!({}),
+            Some(token),
+        )
+        .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub const REGISTER: &str = "mutation($i: RegisterInput!) { register(input: $i) { accessToken tokenType expiresAt user { id email createdAt } errors { code message field retryAfterSeconds } } }";
+pub const LOGIN: &str = "mutation($i: LoginInput!) { login(input: $i) { accessToken tokenType expiresAt user { id email createdAt } errors { code message field retryAfterSeconds } } }";
+
+/// The codes of the top-level errors of a response.
+pub fn error_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("<none>")
+                        .to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The codes of a payload's `errors`.
+pub fn payload_codes(payload: &Value) -> Vec<String> {
+    payload["errors"]
+        .as_array()
+        .expect("a payload has errors")
+        .iter()
+        .map(|e| e["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+#[test]
+fn database_urls_are_rewritten_to_the_fresh_database() {
+    assert_eq!(
+        replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        replace_database("mysql://root@127.0.0.1:3306/test?ssl-mode=disabled", "x"),
+        "mysql://root@127.0.0.1:3306/x?ssl-mode=disabled"
+    );
+    assert_eq!(
+        replace_database("mysql://root@127.0.0.1:3306", "x"),
+        "mysql://root@127.0.0.1:3306/x"
+    );
+}

@@ -1,0 +1,11 @@
+//! Black-box tests: the real app over HTTP on a fresh database each. They
+//! run on SQLite, or on PostgreSQL / MariaDB when `TEST_DATABASE_URL` names a
+//! server (each test then creates and drops its own database there).
+
+mod common;
+mod flow;
+mod http;
+mod inputs;
+mod logs;
+mod schema;
+mod tokens;
