@@ -10,6 +10,24 @@ mod m20261127_000002_create_session;
 
 pub struct Migrator;
 
+/// A UTC instant, NOT NULL. MySQL gets `DATETIME` (UTC by convention: the
+/// driver sets the session time zone to +00:00) because its `TIMESTAMP` ends
+/// in 2038; PostgreSQL gets `timestamptz`; SQLite stores RFC 3339 text.
+pub(crate) fn instant<T: IntoIden>(col: T, backend: sea_orm::DatabaseBackend) -> ColumnDef {
+    let mut def = ColumnDef::new(col);
+    match backend {
+        sea_orm::DatabaseBackend::MySql => def.date_time(),
+        _ => def.timestamp_with_time_zone(),
+    };
+    def.not_null().take()
+}
+
+/// As `instant`, but NULL allowed.
+pub(crate) fn instant_null<T: IntoIden>(col: T, backend: sea_orm::DatabaseBackend) -> ColumnDef {
+    let mut def = instant(col, backend);
+    def.null().take()
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {

@@ -10,18 +10,26 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        // 254: the longest address SMTP can carry (RFC 5321 path limit).
+        let mut email = string_len(User::Email, 254);
+        if backend == sea_orm::DatabaseBackend::MySql {
+            // MySQL's default collations fold accents and case
+            // (`jürgen` = `jurgen`): distinct addresses would collide in the
+            // unique index. Emails are already canonical; compare bytes.
+            email.extra("COLLATE utf8mb4_bin");
+        }
         manager
             .create_table(
                 Table::create()
                     .table(User::Table)
                     .if_not_exists()
                     .col(uuid(User::Id).primary_key())
-                    // 254 is the longest address SMTP can carry (RFC 5321 path limit).
-                    .col(string_len(User::Email, 254))
+                    .col(email)
                     // An Argon2id PHC string is about 100 bytes; room for stronger parameters.
                     .col(string_len(User::PasswordHash, 255))
-                    .col(timestamp_with_time_zone(User::CreatedAt))
-                    .col(timestamp_with_time_zone(User::UpdatedAt))
+                    .col(crate::instant(User::CreatedAt, backend))
+                    .col(crate::instant(User::UpdatedAt, backend))
                     .to_owned(),
             )
             .await?;

@@ -13,6 +13,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
         manager
             .create_table(
                 Table::create()
@@ -20,10 +21,10 @@ impl MigrationTrait for Migration {
                     .if_not_exists()
                     .col(uuid(Session::Id).primary_key())
                     .col(uuid(Session::UserId))
-                    .col(timestamp_with_time_zone(Session::CreatedAt))
-                    .col(timestamp_with_time_zone(Session::LastUsedAt))
-                    .col(timestamp_with_time_zone(Session::ExpiresAt))
-                    .col(timestamp_with_time_zone_null(Session::RevokedAt))
+                    .col(crate::instant(Session::CreatedAt, backend))
+                    .col(crate::instant(Session::LastUsedAt, backend))
+                    .col(crate::instant(Session::ExpiresAt, backend))
+                    .col(crate::instant_null(Session::RevokedAt, backend))
                     .col(string_len_null(Session::UserAgent, 512))
                     .foreign_key(
                         ForeignKey::create()

@@ -6,7 +6,6 @@ use crate::error::AppError;
 use crate::service;
 use crate::state::AppState;
 
-#[derive(Default)]
 pub struct Mutation;
 
 fn client<'a>(ctx: &Context<'a>) -> ClientInfo {

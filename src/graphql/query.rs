@@ -5,7 +5,6 @@ use crate::auth::Viewer;
 use crate::service;
 use crate::state::AppState;
 
-#[derive(Default)]
 pub struct Query;
 
 #[Object]

@@ -28,7 +28,7 @@ impl From<&Config> for SchemaOptions {
 
 /// Builds the schema; `state` is `None` only to print the SDL.
 pub fn build_schema(options: &SchemaOptions, state: Option<AppState>) -> ApiSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         .limit_depth(options.depth_limit)
         .limit_complexity(options.complexity_limit)
         .extension(ErrorCodes);

@@ -27,7 +27,7 @@ pub async fn execute(
 ) -> Response {
     let request = match decode(&headers, &body) {
         Ok(r) => r,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let mut request = request.data(http.app.clone()).data(client);
     if let Some(viewer) = viewer {
@@ -39,47 +39,58 @@ pub async fn execute(
 
 /// One JSON object `{query, variables, operationName}`; anything else is
 /// refused with a GraphQL-shaped body and a 4xx status.
-fn decode(headers: &HeaderMap, body: &[u8]) -> Result<async_graphql::Request, Response> {
+fn decode(headers: &HeaderMap, body: &[u8]) -> Result<async_graphql::Request, BadBody> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return Err(error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_REQUEST",
-            "Send the request as Content-Type: application/json.",
-        ));
+        return Err(BadBody::NotJson);
     }
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "Batched requests are not supported: send one operation per request.",
-        ));
+        return Err(BadBody::Batch);
     }
     // serde's message would quote the input back; say what is expected instead.
-    let refuse = || {
-        error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "The body must be a JSON object {\"query\": string, \"variables\"?: object, \"operationName\"?: string}.",
-        )
-    };
-    let body: Body = serde_json::from_slice(body).map_err(|_| refuse())?;
+    let body: Body = serde_json::from_slice(body).map_err(|_| BadBody::Shape)?;
     let mut request = async_graphql::Request::new(body.query);
     match body.variables {
         None | Some(serde_json::Value::Null) => {}
         Some(v @ serde_json::Value::Object(_)) => {
             request = request.variables(async_graphql::Variables::from_json(v));
         }
-        Some(_) => return Err(refuse()),
+        Some(_) => return Err(BadBody::Shape),
     }
     if let Some(name) = body.operation_name {
         request = request.operation_name(name);
     }
     Ok(request)
+}
+
+enum BadBody {
+    NotJson,
+    Batch,
+    Shape,
+}
+
+impl IntoResponse for BadBody {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Self::NotJson => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Send the request as Content-Type: application/json.",
+            ),
+            Self::Batch => (
+                StatusCode::BAD_REQUEST,
+                "Batched requests are not supported: send one operation per request.",
+            ),
+            Self::Shape => (
+                StatusCode::BAD_REQUEST,
+                "The body must be a JSON object {\"query\": string, \"variables\"?: object, \"operationName\"?: string}.",
+            ),
+        };
+        error_response(status, "BAD_REQUEST", message)
+    }
 }
 
 /// The GraphQL-over-HTTP request body; `query` is required.

@@ -142,3 +142,16 @@ async fn concurrent_registrations_of_one_email_give_exactly_one_account() {
         "no half-written registration"
     );
 }
+
+#[tokio::test]
+async fn addresses_that_differ_only_by_accents_are_different_accounts() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let a = app.register("jürgen@example.com", PASSWORD).await;
+    let b = app.register("jurgen@example.com", PASSWORD).await;
+    assert_eq!(a["errors"], json!([]), "{a}");
+    assert_eq!(b["errors"], json!([]), "{b}");
+    assert_eq!(a["user"]["email"], "jürgen@example.com");
+    assert_ne!(a["user"]["id"], b["user"]["id"]);
+    app.stop().await;
+}

@@ -67,7 +67,7 @@ async fn every_bad_token_is_unauthenticated() {
         ("malformed".into(), "not-a-token".into()),
         (
             "two segments".into(),
-            real.rsplitn(2, '.').nth(1).unwrap().to_owned(),
+            real.rsplit_once('.').unwrap().0.to_owned(),
         ),
         (
             "bad signature".into(),
