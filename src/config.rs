@@ -126,11 +126,11 @@ pub struct Config {
     pub cors_origins: Vec<String>,
 
     /// Serve the GraphiQL page on `GET /graphql` (on|off).
-    #[arg(long, env = "GRAPHIQL", default_value = "on", value_parser = parse_switch, global = true)]
+    #[arg(long, env = "GRAPHIQL", default_value = "on", value_parser = parse_switch, action = clap::ArgAction::Set, global = true)]
     pub graphiql: bool,
 
     /// Answer introspection queries (on|off); when off, "did you mean" suggestions are off too.
-    #[arg(long, env = "INTROSPECTION", default_value = "on", value_parser = parse_switch, global = true)]
+    #[arg(long, env = "INTROSPECTION", default_value = "on", value_parser = parse_switch, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
 
     /// On SIGTERM, how long in-flight requests get to finish.

@@ -33,7 +33,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
-            eprintln!("sns-api: {e:#}");
             ExitCode::FAILURE
         }
     }
