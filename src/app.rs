@@ -15,16 +15,18 @@ use tokio::net::TcpListener;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
+use crate::auth::refresh::RefreshKeys;
 use crate::auth::revocation::RevocationCache;
 use crate::config::{Backend, Config};
 use crate::graphql::{SchemaOptions, build_schema};
-use crate::state::AppState;
+use crate::state::{AppState, Lifetimes};
 
 pub struct App {
     listener: TcpListener,
     router: Router,
     state: AppState,
     shutdown_timeout: Duration,
+    sync_interval: Duration,
 }
 
 impl App {
@@ -46,12 +48,17 @@ impl App {
             config.access_token_ttl,
         );
         let hasher = PasswordHasher::start(config.hash_concurrency(), config.hash_queue).await?;
+        let lifetimes = Lifetimes {
+            session: config.refresh_token_ttl,
+            refresh_reuse_grace: config.refresh_reuse_grace,
+        };
         let state = AppState::new(
             db,
             jwt,
+            RefreshKeys::derive(&secret),
             hasher,
             RevocationCache::new(),
-            config.refresh_token_ttl,
+            lifetimes,
         );
         let revoked = crate::service::session::load_revocations(&state)
             .await
@@ -67,6 +74,7 @@ impl App {
             router,
             state,
             shutdown_timeout: config.shutdown_timeout,
+            sync_interval: config.revocation_sync_interval,
         })
     }
 
@@ -93,6 +101,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         tracing::info!(%addr, "listening; GraphiQL at http://{addr}/graphql");
+        let sync = crate::sync::spawn(self.state.clone(), self.sync_interval);
         let drain = Arc::new(tokio::sync::Notify::new());
         let drain_signal = drain.clone();
         let server = axum::serve(
@@ -116,6 +125,7 @@ impl App {
                 tracing::warn!("drain timeout reached; in-flight requests were cut off");
             }
         }
+        drop(sync);
         self.state.db().clone().close().await.ok();
         tracing::info!("stopped");
         Ok(())

@@ -19,6 +19,9 @@ pub enum AppError {
     BadUserInput(String),
     /// The database or the hash pool cannot serve now; the client may retry.
     Unavailable(String),
+    /// A unique key was already taken; callers that expect a race handle it,
+    /// anywhere else it is a bug.
+    Conflict,
     Internal(String),
 }
 
@@ -29,7 +32,7 @@ impl AppError {
             Self::Forbidden => "FORBIDDEN",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
-            Self::Internal(_) => "INTERNAL_SERVER_ERROR",
+            Self::Conflict | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
 
@@ -51,7 +54,11 @@ impl AppError {
                 tracing::warn!(detail = %detail, "service unavailable");
                 "The service is busy or its database is unreachable; try again shortly.".to_owned()
             }
-            Self::Internal(detail) => {
+            Self::Conflict | Self::Internal(_) => {
+                let detail = match self {
+                    Self::Internal(d) => d.as_str(),
+                    _ => "unexpected unique-key conflict",
+                };
                 let id = Uuid::now_v7();
                 tracing::error!(error_id = %id, detail = %detail, "internal error");
                 return async_graphql::Error::new("Internal server error.").extend_with(|_, e| {

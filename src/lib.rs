@@ -12,6 +12,7 @@ pub mod graphql;
 pub mod http;
 pub mod service;
 pub mod state;
+pub mod sync;
 pub mod telemetry;
 
 /// The schema's SDL as `sns-api schema` prints it (and `schema.graphql` holds).

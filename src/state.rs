@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseBackend, DatabaseConnection};
 
 use crate::auth::Viewer;
 use crate::auth::jwt::{JwtKeys, LEEWAY_SECS};
 use crate::auth::password::PasswordHasher;
+use crate::auth::refresh::RefreshKeys;
 use crate::auth::revocation::RevocationCache;
 
 #[derive(Clone)]
@@ -18,12 +19,22 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// Durations the services need.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// A session (and its refresh token) lives this long after its last use.
+    pub session: Duration,
+    /// How long a just-rotated refresh token may still be presented.
+    pub refresh_reuse_grace: Duration,
+}
+
 struct Inner {
     db: DatabaseConnection,
     jwt: JwtKeys,
+    refresh: RefreshKeys,
     hasher: PasswordHasher,
     revocations: RevocationCache,
-    session_ttl: Duration,
+    lifetimes: Lifetimes,
     shutting_down: AtomicBool,
 }
 
@@ -40,17 +51,19 @@ impl AppState {
     pub fn new(
         db: DatabaseConnection,
         jwt: JwtKeys,
+        refresh: RefreshKeys,
         hasher: PasswordHasher,
         revocations: RevocationCache,
-        session_ttl: Duration,
+        lifetimes: Lifetimes,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
                 jwt,
+                refresh,
                 hasher,
                 revocations,
-                session_ttl,
+                lifetimes,
                 shutting_down: AtomicBool::new(false),
             }),
         }
@@ -60,8 +73,16 @@ impl AppState {
         &self.inner.db
     }
 
+    pub fn backend(&self) -> DatabaseBackend {
+        self.inner.db.get_database_backend()
+    }
+
     pub fn jwt(&self) -> &JwtKeys {
         &self.inner.jwt
+    }
+
+    pub fn refresh_keys(&self) -> &RefreshKeys {
+        &self.inner.refresh
     }
 
     pub fn hasher(&self) -> &PasswordHasher {
@@ -72,15 +93,16 @@ impl AppState {
         &self.inner.revocations
     }
 
-    /// How long a new session lives (the refresh token lifetime).
-    pub fn session_ttl(&self) -> Duration {
-        self.inner.session_ttl
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.inner.lifetimes
     }
 
-    /// Until when a session whose last token was issued at `last_issue` can
-    /// have a valid access token: what a revocation must be remembered for.
-    pub fn tokens_outlive_until(&self, last_issue: DateTime<Utc>) -> DateTime<Utc> {
-        last_issue + self.inner.jwt.ttl() + Duration::from_secs(LEEWAY_SECS)
+    /// Until when a session revoked at `revoked_at` can still have an
+    /// unexpired access token: every token was issued before the revocation
+    /// (a refresh only succeeds on an unrevoked session), so none outlives
+    /// this. One second more because stored times are truncated to seconds.
+    pub fn tokens_outlive_until(&self, revoked_at: DateTime<Utc>) -> DateTime<Utc> {
+        revoked_at + self.inner.jwt.ttl() + Duration::from_secs(LEEWAY_SECS + 1)
     }
 
     /// Verifies an access token and checks its session against the

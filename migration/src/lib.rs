@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_user;
 mod m20261127_000002_create_session;
+mod m20261127_000003_create_refresh_token;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_user::Migration),
             Box::new(m20261127_000002_create_session::Migration),
+            Box::new(m20261127_000003_create_refresh_token::Migration),
         ]
     }
 }

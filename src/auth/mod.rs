@@ -3,7 +3,8 @@
 
 pub mod jwt;
 pub mod password;
+pub mod refresh;
 pub mod revocation;
 pub mod viewer;
 
-pub use viewer::{AuthHeader, ClientInfo, Viewer};
+pub use viewer::{Auth, ClientInfo, Viewer};

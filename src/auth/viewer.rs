@@ -1,12 +1,13 @@
 //! Who is making this request: `Authorization: Bearer <access token>` turned
-//! into an optional `Viewer`. No header at all is anonymous; any header that
-//! is not a valid, unrevoked access token refuses the whole request with
-//! UNAUTHENTICATED, so a client never runs an operation as someone it is not.
+//! into an `Auth`. No header at all is anonymous; a header that is not a
+//! valid, unrevoked access token is `Invalid`, and every field that reads the
+//! viewer (`me`, `logout`, `sessions`, …) then answers UNAUTHENTICATED.
+//! Fields that need no viewer (`register`, `login`, `refresh`) still run, so
+//! a client that sends a stale token along with its refresh is not locked out.
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -19,9 +20,32 @@ pub struct Viewer {
     pub session_id: Uuid,
 }
 
-/// The extractor: `AuthHeader(None)` for a request without `Authorization`.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthHeader(pub Option<Viewer>);
+/// What the `Authorization` header of a request established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// No `Authorization` header.
+    Anonymous,
+    Viewer(Viewer),
+    /// A header that is not `Bearer <valid, unrevoked access token>`.
+    Invalid,
+}
+
+impl Auth {
+    /// The viewer if there is one; `None` when anonymous; UNAUTHENTICATED
+    /// when a bad token was presented.
+    pub fn viewer(&self) -> Result<Option<&Viewer>, AppError> {
+        match self {
+            Self::Anonymous => Ok(None),
+            Self::Viewer(v) => Ok(Some(v)),
+            Self::Invalid => Err(AppError::Unauthenticated),
+        }
+    }
+
+    /// The viewer, for fields that require one.
+    pub fn require(&self) -> Result<&Viewer, AppError> {
+        self.viewer()?.ok_or(AppError::Unauthenticated)
+    }
+}
 
 /// The longest `User-Agent` kept on a session.
 const MAX_USER_AGENT: usize = 512;
@@ -44,49 +68,27 @@ impl ClientInfo {
     }
 }
 
-/// A request refused for its `Authorization` header, answered as a GraphQL
-/// response so that clients' error links see the code.
-#[derive(Debug)]
-pub struct Unauthenticated;
-
-impl IntoResponse for Unauthenticated {
-    fn into_response(self) -> Response {
-        let err = AppError::Unauthenticated.to_graphql();
-        let mut server_error = async_graphql::ServerError::new(err.message, None);
-        server_error.extensions = err.extensions;
-        let body = async_graphql::Response::from_errors(vec![server_error]);
-        let mut res = axum::Json(body).into_response();
-        res.headers_mut().insert(
-            axum::http::header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        );
-        res
-    }
-}
-
-impl<S> FromRequestParts<S> for AuthHeader
+impl<S> FromRequestParts<S> for Auth
 where
     S: Send + Sync,
     AppState: FromRef<S>,
 {
-    type Rejection = Unauthenticated;
+    type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(AUTHORIZATION) else {
-            return Ok(Self(None));
+            return Ok(Self::Anonymous);
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(bearer_token)
-            .ok_or(Unauthenticated)?;
-        match AppState::from_ref(state).authenticate(token) {
-            Ok(viewer) => Ok(Self(Some(viewer))),
+        let Some(token) = value.to_str().ok().and_then(bearer_token) else {
+            return Ok(Self::Invalid);
+        };
+        Ok(match AppState::from_ref(state).authenticate(token) {
+            Ok(viewer) => Self::Viewer(viewer),
             Err(reason) => {
                 tracing::debug!(%reason, "bearer token refused");
-                Err(Unauthenticated)
+                Self::Invalid
             }
-        }
+        })
     }
 }
 

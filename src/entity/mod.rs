@@ -1,4 +1,5 @@
 //! SeaORM entities: table shapes only. The rules live in `service`.
 
+pub mod refresh_token;
 pub mod session;
 pub mod user;

@@ -4,7 +4,7 @@ use async_graphql::{Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::entity::user;
-use crate::service::session::{Scope, SignedIn};
+use crate::service::session::{Outcome, Scope, SessionView};
 use crate::service::{InputProblem, ProblemKind};
 
 #[derive(SimpleObject)]
@@ -82,6 +82,10 @@ impl From<InputProblem> for UserError {
                 UserErrorCode::InvalidCredentials,
                 "The email address or password is incorrect.".to_owned(),
             ),
+            ProblemKind::InvalidRefreshToken => (
+                UserErrorCode::InvalidRefreshToken,
+                "The refresh token is invalid, expired or revoked; sign in again.".to_owned(),
+            ),
         };
         Self {
             code,
@@ -100,17 +104,20 @@ pub struct AuthPayload {
     pub token_type: Option<String>,
     /// When the access token expires.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Opaque; rotated by every refresh.
+    pub refresh_token: Option<String>,
     pub user: Option<User>,
     pub errors: Vec<UserError>,
 }
 
-impl From<Result<SignedIn, Vec<InputProblem>>> for AuthPayload {
-    fn from(outcome: Result<SignedIn, Vec<InputProblem>>) -> Self {
+impl From<Outcome> for AuthPayload {
+    fn from(outcome: Outcome) -> Self {
         match outcome {
             Ok(s) => Self {
                 access_token: Some(s.access.token),
                 token_type: Some("Bearer".to_owned()),
                 expires_at: Some(s.access.expires_at),
+                refresh_token: Some(s.refresh.into_string()),
                 user: Some(s.user.into()),
                 errors: Vec::new(),
             },
@@ -118,6 +125,34 @@ impl From<Result<SignedIn, Vec<InputProblem>>> for AuthPayload {
                 errors: problems.into_iter().map(UserError::from).collect(),
                 ..Self::default()
             },
+        }
+    }
+}
+
+/// A signed-in device or browser.
+#[derive(SimpleObject)]
+pub struct Session {
+    /// A UUIDv7; equals the `sid` claim of the tokens it issued.
+    pub id: ID,
+    pub created_at: DateTime<Utc>,
+    /// The last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When its refresh token expires.
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    /// The session of the token making this request.
+    pub current: bool,
+}
+
+impl From<SessionView> for Session {
+    fn from(v: SessionView) -> Self {
+        Self {
+            id: ID(v.session.id.to_string()),
+            created_at: v.session.created_at,
+            last_used_at: v.session.last_used_at,
+            expires_at: v.session.expires_at,
+            user_agent: v.session.user_agent,
+            current: v.current,
         }
     }
 }
@@ -160,4 +195,18 @@ pub struct LoginInput {
     pub email: String,
     #[graphql(secret)]
     pub password: String,
+}
+
+#[derive(InputObject)]
+pub struct RefreshInput {
+    #[graphql(secret)]
+    pub refresh_token: String,
+}
+
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    #[graphql(secret)]
+    pub current_password: String,
+    #[graphql(secret)]
+    pub new_password: String,
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::{HttpState, error_response};
-use crate::auth::{AuthHeader, ClientInfo};
+use crate::auth::{Auth, ClientInfo};
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     type Rejection = std::convert::Infallible;
@@ -20,7 +20,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
 
 pub async fn execute(
     State(http): State<HttpState>,
-    AuthHeader(viewer): AuthHeader,
+    auth: Auth,
     client: ClientInfo,
     headers: HeaderMap,
     body: Bytes,
@@ -29,10 +29,7 @@ pub async fn execute(
         Ok(r) => r,
         Err(refusal) => return refusal.into_response(),
     };
-    let mut request = request.data(http.app.clone()).data(client);
-    if let Some(viewer) = viewer {
-        request = request.data(viewer);
-    }
+    let request = request.data(http.app.clone()).data(client).data(auth);
     let response = http.schema.execute(request).await;
     axum::Json(response).into_response()
 }

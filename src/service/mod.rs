@@ -22,6 +22,7 @@ pub enum ProblemKind {
     PasswordTooLong,
     PasswordTooCommon,
     InvalidCredentials,
+    InvalidRefreshToken,
 }
 
 impl InputProblem {

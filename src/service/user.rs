@@ -7,17 +7,14 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::session::{self, SignedIn};
+use super::session::{self, Outcome};
 use super::{InputProblem, ProblemKind};
-use crate::auth::ClientInfo;
 use crate::auth::password::Verdict;
+use crate::auth::{ClientInfo, Viewer};
 use crate::domain::{Email, NewPassword, PasswordError, PasswordInput};
 use crate::entity::user;
 use crate::error::AppError;
 use crate::state::AppState;
-
-/// A register or login either signs someone in or lists what is wrong.
-pub type Outcome = Result<SignedIn, Vec<InputProblem>>;
 
 /// Creates an account and its first session. Every problem with the input is
 /// reported, not only the first.
@@ -35,12 +32,7 @@ pub async fn register(
         problems.push(InputProblem::new(ProblemKind::InvalidEmail, Some("email")));
     }
     if let Err(e) = &password {
-        let kind = match e {
-            PasswordError::TooShort => ProblemKind::PasswordTooShort,
-            PasswordError::TooLong => ProblemKind::PasswordTooLong,
-            PasswordError::TooCommon => ProblemKind::PasswordTooCommon,
-        };
-        problems.push(InputProblem::new(kind, Some("password")));
+        problems.push(InputProblem::new(password_problem(*e), Some("password")));
     }
     let (Ok(email), Ok(password)) = (email, password) else {
         return Ok(Err(problems));
@@ -77,10 +69,10 @@ pub async fn register(
         }
         Err(e) => return Err(e.into()),
     };
-    let session = session::open(&txn, state, user.id, client, now).await?;
+    let (session, refresh) = session::open(&txn, state, user.id, client, now).await?;
     txn.commit().await?;
     tracing::info!(user = %user.id, "account registered");
-    Ok(Ok(session::sign_in(state, user, session)?))
+    Ok(Ok(session::sign_in(state, user, session, refresh)?))
 }
 
 /// Signs in with email and password. An unknown email, a wrong password and a
@@ -122,9 +114,71 @@ pub async fn login(
     } else {
         user
     };
-    let session = session::open(state.db(), state, user.id, client, super::now()).await?;
+    let (session, refresh) =
+        session::open(state.db(), state, user.id, client, super::now()).await?;
     tracing::info!(user = %user.id, session = %session.id, "signed in");
-    Ok(Ok(session::sign_in(state, user, session)?))
+    Ok(Ok(session::sign_in(state, user, session, refresh)?))
+}
+
+/// Changes the viewer's password: checks the current one (a wrong one is
+/// INVALID_CREDENTIALS), applies the rules to the new one, rehashes, ends
+/// every other session and hands back fresh tokens for this one.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn change_password(
+    state: &AppState,
+    viewer: &Viewer,
+    current: &str,
+    new: &str,
+) -> Result<Outcome, AppError> {
+    let Some(user) = find(state, viewer.user_id).await? else {
+        return Err(AppError::Unauthenticated);
+    };
+    let email = Email::parse(&user.email).ok();
+    let new = NewPassword::parse(new, email.as_ref());
+    let verdict = state
+        .hasher()
+        .verify(&PasswordInput::new(current), Some(&user.password_hash))
+        .await?;
+    let mut problems = Vec::new();
+    if verdict == Verdict::Mismatch {
+        problems.push(InputProblem::new(
+            ProblemKind::InvalidCredentials,
+            Some("currentPassword"),
+        ));
+    }
+    if let Err(e) = &new {
+        problems.push(InputProblem::new(password_problem(*e), Some("newPassword")));
+    }
+    let (true, Ok(new)) = (problems.is_empty(), new) else {
+        return Ok(Err(problems));
+    };
+    let hash = state.hasher().hash(new.expose()).await?;
+    let now = super::now();
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(hash.clone()))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user.id))
+        .exec(state.db())
+        .await?;
+    session::revoke(state, viewer, session::Scope::Others).await?;
+    let Some((session, refresh)) = session::reissue(state, viewer).await? else {
+        return Err(AppError::Unauthenticated);
+    };
+    tracing::info!("password changed; other sessions ended");
+    let user = user::Model {
+        password_hash: hash,
+        updated_at: now,
+        ..user
+    };
+    Ok(Ok(session::sign_in(state, user, session, refresh)?))
+}
+
+fn password_problem(e: PasswordError) -> ProblemKind {
+    match e {
+        PasswordError::TooShort => ProblemKind::PasswordTooShort,
+        PasswordError::TooLong => ProblemKind::PasswordTooLong,
+        PasswordError::TooCommon => ProblemKind::PasswordTooCommon,
+    }
 }
 
 /// The account of a signed-in viewer; `None` if it no longer exists.

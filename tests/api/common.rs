@@ -233,8 +233,8 @@ impl Drop for TestApp {
     }
 }
 
-pub const REGISTER: &str = "mutation($i: RegisterInput!) { register(input: $i) { accessToken tokenType expiresAt user { id email createdAt } errors { code message field retryAfterSeconds } } }";
-pub const LOGIN: &str = "mutation($i: LoginInput!) { login(input: $i) { accessToken tokenType expiresAt user { id email createdAt } errors { code message field retryAfterSeconds } } }";
+pub const REGISTER: &str = "mutation($i: RegisterInput!) { register(input: $i) { accessToken tokenType expiresAt refreshToken user { id email createdAt } errors { code message field retryAfterSeconds } } }";
+pub const LOGIN: &str = "mutation($i: LoginInput!) { login(input: $i) { accessToken tokenType expiresAt refreshToken user { id email createdAt } errors { code message field retryAfterSeconds } } }";
 
 /// The codes of the top-level errors of a response.
 pub fn error_codes(body: &Value) -> Vec<String> {

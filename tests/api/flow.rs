@@ -137,7 +137,7 @@ async fn logout_scope_defaults_to_current() {
 }
 
 #[tokio::test]
-async fn me_without_a_header_is_null_and_logout_without_one_is_unauthenticated() {
+async fn me_without_a_header_is_null_and_fields_that_need_one_are_unauthenticated() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
     let body = app.gql("{ me { id } }", json!({}), None).await;

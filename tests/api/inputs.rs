@@ -37,7 +37,13 @@ async fn every_bad_register_input_gets_its_code_and_field() {
             *want,
             "{email:?} / {password:?}: {payload}"
         );
-        for field in ["accessToken", "tokenType", "expiresAt", "user"] {
+        for field in [
+            "accessToken",
+            "tokenType",
+            "expiresAt",
+            "refreshToken",
+            "user",
+        ] {
             assert!(
                 payload[field].is_null(),
                 "{field} must be null with errors: {payload}"

@@ -1,0 +1,98 @@
+//! Revocations made by other instances reach this one: every
+//! `REVOCATION_SYNC_INTERVAL` it reads the sessions revoked recently (an
+//! indexed range on `session.revoked_at`) into its cache. On PostgreSQL a
+//! LISTEN on the revocation channel also wakes it at once, and a lost
+//! listener connection is followed by the same catch-up read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::DatabaseBackend;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::service::session::{REVOCATION_CHANNEL, pull_revocations};
+use crate::state::AppState;
+
+/// Each read looks this far back, so that a revocation committed late (a
+/// slow transaction) or stamped by an instance whose clock lags is still
+/// seen. Reading a revocation twice is harmless.
+fn lookback(interval: Duration) -> Duration {
+    (interval * 3).max(Duration::from_secs(30))
+}
+
+/// The background tasks; aborted when dropped.
+pub struct RevocationSync {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for RevocationSync {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+pub fn spawn(state: AppState, interval: Duration) -> RevocationSync {
+    let wake = Arc::new(Notify::new());
+    let mut tasks = vec![tokio::spawn(pull_loop(
+        state.clone(),
+        interval,
+        wake.clone(),
+    ))];
+    if state.backend() == DatabaseBackend::Postgres {
+        tasks.push(tokio::spawn(listen_loop(state, wake)));
+    }
+    RevocationSync { tasks }
+}
+
+async fn pull_loop(state: AppState, interval: Duration, wake: Arc<Notify>) {
+    let lookback =
+        chrono::Duration::from_std(lookback(interval)).unwrap_or(chrono::Duration::seconds(30));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = wake.notified() => {}
+        }
+        match pull_revocations(&state, Utc::now() - lookback).await {
+            Ok(n) => tracing::trace!(seen = n, "revocations pulled"),
+            Err(e) => tracing::warn!(error = ?e, "revocation pull failed; retrying next interval"),
+        }
+    }
+}
+
+async fn listen_loop(state: AppState, wake: Arc<Notify>) {
+    use sea_orm::sqlx::postgres::PgListener;
+    loop {
+        let pool = state.db().get_postgres_connection_pool().clone();
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation listener cannot connect; polling only");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(REVOCATION_CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN failed; polling only");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            continue;
+        }
+        // Catch up on whatever was missed while not listening.
+        wake.notify_one();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => wake.notify_one(),
+                // The connection was lost; the next call reconnects and re-listens.
+                Ok(None) => wake.notify_one(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "revocation listener lost; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+        }
+    }
+}
