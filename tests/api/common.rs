@@ -210,6 +210,21 @@ impl TestApp {
         payload["accessToken"].as_str().expect("a token").to_owned()
     }
 
+    /// Registers and answers (access token, refresh token).
+    pub async fn signed_up_pair(&self, email: &str) -> (String, String) {
+        let payload = self.register(email, PASSWORD).await;
+        assert_eq!(payload["errors"], json!([]), "{payload}");
+        pair(&payload)
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Value {
+        let body = self
+            .gql(REFRESH, json!({"i": {"refreshToken": refresh_token}}), None)
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"]["refresh"].clone()
+    }
+
     pub async fn me(&self, token: &str) -> Value {
         self.gql("{ me { id email createdAt } }", json!({}), Some(token))
             .await
@@ -235,6 +250,22 @@ impl Drop for TestApp {
 
 pub const REGISTER: &str = "mutation($i: RegisterInput!) { register(input: $i) { accessToken tokenType expiresAt refreshToken user { id email createdAt } errors { code message field retryAfterSeconds } } }";
 pub const LOGIN: &str = "mutation($i: LoginInput!) { login(input: $i) { accessToken tokenType expiresAt refreshToken user { id email createdAt } errors { code message field retryAfterSeconds } } }";
+
+pub const REFRESH: &str = "mutation($i: RefreshInput!) { refresh(input: $i) { accessToken tokenType expiresAt refreshToken user { id email } errors { code message field } } }";
+
+/// (access token, refresh token) of a successful payload.
+pub fn pair(payload: &Value) -> (String, String) {
+    (
+        payload["accessToken"]
+            .as_str()
+            .expect("an access token")
+            .to_owned(),
+        payload["refreshToken"]
+            .as_str()
+            .expect("a refresh token")
+            .to_owned(),
+    )
+}
 
 /// The codes of the top-level errors of a response.
 pub fn error_codes(body: &Value) -> Vec<String> {

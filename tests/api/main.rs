@@ -7,5 +7,7 @@ mod flow;
 mod http;
 mod inputs;
 mod logs;
+mod multi;
 mod schema;
+mod sessions;
 mod tokens;

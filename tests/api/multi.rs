@@ -1,0 +1,119 @@
+//! Two instances on one database (a shared SQLite file, or one PostgreSQL /
+//! MariaDB database): what one revokes, the other refuses within the sync
+//! interval, also after a restart.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+const SYNC: Duration = Duration::from_millis(200);
+
+async fn instance(db: &TestDb, grace: Option<Duration>) -> TestApp {
+    let mut config = config_for(db);
+    config.revocation_sync_interval = SYNC;
+    if let Some(g) = grace {
+        config.refresh_reuse_grace = g;
+    }
+    TestApp::spawn_with(config).await
+}
+
+/// Polls `me` on `app` until the token is refused; answers how long it took.
+async fn until_refused(app: &TestApp, token: &str) -> Duration {
+    let start = Instant::now();
+    // Generous against a loaded CI machine: five intervals plus a second.
+    let deadline = SYNC * 5 + Duration::from_secs(1);
+    loop {
+        let body: Value = app.me(token).await;
+        if error_codes(&body) == ["UNAUTHENTICATED"] {
+            return start.elapsed();
+        }
+        assert!(body["data"]["me"].is_object(), "{body}");
+        assert!(
+            start.elapsed() < deadline,
+            "the other instance still accepts the token after {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_logout_on_one_instance_is_refused_by_the_other() {
+    let db = TestDb::fresh().await;
+    let a = instance(&db, None).await;
+    let b = instance(&db, None).await;
+    let token = a.signed_up(&unique_email("two")).await;
+    assert!(
+        b.me(&token).await["data"]["me"].is_object(),
+        "both accept it first"
+    );
+    assert_eq!(
+        a.logout(&token, "CURRENT").await["data"]["logout"]["revokedSessions"],
+        1
+    );
+    assert_eq!(
+        error_codes(&a.me(&token).await),
+        ["UNAUTHENTICATED"],
+        "at once where it was made"
+    );
+    let took = until_refused(&b, &token).await;
+    eprintln!("propagated in {took:?}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_restarted_instance_refuses_what_was_revoked_before_and_while_it_was_down() {
+    let db = TestDb::fresh().await;
+    let a = instance(&db, None).await;
+    let b = instance(&db, None).await;
+    let email = unique_email("restart-two");
+    let early = a.signed_up(&email).await;
+    let late = a.login(&email, PASSWORD).await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let after = a.login(&email, PASSWORD).await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.logout(&early, "CURRENT").await;
+    until_refused(&b, &early).await;
+    b.stop().await;
+
+    a.logout(&late, "CURRENT").await;
+    let b = instance(&db, None).await;
+    assert_eq!(error_codes(&b.me(&early).await), ["UNAUTHENTICATED"]);
+    assert_eq!(
+        error_codes(&b.me(&late).await),
+        ["UNAUTHENTICATED"],
+        "revoked while it was down"
+    );
+    assert!(b.me(&after).await["data"]["me"].is_object());
+    a.logout(&after, "CURRENT").await;
+    until_refused(&b, &after).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_reuse_detected_on_one_instance_revokes_the_session_on_the_other() {
+    let db = TestDb::fresh().await;
+    let grace = Some(Duration::from_secs(1));
+    let a = instance(&db, grace).await;
+    let b = instance(&db, grace).await;
+    let (_, rt0) = a.signed_up_pair(&unique_email("reuse-two")).await;
+    // Rotated on B; the chain is the same on every instance.
+    let (at1, _) = pair(&b.refresh(&rt0).await);
+    assert!(a.me(&at1).await["data"]["me"].is_object());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        payload_codes(&a.refresh(&rt0).await),
+        ["INVALID_REFRESH_TOKEN"]
+    );
+    assert_eq!(error_codes(&a.me(&at1).await), ["UNAUTHENTICATED"]);
+    until_refused(&b, &at1).await;
+    a.stop().await;
+    b.stop().await;
+}
