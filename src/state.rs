@@ -13,6 +13,12 @@ use crate::auth::jwt::{JwtKeys, LEEWAY_SECS};
 use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshKeys;
 use crate::auth::revocation::RevocationCache;
+use crate::domain::Profile;
+
+/// Profiles are immutable today (no email change, no deletion), so the cache
+/// is exact; the time bound caps staleness for when they are not.
+const PROFILE_TTL: Duration = Duration::from_secs(300);
+const PROFILE_CAPACITY: u64 = 100_000;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -34,6 +40,7 @@ struct Inner {
     refresh: RefreshKeys,
     hasher: PasswordHasher,
     revocations: RevocationCache,
+    profiles: moka::sync::Cache<uuid::Uuid, Profile>,
     lifetimes: Lifetimes,
     shutting_down: AtomicBool,
 }
@@ -63,6 +70,10 @@ impl AppState {
                 refresh,
                 hasher,
                 revocations,
+                profiles: moka::sync::Cache::builder()
+                    .max_capacity(PROFILE_CAPACITY)
+                    .time_to_live(PROFILE_TTL)
+                    .build(),
                 lifetimes,
                 shutting_down: AtomicBool::new(false),
             }),
@@ -91,6 +102,11 @@ impl AppState {
 
     pub fn revocations(&self) -> &RevocationCache {
         &self.inner.revocations
+    }
+
+    /// The `me` cache: profiles by user id.
+    pub fn profiles(&self) -> &moka::sync::Cache<uuid::Uuid, Profile> {
+        &self.inner.profiles
     }
 
     pub fn lifetimes(&self) -> Lifetimes {

@@ -71,6 +71,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
+                    lower_priority();
                     // Ends when every sender (every clone of the hasher) is gone.
                     while let Ok(job) = rx.recv() {
                         job(&argon);
@@ -151,6 +152,20 @@ impl PasswordHasher {
     /// How many jobs wait for a hashing thread.
     pub fn queue_depth(&self) -> usize {
         self.inner.jobs.len()
+    }
+}
+
+/// Hashing threads run at nice 10: when the cores are busy, cheap requests
+/// (`me`) go first and argon2 takes what is left, instead of every request
+/// queueing behind 20 ms of hashing. Not an error if refused.
+fn lower_priority() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    // Cross-platform 23 of 0..=99 is niceness 10 on Linux.
+    if let Ok(value) = ThreadPriorityValue::try_from(23u8)
+        && let Err(e) =
+            thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(value))
+    {
+        tracing::debug!(error = ?e, "could not lower the hashing thread's priority");
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod email;
 mod password;
+mod profile;
 
 pub use email::{Email, EmailError};
 pub use password::{NewPassword, PasswordError, PasswordInput};
+pub use profile::Profile;

@@ -15,7 +15,7 @@ impl Query {
             return Ok(None);
         };
         let state = ctx.data::<AppState>()?;
-        Ok(service::user::find(state, viewer.user_id)
+        Ok(service::user::profile(state, viewer.user_id)
             .await?
             .map(User::from))
     }

@@ -3,6 +3,7 @@
 use async_graphql::{Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use crate::domain::Profile;
 use crate::entity::user;
 use crate::service::session::{Outcome, Scope, SessionView};
 use crate::service::{InputProblem, ProblemKind};
@@ -22,6 +23,16 @@ impl From<user::Model> for User {
             id: ID(u.id.to_string()),
             email: u.email,
             created_at: u.created_at,
+        }
+    }
+}
+
+impl From<Profile> for User {
+    fn from(p: Profile) -> Self {
+        Self {
+            id: ID(p.id.to_string()),
+            email: p.email.to_string(),
+            created_at: p.created_at,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Accounts: registration and password sign-in.
 
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, SqlErr,
@@ -11,7 +12,7 @@ use super::session::{self, Outcome};
 use super::{InputProblem, ProblemKind};
 use crate::auth::password::Verdict;
 use crate::auth::{ClientInfo, Viewer};
-use crate::domain::{Email, NewPassword, PasswordError, PasswordInput};
+use crate::domain::{Email, NewPassword, PasswordError, PasswordInput, Profile};
 use crate::entity::user;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -184,6 +185,32 @@ fn password_problem(e: PasswordError) -> ProblemKind {
 /// The account of a signed-in viewer; `None` if it no longer exists.
 pub async fn find(state: &AppState, id: Uuid) -> Result<Option<user::Model>, AppError> {
     Ok(user::Entity::find_by_id(id).one(state.db()).await?)
+}
+
+/// What `me` shows, from the profile cache when it can.
+pub async fn profile(state: &AppState, id: Uuid) -> Result<Option<Profile>, AppError> {
+    if let Some(p) = state.profiles().get(&id) {
+        return Ok(Some(p));
+    }
+    let row: Option<(Uuid, String, DateTime<Utc>)> = user::Entity::find_by_id(id)
+        .select_only()
+        .columns([
+            user::Column::Id,
+            user::Column::Email,
+            user::Column::CreatedAt,
+        ])
+        .into_tuple()
+        .one(state.db())
+        .await?;
+    Ok(row.map(|(id, email, created_at)| {
+        let p = Profile {
+            id,
+            email: email.into(),
+            created_at,
+        };
+        state.profiles().insert(id, p.clone());
+        p
+    }))
 }
 
 async fn email_exists(state: &AppState, email: &Email) -> Result<bool, AppError> {
