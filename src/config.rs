@@ -28,6 +28,13 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     Schema,
+    /// Time one Argon2id verify with the configured parameters, for capacity
+    /// planning: one core signs in about 1000 / (this many ms) users a second.
+    HashCost {
+        /// How many verifies to time.
+        #[arg(long, default_value_t = 20)]
+        rounds: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]

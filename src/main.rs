@@ -12,9 +12,30 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Schema) = cli.command {
-        print!("{}", sns_api::sdl());
-        return ExitCode::SUCCESS;
+    match cli.command {
+        Some(Command::Schema) => {
+            print!("{}", sns_api::sdl());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::HashCost { rounds }) => {
+            return match sns_api::auth::password::measure_verify(rounds) {
+                Ok(median) => {
+                    println!(
+                        "argon2id m={},t={},p={}: median verify {:.2} ms over {rounds} rounds",
+                        sns_api::auth::password::DEFAULT_M_COST,
+                        sns_api::auth::password::DEFAULT_T_COST,
+                        sns_api::auth::password::DEFAULT_P_COST,
+                        median.as_secs_f64() * 1000.0
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sns-api: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
     }
     sns_api::telemetry::init(&cli.config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -31,7 +52,7 @@ fn main() -> ExitCode {
         match cli.command {
             None | Some(Command::Serve) => App::build(cli.config).await?.run().await,
             Some(Command::Migrate { action }) => migrate(&cli.config, action).await,
-            Some(Command::Schema) => unreachable!("handled above"),
+            Some(Command::Schema | Command::HashCost { .. }) => unreachable!("handled above"),
         }
     });
     match result {

@@ -4,6 +4,7 @@
 //! answers as SERVICE_UNAVAILABLE.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -177,6 +178,25 @@ fn hash_with(argon: &Argon2<'static>, password: &[u8]) -> Result<String, HashErr
         .hash_password(password, &salt)
         .map(|h| h.to_string())
         .map_err(|e| HashError::Internal(e.to_string()))
+}
+
+/// The median time of one verify with the default parameters, measured on
+/// the calling thread (a CLI tool, never the server's runtime).
+pub fn measure_verify(rounds: u32) -> Result<Duration, HashError> {
+    let params = Params::new(DEFAULT_M_COST, DEFAULT_T_COST, DEFAULT_P_COST, None)
+        .map_err(|e| HashError::Internal(e.to_string()))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let phc = hash_with(&argon, b"correct-horse-battery")?;
+    let parsed = PasswordHash::new(&phc).map_err(|e| HashError::Internal(e.to_string()))?;
+    let mut times: Vec<Duration> = (0..rounds.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            let _ = argon.verify_password(b"correct-horse-battery", &parsed);
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    Ok(times[times.len() / 2])
 }
 
 /// A stored hash is weaker when it is not Argon2id v19 or any cost is below
