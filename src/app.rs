@@ -34,6 +34,7 @@ impl App {
     /// listener; serving starts with `run`.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
+        crate::telemetry::metrics_handle();
         let secret = jwt_secret(&config)?;
         let db = crate::db::connect(&config)
             .await

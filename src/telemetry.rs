@@ -1,4 +1,5 @@
-//! Logs: `tracing` to stderr, pretty for people or JSON for machines.
+//! Logs (`tracing` to stderr, pretty for people or JSON for machines) and
+//! metrics (the `metrics` facade, rendered in Prometheus text format).
 
 use tracing_subscriber::EnvFilter;
 
@@ -24,4 +25,28 @@ pub fn init(config: &Config) {
             .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
+}
+
+/// Latency buckets, in seconds: from a cached `me` to a queued login.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+    std::sync::OnceLock::new();
+
+/// The process's Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    METRICS.get_or_init(|| {
+        let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
+        let recorder = builder
+            .set_buckets(BUCKETS)
+            .unwrap_or_else(|_| metrics_exporter_prometheus::PrometheusBuilder::new())
+            .build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first (an embedding
+        // program's); then that one collects and this handle renders nothing.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
 }

@@ -136,12 +136,18 @@ impl PasswordHasher {
         f: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let (tx, rx) = oneshot::channel();
+        let queued = Instant::now();
         let job: Job = Box::new(move |argon| {
+            metrics::histogram!("password_hash_wait_seconds")
+                .record(queued.elapsed().as_secs_f64());
             // The caller may have gone (request cancelled); nothing to do then.
             let _ = tx.send(f(argon));
         });
         self.inner.jobs.try_send(job).map_err(|e| match e {
-            crossbeam_channel::TrySendError::Full(_) => HashError::Busy,
+            crossbeam_channel::TrySendError::Full(_) => {
+                metrics::counter!("password_hash_rejected_total").increment(1);
+                HashError::Busy
+            }
             crossbeam_channel::TrySendError::Disconnected(_) => {
                 HashError::Internal("hash pool stopped".into())
             }

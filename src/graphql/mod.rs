@@ -3,6 +3,7 @@
 
 mod codes;
 mod mutation;
+mod observe;
 mod query;
 mod schema;
 mod types;

@@ -2,6 +2,7 @@ use async_graphql::{EmptySubscription, Schema};
 
 use super::codes::ErrorCodes;
 use super::mutation::Mutation;
+use super::observe::Observe;
 use super::query::Query;
 use crate::config::Config;
 use crate::state::AppState;
@@ -31,7 +32,8 @@ pub fn build_schema(options: &SchemaOptions, state: Option<AppState>) -> ApiSche
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         .limit_depth(options.depth_limit)
         .limit_complexity(options.complexity_limit)
-        .extension(ErrorCodes);
+        .extension(ErrorCodes)
+        .extension(Observe);
     if !options.introspection {
         // "Did you mean …" would leak the schema that introspection hides.
         builder = builder.disable_introspection().disable_suggestions();

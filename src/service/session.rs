@@ -96,6 +96,7 @@ pub fn sign_in(
 }
 
 fn invalid_refresh() -> Result<Outcome, AppError> {
+    metrics::counter!("refreshes_total", "outcome" => "invalid").increment(1);
     Ok(Err(vec![InputProblem::new(
         ProblemKind::InvalidRefreshToken,
         Some("refreshToken"),
@@ -137,6 +138,7 @@ pub async fn refresh(state: &AppState, raw: &str) -> Result<Outcome, AppError> {
             session = %session.id, user = %session.user_id,
             "refresh token reuse detected: a rotated token came back after the grace window; session revoked"
         );
+        metrics::counter!("refresh_reuse_detected_total").increment(1);
         revoke_ids(state, &[session.id]).await?;
         return invalid_refresh();
     }
@@ -156,6 +158,7 @@ pub async fn refresh(state: &AppState, raw: &str) -> Result<Outcome, AppError> {
         return invalid_refresh();
     };
     tracing::info!(session = %session.id, "session refreshed");
+    metrics::counter!("refreshes_total", "outcome" => "ok").increment(1);
     Ok(Ok(sign_in(state, user, session, head)?))
 }
 
@@ -359,6 +362,7 @@ pub async fn revoke_ids(state: &AppState, ids: &[Uuid]) -> Result<u64, AppError>
         tracing::warn!(error = %e, "revocation notify failed");
     }
     tracing::info!(revoked = result.rows_affected, "sessions revoked");
+    metrics::counter!("sessions_revoked_total").increment(result.rows_affected);
     Ok(result.rows_affected)
 }
 

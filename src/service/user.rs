@@ -73,6 +73,7 @@ pub async fn register(
     let (session, refresh) = session::open(&txn, state, user.id, client, now).await?;
     txn.commit().await?;
     tracing::info!(user = %user.id, "account registered");
+    metrics::counter!("registrations_total").increment(1);
     Ok(Ok(session::sign_in(state, user, session, refresh)?))
 }
 
@@ -104,6 +105,7 @@ pub async fn login(
         (Some(user), Verdict::Match { needs_rehash }) => (user, needs_rehash),
         _ => {
             tracing::info!("login refused: invalid credentials");
+            metrics::counter!("logins_total", "outcome" => "invalid_credentials").increment(1);
             return Ok(Err(vec![InputProblem::new(
                 ProblemKind::InvalidCredentials,
                 None,
@@ -118,6 +120,7 @@ pub async fn login(
     let (session, refresh) =
         session::open(state.db(), state, user.id, client, super::now()).await?;
     tracing::info!(user = %user.id, session = %session.id, "signed in");
+    metrics::counter!("logins_total", "outcome" => "success").increment(1);
     Ok(Ok(session::sign_in(state, user, session, refresh)?))
 }
 

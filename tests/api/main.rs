@@ -8,6 +8,7 @@ mod http;
 mod inputs;
 mod logs;
 mod multi;
+mod ops;
 mod schema;
 mod sessions;
 mod tokens;
