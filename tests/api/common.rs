@@ -210,6 +210,13 @@ impl TestApp {
         payload["accessToken"].as_str().expect("a token").to_owned()
     }
 
+    /// Signs in (again) and answers the access token of the new session.
+    pub async fn logged_in(&self, email: &str) -> String {
+        let payload = self.login(email, PASSWORD).await;
+        assert_eq!(payload["errors"], json!([]), "{payload}");
+        payload["accessToken"].as_str().expect("a token").to_owned()
+    }
+
     /// Registers and answers (access token, refresh token).
     pub async fn signed_up_pair(&self, email: &str) -> (String, String) {
         let payload = self.register(email, PASSWORD).await;

@@ -81,14 +81,8 @@ async fn logout_others_and_all_end_the_right_sessions() {
     let app = TestApp::spawn(&db).await;
     let email = unique_email("scopes");
     let a = app.signed_up(&email).await;
-    let b = app.login(&email, PASSWORD).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let c = app.login(&email, PASSWORD).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let b = app.logged_in(&email).await;
+    let c = app.logged_in(&email).await;
     // Someone else's session is untouched by all of this.
     let stranger = app.signed_up(&unique_email("stranger")).await;
 
@@ -100,10 +94,7 @@ async fn logout_others_and_all_end_the_right_sessions() {
     assert_eq!(error_codes(&app.me(&b).await), ["UNAUTHENTICATED"]);
     assert_eq!(error_codes(&app.me(&c).await), ["UNAUTHENTICATED"]);
 
-    let d = app.login(&email, PASSWORD).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let d = app.logged_in(&email).await;
     assert_eq!(
         app.logout(&d, "ALL").await["data"]["logout"]["revokedSessions"],
         2
@@ -120,10 +111,7 @@ async fn logout_scope_defaults_to_current() {
     let app = TestApp::spawn(&db).await;
     let email = unique_email("default-scope");
     let a = app.signed_up(&email).await;
-    let b = app.login(&email, PASSWORD).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let b = app.logged_in(&email).await;
     let out = app
         .gql(
             "mutation { logout { revokedSessions } }",
@@ -156,10 +144,7 @@ async fn a_revoked_token_stays_revoked_after_a_restart_and_a_live_one_stays_live
     let app = TestApp::spawn(&db).await;
     let email = unique_email("restart");
     let dead = app.signed_up(&email).await;
-    let live = app.login(&email, PASSWORD).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let live = app.logged_in(&email).await;
     assert_eq!(
         app.logout(&dead, "CURRENT").await["data"]["logout"]["revokedSessions"],
         1

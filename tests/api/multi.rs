@@ -70,14 +70,8 @@ async fn a_restarted_instance_refuses_what_was_revoked_before_and_while_it_was_d
     let b = instance(&db, None).await;
     let email = unique_email("restart-two");
     let early = a.signed_up(&email).await;
-    let late = a.login(&email, PASSWORD).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let after = a.login(&email, PASSWORD).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let late = a.logged_in(&email).await;
+    let after = a.logged_in(&email).await;
     a.logout(&early, "CURRENT").await;
     until_refused(&b, &early).await;
     b.stop().await;

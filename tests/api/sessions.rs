@@ -200,10 +200,7 @@ async fn sessions_lists_the_live_ones_newest_first_with_the_current_marked() {
         .as_str()
         .unwrap()
         .to_owned();
-    let third = app.login(&email, PASSWORD).await["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let third = app.logged_in(&email).await;
     app.logout(&third, "CURRENT").await;
 
     let body = app
