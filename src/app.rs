@@ -19,7 +19,7 @@ use crate::auth::refresh::RefreshKeys;
 use crate::auth::revocation::RevocationCache;
 use crate::config::{Backend, Config};
 use crate::graphql::{SchemaOptions, build_schema};
-use crate::state::{AppState, Lifetimes};
+use crate::state::{AppState, Policy};
 
 pub struct App {
     listener: TcpListener,
@@ -49,9 +49,12 @@ impl App {
             config.access_token_ttl,
         );
         let hasher = PasswordHasher::start(config.hash_concurrency(), config.hash_queue).await?;
-        let lifetimes = Lifetimes {
+        let policy = Policy {
             session: config.refresh_token_ttl,
             refresh_reuse_grace: config.refresh_reuse_grace,
+            login_failures: config.rate_limit_login_failures,
+            auth_per_ip: config.rate_limit_auth_per_ip,
+            trusted_proxies: config.trusted_proxies.clone(),
         };
         let state = AppState::new(
             db,
@@ -59,7 +62,7 @@ impl App {
             RefreshKeys::derive(&secret),
             hasher,
             RevocationCache::new(),
-            lifetimes,
+            policy,
         );
         let revoked = crate::service::session::load_revocations(&state)
             .await

@@ -13,6 +13,7 @@ use crate::auth::jwt::{JwtKeys, LEEWAY_SECS};
 use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshKeys;
 use crate::auth::revocation::RevocationCache;
+use crate::config::RateLimit;
 use crate::domain::Profile;
 
 /// Profiles are immutable today (no email change, no deletion), so the cache
@@ -25,13 +26,19 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
-/// Durations the services need.
-#[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
+/// The configured rules the services apply.
+#[derive(Debug, Clone)]
+pub struct Policy {
     /// A session (and its refresh token) lives this long after its last use.
     pub session: Duration,
     /// How long a just-rotated refresh token may still be presented.
     pub refresh_reuse_grace: Duration,
+    /// Failed logins per submitted email per window.
+    pub login_failures: RateLimit,
+    /// login + register + refresh attempts per client address per window.
+    pub auth_per_ip: RateLimit,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 struct Inner {
@@ -41,7 +48,7 @@ struct Inner {
     hasher: PasswordHasher,
     revocations: RevocationCache,
     profiles: moka::sync::Cache<uuid::Uuid, Profile>,
-    lifetimes: Lifetimes,
+    policy: Policy,
     shutting_down: AtomicBool,
 }
 
@@ -61,7 +68,7 @@ impl AppState {
         refresh: RefreshKeys,
         hasher: PasswordHasher,
         revocations: RevocationCache,
-        lifetimes: Lifetimes,
+        policy: Policy,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -74,7 +81,7 @@ impl AppState {
                     .max_capacity(PROFILE_CAPACITY)
                     .time_to_live(PROFILE_TTL)
                     .build(),
-                lifetimes,
+                policy,
                 shutting_down: AtomicBool::new(false),
             }),
         }
@@ -109,8 +116,8 @@ impl AppState {
         &self.inner.profiles
     }
 
-    pub fn lifetimes(&self) -> Lifetimes {
-        self.inner.lifetimes
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
     }
 
     /// Until when a session revoked at `revoked_at` can still have an

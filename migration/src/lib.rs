@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_user;
 mod m20261127_000002_create_session;
 mod m20261127_000003_create_refresh_token;
+mod m20261127_000004_create_throttle;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_user::Migration),
             Box::new(m20261127_000002_create_session::Migration),
             Box::new(m20261127_000003_create_refresh_token::Migration),
+            Box::new(m20261127_000004_create_throttle::Migration),
         ]
     }
 }

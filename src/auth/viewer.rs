@@ -8,6 +8,8 @@
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
+use std::net::IpAddr;
+
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -50,22 +52,53 @@ impl Auth {
 /// The longest `User-Agent` kept on a session.
 const MAX_USER_AGENT: usize = 512;
 
-/// What a new session records about its client.
+/// What the service knows of the client: its address (for per-address
+/// limits) and its `User-Agent` (recorded on new sessions).
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
 }
 
 impl ClientInfo {
-    pub fn from_parts(parts: &Parts) -> Self {
+    pub fn from_parts(parts: &Parts, trusted_proxies: &[IpAddr]) -> Self {
         let user_agent = parts
             .headers
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(MAX_USER_AGENT).collect::<String>())
             .filter(|s| !s.is_empty());
-        Self { user_agent }
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        let ip = peer.map(|peer| client_ip(peer, &forwarded, trusted_proxies));
+        Self { ip, user_agent }
     }
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy; then
+/// the nearest `X-Forwarded-For` entry (from the right) that is not one.
+/// Entries left of an untrusted hop could be forged, so they are never read.
+fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpAddr]) -> IpAddr {
+    let mut client = peer;
+    for hop in forwarded_for.rsplit(',') {
+        if !trusted.contains(&client) {
+            break;
+        }
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => client = ip,
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 impl<S> FromRequestParts<S> for Auth
@@ -106,6 +139,22 @@ fn bearer_token(header: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::bearer_token;
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        use super::client_ip;
+        let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let peer: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        let client: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+        // No trusted proxy: the header is ignored.
+        assert_eq!(client_ip(peer, "198.51.100.7", &[]), peer);
+        // Through the trusted proxy: the entry it appended.
+        assert_eq!(client_ip(proxy, "1.2.3.4, 198.51.100.7", &[proxy]), client);
+        // A forged entry left of the real client is never read.
+        assert_eq!(client_ip(proxy, "6.6.6.6, 198.51.100.7", &[proxy]), client);
+        // Garbage stops the walk at the proxy.
+        assert_eq!(client_ip(proxy, "not-an-ip", &[proxy]), proxy);
+    }
 
     #[test]
     fn only_the_bearer_scheme_with_a_token_is_read() {

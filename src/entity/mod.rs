@@ -2,4 +2,5 @@
 
 pub mod refresh_token;
 pub mod session;
+pub mod throttle;
 pub mod user;

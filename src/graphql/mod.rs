@@ -2,6 +2,7 @@
 //! viewer and state, call one service function, map the result) and types.
 
 mod codes;
+mod limits;
 mod mutation;
 mod observe;
 mod query;

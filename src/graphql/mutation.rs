@@ -44,9 +44,11 @@ impl Mutation {
     /// token of the same session. Needs no Authorization header.
     async fn refresh(&self, ctx: &Context<'_>, input: RefreshInput) -> Result<AuthPayload> {
         let state = ctx.data::<AppState>()?;
-        Ok(service::session::refresh(state, &input.refresh_token)
-            .await?
-            .into())
+        Ok(
+            service::session::refresh(state, &input.refresh_token, &client(ctx))
+                .await?
+                .into(),
+        )
     }
 
     /// Requires a token. CURRENT ends this session; OTHERS every other; ALL every one.

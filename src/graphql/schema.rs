@@ -1,6 +1,7 @@
 use async_graphql::{EmptySubscription, Schema};
 
 use super::codes::ErrorCodes;
+use super::limits::OneAuthMutation;
 use super::mutation::Mutation;
 use super::observe::Observe;
 use super::query::Query;
@@ -33,6 +34,7 @@ pub fn build_schema(options: &SchemaOptions, state: Option<AppState>) -> ApiSche
         .limit_depth(options.depth_limit)
         .limit_complexity(options.complexity_limit)
         .extension(ErrorCodes)
+        .extension(OneAuthMutation)
         .extension(Observe);
     if !options.introspection {
         // "Did you mean …" would leak the schema that introspection hides.

@@ -93,6 +93,10 @@ impl From<InputProblem> for UserError {
                 UserErrorCode::InvalidCredentials,
                 "The email address or password is incorrect.".to_owned(),
             ),
+            ProblemKind::RateLimited => (
+                UserErrorCode::RateLimited,
+                "Too many attempts; wait before trying again.".to_owned(),
+            ),
             ProblemKind::InvalidRefreshToken => (
                 UserErrorCode::InvalidRefreshToken,
                 "The refresh token is invalid, expired or revoked; sign in again.".to_owned(),
@@ -102,7 +106,7 @@ impl From<InputProblem> for UserError {
             code,
             message,
             field: p.field.map(|f| vec!["input".to_owned(), f.to_owned()]),
-            retry_after_seconds: None,
+            retry_after_seconds: p.retry_after.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
         }
     }
 }

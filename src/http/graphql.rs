@@ -10,11 +10,17 @@ use axum::response::{Html, IntoResponse, Response};
 use super::{HttpState, error_response};
 use crate::auth::{Auth, ClientInfo};
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+impl FromRequestParts<HttpState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientInfo::from_parts(parts))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &HttpState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientInfo::from_parts(
+            parts,
+            &state.app.policy().trusted_proxies,
+        ))
     }
 }
 

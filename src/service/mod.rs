@@ -2,6 +2,7 @@
 //! GraphQL; they answer domain outcomes and `AppError`s.
 
 pub mod session;
+pub mod throttle;
 pub mod user;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -12,6 +13,8 @@ pub struct InputProblem {
     pub kind: ProblemKind,
     /// The input field it is about (`email`, `password`), if one.
     pub field: Option<&'static str>,
+    /// With `RateLimited`: seconds until the next attempt may succeed.
+    pub retry_after: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +26,24 @@ pub enum ProblemKind {
     PasswordTooCommon,
     InvalidCredentials,
     InvalidRefreshToken,
+    RateLimited,
 }
 
 impl InputProblem {
     pub fn new(kind: ProblemKind, field: Option<&'static str>) -> Self {
-        Self { kind, field }
+        Self {
+            kind,
+            field,
+            retry_after: None,
+        }
+    }
+
+    pub fn rate_limited(retry_after: u32) -> Self {
+        Self {
+            kind: ProblemKind::RateLimited,
+            field: None,
+            retry_after: Some(retry_after.max(1)),
+        }
     }
 }
 

@@ -67,7 +67,7 @@ pub async fn open(
         user_id: Set(user),
         created_at: Set(now),
         last_used_at: Set(now),
-        expires_at: Set(now + state.lifetimes().session),
+        expires_at: Set(now + state.policy().session),
         revoked_at: Set(None),
         user_agent: Set(client.user_agent.clone()),
     };
@@ -113,7 +113,14 @@ fn invalid_refresh() -> Result<Outcome, AppError> {
 /// - A token rotated longer ago is reuse, the mark of a stolen token: the
 ///   whole session is revoked.
 #[tracing::instrument(skip_all)]
-pub async fn refresh(state: &AppState, raw: &str) -> Result<Outcome, AppError> {
+pub async fn refresh(
+    state: &AppState,
+    raw: &str,
+    client: &ClientInfo,
+) -> Result<Outcome, AppError> {
+    if let Some(limited) = super::throttle::per_ip(state, client).await? {
+        return Ok(Err(vec![limited]));
+    }
     let Some(presented) = RefreshToken::parse(raw) else {
         return invalid_refresh();
     };
@@ -132,7 +139,7 @@ pub async fn refresh(state: &AppState, raw: &str) -> Result<Outcome, AppError> {
         return invalid_refresh();
     }
     if let Some(rotated_at) = row.rotated_at
-        && (now - rotated_at).to_std().unwrap_or_default() > state.lifetimes().refresh_reuse_grace
+        && (now - rotated_at).to_std().unwrap_or_default() > state.policy().refresh_reuse_grace
     {
         tracing::warn!(
             session = %session.id, user = %session.user_id,
@@ -240,7 +247,7 @@ async fn touch(
     session: session::Model,
     now: DateTime<Utc>,
 ) -> Result<Option<session::Model>, AppError> {
-    let expires_at = now + state.lifetimes().session;
+    let expires_at = now + state.policy().session;
     let updated = session::Entity::update_many()
         .col_expr(session::Column::LastUsedAt, Expr::value(now))
         .col_expr(session::Column::ExpiresAt, Expr::value(expires_at))

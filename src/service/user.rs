@@ -9,6 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::session::{self, Outcome};
+use super::throttle;
 use super::{InputProblem, ProblemKind};
 use crate::auth::password::Verdict;
 use crate::auth::{ClientInfo, Viewer};
@@ -26,6 +27,9 @@ pub async fn register(
     password: &str,
     client: &ClientInfo,
 ) -> Result<Outcome, AppError> {
+    if let Some(limited) = throttle::per_ip(state, client).await? {
+        return Ok(Err(vec![limited]));
+    }
     let email = Email::parse(email);
     let password = NewPassword::parse(password, email.as_ref().ok());
     let mut problems = Vec::new();
@@ -92,6 +96,15 @@ pub async fn login(
             Some("email"),
         )]));
     };
+    if let Some(limited) = throttle::per_ip(state, client).await? {
+        return Ok(Err(vec![limited]));
+    }
+    // Locked accounts are refused before the password is even looked at, so
+    // the right password during the lock is refused the same way.
+    if let Some(locked) = throttle::account_locked(state, email.as_str()).await? {
+        metrics::counter!("logins_total", "outcome" => "rate_limited").increment(1);
+        return Ok(Err(vec![locked]));
+    }
     let password = PasswordInput::new(password);
     let found = user::Entity::find()
         .filter(user::Column::Email.eq(email.as_str()))
@@ -106,12 +119,14 @@ pub async fn login(
         _ => {
             tracing::info!("login refused: invalid credentials");
             metrics::counter!("logins_total", "outcome" => "invalid_credentials").increment(1);
+            throttle::login_failed(state, email.as_str()).await?;
             return Ok(Err(vec![InputProblem::new(
                 ProblemKind::InvalidCredentials,
                 None,
             )]));
         }
     };
+    throttle::clear(state, &throttle::login_key(email.as_str())).await?;
     let user = if needs_rehash {
         rehash(state, user, &password).await
     } else {
@@ -137,6 +152,9 @@ pub async fn change_password(
     let Some(user) = find(state, viewer.user_id).await? else {
         return Err(AppError::Unauthenticated);
     };
+    if let Some(locked) = throttle::account_locked(state, &user.email).await? {
+        return Ok(Err(vec![locked]));
+    }
     let email = Email::parse(&user.email).ok();
     let new = NewPassword::parse(new, email.as_ref());
     let verdict = state
@@ -145,6 +163,8 @@ pub async fn change_password(
         .await?;
     let mut problems = Vec::new();
     if verdict == Verdict::Mismatch {
+        // A wrong current password is a failed login for the account.
+        throttle::login_failed(state, &user.email).await?;
         problems.push(InputProblem::new(
             ProblemKind::InvalidCredentials,
             Some("currentPassword"),

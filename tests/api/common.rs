@@ -108,6 +108,8 @@ pub fn config_for(db: &TestDb) -> Config {
     c.jwt_secret = Some(SECRET.parse().unwrap());
     c.database_max_connections = 8;
     c.shutdown_timeout = Duration::from_secs(5);
+    // Every test signs in from 127.0.0.1; the per-address limit has tests of its own.
+    c.rate_limit_auth_per_ip = "1000000/1m".parse().unwrap();
     c
 }
 
@@ -165,6 +167,28 @@ impl TestApp {
         let res = req.send().await.expect("request sent");
         assert_eq!(res.status(), 200, "GraphQL answers 200");
         res.json().await.expect("a JSON body")
+    }
+
+    /// POSTs one operation with extra headers; answers the JSON body.
+    pub async fn gql_with_headers(
+        &self,
+        query: &str,
+        variables: Value,
+        headers: &[(&str, &str)],
+    ) -> Value {
+        let mut req = self
+            .http
+            .post(self.url("/graphql"))
+            .json(&json!({"query": query, "variables": variables}));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("a JSON body")
     }
 
     /// POSTs with a raw `Authorization` header value.
@@ -258,7 +282,7 @@ impl Drop for TestApp {
 pub const REGISTER: &str = "mutation($i: RegisterInput!) { register(input: $i) { accessToken tokenType expiresAt refreshToken user { id email createdAt } errors { code message field retryAfterSeconds } } }";
 pub const LOGIN: &str = "mutation($i: LoginInput!) { login(input: $i) { accessToken tokenType expiresAt refreshToken user { id email createdAt } errors { code message field retryAfterSeconds } } }";
 
-pub const REFRESH: &str = "mutation($i: RefreshInput!) { refresh(input: $i) { accessToken tokenType expiresAt refreshToken user { id email } errors { code message field } } }";
+pub const REFRESH: &str = "mutation($i: RefreshInput!) { refresh(input: $i) { accessToken tokenType expiresAt refreshToken user { id email } errors { code message field retryAfterSeconds } } }";
 
 /// (access token, refresh token) of a successful payload.
 pub fn pair(payload: &Value) -> (String, String) {

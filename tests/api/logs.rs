@@ -21,6 +21,7 @@ async fn no_secret_ever_reaches_the_log_even_at_trace() {
         .env("JWT_SECRET", SECRET)
         .env("RUST_LOG", "trace")
         .env("LOG_FORMAT", "json")
+        .env("RATE_LIMIT_AUTH_PER_IP", "1000000/1m")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

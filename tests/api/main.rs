@@ -2,6 +2,7 @@
 //! run on SQLite, or on PostgreSQL / MariaDB when `TEST_DATABASE_URL` names a
 //! server (each test then creates and drops its own database there).
 
+mod abuse;
 mod common;
 mod flow;
 mod http;

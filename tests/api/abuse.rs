@@ -1,0 +1,265 @@
+//! Brute force: failed logins lock the submitted email for a window (whether
+//! or not the account exists), and sign-in attempts are limited per client
+//! address. Counters live in the database, shared by every instance.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+fn rate_limited(payload: &Value) -> Option<i64> {
+    (payload_codes(payload) == ["RATE_LIMITED"])
+        .then(|| payload["errors"][0]["retryAfterSeconds"].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn ten_failures_lock_the_account_and_then_the_right_password_is_refused_too() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let email = unique_email("brute");
+    let bystander = unique_email("bystander");
+    app.signed_up(&email).await;
+    app.signed_up(&bystander).await;
+    for attempt in 1..=10 {
+        let p = app.login(&email, &format!("guess-number-{attempt}")).await;
+        assert_eq!(
+            payload_codes(&p),
+            ["INVALID_CREDENTIALS"],
+            "attempt {attempt}"
+        );
+    }
+    for password in ["guess-number-11", PASSWORD] {
+        let p = app.login(&email.to_uppercase(), password).await;
+        let retry = rate_limited(&p).unwrap_or_else(|| panic!("locked: {p}"));
+        assert!((1..=900).contains(&retry), "{retry}");
+        assert!(p["accessToken"].is_null());
+    }
+    assert_eq!(
+        app.login(&bystander, PASSWORD).await["errors"],
+        json!([]),
+        "others are not locked"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_email_locks_exactly_like_a_real_one() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let ghost = unique_email("ghost");
+    for _ in 0..10 {
+        assert_eq!(
+            payload_codes(&app.login(&ghost, "whatever-it-is").await),
+            ["INVALID_CREDENTIALS"]
+        );
+    }
+    assert!(rate_limited(&app.login(&ghost, "whatever-it-is").await).is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn success_resets_the_account_counter_and_the_lock_lifts_after_the_window() {
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.rate_limit_login_failures = "3/2s".parse().unwrap();
+    let app = TestApp::spawn_with(config).await;
+    let email = unique_email("window");
+    app.signed_up(&email).await;
+    for _ in 0..2 {
+        app.login(&email, "wrong-password-1").await;
+    }
+    assert_eq!(app.login(&email, PASSWORD).await["errors"], json!([]));
+    for _ in 0..2 {
+        assert_eq!(
+            payload_codes(&app.login(&email, "wrong-password-2").await),
+            ["INVALID_CREDENTIALS"]
+        );
+    }
+    app.login(&email, "wrong-password-3").await;
+    assert!(
+        rate_limited(&app.login(&email, PASSWORD).await).is_some(),
+        "three failures since the success"
+    );
+    // Stored times have whole seconds: three seconds is past a two-second window.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(
+        app.login(&email, PASSWORD).await["errors"],
+        json!([]),
+        "the lock lifted"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_counts_as_a_failed_login() {
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.rate_limit_login_failures = "3/15m".parse().unwrap();
+    let app = TestApp::spawn_with(config).await;
+    let email = unique_email("change-brute");
+    let token = app.signed_up(&email).await;
+    let change = "mutation($i: ChangePasswordInput!) { changePassword(input: $i) { accessToken errors { code retryAfterSeconds } } }";
+    let vars =
+        json!({"i": {"currentPassword": "not-it-at-all", "newPassword": "a-brand-new-passphrase"}});
+    for _ in 0..3 {
+        let body = app.gql(change, vars.clone(), Some(&token)).await;
+        assert_eq!(
+            payload_codes(&body["data"]["changePassword"]),
+            ["INVALID_CREDENTIALS"]
+        );
+    }
+    let body = app.gql(change, vars, Some(&token)).await;
+    assert!(
+        rate_limited(&body["data"]["changePassword"]).is_some(),
+        "{body}"
+    );
+    assert!(rate_limited(&app.login(&email, PASSWORD).await).is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_address() {
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.rate_limit_auth_per_ip = "4/1m".parse().unwrap();
+    let app = TestApp::spawn_with(config).await;
+    let email = unique_email("per-ip");
+    let (_, rt) = app.signed_up_pair(&email).await;
+    assert_eq!(app.login(&email, PASSWORD).await["errors"], json!([]));
+    assert_eq!(
+        payload_codes(&app.login(&email, "wrong-one-here").await),
+        ["INVALID_CREDENTIALS"]
+    );
+    assert!(app.refresh(&rt).await["errors"] == json!([]), "4th attempt");
+    assert!(
+        rate_limited(&app.login(&email, PASSWORD).await).is_some(),
+        "5th"
+    );
+    assert!(rate_limited(&app.register(&unique_email("late"), PASSWORD).await).is_some());
+    assert!(rate_limited(&app.refresh(&rt).await).is_some());
+    app.stop().await;
+}
+
+async fn login_from(app: &TestApp, email: &str, forwarded_for: &str) -> Value {
+    app.gql_with_headers(
+        LOGIN,
+        json!({"i": {"email": email, "password": PASSWORD}}),
+        &[("X-Forwarded-For", forwarded_for)],
+    )
+    .await["data"]["login"]
+        .clone()
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    let email = unique_email("proxy");
+    // Behind a trusted proxy: each forwarded client has its own budget.
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.rate_limit_auth_per_ip = "2/1m".parse().unwrap();
+    config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let app = TestApp::spawn_with(config).await;
+    assert_eq!(
+        login_from(&app, &email, "198.51.100.9").await["errors"][0]["code"],
+        "INVALID_CREDENTIALS"
+    );
+    app.gql_with_headers(
+        REGISTER,
+        json!({"i": {"email": email, "password": PASSWORD}}),
+        &[("X-Forwarded-For", "198.51.100.9")],
+    )
+    .await;
+    assert_eq!(
+        login_from(&app, &email, "198.51.100.1").await["errors"],
+        json!([])
+    );
+    assert_eq!(
+        login_from(&app, &email, "198.51.100.1").await["errors"],
+        json!([])
+    );
+    assert!(
+        rate_limited(&login_from(&app, &email, "198.51.100.1").await).is_some(),
+        "spent its two"
+    );
+    assert_eq!(
+        login_from(&app, &email, "198.51.100.2").await["errors"],
+        json!([]),
+        "another client has its own"
+    );
+    app.stop().await;
+
+    // Without trusting the peer, the header is ignored: all count as 127.0.0.1.
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.rate_limit_auth_per_ip = "2/1m".parse().unwrap();
+    let app = TestApp::spawn_with(config).await;
+    assert_eq!(app.register(&email, PASSWORD).await["errors"], json!([]));
+    assert_eq!(
+        login_from(&app, &email, "198.51.100.3").await["errors"],
+        json!([])
+    );
+    assert!(
+        rate_limited(&login_from(&app, &email, "203.0.113.50").await).is_some(),
+        "a forged header buys nothing"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn failures_count_across_instances_sharing_a_database() {
+    let db = TestDb::fresh().await;
+    let a = TestApp::spawn(&db).await;
+    let b = TestApp::spawn(&db).await;
+    let email = unique_email("shared-count");
+    a.signed_up(&email).await;
+    for i in 0..10 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(
+            payload_codes(&app.login(&email, "still-wrong-pw").await),
+            ["INVALID_CREDENTIALS"]
+        );
+    }
+    assert!(rate_limited(&a.login(&email, PASSWORD).await).is_some());
+    assert!(rate_limited(&b.login(&email, PASSWORD).await).is_some());
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn twenty_login_aliases_in_one_document_execute_none() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let email = unique_email("aliases");
+    app.signed_up(&email).await;
+    let aliases: String = (0..20)
+        .map(|i| format!("a{i}: login(input: {{email: \"{email}\", password: \"guess-{i}-guess\"}}) {{ errors {{ code }} }} "))
+        .collect();
+    let body = app
+        .gql(&format!("mutation {{ {aliases} }}"), json!({}), None)
+        .await;
+    assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"], "{body}");
+    assert!(body["data"].is_null());
+    // Through fragments too.
+    let hidden = format!(
+        "mutation {{ ...F ...G }} fragment F on Mutation {{ login(input: {{email: \"{email}\", password: \"x-guess-x\"}}) {{ errors {{ code }} }} }} \
+         fragment G on Mutation {{ b: login(input: {{email: \"{email}\", password: \"y-guess-y\"}}) {{ errors {{ code }} }} }}"
+    );
+    assert_eq!(
+        error_codes(&app.gql(&hidden, json!({}), None).await),
+        ["GRAPHQL_VALIDATION_FAILED"]
+    );
+    // None of them counted as a failure: the right password works at once.
+    assert_eq!(app.login(&email, PASSWORD).await["errors"], json!([]));
+    // One auth mutation beside other fields is fine.
+    let token = app.logged_in(&email).await;
+    let body = app
+        .gql(
+            "mutation { logout { revokedSessions } }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(body["data"]["logout"]["revokedSessions"], 1);
+    app.stop().await;
+}
