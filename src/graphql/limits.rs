@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
 };
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, Selection, SelectionSet,
-};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult, Variables};
 
 const AUTH_MUTATIONS: [&str; 4] = ["register", "login", "refresh", "changePassword"];
@@ -74,12 +72,7 @@ impl Extension for PerRequest {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
         let name = self.operation_name.lock().ok().and_then(|n| n.clone());
-        let operation = match (&doc.operations, name.as_deref()) {
-            (DocumentOperations::Single(op), _) => Some(op),
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-            (DocumentOperations::Multiple(_), None) => None,
-        };
-        if let Some(op) = operation
+        if let Some(op) = super::selected_operation(&doc, name.as_deref())
             && count(&doc, &op.node.selection_set.node, &mut Vec::new()) > 1
         {
             let mut e = ServerError::new(

@@ -17,3 +17,16 @@ fn viewer_auth<'a>(ctx: &async_graphql::Context<'a>) -> &'a crate::auth::Auth {
     ctx.data_opt::<crate::auth::Auth>()
         .unwrap_or(&crate::auth::Auth::Anonymous)
 }
+
+/// The operation of `doc` that will run: the only one, or the one named.
+fn selected_operation<'a>(
+    doc: &'a async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}

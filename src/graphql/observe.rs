@@ -8,9 +8,7 @@ use std::time::Instant;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
 };
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, Selection,
-};
+use async_graphql::parser::types::{ExecutableDocument, Selection};
 use async_graphql::{Request, Response, ServerResult, Variables};
 use tracing::Instrument as _;
 
@@ -34,15 +32,11 @@ struct ObserveRequest {
 /// The root fields an operation selects: `login`, `me+sessions`,
 /// `introspection`; `multiple` beyond three.
 fn label_of(doc: &ExecutableDocument, operation_name: Option<&str>) -> String {
-    let operation: Option<&OperationDefinition> = match (&doc.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(&op.node),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    let Some(operation) = operation else {
+    let Some(operation) = super::selected_operation(doc, operation_name) else {
         return "unknown".to_owned();
     };
     let mut names: Vec<&str> = operation
+        .node
         .selection_set
         .node
         .items

@@ -162,3 +162,17 @@ fn retry_after(
     let secs = Ord::max((ends - now).num_seconds(), 1);
     Some(u32::try_from(secs).unwrap_or(u32::MAX))
 }
+
+/// Deletes counters whose window ended: otherwise every email an attacker
+/// makes up would leave a row behind. Answers how many went.
+pub async fn prune(state: &AppState) -> Result<u64, AppError> {
+    let policy = state.policy();
+    let longest = policy.login_failures.window.max(policy.auth_per_ip.window);
+    let cutoff =
+        super::now() - chrono::Duration::from_std(longest).unwrap_or(chrono::Duration::days(1));
+    let deleted = throttle::Entity::delete_many()
+        .filter(throttle::Column::WindowStart.lt(cutoff))
+        .exec(state.db())
+        .await?;
+    Ok(deleted.rows_affected)
+}

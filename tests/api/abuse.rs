@@ -263,3 +263,30 @@ async fn twenty_login_aliases_in_one_document_execute_none() {
     assert_eq!(body["data"]["logout"]["revokedSessions"], 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn expired_counters_are_pruned() {
+    use sea_orm::{Database, EntityTrait, PaginatorTrait};
+    use sns_api::entity::throttle;
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.rate_limit_login_failures = "10/1s".parse().unwrap();
+    config.rate_limit_auth_per_ip = "1000/1s".parse().unwrap();
+    let app = sns_api::app::App::build(config).await.unwrap();
+    let state = app.state();
+    for i in 0..3 {
+        sns_api::service::throttle::login_failed(&state, &format!("made-up-{i}@example.com"))
+            .await
+            .unwrap();
+    }
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    assert_eq!(throttle::Entity::find().count(&conn).await.unwrap(), 3);
+    assert_eq!(
+        sns_api::service::throttle::prune(&state).await.unwrap(),
+        0,
+        "windows still open"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(sns_api::service::throttle::prune(&state).await.unwrap(), 3);
+    assert_eq!(throttle::Entity::find().count(&conn).await.unwrap(), 0);
+}
