@@ -35,19 +35,13 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         crate::telemetry::metrics_handle();
-        let secret = jwt_secret(&config)?;
+        let (jwt, refresh_keys) = signing_keys(&config)?;
         let db = crate::db::connect(&config)
             .await
             .context("cannot connect to the database (check DATABASE_URL)")?;
         crate::db::migrate(&db)
             .await
             .context("migrating the database")?;
-        let jwt = JwtKeys::hs256(
-            &secret,
-            &config.jwt_issuer,
-            &config.jwt_audience,
-            config.access_token_ttl,
-        );
         let hasher = PasswordHasher::start(config.hash_concurrency(), config.hash_queue).await?;
         let policy = Policy {
             session: config.refresh_token_ttl,
@@ -59,7 +53,7 @@ impl App {
         let state = AppState::new(
             db,
             jwt,
-            RefreshKeys::derive(&secret),
+            refresh_keys,
             hasher,
             RevocationCache::new(),
             policy,
@@ -157,6 +151,35 @@ async fn shutdown_signal() {
     }
 }
 
+/// The token keys, and the refresh-rotation key derived from the same
+/// secret material (so every instance with the same keys derives the same).
+fn signing_keys(config: &Config) -> anyhow::Result<(JwtKeys, RefreshKeys)> {
+    if let Some(private) = &config.jwt_private_key {
+        let private =
+            crate::auth::jwt::read_private_key(private.expose()).map_err(anyhow::Error::msg)?;
+        let extra = match &config.jwt_public_keys {
+            Some(value) => crate::auth::jwt::read_public_keys(value).map_err(anyhow::Error::msg)?,
+            None => Vec::new(),
+        };
+        let jwt = JwtKeys::eddsa(
+            &private,
+            &extra,
+            &config.jwt_issuer,
+            &config.jwt_audience,
+            config.access_token_ttl,
+        );
+        return Ok((jwt, RefreshKeys::derive(private.as_bytes())));
+    }
+    let secret = jwt_secret(config)?;
+    let jwt = JwtKeys::hs256(
+        &secret,
+        &config.jwt_issuer,
+        &config.jwt_audience,
+        config.access_token_ttl,
+    );
+    Ok((jwt, RefreshKeys::derive(&secret)))
+}
+
 /// The HS256 key: `JWT_SECRET`, or for SQLite one generated once and kept in
 /// a 0600 file beside the database, so that tokens survive a restart.
 fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
@@ -165,7 +188,7 @@ fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     }
     match config.backend()? {
         Backend::Postgres | Backend::MySql => anyhow::bail!(
-            "JWT_SECRET is required with PostgreSQL or MySQL: every instance must sign with the same key \
+            "JWT_SECRET (or JWT_PRIVATE_KEY) is required with PostgreSQL or MySQL: every instance must sign with the same key \
              (at least 32 bytes; `openssl rand -base64 48` makes one)"
         ),
         Backend::Sqlite(None) => {
@@ -264,6 +287,6 @@ mod tests {
         c.database_url = "postgres://localhost/x".into();
         c.jwt_secret = None;
         let err = jwt_secret(&c).unwrap_err().to_string();
-        assert!(err.contains("JWT_SECRET is required"), "{err}");
+        assert!(err.contains("is required with PostgreSQL"), "{err}");
     }
 }

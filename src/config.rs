@@ -76,6 +76,17 @@ pub struct Config {
     #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
 
+    /// EdDSA signing key: Ed25519 in PKCS#8 PEM, or a path to one. With it,
+    /// tokens are EdDSA with a `kid`, public keys are served at
+    /// /.well-known/jwks.json, and JWT_SECRET is not needed.
+    #[arg(long, env = "JWT_PRIVATE_KEY", global = true, hide_env_values = true)]
+    pub jwt_private_key: Option<Secret>,
+
+    /// Ed25519 public keys (PEM blocks, or a path) whose tokens are still
+    /// accepted beside the private key's own: the previous keys of a rotation.
+    #[arg(long, env = "JWT_PUBLIC_KEYS", global = true)]
+    pub jwt_public_keys: Option<String>,
+
     /// Lifetime of an access token.
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_duration, global = true)]
     pub access_token_ttl: Duration,
@@ -313,6 +324,11 @@ impl Config {
                  Generate one with `openssl rand -base64 48`.",
                 secret.expose().len()
             )));
+        }
+        if self.jwt_public_keys.is_some() && self.jwt_private_key.is_none() {
+            return Err(ConfigError(
+                "JWT_PUBLIC_KEYS needs JWT_PRIVATE_KEY: the extra keys only verify beside a signing key".into(),
+            ));
         }
         if self.cors_origins.iter().any(|o| o == "*") && self.cors_origins.len() > 1 {
             return Err(ConfigError(

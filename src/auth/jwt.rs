@@ -1,5 +1,8 @@
-//! Access tokens: HS256 JWTs with `typ: at+jwt`, every claim required with
-//! its type, the algorithm pinned and no header field that could pick a key.
+//! Access tokens: JWTs with `typ: at+jwt`, every claim required with its
+//! type, the algorithm pinned and no header field that could pick a key from
+//! outside the configured set. HS256 by default; EdDSA (Ed25519) when a key
+//! pair is configured, then with a `kid` and several public keys accepted at
+//! once, so that keys rotate without signing anyone out.
 
 use std::time::Duration;
 
@@ -44,12 +47,41 @@ pub enum TokenError {
 }
 
 pub struct JwtKeys {
+    algorithm: Algorithm,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The `kid` put in issued headers (EdDSA only).
+    kid: Option<String>,
+    /// Keys that verify: one unnamed HS256 key, or Ed25519 keys by `kid`.
+    verifiers: Vec<(Option<String>, DecodingKey)>,
+    /// The public keys as a JWK Set (EdDSA only).
+    jwks: Option<serde_json::Value>,
     validation: Validation,
     issuer: String,
     audience: String,
     ttl: Duration,
+}
+
+fn validation(algorithm: Algorithm, issuer: &str, audience: &str) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation
+}
+
+/// An Ed25519 public key as a JWK, and its RFC 7638 thumbprint as `kid`.
+fn ed25519_jwk(public: &ed25519_dalek::VerifyingKey) -> (String, serde_json::Value, DecodingKey) {
+    use sha2::Digest as _;
+    let x = URL_SAFE_NO_PAD.encode(public.to_bytes());
+    // Members in lexicographic order, no spaces (RFC 7638, 3.2).
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    let kid = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes()));
+    let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"});
+    let decoding = DecodingKey::from_ed_der(&public.to_bytes());
+    (kid, jwk, decoding)
 }
 
 /// A freshly signed access token and when it expires.
@@ -70,21 +102,57 @@ impl std::fmt::Debug for IssuedToken {
 impl JwtKeys {
     /// HS256 with the secret's bytes as they are.
     pub fn hs256(secret: &[u8], issuer: &str, audience: &str, ttl: Duration) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
         Self {
+            algorithm: Algorithm::HS256,
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
+            kid: None,
+            verifiers: vec![(None, DecodingKey::from_secret(secret))],
+            jwks: None,
+            validation: validation(Algorithm::HS256, issuer, audience),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl,
         }
+    }
+
+    /// EdDSA: signs with `private` (Ed25519, PKCS#8); verifies with its own
+    /// public key and every one of `also_accepted` (for rotation).
+    pub fn eddsa(
+        private: &ed25519_dalek::SigningKey,
+        also_accepted: &[ed25519_dalek::VerifyingKey],
+        issuer: &str,
+        audience: &str,
+        ttl: Duration,
+    ) -> Self {
+        let mut publics = vec![private.verifying_key()];
+        for key in also_accepted {
+            if !publics.contains(key) {
+                publics.push(*key);
+            }
+        }
+        let mut verifiers = Vec::new();
+        let mut keys = Vec::new();
+        for public in &publics {
+            let (kid, jwk, decoding) = ed25519_jwk(public);
+            verifiers.push((Some(kid), decoding));
+            keys.push(jwk);
+        }
+        Self {
+            algorithm: Algorithm::EdDSA,
+            encoding: EncodingKey::from_ed_der(&private_pkcs8_der(private)),
+            kid: verifiers[0].0.clone(),
+            verifiers,
+            jwks: Some(serde_json::json!({ "keys": keys })),
+            validation: validation(Algorithm::EdDSA, issuer, audience),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl,
+        }
+    }
+
+    /// The public keys as a JWK Set; `None` with HS256 (nothing public).
+    pub fn jwks(&self) -> Option<&serde_json::Value> {
+        self.jwks.as_ref()
     }
 
     pub fn ttl(&self) -> Duration {
@@ -110,8 +178,9 @@ impl JwtKeys {
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
         };
-        let mut header = Header::new(Algorithm::HS256);
+        let mut header = Header::new(self.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid.clone_from(&self.kid);
         let token = jsonwebtoken::encode(&header, &claims, &self.encoding)?;
         Ok(IssuedToken { token, expires_at })
     }
@@ -120,8 +189,14 @@ impl JwtKeys {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Malformed);
         }
-        check_header(token)?;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let kid = check_header(token, self.algorithm)?;
+        let key = self
+            .verifiers
+            .iter()
+            .find(|(k, _)| *k == kid)
+            .map(|(_, key)| key)
+            .ok_or(TokenError::Header)?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
         let now = Utc::now().timestamp();
@@ -132,25 +207,78 @@ impl JwtKeys {
     }
 }
 
-/// Only `alg: HS256` and `typ: at+jwt` may stand in the header: `kid`, `jku`,
-/// `jwk`, `x5u`, `x5c`, `crit` and anything else are refused, so that no header
-/// field can choose or fetch a key (RFC 8725, 3.10).
-fn check_header(token: &str) -> Result<(), TokenError> {
+/// Only `alg`, `typ: at+jwt` and (EdDSA) `kid` may stand in the header:
+/// `jku`, `jwk`, `x5u`, `x5c`, `crit` and anything else are refused, so that
+/// no header field can bring or fetch a key (RFC 8725, 3.10); the `kid` only
+/// chooses among the configured keys. Answers the `kid`.
+fn check_header(token: &str, algorithm: Algorithm) -> Result<Option<String>, TokenError> {
     let (encoded, _) = token.split_once('.').ok_or(TokenError::Malformed)?;
     let bytes = URL_SAFE_NO_PAD
         .decode(encoded)
         .map_err(|_| TokenError::Malformed)?;
     let header: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
-    if header.keys().any(|k| k != "alg" && k != "typ") {
+    let eddsa = algorithm == Algorithm::EdDSA;
+    if header
+        .keys()
+        .any(|k| k != "alg" && k != "typ" && !(eddsa && k == "kid"))
+    {
         return Err(TokenError::Header);
     }
     let alg = header.get("alg").and_then(|v| v.as_str());
     let typ = header.get("typ").and_then(|v| v.as_str());
+    let expected = if eddsa { "EdDSA" } else { "HS256" };
     match (alg, typ) {
-        (Some("HS256"), Some(t)) if t.eq_ignore_ascii_case(TOKEN_TYPE) => Ok(()),
+        (Some(a), Some(t)) if a == expected && t.eq_ignore_ascii_case(TOKEN_TYPE) => {}
+        _ => return Err(TokenError::Header),
+    }
+    match header.get("kid") {
+        None if !eddsa => Ok(None),
+        Some(serde_json::Value::String(kid)) if eddsa => Ok(Some(kid.clone())),
         _ => Err(TokenError::Header),
     }
+}
+
+fn private_pkcs8_der(key: &ed25519_dalek::SigningKey) -> Vec<u8> {
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    key.to_pkcs8_der()
+        .map(|d| d.as_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+/// Reads an Ed25519 private key: PKCS#8 PEM text, or a path to a file holding it.
+pub fn read_private_key(value: &str) -> Result<ed25519_dalek::SigningKey, String> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
+    let text = pem_text(value)?;
+    ed25519_dalek::SigningKey::from_pkcs8_pem(&text)
+        .map_err(|_| "JWT_PRIVATE_KEY is not an Ed25519 private key in PKCS#8 PEM".to_owned())
+}
+
+/// Reads Ed25519 public keys: one or more PEM blocks, or a path to a file.
+pub fn read_public_keys(value: &str) -> Result<Vec<ed25519_dalek::VerifyingKey>, String> {
+    use ed25519_dalek::pkcs8::DecodePublicKey as _;
+    let text = pem_text(value)?;
+    let blocks =
+        pem::parse_many(text.as_bytes()).map_err(|_| "JWT_PUBLIC_KEYS is not PEM".to_owned())?;
+    if blocks.is_empty() {
+        return Err("JWT_PUBLIC_KEYS holds no PEM block".into());
+    }
+    blocks
+        .iter()
+        .map(|b| {
+            ed25519_dalek::VerifyingKey::from_public_key_der(b.contents()).map_err(|_| {
+                "JWT_PUBLIC_KEYS holds a block that is not an Ed25519 public key".to_owned()
+            })
+        })
+        .collect()
+}
+
+fn pem_text(value: &str) -> Result<String, String> {
+    if value.trim_start().starts_with("-----BEGIN") {
+        // Environments often carry newlines as `\n`.
+        return Ok(value.replace("\\n", "\n"));
+    }
+    std::fs::read_to_string(value.trim()).map_err(|e| format!("cannot read the key file: {e}"))
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/.well-known/jwks.json", get(health::jwks))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(cors(&config.cors_origins))
         .layer(CatchPanicLayer::custom(|_| internal_error_response()))

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod common;
+mod eddsa;
 mod flow;
 mod http;
 mod inputs;
