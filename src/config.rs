@@ -186,6 +186,19 @@ pub struct Config {
     )]
     pub query_complexity_limit: usize,
 
+    /// Most directives on one field (`@include`, `@skip`, …).
+    #[arg(
+        long,
+        env = "QUERY_DIRECTIVE_LIMIT",
+        default_value_t = 4,
+        global = true
+    )]
+    pub query_directive_limit: usize,
+
+    /// Longest time one request may take; then HTTP 408.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub request_timeout: Duration,
+
     /// Password hashes computed at once (default: the number of cores).
     #[arg(long, env = "HASH_CONCURRENCY", global = true)]
     pub hash_concurrency: Option<usize>,

@@ -442,4 +442,28 @@ mod tests {
             assert!(keys().verify(junk).is_err(), "{junk:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Arbitrary text, and real tokens with one byte changed: no panic,
+        /// and never accepted.
+        #[test]
+        fn verifying_any_text_never_panics(raw in "\\PC{0,600}") {
+            proptest::prop_assert!(keys().verify(&raw).is_err());
+        }
+
+        #[test]
+        fn a_token_with_any_byte_changed_is_refused(at in 0usize..400, byte in 0u8..128) {
+            let t = keys().issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now()).unwrap().token;
+            let mut bytes = t.clone().into_bytes();
+            let i = at % bytes.len();
+            proptest::prop_assume!(bytes[i] != byte);
+            bytes[i] = byte;
+            let changed = String::from_utf8_lossy(&bytes).into_owned();
+            // Base64url has spare bits: a change there can decode to the same token.
+            let same = changed.split('.').map(|p| URL_SAFE_NO_PAD.decode(p).ok()).collect::<Vec<_>>()
+                == t.split('.').map(|p| URL_SAFE_NO_PAD.decode(p).ok()).collect::<Vec<_>>();
+            proptest::prop_assume!(!same);
+            proptest::prop_assert!(keys().verify(&changed).is_err());
+        }
+    }
 }

@@ -144,4 +144,13 @@ mod tests {
         let t = keys.generate();
         assert!(!format!("{t:?}").contains(t.expose()));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_text_never_panics(raw in "\\PC{0,100}") {
+            if let Some(t) = RefreshToken::parse(&raw) {
+                proptest::prop_assert_eq!(t.expose().len(), TOKEN_LEN);
+            }
+        }
+    }
 }

@@ -88,4 +88,17 @@ mod tests {
     fn unicode_addresses_are_accepted() {
         assert!(Email::parse("jürgen@münchen.de").is_ok());
     }
+
+    proptest::proptest! {
+        /// Any input: no panic; what is accepted is canonical and short enough.
+        #[test]
+        fn parsing_any_text_never_panics(raw in ".{0,300}") {
+            if let Ok(e) = Email::parse(&raw) {
+                proptest::prop_assert_eq!(e.as_str(), e.as_str().trim());
+                proptest::prop_assert_eq!(e.as_str().to_lowercase(), e.as_str());
+                proptest::prop_assert!(e.as_str().len() <= MAX_LEN);
+                proptest::prop_assert!(e.as_str().contains('@'));
+            }
+        }
+    }
 }

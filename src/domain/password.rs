@@ -144,4 +144,15 @@ mod tests {
         assert!(!format!("{p:?}").contains("horse"));
         assert!(!format!("{:?}", PasswordInput::new("hunter22")).contains("hunter"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_password_never_panics(raw in "\\PC{0,200}", local in "[a-z]{0,8}") {
+            let email = Email::parse(&format!("{local}@example.com")).ok();
+            if let Ok(p) = NewPassword::parse(&raw, email.as_ref()) {
+                let n = p.expose().chars().count();
+                proptest::prop_assert!((MIN_CHARS..=MAX_CHARS).contains(&n));
+            }
+        }
+    }
 }

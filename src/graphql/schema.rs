@@ -15,6 +15,7 @@ pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 pub struct SchemaOptions {
     pub depth_limit: usize,
     pub complexity_limit: usize,
+    pub directive_limit: usize,
     pub introspection: bool,
 }
 
@@ -23,6 +24,7 @@ impl From<&Config> for SchemaOptions {
         Self {
             depth_limit: c.query_depth_limit,
             complexity_limit: c.query_complexity_limit,
+            directive_limit: c.query_directive_limit,
             introspection: c.introspection,
         }
     }
@@ -33,6 +35,7 @@ pub fn build_schema(options: &SchemaOptions, state: Option<AppState>) -> ApiSche
     let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         .limit_depth(options.depth_limit)
         .limit_complexity(options.complexity_limit)
+        .limit_directives(options.directive_limit)
         .extension(ErrorCodes)
         .extension(OneAuthMutation)
         .extension(Observe);

@@ -113,3 +113,38 @@ pub async fn graphiql() -> impl IntoResponse {
             .finish(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn a_single_operation_is_decoded() {
+        let r = decode(
+            &json_headers(),
+            br#"{"query":"{ me { id } }","variables":{"a":1},"operationName":"Q"}"#,
+        );
+        let r = r.ok().unwrap();
+        assert_eq!(r.query, "{ me { id } }");
+        assert_eq!(r.operation_name.as_deref(), Some("Q"));
+    }
+
+    proptest::proptest! {
+        /// The request decoder, fed any bytes: an answer, never a panic.
+        #[test]
+        fn decoding_any_body_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode(&json_headers(), &body);
+        }
+
+        #[test]
+        fn decoding_json_like_text_never_panics(body in r#"[\[\]{}":,a-z0-9 ]{0,200}"#) {
+            let _ = decode(&json_headers(), body.as_bytes());
+        }
+    }
+}

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -48,6 +49,7 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/.well-known/jwks.json", get(health::jwks))
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(cors(&config.cors_origins))
         .layer(CatchPanicLayer::custom(|_| internal_error_response()))
         .layer(

@@ -58,6 +58,13 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// (admin URL, database name) when the database lives on a server.
+    pub fn server(&self) -> Option<(&str, &str)> {
+        self.server.as_ref().map(|(a, n)| (a.as_str(), n.as_str()))
+    }
+}
+
 /// `scheme://user@host:port/db?opts` with another `db`.
 fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = url

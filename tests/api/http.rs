@@ -271,3 +271,45 @@ fragment TypeRef on __Type {
   }
 }
 "#;
+
+#[tokio::test]
+async fn directives_per_field_are_limited() {
+    let db = TestDb::fresh().await;
+    let query = "{ me @include(if: true) @skip(if: false) { id } }";
+    let app = TestApp::spawn(&db).await;
+    assert!(
+        app.gql(query, json!({}), None)
+            .await
+            .get("errors")
+            .is_none(),
+        "two fit the default of four"
+    );
+    app.stop().await;
+    let mut config = config_for(&db);
+    config.query_directive_limit = 1;
+    let app = TestApp::spawn_with(config).await;
+    // async-graphql counts directives while parsing.
+    assert_eq!(
+        error_codes(&app.gql(query, json!({}), None).await),
+        ["GRAPHQL_PARSE_FAILED"]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_408() {
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    // Shorter than one argon2 verify.
+    config.request_timeout = std::time::Duration::from_millis(2);
+    let app = TestApp::spawn_with(config).await;
+    let res = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!({"query": LOGIN, "variables": {"i": {"email": "t@example.com", "password": PASSWORD}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 408);
+    app.stop().await;
+}

@@ -11,6 +11,7 @@ mod inputs;
 mod logs;
 mod multi;
 mod ops;
+mod outage;
 mod schema;
 mod sessions;
 mod tokens;
