@@ -2,6 +2,11 @@
 //! counts together: failed logins per submitted email (whether or not an
 //! account exists), and sign-in attempts per client address. Fixed windows:
 //! a key's window opens with its first hit and closes `window` later.
+//!
+//! Back-off: each lock of an account is a strike, remembered for a day, and
+//! the n-th lock in a row lasts `window × 2^(n-1)` (at most a day), so a
+//! patient guesser gets ever fewer tries while a user who waits once is
+//! barely slowed.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -17,6 +22,13 @@ use crate::state::AppState;
 pub fn login_key(email: &str) -> String {
     format!("login:{email}")
 }
+
+fn strike_key(email: &str) -> String {
+    format!("strikes:{email}")
+}
+
+/// How long strikes are remembered, and the longest lock.
+const STRIKE_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub fn ip_key(ip: std::net::IpAddr) -> String {
     format!("ip:{ip}")
@@ -44,52 +56,82 @@ pub async fn account_locked(
     state: &AppState,
     email: &str,
 ) -> Result<Option<InputProblem>, AppError> {
-    let retry = locked_for(state, &login_key(email), state.policy().login_failures).await?;
+    let limit = state.policy().login_failures;
+    let db = state.db();
+    let Some(row) = throttle::Entity::find_by_id(login_key(email))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let now = super::now();
+    let strikes = match throttle::Entity::find_by_id(strike_key(email))
+        .one(db)
+        .await?
+    {
+        Some(s)
+            if s.window_start + chrono::Duration::from_std(STRIKE_MEMORY).unwrap_or_default()
+                > now =>
+        {
+            s.hits
+        }
+        _ => 1,
+    };
+    // 2^(strikes-1) windows, at most a day.
+    let factor = 1u32 << u32::try_from(strikes.clamp(1, 11) - 1).unwrap_or(0);
+    let lock = RateLimit {
+        count: limit.count,
+        window: limit.window.saturating_mul(factor).min(STRIKE_MEMORY),
+    };
+    let retry = retry_after(&row, limit.count.saturating_sub(1), lock, now);
     if retry.is_some() {
         metrics::counter!("rate_limited_total", "limit" => "account").increment(1);
     }
     Ok(retry.map(InputProblem::rate_limited))
 }
 
-/// Counts a failed login against the submitted email.
+/// Counts a failed login against the submitted email; the failure that
+/// reaches the limit is a strike.
 pub async fn login_failed(state: &AppState, email: &str) -> Result<(), AppError> {
-    hit(state, &login_key(email), state.policy().login_failures).await?;
+    let limit = state.policy().login_failures;
+    let row = bump(state, &login_key(email), limit.window).await?;
+    if row.is_some_and(|r| r.hits == i32::try_from(limit.count).unwrap_or(i32::MAX)) {
+        bump(state, &strike_key(email), STRIKE_MEMORY).await?;
+        tracing::info!("account locked after repeated failed logins");
+    }
     Ok(())
 }
 
-/// Seconds until `key` may try again, if it is over `limit` now.
-pub async fn locked_for(
-    state: &AppState,
-    key: &str,
-    limit: RateLimit,
-) -> Result<Option<u32>, AppError> {
-    let Some(row) = throttle::Entity::find_by_id(key.to_owned())
-        .one(state.db())
-        .await?
-    else {
-        return Ok(None);
-    };
-    // Locked once the failures reach the limit.
-    Ok(retry_after(
-        &row,
-        limit.count.saturating_sub(1),
-        limit,
-        super::now(),
-    ))
+/// Forgets an account's failures and strikes (after a successful login).
+pub async fn login_succeeded(state: &AppState, email: &str) -> Result<(), AppError> {
+    clear(state, &login_key(email)).await?;
+    clear(state, &strike_key(email)).await
 }
 
 /// Counts one hit for `key` (atomically, across instances) and answers the
 /// seconds to wait if the key is now past `limit`.
 pub async fn hit(state: &AppState, key: &str, limit: RateLimit) -> Result<Option<u32>, AppError> {
+    let row = bump(state, key, limit.window).await?;
+    // Refused once the hits go past the limit.
+    Ok(row.and_then(|row| retry_after(&row, limit.count, limit, super::now())))
+}
+
+/// Adds one to `key`'s count, starting a new window if the last one ended,
+/// and answers the row. One statement per hit, so concurrent hits never
+/// lose a count.
+async fn bump(
+    state: &AppState,
+    key: &str,
+    window: std::time::Duration,
+) -> Result<Option<throttle::Model>, AppError> {
     let now = super::now();
-    let window = chrono::Duration::from_std(limit.window).unwrap_or(chrono::Duration::MAX);
+    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
     let expired = now
         .checked_sub_signed(window)
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     for _ in 0..3 {
-        // One statement, so that concurrent hits never lose a count. `hits`
-        // comes before `window_start`: MySQL evaluates SET left to right.
         let stale = || Expr::col(throttle::Column::WindowStart).lte(expired);
+        // `hits` before `window_start`: MySQL evaluates SET left to right.
         let updated = throttle::Entity::update_many()
             .col_expr(
                 throttle::Column::Hits,
@@ -129,11 +171,9 @@ pub async fn hit(state: &AppState, key: &str, limit: RateLimit) -> Result<Option
                 Err(e) => return Err(e.into()),
             }
         }
-        let row = throttle::Entity::find_by_id(key.to_owned())
+        return Ok(throttle::Entity::find_by_id(key.to_owned())
             .one(state.db())
-            .await?;
-        // Refused once the hits go past the limit.
-        return Ok(row.and_then(|row| retry_after(&row, limit.count, limit, now)));
+            .await?);
     }
     Err(AppError::internal("throttle counter kept conflicting"))
 }
@@ -167,12 +207,20 @@ fn retry_after(
 /// makes up would leave a row behind. Answers how many went.
 pub async fn prune(state: &AppState) -> Result<u64, AppError> {
     let policy = state.policy();
-    let longest = policy.login_failures.window.max(policy.auth_per_ip.window);
-    let cutoff =
-        super::now() - chrono::Duration::from_std(longest).unwrap_or(chrono::Duration::days(1));
-    let deleted = throttle::Entity::delete_many()
-        .filter(throttle::Column::WindowStart.lt(cutoff))
+    let counters = policy.login_failures.window.max(policy.auth_per_ip.window);
+    let now = super::now();
+    let cutoff = |d: std::time::Duration| {
+        now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(1))
+    };
+    let counters = throttle::Entity::delete_many()
+        .filter(throttle::Column::Key.not_like("strikes:%"))
+        .filter(throttle::Column::WindowStart.lt(cutoff(counters)))
         .exec(state.db())
         .await?;
-    Ok(deleted.rows_affected)
+    let strikes = throttle::Entity::delete_many()
+        .filter(throttle::Column::Key.like("strikes:%"))
+        .filter(throttle::Column::WindowStart.lt(cutoff(STRIKE_MEMORY)))
+        .exec(state.db())
+        .await?;
+    Ok(counters.rows_affected + strikes.rows_affected)
 }

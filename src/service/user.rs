@@ -126,7 +126,7 @@ pub async fn login(
             )]));
         }
     };
-    throttle::clear(state, &throttle::login_key(email.as_str())).await?;
+    throttle::login_succeeded(state, email.as_str()).await?;
     let user = if needs_rehash {
         rehash(state, user, &password).await
     } else {

@@ -14,7 +14,7 @@ fn rate_limited(payload: &Value) -> Option<i64> {
 }
 
 #[tokio::test]
-async fn ten_failures_lock_the_account_and_then_the_right_password_is_refused_too() {
+async fn thirty_wrong_passwords_lock_the_account_and_then_the_right_one_is_refused_too() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
     let email = unique_email("brute");
@@ -29,7 +29,9 @@ async fn ten_failures_lock_the_account_and_then_the_right_password_is_refused_to
             "attempt {attempt}"
         );
     }
-    for password in ["guess-number-11", PASSWORD] {
+    let mut passwords: Vec<String> = (11..=30).map(|i| format!("guess-number-{i}")).collect();
+    passwords.push(PASSWORD.to_owned());
+    for password in &passwords {
         let p = app.login(&email.to_uppercase(), password).await;
         let retry = rate_limited(&p).unwrap_or_else(|| panic!("locked: {p}"));
         assert!((1..=900).contains(&retry), "{retry}");
@@ -289,4 +291,45 @@ async fn expired_counters_are_pruned() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(sns_api::service::throttle::prune(&state).await.unwrap(), 3);
     assert_eq!(throttle::Entity::find().count(&conn).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn each_lock_in_a_row_lasts_twice_as_long() {
+    use sea_orm::{ActiveModelTrait, Database, EntityTrait, Set};
+    use sns_api::entity::throttle;
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.rate_limit_login_failures = "2/10s".parse().unwrap();
+    let app = TestApp::spawn_with(config).await;
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+
+    // A first lock: one window, and a strike is recorded.
+    let first = unique_email("strike-one");
+    for _ in 0..2 {
+        app.login(&first, "wrong-guess-here").await;
+    }
+    let retry = rate_limited(&app.login(&first, PASSWORD).await).expect("locked");
+    assert!((9..=10).contains(&retry), "{retry}");
+    let strike = throttle::Entity::find_by_id(format!("strikes:{first}"))
+        .one(&conn)
+        .await
+        .unwrap();
+    assert_eq!(strike.map(|s| s.hits), Some(1));
+
+    // Third lock in a row: four windows.
+    let third = unique_email("strike-three");
+    throttle::ActiveModel {
+        key: Set(format!("strikes:{third}")),
+        hits: Set(2),
+        window_start: Set(chrono::Utc::now()),
+    }
+    .insert(&conn)
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        app.login(&third, "wrong-guess-here").await;
+    }
+    let retry = rate_limited(&app.login(&third, PASSWORD).await).expect("locked");
+    assert!((39..=40).contains(&retry), "{retry}");
+    app.stop().await;
 }
