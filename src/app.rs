@@ -45,6 +45,7 @@ impl App {
         let hasher = PasswordHasher::start(config.hash_concurrency(), config.hash_queue).await?;
         let policy = Policy {
             session: config.refresh_token_ttl,
+            session_max: config.session_max_lifetime,
             refresh_reuse_grace: config.refresh_reuse_grace,
             login_failures: config.rate_limit_login_failures,
             auth_per_ip: config.rate_limit_auth_per_ip,

@@ -95,6 +95,10 @@ pub struct Config {
     #[arg(long, env = "REFRESH_TOKEN_TTL", default_value = "30d", value_parser = parse_duration, global = true)]
     pub refresh_token_ttl: Duration,
 
+    /// Absolute limit of a session, however active: then the user signs in again.
+    #[arg(long, env = "SESSION_MAX_LIFETIME", default_value = "90d", value_parser = parse_duration, global = true)]
+    pub session_max_lifetime: Duration,
+
     /// How long a just-rotated refresh token may still be presented.
     #[arg(long, env = "REFRESH_REUSE_GRACE", default_value = "10s", value_parser = parse_duration, global = true)]
     pub refresh_reuse_grace: Duration,
@@ -346,6 +350,11 @@ impl Config {
         if self.cors_origins.iter().any(|o| o == "*") && self.cors_origins.len() > 1 {
             return Err(ConfigError(
                 "CORS_ORIGINS: `*` cannot be combined with named origins".into(),
+            ));
+        }
+        if self.refresh_token_ttl > self.session_max_lifetime {
+            return Err(ConfigError(
+                "REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_LIFETIME".into(),
             ));
         }
         if self.access_token_ttl > self.refresh_token_ttl {

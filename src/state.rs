@@ -31,6 +31,8 @@ pub struct AppState {
 pub struct Policy {
     /// A session (and its refresh token) lives this long after its last use.
     pub session: Duration,
+    /// No session lives longer than this after its sign-in.
+    pub session_max: Duration,
     /// How long a just-rotated refresh token may still be presented.
     pub refresh_reuse_grace: Duration,
     /// Failed logins per submitted email per window.

@@ -135,7 +135,10 @@ pub async fn refresh(
     let Some(session) = session::Entity::find_by_id(row.session_id).one(db).await? else {
         return invalid_refresh();
     };
-    if session.revoked_at.is_some() || session.expires_at <= now {
+    if session.revoked_at.is_some()
+        || session.expires_at <= now
+        || session.created_at + state.policy().session_max <= now
+    {
         return invalid_refresh();
     }
     if let Some(rotated_at) = row.rotated_at
@@ -247,7 +250,9 @@ async fn touch(
     session: session::Model,
     now: DateTime<Utc>,
 ) -> Result<Option<session::Model>, AppError> {
-    let expires_at = now + state.policy().session;
+    // Sliding, but never past the session's absolute limit.
+    let expires_at =
+        (now + state.policy().session).min(session.created_at + state.policy().session_max);
     let updated = session::Entity::update_many()
         .col_expr(session::Column::LastUsedAt, Expr::value(now))
         .col_expr(session::Column::ExpiresAt, Expr::value(expires_at))

@@ -411,3 +411,49 @@ async fn the_refresh_token_is_stored_only_as_a_hash() {
     assert_eq!(by_session.len(), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_limit_however_active() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let (_, rt) = app.signed_up_pair(&unique_email("absolute")).await;
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    // Signed in 89 days ago: one refresh left, and it may not slide past day 90.
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::CreatedAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::days(89)),
+        )
+        .exec(&conn)
+        .await
+        .unwrap();
+    let refreshed = app.refresh(&rt).await;
+    assert!(is_signed_in(&refreshed), "{refreshed}");
+    let (at, rt) = pair(&refreshed);
+    let body = app
+        .gql("{ sessions { expiresAt } }", json!({}), Some(&at))
+        .await;
+    let expires = chrono::DateTime::parse_from_rfc3339(
+        body["data"]["sessions"][0]["expiresAt"].as_str().unwrap(),
+    )
+    .unwrap();
+    let left = expires.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        left <= chrono::Duration::days(1),
+        "capped at the absolute limit: {left}"
+    );
+
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::CreatedAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::days(91)),
+        )
+        .exec(&conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        payload_codes(&app.refresh(&rt).await),
+        ["INVALID_REFRESH_TOKEN"]
+    );
+    app.stop().await;
+}
