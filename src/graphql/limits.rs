@@ -1,31 +1,13 @@
 //! At most one auth mutation (register, login, refresh, changePassword) per
 //! document: aliases would otherwise run a hundred password guesses in one
 //! request. Counted over the root of the operation that runs, fragments
-//! included.
+//! included. Enforced by the per-operation extension (`observe.rs`).
 
-use std::sync::{Arc, Mutex};
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-};
+use async_graphql::ErrorExtensionValues;
+use async_graphql::ServerError;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult, Variables};
 
 const AUTH_MUTATIONS: [&str; 4] = ["register", "login", "refresh", "changePassword"];
-
-pub struct OneAuthMutation;
-
-impl ExtensionFactory for OneAuthMutation {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PerRequest {
-            operation_name: Mutex::new(None),
-        })
-    }
-}
-
-struct PerRequest {
-    operation_name: Mutex<Option<String>>,
-}
 
 /// Auth mutation fields at the root of `set`, through fragments (each
 /// fragment at most once, so a cycle cannot loop).
@@ -49,41 +31,22 @@ fn count(doc: &ExecutableDocument, set: &SelectionSet, seen: &mut Vec<String>) -
         .sum()
 }
 
-#[async_trait::async_trait]
-impl Extension for PerRequest {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Ok(mut slot) = self.operation_name.lock() {
-            slot.clone_from(&request.operation_name);
-        }
-        next.run(ctx, request).await
+/// The error for a document whose running operation holds more than one
+/// auth mutation; `None` when it is within the rule.
+pub(super) fn check_one_auth_mutation(
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<ServerError> {
+    let op = super::selected_operation(doc, operation_name)?;
+    if count(doc, &op.node.selection_set.node, &mut Vec::new()) <= 1 {
+        return None;
     }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        let name = self.operation_name.lock().ok().and_then(|n| n.clone());
-        if let Some(op) = super::selected_operation(&doc, name.as_deref())
-            && count(&doc, &op.node.selection_set.node, &mut Vec::new()) > 1
-        {
-            let mut e = ServerError::new(
-                "At most one of register, login, refresh and changePassword may run per request.",
-                Some(op.pos),
-            );
-            let mut ext = ErrorExtensionValues::default();
-            ext.set("code", "GRAPHQL_VALIDATION_FAILED");
-            e.extensions = Some(ext);
-            return Err(e);
-        }
-        Ok(doc)
-    }
+    let mut e = ServerError::new(
+        "At most one of register, login, refresh and changePassword may run per request.",
+        Some(op.pos),
+    );
+    let mut ext = ErrorExtensionValues::default();
+    ext.set("code", "GRAPHQL_VALIDATION_FAILED");
+    e.extensions = Some(ext);
+    Some(e)
 }

@@ -1,6 +1,7 @@
-//! One span and one set of metrics per GraphQL operation, labelled by what
-//! it asks for (its root fields: `login`, `me`, …), never by client-chosen
-//! names or variables, so labels stay few and secrets stay out.
+//! Per operation: the one-auth-mutation rule (`limits.rs`), and one span and
+//! one set of metrics labelled by what the operation asks for (its root
+//! fields: `login`, `me`, …), never by client-chosen names or variables, so
+//! labels stay few and secrets stay out.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -106,6 +107,9 @@ impl Extension for ObserveRequest {
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
         let name = self.operation_name.lock().ok().and_then(|n| n.clone());
+        if let Some(refused) = super::limits::check_one_auth_mutation(&doc, name.as_deref()) {
+            return Err(refused);
+        }
         let label = label_of(&doc, name.as_deref());
         tracing::Span::current().record("operation", label.as_str());
         if let Ok(mut slot) = self.label.lock() {

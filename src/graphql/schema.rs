@@ -1,7 +1,6 @@
 use async_graphql::{EmptySubscription, Schema};
 
 use super::codes::ErrorCodes;
-use super::limits::OneAuthMutation;
 use super::mutation::Mutation;
 use super::observe::Observe;
 use super::query::Query;
@@ -37,7 +36,6 @@ pub fn build_schema(options: &SchemaOptions, state: Option<AppState>) -> ApiSche
         .limit_complexity(options.complexity_limit)
         .limit_directives(options.directive_limit)
         .extension(ErrorCodes)
-        .extension(OneAuthMutation)
         .extension(Observe);
     if !options.introspection {
         // "Did you mean …" would leak the schema that introspection hides.
