@@ -200,10 +200,25 @@ impl TestApp {
 
     /// POSTs with a raw `Authorization` header value.
     pub async fn gql_with_auth(&self, query: &str, authorization: &str) -> Value {
+        self.gql_with_headers(query, json!({}), &[("Authorization", authorization)])
+            .await
+    }
+
+    /// The HTTP status of `GET path`.
+    pub async fn status(&self, path: &str) -> u16 {
         self.http
-            .post(self.url("/graphql"))
-            .header("Authorization", authorization)
-            .json(&json!({"query": query}))
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+            .status()
+            .as_u16()
+    }
+
+    /// The JSON body of `GET path`.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
             .send()
             .await
             .expect("request sent")

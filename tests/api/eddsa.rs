@@ -77,15 +77,7 @@ async fn eddsa_tokens_carry_a_kid_that_the_jwks_publishes() {
     assert_eq!(header["typ"], "at+jwt");
     assert!(app.me(&token).await["data"]["me"].is_object());
 
-    let jwks: Value = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kid"], header["kid"]);
@@ -108,13 +100,7 @@ async fn eddsa_tokens_carry_a_kid_that_the_jwks_publishes() {
 async fn hs256_mode_publishes_no_keys() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
-    let res = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    assert_eq!(app.status("/.well-known/jwks.json").await, 404);
     app.stop().await;
 }
 
@@ -139,15 +125,7 @@ async fn keys_rotate_without_signing_anyone_out() {
         "new tokens use the new key"
     );
     assert!(app.me(&new_token).await["data"]["me"].is_object());
-    let jwks: Value = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     app.stop().await;
 

@@ -107,8 +107,7 @@ async fn graphiql_off_means_no_page() {
     let mut config = config_for(&db);
     config.graphiql = false;
     let app = TestApp::spawn_with(config).await;
-    let res = app.http.get(app.url("/graphql")).send().await.unwrap();
-    assert_eq!(res.status(), 405);
+    assert_eq!(app.status("/graphql").await, 405);
     app.stop().await;
 }
 
@@ -175,10 +174,8 @@ async fn introspection_off_refuses_it_and_hides_suggestions() {
 async fn health_and_readiness_answer() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
-    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), 200);
-    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(app.status("/healthz").await, 200);
+    assert_eq!(app.status("/readyz").await, 200);
     let res = app
         .http
         .post(app.url("/graphql"))

@@ -53,24 +53,8 @@ async fn a_database_outage_is_service_unavailable_then_recovers() {
     for leak in ["terminat", "pg_", "sqlx", "connection refused", name] {
         assert!(!text.contains(leak), "driver detail leaked: {text}");
     }
-    assert_eq!(
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
-    assert_eq!(
-        app.http
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status("/readyz").await, 503);
+    assert_eq!(app.status("/healthz").await, 200);
 
     admin
         .execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
@@ -91,15 +75,7 @@ async fn a_database_outage_is_service_unavailable_then_recovers() {
         assert!(Instant::now() < deadline, "no recovery: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(
-        app.http
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status("/readyz").await, 200);
     admin.close().await.ok();
     app.stop().await;
 }

@@ -412,6 +412,18 @@ async fn the_refresh_token_is_stored_only_as_a_hash() {
     app.stop().await;
 }
 
+/// Moves every session's sign-in `days` into the past.
+async fn signed_in_days_ago(conn: &sea_orm::DatabaseConnection, days: i64) {
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::CreatedAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::days(days)),
+        )
+        .exec(conn)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_session_ends_at_its_absolute_limit_however_active() {
     let db = TestDb::fresh().await;
@@ -419,14 +431,7 @@ async fn a_session_ends_at_its_absolute_limit_however_active() {
     let (_, rt) = app.signed_up_pair(&unique_email("absolute")).await;
     let conn = Database::connect(db.url.as_str()).await.unwrap();
     // Signed in 89 days ago: one refresh left, and it may not slide past day 90.
-    session::Entity::update_many()
-        .col_expr(
-            session::Column::CreatedAt,
-            Expr::value(chrono::Utc::now() - chrono::Duration::days(89)),
-        )
-        .exec(&conn)
-        .await
-        .unwrap();
+    signed_in_days_ago(&conn, 89).await;
     let refreshed = app.refresh(&rt).await;
     assert!(is_signed_in(&refreshed), "{refreshed}");
     let (at, rt) = pair(&refreshed);
@@ -443,14 +448,7 @@ async fn a_session_ends_at_its_absolute_limit_however_active() {
         "capped at the absolute limit: {left}"
     );
 
-    session::Entity::update_many()
-        .col_expr(
-            session::Column::CreatedAt,
-            Expr::value(chrono::Utc::now() - chrono::Duration::days(91)),
-        )
-        .exec(&conn)
-        .await
-        .unwrap();
+    signed_in_days_ago(&conn, 91).await;
     assert_eq!(
         payload_codes(&app.refresh(&rt).await),
         ["INVALID_REFRESH_TOKEN"]
