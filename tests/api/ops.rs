@@ -97,3 +97,64 @@ async fn shutdown_lets_logins_in_flight_finish() {
         .await;
     assert!(after.is_err(), "the listener is closed after shutdown");
 }
+
+/// `sns-api migrate status|up|down`, the real binary, on this run's database
+/// (SQLite, PostgreSQL or MariaDB).
+#[tokio::test]
+async fn migrate_status_up_and_down_with_the_binary() {
+    let db = TestDb::fresh().await;
+    let migrate = |action: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sns-api"))
+            .env_clear()
+            .env("DATABASE_URL", &db.url)
+            .env("JWT_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .args(["migrate", action])
+            .output()
+            .expect("the binary runs");
+        assert!(
+            out.status.success(),
+            "migrate {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let statuses = |text: String| -> Vec<(String, String)> {
+        text.lines()
+            .map(|l| {
+                let mut parts = l.split_whitespace();
+                let status = parts.next().unwrap().to_owned();
+                (status, parts.next().unwrap().to_owned())
+            })
+            .collect()
+    };
+
+    let fresh = statuses(migrate("status"));
+    assert!(fresh.len() >= 4, "every migration is listed: {fresh:?}");
+    assert!(fresh.iter().all(|(s, _)| s == "Pending"), "{fresh:?}");
+
+    assert_eq!(migrate("up"), "");
+    let up = statuses(migrate("status"));
+    assert!(up.iter().all(|(s, _)| s == "Applied"), "{up:?}");
+    assert_eq!(
+        up.iter().map(|(_, n)| n).collect::<Vec<_>>(),
+        fresh.iter().map(|(_, n)| n).collect::<Vec<_>>()
+    );
+
+    migrate("down");
+    let down = statuses(migrate("status"));
+    let (last, rest) = down.split_last().unwrap();
+    assert_eq!(last.0, "Pending", "down reverts the newest: {down:?}");
+    assert!(rest.iter().all(|(s, _)| s == "Applied"), "{down:?}");
+
+    migrate("up");
+    assert!(
+        statuses(migrate("status"))
+            .iter()
+            .all(|(s, _)| s == "Applied")
+    );
+
+    // The server starts on what migrate left and is ready.
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(app.status("/readyz").await, 200);
+}
