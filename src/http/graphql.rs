@@ -105,10 +105,15 @@ struct Body {
     operation_name: Option<String>,
 }
 
+/// The GraphiQL release the page loads (from unpkg). Pinned, so the page
+/// does not change under us; tests/clients serves the same release offline.
+pub const GRAPHIQL_VERSION: &str = "4.1.2";
+
 pub async fn graphiql() -> impl IntoResponse {
     Html(
         async_graphql::http::GraphiQLSource::build()
             .endpoint("/graphql")
+            .version(GRAPHIQL_VERSION)
             .title("sns-api")
             .finish(),
     )
