@@ -27,6 +27,9 @@ fn selected_operation<'a>(
     match (&doc.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        // A named operation alone in its document parses as `Multiple`;
+        // without `operationName` async-graphql runs it, so it is the one.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
         (DocumentOperations::Multiple(_), None) => None,
     }
 }

@@ -251,6 +251,11 @@ async fn twenty_login_aliases_in_one_document_execute_none() {
         error_codes(&app.gql(&hidden, json!({}), None).await),
         ["GRAPHQL_VALIDATION_FAILED"]
     );
+    // A named operation sent without `operationName` (async-graphql runs the
+    // only one) is checked the same.
+    let named = format!("mutation Guess {{ {aliases} }}");
+    let body = app.gql(&named, json!({}), None).await;
+    assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"], "{body}");
     // None of them counted as a failure: the right password works at once.
     assert_eq!(app.login(&email, PASSWORD).await["errors"], json!([]));
     // One auth mutation beside other fields is fine.

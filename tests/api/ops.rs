@@ -36,6 +36,9 @@ async fn metrics_count_operations_logins_and_the_hash_pool() {
     let token = app.signed_up(&email).await;
     app.login(&email, "not-the-password").await;
     app.me(&token).await;
+    // Named by the client: still labelled by its root field, not its name.
+    app.gql("query WhoAmI { me { id } }", json!({}), Some(&token))
+        .await;
     let after = scrape().await;
 
     let failed = r#"logins_total{outcome="invalid_credentials"}"#;
@@ -44,7 +47,8 @@ async fn metrics_count_operations_logins_and_the_hash_pool() {
         "{after}"
     );
     let me_ok = r#"graphql_requests_total{operation="me",outcome="ok"}"#;
-    assert!(series(&after, me_ok) >= series(&before, me_ok) + 1.0);
+    assert!(series(&after, me_ok) >= series(&before, me_ok) + 2.0);
+    assert!(!after.contains("WhoAmI"), "client names are no labels");
     for name in [
         "graphql_request_duration_seconds_bucket{operation=\"login\"",
         "password_hash_queue_depth",
