@@ -72,14 +72,20 @@ impl ClientInfo {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip());
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(",");
-        let ip = peer.map(|peer| client_ip(peer, &forwarded, trusted_proxies));
+        let ip = peer.map(|peer| {
+            if !trusted_proxies.contains(&peer) {
+                // The header is only believed from a trusted proxy.
+                return peer;
+            }
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(",");
+            client_ip(peer, &forwarded, trusted_proxies)
+        });
         Self { ip, user_agent }
     }
 }
