@@ -251,6 +251,11 @@ impl PasswordHasher {
             .map_err(|_| HashError::Internal("hash job dropped".into()))
     }
 
+    /// Whether a job offered now would be refused (`Busy`): the queue is full.
+    pub fn is_saturated(&self) -> bool {
+        self.inner.jobs.is_full()
+    }
+
     /// How many jobs wait for a hashing thread.
     pub fn queue_depth(&self) -> usize {
         self.inner.jobs.len()
