@@ -101,6 +101,7 @@ impl App {
         let addr = self.local_addr();
         tracing::info!(%addr, "listening; GraphiQL at http://{addr}/graphql");
         let sync = crate::sync::spawn(self.state.clone(), self.sync_interval);
+        let upkeep = tokio::spawn(crate::telemetry::metrics_upkeep());
         let drain = Arc::new(tokio::sync::Notify::new());
         let drain_signal = drain.clone();
         let server = axum::serve(
@@ -125,6 +126,7 @@ impl App {
             }
         }
         drop(sync);
+        upkeep.abort();
         self.state.db().clone().close().await.ok();
         tracing::info!("stopped");
         Ok(())

@@ -211,14 +211,11 @@ pub struct Config {
     #[arg(long, env = "HASH_QUEUE", default_value_t = 64, global = true)]
     pub hash_queue: usize,
 
-    /// Largest database connection pool.
-    #[arg(
-        long,
-        env = "DATABASE_MAX_CONNECTIONS",
-        default_value_t = 16,
-        global = true
-    )]
-    pub database_max_connections: u32,
+    /// Largest database connection pool (default: 16; 4 with a SQLite file,
+    /// which takes one writer at a time: more connections only add lock
+    /// waits and memory).
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true)]
+    pub database_max_connections: Option<u32>,
 
     /// How long a request waits for a database connection before SERVICE_UNAVAILABLE.
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
@@ -321,6 +318,15 @@ impl Config {
             _ => Err(ConfigError(
                 "DATABASE_URL must start with sqlite://, postgres:// or mysql://".into(),
             )),
+        }
+    }
+
+    /// The pool size: `DATABASE_MAX_CONNECTIONS`, or the backend's default.
+    pub fn database_pool_size(&self) -> u32 {
+        match (self.database_max_connections, self.backend()) {
+            (Some(n), _) => n.max(1),
+            (None, Ok(Backend::Sqlite(_))) => 4,
+            (None, _) => 16,
         }
     }
 
@@ -429,5 +435,11 @@ mod tests {
         assert_eq!(c.refresh_token_ttl, Duration::from_secs(30 * 86400));
         assert_eq!(c.body_limit, 65536);
         assert!(c.graphiql && c.introspection);
+        assert_eq!(c.database_pool_size(), 4, "SQLite by default");
+        let mut pg = Config::defaults();
+        pg.database_url = "postgres://localhost/x".into();
+        assert_eq!(pg.database_pool_size(), 16);
+        pg.database_max_connections = Some(32);
+        assert_eq!(pg.database_pool_size(), 32);
     }
 }

@@ -12,7 +12,7 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     let backend = config.backend().map_err(|e| DbErr::Custom(e.to_string()))?;
     let mut options = ConnectOptions::new(config.database_url.clone());
     options
-        .max_connections(config.database_max_connections)
+        .max_connections(config.database_pool_size())
         .min_connections(1)
         .acquire_timeout(config.database_acquire_timeout)
         .connect_timeout(config.database_acquire_timeout)

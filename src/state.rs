@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 
 use crate::auth::Viewer;
-use crate::auth::jwt::{JwtKeys, LEEWAY_SECS};
+use crate::auth::jwt::{JwtKeys, LEEWAY_SECS, VerifiedTokens};
 use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshKeys;
 use crate::auth::revocation::RevocationCache;
@@ -20,6 +20,8 @@ use crate::domain::Profile;
 /// is exact; the time bound caps staleness for when they are not.
 const PROFILE_TTL: Duration = Duration::from_secs(300);
 const PROFILE_CAPACITY: u64 = 100_000;
+/// Verified access tokens remembered (see `VerifiedTokens`).
+const VERIFIED_TOKEN_CAPACITY: u64 = 10_000;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -46,6 +48,7 @@ pub struct Policy {
 struct Inner {
     db: DatabaseConnection,
     jwt: JwtKeys,
+    verified: VerifiedTokens,
     refresh: RefreshKeys,
     hasher: PasswordHasher,
     revocations: RevocationCache,
@@ -75,6 +78,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 db,
+                verified: VerifiedTokens::new(VERIFIED_TOKEN_CAPACITY, jwt.ttl()),
                 jwt,
                 refresh,
                 hasher,
@@ -130,16 +134,17 @@ impl AppState {
         revoked_at + self.inner.jwt.ttl() + Duration::from_secs(LEEWAY_SECS + 1)
     }
 
-    /// Verifies an access token and checks its session against the
-    /// revocation cache; no database access.
+    /// Verifies an access token (once per token text; see `VerifiedTokens`)
+    /// and checks its session against the revocation cache, every time; no
+    /// database access.
     pub fn authenticate(&self, token: &str) -> Result<Viewer, AuthError> {
-        let claims = self.inner.jwt.verify(token)?;
-        if self.inner.revocations.is_revoked(&claims.sid) {
+        let (user_id, session_id) = self.inner.verified.verify(&self.inner.jwt, token)?;
+        if self.inner.revocations.is_revoked(&session_id) {
             return Err(AuthError::Revoked);
         }
         Ok(Viewer {
-            user_id: claims.sub,
-            session_id: claims.sid,
+            user_id,
+            session_id,
         })
     }
 

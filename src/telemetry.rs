@@ -50,3 +50,17 @@ pub fn metrics_handle() -> &'static metrics_exporter_prometheus::PrometheusHandl
         handle
     })
 }
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds recorded histogram samples into their buckets every few seconds.
+/// The recorder keeps each sample until then (a scrape does it too), so
+/// without this an unscraped process would hold every request's duration.
+pub async fn metrics_upkeep() {
+    let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        metrics_handle().run_upkeep();
+    }
+}

@@ -207,6 +207,55 @@ impl JwtKeys {
     }
 }
 
+/// Access tokens that verified, by their exact text: a token presented again
+/// (every request of a signed-in client) costs one lookup instead of a
+/// signature check and two JSON parses. Only tokens that verified are
+/// inserted, so made-up text never fills it; an entry answers only while its
+/// token is unexpired (with the same leeway as `JwtKeys::verify`), and the
+/// keys never change while the process runs. The revocation check is not
+/// part of this: it runs on every request.
+pub struct VerifiedTokens {
+    cache: moka::sync::Cache<String, Verified, foldhash::fast::RandomState>,
+}
+
+#[derive(Clone, Copy)]
+struct Verified {
+    sub: Uuid,
+    sid: Uuid,
+    exp: i64,
+}
+
+impl VerifiedTokens {
+    /// At most `capacity` tokens, none kept longer than `ttl` (the access
+    /// token lifetime) plus the leeway.
+    pub fn new(capacity: u64, ttl: Duration) -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl + Duration::from_secs(LEEWAY_SECS))
+                .build_with_hasher(foldhash::fast::RandomState::default()),
+        }
+    }
+
+    /// `(user, session)` of a valid token: from the cache when this exact
+    /// token verified before and has not expired since, else from `keys`.
+    pub fn verify(&self, keys: &JwtKeys, token: &str) -> Result<(Uuid, Uuid), TokenError> {
+        if let Some(v) = self.cache.get(token)
+            && Utc::now().timestamp() <= v.exp.saturating_add(LEEWAY_SECS as i64)
+        {
+            return Ok((v.sub, v.sid));
+        }
+        let claims = keys.verify(token)?;
+        let verified = Verified {
+            sub: claims.sub,
+            sid: claims.sid,
+            exp: claims.exp,
+        };
+        self.cache.insert(token.to_owned(), verified);
+        Ok((claims.sub, claims.sid))
+    }
+}
+
 /// Only `alg`, `typ: at+jwt` and (EdDSA) `kid` may stand in the header:
 /// `jku`, `jwk`, `x5u`, `x5c`, `crit` and anything else are refused, so that
 /// no header field can bring or fetch a key (RFC 8725, 3.10); the `kid` only
@@ -312,6 +361,37 @@ mod tests {
 
     fn good_header() -> serde_json::Value {
         serde_json::json!({"alg": "HS256", "typ": "at+jwt"})
+    }
+
+    #[test]
+    fn the_verified_token_cache_answers_what_verify_answers() {
+        let k = keys();
+        let cache = VerifiedTokens::new(16, Duration::from_secs(900));
+        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+        let t = k.issue(user, session, Utc::now()).unwrap();
+        for _ in 0..2 {
+            assert_eq!(cache.verify(&k, &t.token), Ok((user, session)));
+        }
+        // A forged signature on the same claims is a different text: verified, refused.
+        let (body, _) = t.token.rsplit_once('.').unwrap();
+        let forged = format!("{body}.AAAA");
+        assert_eq!(cache.verify(&k, &forged), Err(TokenError::Invalid));
+        // An expired token is refused although a cache entry could exist.
+        let mut c = good_claims();
+        let now = Utc::now().timestamp();
+        c["iat"] = (now - 1000).into();
+        c["nbf"] = (now - 1000).into();
+        c["exp"] = (now - 100).into();
+        let old = sign(good_header(), c);
+        cache.cache.insert(
+            old.clone(),
+            Verified {
+                sub: user,
+                sid: session,
+                exp: now - 100,
+            },
+        );
+        assert_eq!(cache.verify(&k, &old), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -72,14 +72,20 @@ impl ClientInfo {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip());
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(",");
-        let ip = peer.map(|peer| client_ip(peer, &forwarded, trusted_proxies));
+        let ip = peer.map(|peer| {
+            if !trusted_proxies.contains(&peer) {
+                // The header is only believed from a trusted proxy.
+                return peer;
+            }
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(",");
+            client_ip(peer, &forwarded, trusted_proxies)
+        });
         Self { ip, user_agent }
     }
 }
@@ -133,7 +139,16 @@ fn bearer_token(header: &str) -> Option<&str> {
         return None;
     }
     let token = rest.trim_start_matches(' ');
-    (!token.is_empty() && !token.contains(char::is_whitespace)).then_some(token)
+    // Byte-wise when ASCII (always, from a header value): the same answer as
+    // `char::is_whitespace`, without decoding every character.
+    let spaced = if token.is_ascii() {
+        token
+            .bytes()
+            .any(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'))
+    } else {
+        token.contains(char::is_whitespace)
+    };
+    (!token.is_empty() && !spaced).then_some(token)
 }
 
 #[cfg(test)]
@@ -164,6 +179,8 @@ mod tests {
         assert_eq!(bearer_token("Bearer"), None);
         assert_eq!(bearer_token("Basic dXNlcjpwYXNz"), None);
         assert_eq!(bearer_token("Bearer a b"), None);
+        assert_eq!(bearer_token("Bearer a\x0Bb"), None);
+        assert_eq!(bearer_token("Bearer a\u{2003}b"), None);
         assert_eq!(bearer_token("Token abc"), None);
     }
 }

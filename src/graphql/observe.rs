@@ -1,33 +1,117 @@
-//! Per operation: the one-auth-mutation rule (`limits.rs`), and one span and
-//! one set of metrics labelled by what the operation asks for (its root
-//! fields: `login`, `me`, …), never by client-chosen names or variables, so
-//! labels stay few and secrets stay out.
+//! The one per-operation extension: the one-auth-mutation rule
+//! (`limits.rs`), the contract's error codes (`codes.rs`), a cache of
+//! prepared documents, and one span and one set of metrics labelled by what
+//! the operation asks for (its root fields: `login`, `me`, …), never by
+//! client-chosen names or variables, so labels stay few and secrets stay out.
+//!
+//! The cache: a document without variable definitions validates the same
+//! way whatever the request carries, so once it has parsed and validated it
+//! is kept (by its exact text and operation name) with its validation result
+//! and its metric handles; the next request with the same text skips parse,
+//! validation and label work. Documents with variables (every auth mutation)
+//! are never cached: their variables could hold secrets, and validation can
+//! depend on them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+    NextValidation,
 };
-use async_graphql::parser::types::{ExecutableDocument, Selection};
-use async_graphql::{Request, Response, ServerResult, Variables};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection};
+use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
+use metrics::{Counter, Histogram};
 use tracing::Instrument as _;
 
-pub struct Observe;
+use super::codes::{BAD_USER_INPUT, PARSE_FAILED, VALIDATION_FAILED, with_code};
+
+/// Longer documents are not cached (clients send a handful of short ones).
+const MAX_CACHED_QUERY_LEN: usize = 4096;
+/// Distinct documents kept; moka's admission policy keeps the frequent ones.
+const CACHE_CAPACITY: u64 = 512;
+
+/// The extension factory; holds the prepared-document cache.
+pub struct Observe {
+    prepared: moka::sync::Cache<String, Arc<Prepared>>,
+}
+
+impl Observe {
+    pub fn new() -> Self {
+        Self {
+            prepared: moka::sync::Cache::new(CACHE_CAPACITY),
+        }
+    }
+}
+
+impl Default for Observe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl ExtensionFactory for Observe {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(ObserveRequest {
-            operation_name: Mutex::new(None),
-            label: Mutex::new(None),
+            prepared: self.prepared.clone(),
+            state: Mutex::new(RequestState::default()),
         })
     }
 }
 
+/// A document that parsed and validated, ready to run again.
+struct Prepared {
+    /// The operation it was validated for.
+    operation_name: Option<String>,
+    doc: ExecutableDocument,
+    validation: ValidationResult,
+    metrics: Arc<OpMetrics>,
+}
+
+/// The span label and metric handles of one operation label, registered once.
+struct OpMetrics {
+    label: String,
+    ok: Counter,
+    error: Counter,
+    duration: Histogram,
+}
+
+impl OpMetrics {
+    fn new(label: String) -> Self {
+        Self {
+            ok: metrics::counter!("graphql_requests_total", "operation" => label.clone(), "outcome" => "ok"),
+            error: metrics::counter!("graphql_requests_total", "operation" => label.clone(), "outcome" => "error"),
+            duration: metrics::histogram!("graphql_request_duration_seconds", "operation" => label.clone()),
+            label,
+        }
+    }
+}
+
 struct ObserveRequest {
+    prepared: moka::sync::Cache<String, Arc<Prepared>>,
+    state: Mutex<RequestState>,
+}
+
+#[derive(Default)]
+struct RequestState {
     /// Which operation of the document runs (only to find it; never a label).
-    operation_name: Mutex<Option<String>>,
-    label: Mutex<Option<String>>,
+    operation_name: Option<String>,
+    /// The cache entry this request's document came from.
+    hit: Option<Arc<Prepared>>,
+    /// A document parsed now that may be cached once it validates: its text
+    /// and a copy.
+    fresh: Option<(String, ExecutableDocument)>,
+    /// The label of the parsed document; applied only once it validates.
+    label: Option<String>,
+    /// Set once the document validated.
+    metrics: Option<Arc<OpMetrics>>,
+}
+
+impl ObserveRequest {
+    fn state(&self) -> MutexGuard<'_, RequestState> {
+        // Nothing panics while holding it; recover rather than poison the request.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The root fields an operation selects: `login`, `me+sessions`,
@@ -62,27 +146,41 @@ fn label_of(doc: &ExecutableDocument, operation_name: Option<&str>) -> String {
     names.join("+")
 }
 
+/// Whether no operation of `doc` declares a variable, so that validation
+/// cannot depend on what the request carries.
+fn without_variables(doc: &ExecutableDocument) -> bool {
+    match &doc.operations {
+        DocumentOperations::Single(op) => op.node.variable_definitions.is_empty(),
+        DocumentOperations::Multiple(ops) => ops
+            .values()
+            .all(|op| op.node.variable_definitions.is_empty()),
+    }
+}
+
 #[async_trait::async_trait]
 impl Extension for ObserveRequest {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let span = tracing::info_span!("graphql", operation = tracing::field::Empty);
         let start = Instant::now();
-        let response = next.run(ctx).instrument(span).await;
-        let operation = self
-            .label
-            .lock()
-            .ok()
-            .and_then(|l| l.clone())
-            .unwrap_or_else(|| "invalid".to_owned());
-        let outcome = if response.errors.is_empty() {
-            "ok"
+        let mut response = next.run(ctx).instrument(span).await;
+        if !response.errors.is_empty() {
+            response.errors = std::mem::take(&mut response.errors)
+                .into_iter()
+                .map(|e| with_code(e, BAD_USER_INPUT))
+                .collect();
+        }
+        // Not valid (or not even parsed): one label for all of them.
+        let metrics = self
+            .state()
+            .metrics
+            .take()
+            .unwrap_or_else(|| Arc::new(OpMetrics::new("invalid".to_owned())));
+        if response.errors.is_empty() {
+            metrics.ok.increment(1);
         } else {
-            "error"
-        };
-        metrics::counter!("graphql_requests_total", "operation" => operation.clone(), "outcome" => outcome)
-            .increment(1);
-        metrics::histogram!("graphql_request_duration_seconds", "operation" => operation)
-            .record(start.elapsed().as_secs_f64());
+            metrics.error.increment(1);
+        }
+        metrics.duration.record(start.elapsed().as_secs_f64());
         response
     }
 
@@ -92,9 +190,9 @@ impl Extension for ObserveRequest {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        if let Ok(mut slot) = self.operation_name.lock() {
-            slot.clone_from(&request.operation_name);
-        }
+        self.state()
+            .operation_name
+            .clone_from(&request.operation_name);
         next.run(ctx, request).await
     }
 
@@ -105,16 +203,139 @@ impl Extension for ObserveRequest {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        let name = self.operation_name.lock().ok().and_then(|n| n.clone());
+        let name = {
+            let mut state = self.state();
+            if query.len() <= MAX_CACHED_QUERY_LEN
+                && let Some(hit) = self.prepared.get(query)
+                && hit.operation_name == state.operation_name
+            {
+                let doc = hit.doc.clone();
+                state.hit = Some(hit);
+                return Ok(doc);
+            }
+            state.operation_name.clone()
+        };
+        let doc = next
+            .run(ctx, query, variables)
+            .await
+            .map_err(|e| with_code(e, PARSE_FAILED))?;
         if let Some(refused) = super::limits::check_one_auth_mutation(&doc, name.as_deref()) {
             return Err(refused);
         }
         let label = label_of(&doc, name.as_deref());
-        tracing::Span::current().record("operation", label.as_str());
-        if let Ok(mut slot) = self.label.lock() {
-            *slot = Some(label);
+        let mut state = self.state();
+        if query.len() <= MAX_CACHED_QUERY_LEN && without_variables(&doc) {
+            state.fresh = Some((query.to_owned(), doc.clone()));
         }
+        state.label = Some(label);
         Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let hit = self.state().hit.take();
+        if let Some(hit) = hit {
+            tracing::Span::current().record("operation", hit.metrics.label.as_str());
+            self.state().metrics = Some(hit.metrics.clone());
+            return Ok(hit.validation);
+        }
+        let validation = next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| with_code(e, VALIDATION_FAILED))
+                .collect::<Vec<_>>()
+        })?;
+        let mut state = self.state();
+        let label = state.label.take().unwrap_or_else(|| "unknown".to_owned());
+        tracing::Span::current().record("operation", label.as_str());
+        let metrics = Arc::new(OpMetrics::new(label));
+        if let Some((query, doc)) = state.fresh.take() {
+            let prepared = Prepared {
+                operation_name: state.operation_name.clone(),
+                doc,
+                validation,
+                metrics: metrics.clone(),
+            };
+            self.prepared.insert(query, Arc::new(prepared));
+        }
+        state.metrics = Some(metrics);
+        Ok(validation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::graphql::{SchemaOptions, build_schema};
+
+    fn schema() -> crate::graphql::ApiSchema {
+        build_schema(&SchemaOptions::from(&Config::defaults()), None)
+    }
+
+    fn errors(r: &Response) -> Vec<String> {
+        r.errors.iter().map(|e| e.message.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_cached_document_answers_as_the_first_time() {
+        let schema = schema();
+        for _ in 0..3 {
+            let r = schema.execute("{ me { id } }").await;
+            assert!(r.errors.is_empty(), "{:?}", errors(&r));
+            assert_eq!(r.data.to_string(), "{me: null}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_operation_name_is_part_of_the_cache_key() {
+        let schema = schema();
+        let doc = "query A { me { id } } query B { sessions { id } }";
+        for _ in 0..2 {
+            let a = schema.execute(Request::new(doc).operation_name("A")).await;
+            assert!(a.errors.is_empty(), "{:?}", errors(&a));
+            // B needs a viewer: the error proves B ran, not A from the cache.
+            let b = schema.execute(Request::new(doc).operation_name("B")).await;
+            assert_eq!(b.errors.len(), 1, "{:?}", errors(&b));
+            let none = schema.execute(Request::new(doc)).await;
+            assert!(!none.errors.is_empty(), "no operation chosen");
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_documents_stay_invalid_and_rules_still_apply() {
+        let schema = schema();
+        for _ in 0..2 {
+            let r = schema.execute("{ me { nope } }").await;
+            let code = r.errors[0].extensions.as_ref().and_then(|e| e.get("code"));
+            assert_eq!(
+                code,
+                Some(&async_graphql::Value::from(VALIDATION_FAILED)),
+                "{:?}",
+                errors(&r)
+            );
+            let twice = r#"mutation { a: refresh(input: {refreshToken: "x"}) { accessToken } b: refresh(input: {refreshToken: "y"}) { accessToken } }"#;
+            let r = schema.execute(twice).await;
+            assert!(
+                errors(&r)[0].starts_with("At most one of"),
+                "{:?}",
+                errors(&r)
+            );
+        }
+    }
+
+    #[test]
+    fn only_documents_without_variables_are_cacheable() {
+        let parse = |q: &str| async_graphql::parser::parse_query(q).unwrap();
+        assert!(without_variables(&parse("{ me { id } }")));
+        assert!(!without_variables(&parse(
+            "mutation($i: LoginInput!) { login(input: $i) { accessToken } }"
+        )));
+        assert!(!without_variables(&parse(
+            "query A { me { id } } query B($x: Int) { me { id } }"
+        )));
     }
 }

@@ -1,6 +1,5 @@
 use async_graphql::{EmptySubscription, Schema};
 
-use super::codes::ErrorCodes;
 use super::mutation::Mutation;
 use super::observe::Observe;
 use super::query::Query;
@@ -35,8 +34,7 @@ pub fn build_schema(options: &SchemaOptions, state: Option<AppState>) -> ApiSche
         .limit_depth(options.depth_limit)
         .limit_complexity(options.complexity_limit)
         .limit_directives(options.directive_limit)
-        .extension(ErrorCodes)
-        .extension(Observe);
+        .extension(Observe::new());
     if !options.introspection {
         // "Did you mean …" would leak the schema that introspection hides.
         builder = builder.disable_introspection().disable_suggestions();

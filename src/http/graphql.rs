@@ -24,30 +24,46 @@ impl FromRequestParts<HttpState> for ClientInfo {
     }
 }
 
+/// Whether the request says `Content-Type: application/json` (read in place:
+/// the `HeaderMap` extractor would copy every header).
+pub struct JsonContent(bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for JsonContent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(is_json(&parts.headers)))
+    }
+}
+
 pub async fn execute(
     State(http): State<HttpState>,
     auth: Auth,
     client: ClientInfo,
-    headers: HeaderMap,
+    JsonContent(json): JsonContent,
     body: Bytes,
 ) -> Response {
-    let request = match decode(&headers, &body) {
+    let request = match decode(json, &body) {
         Ok(r) => r,
         Err(refusal) => return refusal.into_response(),
     };
-    let request = request.data(http.app.clone()).data(client).data(auth);
+    // The `AppState` is schema data already; only what is per request goes here.
+    let request = request.data(client).data(auth);
     let response = http.schema.execute(request).await;
     axum::Json(response).into_response()
 }
 
-/// One JSON object `{query, variables, operationName}`; anything else is
-/// refused with a GraphQL-shaped body and a 4xx status.
-fn decode(headers: &HeaderMap, body: &[u8]) -> Result<async_graphql::Request, BadBody> {
-    let is_json = headers
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// One JSON object `{query, variables, operationName}`; anything else is
+/// refused with a GraphQL-shaped body and a 4xx status.
+fn decode(is_json: bool, body: &[u8]) -> Result<async_graphql::Request, BadBody> {
     if !is_json {
         return Err(BadBody::NotJson);
     }
@@ -132,7 +148,7 @@ mod tests {
     #[test]
     fn a_single_operation_is_decoded() {
         let r = decode(
-            &json_headers(),
+            is_json(&json_headers()),
             br#"{"query":"{ me { id } }","variables":{"a":1},"operationName":"Q"}"#,
         );
         let r = r.ok().unwrap();
@@ -144,12 +160,12 @@ mod tests {
         /// The request decoder, fed any bytes: an answer, never a panic.
         #[test]
         fn decoding_any_body_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
-            let _ = decode(&json_headers(), &body);
+            let _ = decode(is_json(&json_headers()), &body);
         }
 
         #[test]
         fn decoding_json_like_text_never_panics(body in r#"[\[\]{}":,a-z0-9 ]{0,200}"#) {
-            let _ = decode(&json_headers(), body.as_bytes());
+            let _ = decode(is_json(&json_headers()), body.as_bytes());
         }
     }
 }

@@ -42,16 +42,11 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
     } else {
         post(graphql::execute)
     };
-    Router::new()
-        .route("/graphql", graphql_route)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/.well-known/jwks.json", get(health::jwks))
-        .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
-        .layer(cors(&config.cors_origins))
-        .layer(CatchPanicLayer::custom(|_| internal_error_response()))
+    // One layer (a single boxed stack per route), so that the per-request
+    // clone of a route is one allocation, not one per middleware.
+    let middleware = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 // Method, path and request id only: never headers (Authorization) nor the query string.
@@ -63,8 +58,20 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(|_| internal_error_response()))
+        .layer(cors(&config.cors_origins))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    Router::new()
+        .route("/graphql", graphql_route)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/.well-known/jwks.json", get(health::jwks))
+        .layer(middleware)
         .with_state(HttpState { app, schema })
 }
 
@@ -77,11 +84,16 @@ fn cors(origins: &[String]) -> CorsLayer {
     if origins.iter().any(|o| o == "*") {
         return base.allow_origin(AllowOrigin::any());
     }
-    let list: Vec<HeaderValue> = origins
+    let list: std::sync::Arc<[HeaderValue]> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
         .collect();
-    base.allow_origin(list).allow_credentials(true)
+    // The same exact-match list as `AllowOrigin::list`, behind an `Arc`: the
+    // layer is cloned for every request.
+    base.allow_origin(AllowOrigin::predicate(move |origin, _| {
+        list.contains(origin)
+    }))
+    .allow_credentials(true)
 }
 
 /// A GraphQL-shaped error body with an HTTP status, for what is refused

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::session::{self, Outcome};
 use super::throttle;
 use super::{InputProblem, ProblemKind};
-use crate::auth::password::Verdict;
+use crate::auth::password::{HashError, Verdict};
 use crate::auth::{ClientInfo, Viewer};
 use crate::domain::{Email, NewPassword, PasswordError, PasswordInput, Profile};
 use crate::entity::user;
@@ -96,6 +96,12 @@ pub async fn login(
             Some("email"),
         )]));
     };
+    // A full hash queue refuses the attempt anyway: say so before any
+    // database work, so that a storm of sign-ins costs little beyond the
+    // hashes that run. (No password is checked, so nothing is counted.)
+    if state.hasher().is_saturated() {
+        return Err(HashError::Busy.into());
+    }
     if let Some(limited) = throttle::per_ip(state, client).await? {
         return Ok(Err(vec![limited]));
     }

@@ -113,7 +113,7 @@ pub fn config_for(db: &TestDb) -> Config {
     c.database_url = db.url.clone();
     c.bind_addr = "127.0.0.1:0".parse().unwrap();
     c.jwt_secret = Some(SECRET.parse().unwrap());
-    c.database_max_connections = 8;
+    c.database_max_connections = Some(8);
     c.shutdown_timeout = Duration::from_secs(5);
     // Every test signs in from 127.0.0.1; the per-address limit has tests of its own.
     c.rate_limit_auth_per_ip = "1000000/1m".parse().unwrap();
