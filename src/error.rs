@@ -9,6 +9,10 @@ use uuid::Uuid;
 
 use crate::auth::password::HashError;
 
+/// Why a login is shed when every hashing thread is busy and the queue full.
+const HASH_QUEUE_FULL: &str = "password hash queue is full";
+
+/// What went wrong, beyond a mutation's expected outcomes.
 ///
 /// It deliberately has no `Display`: async-graphql turns any `Display` type
 /// into an error without extensions, and `?` in a resolver must keep the code.
@@ -51,7 +55,14 @@ impl AppError {
             Self::Forbidden => "Not found, or not yours.".to_owned(),
             Self::BadUserInput(m) => m.clone(),
             Self::Unavailable(detail) => {
-                tracing::warn!(detail = %detail, "service unavailable");
+                if detail == HASH_QUEUE_FULL {
+                    // Load shedding, by design: at tens of thousands a second a
+                    // line each would flood the log; the metric
+                    // password_hash_rejected_total counts them.
+                    tracing::debug!("service unavailable: {HASH_QUEUE_FULL}");
+                } else {
+                    tracing::warn!(detail = %detail, "service unavailable");
+                }
                 "The service is busy or its database is unreachable; try again shortly.".to_owned()
             }
             Self::Conflict | Self::Internal(_) => {
@@ -91,7 +102,7 @@ impl From<DbErr> for AppError {
 impl From<HashError> for AppError {
     fn from(e: HashError) -> Self {
         match e {
-            HashError::Busy => Self::Unavailable("password hash queue is full".into()),
+            HashError::Busy => Self::Unavailable(HASH_QUEUE_FULL.into()),
             HashError::Internal(detail) => Self::Internal(detail),
         }
     }
