@@ -9,8 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::password::HashError;
 
-/// Why a login is shed when every hashing thread is busy and the queue full.
-const HASH_QUEUE_FULL: &str = "password hash queue is full";
+const UNAVAILABLE: &str = "The service is busy or its database is unreachable; try again shortly.";
 
 /// What went wrong, beyond a mutation's expected outcomes.
 ///
@@ -23,6 +22,10 @@ pub enum AppError {
     BadUserInput(String),
     /// The database or the hash pool cannot serve now; the client may retry.
     Unavailable(String),
+    /// Every hashing thread is busy and the queue full: load shedding, by
+    /// design. Logged at debug only (a storm would flood the log); the
+    /// metric `password_hash_rejected_total` counts these.
+    Shed,
     /// A unique key was already taken; callers that expect a race handle it,
     /// anywhere else it is a bug.
     Conflict,
@@ -35,7 +38,7 @@ impl AppError {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
-            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Unavailable(_) | Self::Shed => "SERVICE_UNAVAILABLE",
             Self::Conflict | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -55,15 +58,12 @@ impl AppError {
             Self::Forbidden => "Not found, or not yours.".to_owned(),
             Self::BadUserInput(m) => m.clone(),
             Self::Unavailable(detail) => {
-                if detail == HASH_QUEUE_FULL {
-                    // Load shedding, by design: at tens of thousands a second a
-                    // line each would flood the log; the metric
-                    // password_hash_rejected_total counts them.
-                    tracing::debug!("service unavailable: {HASH_QUEUE_FULL}");
-                } else {
-                    tracing::warn!(detail = %detail, "service unavailable");
-                }
-                "The service is busy or its database is unreachable; try again shortly.".to_owned()
+                tracing::warn!(detail = %detail, "service unavailable");
+                UNAVAILABLE.to_owned()
+            }
+            Self::Shed => {
+                tracing::debug!("service unavailable: password hash queue is full");
+                UNAVAILABLE.to_owned()
             }
             Self::Conflict | Self::Internal(_) => {
                 let detail = match self {
@@ -102,7 +102,7 @@ impl From<DbErr> for AppError {
 impl From<HashError> for AppError {
     fn from(e: HashError) -> Self {
         match e {
-            HashError::Busy => Self::Unavailable(HASH_QUEUE_FULL.into()),
+            HashError::Busy => Self::Shed,
             HashError::Internal(detail) => Self::Internal(detail),
         }
     }

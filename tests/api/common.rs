@@ -238,15 +238,18 @@ impl TestApp {
         body["data"]["register"].clone()
     }
 
+    /// A login's whole response: data and top-level errors.
+    pub async fn login_response(&self, email: &str, password: &str) -> Value {
+        self.gql(
+            LOGIN,
+            json!({"i": {"email": email, "password": password}}),
+            None,
+        )
+        .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Value {
-        let body = self
-            .gql(
-                LOGIN,
-                json!({"i": {"email": email, "password": password}}),
-                None,
-            )
-            .await;
-        body["data"]["login"].clone()
+        self.login_response(email, password).await["data"]["login"].clone()
     }
 
     /// Registers and answers the access token.

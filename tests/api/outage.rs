@@ -37,13 +37,7 @@ async fn a_database_outage_is_service_unavailable_then_recovers() {
         .unwrap();
 
     let start = Instant::now();
-    let body = app
-        .gql(
-            LOGIN,
-            json!({"i": {"email": email, "password": PASSWORD}}),
-            None,
-        )
-        .await;
+    let body = app.login_response(&email, PASSWORD).await;
     assert_eq!(error_codes(&body), ["SERVICE_UNAVAILABLE"], "{body}");
     assert!(
         start.elapsed() < Duration::from_secs(10),
@@ -62,13 +56,7 @@ async fn a_database_outage_is_service_unavailable_then_recovers() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let body = app
-            .gql(
-                LOGIN,
-                json!({"i": {"email": email, "password": PASSWORD}}),
-                None,
-            )
-            .await;
+        let body = app.login_response(&email, PASSWORD).await;
         if body["data"]["login"]["errors"] == json!([]) {
             break;
         }
