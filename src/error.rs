@@ -114,6 +114,19 @@ impl From<jsonwebtoken::errors::Error> for AppError {
     }
 }
 
+/// A transaction the database rolled back to break a deadlock or a
+/// serialization conflict (SQLSTATE 40001 / 40P01): running it again is the
+/// remedy.
+pub fn is_deadlock(e: &DbErr) -> bool {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => {
+            matches!(&**s, sea_orm::sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40001" | "40P01")))
+        }
+        _ => false,
+    }
+}
+
 /// Errors that mean "the database cannot serve now" rather than "this
 /// statement is wrong": no connection, a lost connection, a full pool, or a
 /// SQLite file locked past the busy timeout.

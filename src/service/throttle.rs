@@ -9,8 +9,10 @@
 //! barely slowed.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
 
 use super::InputProblem;
 use crate::auth::ClientInfo;
@@ -51,24 +53,34 @@ pub async fn per_ip(
     Ok(retry.map(InputProblem::rate_limited))
 }
 
-/// Whether an account (by submitted email) is locked after failed logins.
-pub async fn account_locked(
-    state: &AppState,
-    email: &str,
-) -> Result<Option<InputProblem>, AppError> {
+/// What the failure counters say of an account (by submitted email).
+pub enum Standing {
+    /// No failure on record: nothing to forget after a success.
+    Clean,
+    /// Failures or strikes on record, not (or no longer) locked.
+    Failing,
+    /// Locked: RATE_LIMITED, with the seconds to wait.
+    Locked(InputProblem),
+}
+
+/// Reads an account's failure counters (one query) and tells whether it is
+/// locked after failed logins.
+pub async fn account_standing(state: &AppState, email: &str) -> Result<Standing, AppError> {
     let limit = state.policy().login_failures;
-    let db = state.db();
-    let Some(row) = throttle::Entity::find_by_id(login_key(email))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
+    let (login, strikes) = (login_key(email), strike_key(email));
+    let rows = throttle::Entity::find()
+        .filter(throttle::Column::Key.is_in([login.as_str(), strikes.as_str()]))
+        .all(state.db())
+        .await?;
+    let Some(row) = rows.iter().find(|r| r.key == login) else {
+        return Ok(if rows.is_empty() {
+            Standing::Clean
+        } else {
+            Standing::Failing
+        });
     };
     let now = super::now();
-    let strikes = match throttle::Entity::find_by_id(strike_key(email))
-        .one(db)
-        .await?
-    {
+    let strikes = match rows.iter().find(|r| r.key == strikes) {
         Some(s)
             if s.window_start + chrono::Duration::from_std(STRIKE_MEMORY).unwrap_or_default()
                 > now =>
@@ -83,11 +95,13 @@ pub async fn account_locked(
         count: limit.count,
         window: limit.window.saturating_mul(factor).min(STRIKE_MEMORY),
     };
-    let retry = retry_after(&row, limit.count.saturating_sub(1), lock, now);
-    if retry.is_some() {
-        metrics::counter!("rate_limited_total", "limit" => "account").increment(1);
+    match retry_after(row, limit.count.saturating_sub(1), lock, now) {
+        Some(retry) => {
+            metrics::counter!("rate_limited_total", "limit" => "account").increment(1);
+            Ok(Standing::Locked(InputProblem::rate_limited(retry)))
+        }
+        None => Ok(Standing::Failing),
     }
-    Ok(retry.map(InputProblem::rate_limited))
 }
 
 /// Counts a failed login against the submitted email; the failure that
@@ -102,10 +116,21 @@ pub async fn login_failed(state: &AppState, email: &str) -> Result<(), AppError>
     Ok(())
 }
 
-/// Forgets an account's failures and strikes (after a successful login).
-pub async fn login_succeeded(state: &AppState, email: &str) -> Result<(), AppError> {
-    clear(state, &login_key(email)).await?;
-    clear(state, &strike_key(email)).await
+/// Forgets an account's failures and strikes after a successful login
+/// (nothing to do, and no write, when `standing` saw none).
+pub async fn login_succeeded(
+    state: &AppState,
+    email: &str,
+    standing: &Standing,
+) -> Result<(), AppError> {
+    if matches!(standing, Standing::Clean) {
+        return Ok(());
+    }
+    throttle::Entity::delete_many()
+        .filter(throttle::Column::Key.is_in([login_key(email), strike_key(email)]))
+        .exec(state.db())
+        .await?;
+    Ok(())
 }
 
 /// Counts one hit for `key` (atomically, across instances) and answers the
@@ -117,74 +142,67 @@ pub async fn hit(state: &AppState, key: &str, limit: RateLimit) -> Result<Option
 }
 
 /// Adds one to `key`'s count, starting a new window if the last one ended,
-/// and answers the row. One statement per hit, so concurrent hits never
-/// lose a count.
+/// and answers the row. One upsert per hit, so concurrent hits (from any
+/// instance) never lose a count; where the database has `RETURNING`
+/// (SQLite, PostgreSQL) the row comes back from the same statement.
 async fn bump(
     state: &AppState,
     key: &str,
     window: std::time::Duration,
 ) -> Result<Option<throttle::Model>, AppError> {
+    let db = state.db();
     let now = super::now();
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
     let expired = now
         .checked_sub_signed(window)
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    for _ in 0..3 {
-        let stale = || Expr::col(throttle::Column::WindowStart).lte(expired);
-        // `hits` before `window_start`: MySQL evaluates SET left to right.
-        let updated = throttle::Entity::update_many()
-            .col_expr(
-                throttle::Column::Hits,
-                Expr::case(stale(), 1)
-                    .finally(Expr::col(throttle::Column::Hits).add(1))
-                    .into(),
-            )
-            .col_expr(
-                throttle::Column::WindowStart,
-                Expr::case(stale(), now)
-                    .finally(Expr::col(throttle::Column::WindowStart))
-                    .into(),
-            )
-            .filter(throttle::Column::Key.eq(key))
-            .exec(state.db())
-            .await?;
-        if updated.rows_affected == 0 {
-            let row = throttle::ActiveModel {
-                key: Set(key.to_owned()),
-                hits: Set(1),
-                window_start: Set(now),
-            };
-            match throttle::Entity::insert(row)
-                .exec_without_returning(state.db())
-                .await
-            {
-                Ok(_) => {}
-                // Another instance inserted it first: count again as an update.
-                Err(e)
-                    if matches!(
-                        e.sql_err(),
-                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        return Ok(throttle::Entity::find_by_id(key.to_owned())
-            .one(state.db())
-            .await?);
+    // The existing row's columns, qualified: PostgreSQL and SQLite also see
+    // the proposed row (`excluded`) in the update.
+    let hits = || Expr::col((throttle::Entity, throttle::Column::Hits));
+    let start = || Expr::col((throttle::Entity, throttle::Column::WindowStart));
+    let stale = || start().lte(expired);
+    // `hits` before `window_start`: MySQL evaluates SET left to right, so
+    // `hits` must be computed from the old `window_start`.
+    let on_conflict = OnConflict::column(throttle::Column::Key)
+        .value(
+            throttle::Column::Hits,
+            Expr::case(stale(), 1).finally(hits().add(1)),
+        )
+        .value(
+            throttle::Column::WindowStart,
+            Expr::case(stale(), now).finally(start()),
+        )
+        .to_owned();
+    let upsert = || {
+        throttle::Entity::insert(throttle::ActiveModel {
+            key: Set(key.to_owned()),
+            hits: Set(1),
+            window_start: Set(now),
+        })
+        .on_conflict(on_conflict.clone())
+    };
+    if db.support_returning() {
+        return Ok(Some(upsert().exec_with_returning(db).await?));
     }
-    Err(AppError::internal("throttle counter kept conflicting"))
-}
-
-/// Forgets `key` (a successful login clears its account's failures).
-pub async fn clear(state: &AppState, key: &str) -> Result<(), AppError> {
-    throttle::Entity::delete_many()
-        .filter(throttle::Column::Key.eq(key))
-        .exec(state.db())
-        .await?;
-    Ok(())
+    // MySQL: the upsert's row lock, held until commit, keeps other hits out
+    // until this one has read its own count. Concurrent upserts of a new key
+    // can deadlock in InnoDB; the one rolled back runs again.
+    for _ in 0..5 {
+        let attempt = async {
+            let txn = db.begin().await?;
+            upsert().exec_without_returning(&txn).await?;
+            let row = throttle::Entity::find_by_id(key.to_owned())
+                .one(&txn)
+                .await?;
+            txn.commit().await?;
+            Ok::<_, sea_orm::DbErr>(row)
+        };
+        match attempt.await {
+            Err(e) if crate::error::is_deadlock(&e) => continue,
+            result => return Ok(result?),
+        }
+    }
+    Err(AppError::internal("throttle counter kept deadlocking"))
 }
 
 /// Seconds until the window of `row` ends, if it holds more than `allowed` hits.

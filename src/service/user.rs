@@ -107,7 +107,8 @@ pub async fn login(
     }
     // Locked accounts are refused before the password is even looked at, so
     // the right password during the lock is refused the same way.
-    if let Some(locked) = throttle::account_locked(state, email.as_str()).await? {
+    let standing = throttle::account_standing(state, email.as_str()).await?;
+    if let throttle::Standing::Locked(locked) = standing {
         metrics::counter!("logins_total", "outcome" => "rate_limited").increment(1);
         return Ok(Err(vec![locked]));
     }
@@ -132,14 +133,16 @@ pub async fn login(
             )]));
         }
     };
-    throttle::login_succeeded(state, email.as_str()).await?;
+    throttle::login_succeeded(state, email.as_str(), &standing).await?;
     let user = if needs_rehash {
         rehash(state, user, &password).await
     } else {
         user
     };
-    let (session, refresh) =
-        session::open(state.db(), state, user.id, client, super::now()).await?;
+    // The session and its refresh token are written together or not at all.
+    let txn = state.db().begin().await?;
+    let (session, refresh) = session::open(&txn, state, user.id, client, super::now()).await?;
+    txn.commit().await?;
     tracing::info!(user = %user.id, session = %session.id, "signed in");
     metrics::counter!("logins_total", "outcome" => "success").increment(1);
     Ok(Ok(session::sign_in(state, user, session, refresh)?))
@@ -158,7 +161,9 @@ pub async fn change_password(
     let Some(user) = find(state, viewer.user_id).await? else {
         return Err(AppError::Unauthenticated);
     };
-    if let Some(locked) = throttle::account_locked(state, &user.email).await? {
+    if let throttle::Standing::Locked(locked) =
+        throttle::account_standing(state, &user.email).await?
+    {
         return Ok(Err(vec![locked]));
     }
     let email = Email::parse(&user.email).ok();

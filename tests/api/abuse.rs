@@ -229,6 +229,41 @@ async fn failures_count_across_instances_sharing_a_database() {
 }
 
 #[tokio::test]
+async fn concurrent_attempts_on_two_instances_are_all_counted() {
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.rate_limit_auth_per_ip = "20/1m".parse().unwrap();
+    let apps = [
+        std::sync::Arc::new(TestApp::spawn_with(config.clone()).await),
+        std::sync::Arc::new(TestApp::spawn_with(config).await),
+    ];
+    // Registrations with a malformed email: each is counted against the
+    // address, then refused at once (no hash, so they all overlap).
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let app = apps[i % 2].clone();
+            tokio::spawn(async move { app.register("not-an-email", PASSWORD).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let limited = answers.iter().filter(|p| rate_limited(p).is_some()).count();
+    let counted = answers
+        .iter()
+        .filter(|p| payload_codes(p) == ["INVALID_EMAIL"])
+        .count();
+    assert_eq!(
+        (counted, limited),
+        (20, 10),
+        "exactly the limit passes: a lost count lets more through, and a hit that \
+         reads the others' count refuses too many: {:?}",
+        answers.iter().map(payload_codes).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
 async fn twenty_login_aliases_in_one_document_execute_none() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
