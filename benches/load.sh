@@ -63,30 +63,57 @@ wrk_run() { # name script connections
   script=$(mktemp --suffix=.lua)
   cat "$BENCH_DIR/check.lua" "$BENCH_DIR/$2" > "$script"
   [ "$3" -lt 2 ] && threads=1
-  wrk -t"$threads" -c"$3" -d"${DURATION}s" -s "$script" "$URL" > "$WORK/$1.out" 2>&1 || { cat "$WORK/$1.out"; return 1; }
+  # CPU time of the generator itself (user + system seconds) in $1.time.
+  command time -f '%U %S' -o "$WORK/$1.time" \
+    wrk -t"$threads" -c"$3" -d"${DURATION}s" -s "$script" "$URL" > "$WORK/$1.out" 2>&1 || { cat "$WORK/$1.out"; return 1; }
   rm -f "$script"
 }
 field() { awk -v k="$2" '$1 == k {print $2}' "$WORK/$1.out"; }
 
-# One argon2 verify, timed by the binary itself, in this same run.
-verify_ms=$("$BIN" hash-cost --rounds 20 | sed -E 's/.*median verify ([0-9.]+) ms.*/\1/')
+# One argon2 verify, timed by the binary itself, in this same run: before the
+# workloads and again after them (the machine's speed drifts); the limit uses
+# the mean of the two medians.
+verify() { "$BIN" hash-cost --rounds 20 | sed -E 's/.*median verify ([0-9.]+) ms.*/\1/'; }
+verify_before=$(verify)
 cores=$(nproc)
-limit=$(python3 -c "print(round($cores * 1000 / $verify_ms, 1))")
+
+# CPU seconds (user + system) of the server's threads, by name: argon2-N
+# (hashing), tokio-rt-worker (the async runtime), sqlx-sqlite-worker (one per
+# SQLite connection), and the rest; and of the whole machine's idle time.
+server_cpu() {
+  local hz; hz=$(getconf CLK_TCK)
+  for t in /proc/"$PID"/task/*; do
+    printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+  done | awk -v hz="$hz" '{
+      n = $1; sub(/-[0-9]+$/, "", n)
+      if (n ~ /^sqlx-sqlite/) n = "sqlite"
+      else if (n != "argon2" && n != "tokio-rt-worker") n = "other"
+      s[n] += $NF / hz
+    } END { for (k in s) print k, s[k] }'
+  awk -v hz="$(getconf CLK_TCK)" '/^cpu / {print "idle", ($5 + $6) / hz}' /proc/stat
+}
 
 wrk_run login1 gql_login.lua 1
 wrk_run me gql_me.lua 32
+server_cpu > "$WORK/login.cpu.before"; login_start=$(date +%s%N)
 wrk_run login gql_login.lua 16
+server_cpu > "$WORK/login.cpu.after"; login_s=$(python3 -c "print(($(date +%s%N) - $login_start) / 1e9)")
 wrk_run register gql_register.lua 16
 
 # me at a steady 10,000/s (open loop) while 32 connections sign in.
+server_cpu > "$WORK/storm_login.cpu.before"
+storm_start=$(date +%s%N)
 wrk_run storm_login gql_login.lua 32 &
 storm=$!
 sleep 0.5
 # -w: a request still in flight when the duration ends is waited for, not
 # counted as an error ("aborted due to deadline" is the client's doing).
-oha --no-tui --output-format json -z "${DURATION}s" -w -q 10000 --latency-correction -c 16 -m POST \
+command time -f '%U %S' -o "$WORK/storm_me.time" \
+  oha --no-tui --output-format json -z "${DURATION}s" -w -q 10000 --latency-correction -c 16 -m POST \
   -T application/json -d '{"query":"{ me { id email } }"}' -H "Authorization: Bearer $TOKEN" "$URL" > "$WORK/storm_me.json"
 wait "$storm"
+server_cpu > "$WORK/storm_login.cpu.after"
+storm_s=$(python3 -c "print(($(date +%s%N) - $storm_start) / 1e9)")
 read -r storm_rps storm_p99 storm_bad < <(python3 - "$WORK/storm_me.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -100,6 +127,10 @@ PY
 # Peak memory during a 256-connection login storm.
 peak_during "$WORK/peak256" wrk_run login256 gql_login.lua 256
 
+verify_after=$(verify)
+verify_ms=$(python3 -c "print(round(($verify_before + $verify_after) / 2, 2))")
+limit=$(python3 -c "print(round($cores * 1000 / $verify_ms, 1))")
+
 pct() { python3 -c "print(f'{$1 / $2:.0%}')"; }
 printf '\nmachine: %s, %s cores, %s; database: %s; %s s a workload\n\n' "$(uname -m)" "$cores" \
   "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" "${DATABASE_URL%%:*}" "$DURATION"
@@ -111,7 +142,7 @@ printf '%-34s %10s %9s %9s %5s\n' "storm_me (oha, 10k/s open loop)" "$storm_rps"
 
 printf '\n%-44s %-14s %s\n' figure measured goal
 printf '%-44s %-14s %s\n' "me, 32 connections (req/s; p99 ms)" "$(field me RPS); $(field me P99_MS)" ">= 40000; <= 3"
-printf '%-44s %-14s %s\n' "one argon2 verify (ms)" "$verify_ms" "-"
+printf '%-44s %-14s %s\n' "one argon2 verify (ms; mean of before, after)" "$verify_ms ($verify_before, $verify_after)" "-"
 printf '%-44s %-14s %s\n' "hash-bound limit = cores / verify (req/s)" "$limit" "-"
 printf '%-44s %-14s %s\n' "login, 16 connections / limit" "$(pct "$(field login RPS)" "$limit")" ">= 90%"
 printf '%-44s %-14s %s\n' "me during login storm (p99 ms; bad)" "$storm_p99; $storm_bad" "<= 5; 0"
@@ -119,3 +150,33 @@ printf '%-44s %-14s %s\n' "logins during storm / limit" "$(pct "$(field storm_lo
 printf '%-44s %-14s %s\n' "peak RSS, 256-connection login storm (MiB)" "$(cat "$WORK/peak256")" "<= 100"
 printf '%-44s %-14s %s\n' "start to ready on an empty SQLite file (ms)" "$ready_ms" "<= 300"
 printf '%-44s %-14s %s\n' "login alone, median (ms)" "$(field login1 P50_MS)" "-"
+
+# Where the machine's time went during a login workload (% of one core; the
+# machine has $cores x 100%), and what one login cost the hashing threads.
+cpu_split() { # workload seconds generators...
+  python3 - "$WORK" "$@" "$(field "$1" RPS)" "$verify_ms" <<'PY'
+import sys
+work, name, secs, *gens, logins, verify = sys.argv[1:]
+secs, logins = float(secs), float(logins)
+read = lambda f: {k: float(v) for k, v in (l.split() for l in open(f"{work}/{f}"))}
+before, after = read(f"{name}.cpu.before"), read(f"{name}.cpu.after")
+used = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+rows = [("server: argon2 hashing threads", used.get("argon2", 0)),
+        ("server: async runtime workers", used.get("tokio-rt-worker", 0)),
+        ("server: SQLite connection threads", used.get("sqlite", 0)),
+        ("server: other threads", used.get("other", 0))]
+for g in gens:
+    label, f = g.split("=")
+    rows.append((label, sum(map(float, open(f"{work}/{f}").read().split()[-2:]))))
+rows.append(("idle", used.get("idle", 0)))
+for label, s in rows:
+    print(f"  {label:<42} {100 * s / secs:6.1f}")
+if logins > 0:
+    per = 1000 * used.get("argon2", 0) / secs / logins
+    print(f"  {'hashing CPU per login (ms)':<42} {per:6.2f}   (one verify alone: {verify} ms)")
+PY
+}
+printf '\nCPU during "login" (%% of one core; %s cores = %s%%)\n' "$cores" "$((cores * 100))"
+cpu_split login "$login_s" "wrk=login.time"
+printf '\nCPU during the storm: "storm_login" + 10k/s me (%% of one core)\n'
+cpu_split storm_login "$storm_s" "oha (10k/s me)=storm_me.time" "wrk (32-connection logins)=storm_login.time"

@@ -203,6 +203,13 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub request_timeout: Duration,
 
+    /// Threads of the async runtime that serve requests (default: half the
+    /// cores, at least one). The hashing threads take whatever time these
+    /// leave; fewer runtime threads wake each other less often, which on a
+    /// small machine serves cheap requests with less CPU.
+    #[arg(long, env = "WORKER_THREADS", global = true)]
+    pub worker_threads: Option<usize>,
+
     /// Password hashes computed at once (default: the number of cores).
     #[arg(long, env = "HASH_CONCURRENCY", global = true)]
     pub hash_concurrency: Option<usize>,
@@ -330,6 +337,12 @@ impl Config {
         }
     }
 
+    pub fn worker_threads(&self) -> usize {
+        self.worker_threads.filter(|n| *n > 0).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
+        })
+    }
+
     pub fn hash_concurrency(&self) -> usize {
         self.hash_concurrency
             .filter(|n| *n > 0)
@@ -441,5 +454,17 @@ mod tests {
         assert_eq!(pg.database_pool_size(), 16);
         pg.database_max_connections = Some(32);
         assert_eq!(pg.database_pool_size(), 32);
+    }
+
+    #[test]
+    fn worker_threads_default_to_half_the_cores_and_take_a_setting() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut c = Config::defaults();
+        assert_eq!(c.worker_threads(), cores.div_ceil(2));
+        assert_eq!(c.hash_concurrency(), cores);
+        c.worker_threads = Some(0);
+        assert_eq!(c.worker_threads(), cores.div_ceil(2), "0 means the default");
+        c.worker_threads = Some(3);
+        assert_eq!(c.worker_threads(), 3);
     }
 }

@@ -25,6 +25,10 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
             options.max_connections(1);
         }
         Backend::Sqlite(Some(_)) => {
+            // sqlx pings a connection at every checkout by default: on SQLite
+            // two thread hand-offs per statement (each preempts a hash), and
+            // an embedded file has no link to lose. Never ping.
+            options.test_before_acquire(false);
             options.map_sqlx_sqlite_opts(|o| {
                 // WAL lets readers run beside the one writer; NORMAL is
                 // durable at every checkpoint and safe against corruption.
@@ -34,7 +38,13 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
                     .foreign_keys(true)
             });
         }
-        Backend::Postgres | Backend::MySql => {}
+        Backend::Postgres | Backend::MySql => {
+            // Not a round trip per checkout either: ping only connections
+            // idle long enough for a server, proxy or firewall to have dropped
+            // them. A hot connection that broke fails its statement
+            // (SERVICE_UNAVAILABLE) and leaves the pool.
+            options.test_before_acquire_if_idle_for(Duration::from_secs(30));
+        }
     }
     Database::connect(options).await
 }

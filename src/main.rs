@@ -39,6 +39,7 @@ fn main() -> ExitCode {
     }
     sns_api::telemetry::init(&cli.config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.config.worker_threads())
         .enable_all()
         .build()
     {
