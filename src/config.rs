@@ -34,6 +34,11 @@ pub enum Command {
         /// How many verifies to time.
         #[arg(long, default_value_t = 20)]
         rounds: u32,
+        /// Threads verifying at once, each `rounds` times (all of them share
+        /// the machine's caches and memory bandwidth, as the server's
+        /// hashing threads do).
+        #[arg(long, default_value_t = 1)]
+        threads: u32,
     },
 }
 

@@ -17,11 +17,12 @@ fn main() -> ExitCode {
             print!("{}", sns_api::sdl());
             return ExitCode::SUCCESS;
         }
-        Some(Command::HashCost { rounds }) => {
-            return match sns_api::auth::password::measure_verify(rounds) {
+        Some(Command::HashCost { rounds, threads }) => {
+            return match sns_api::auth::password::measure_verify(rounds, threads) {
                 Ok(median) => {
                     println!(
-                        "argon2id m={},t={},p={}: median verify {:.2} ms over {rounds} rounds",
+                        "argon2id m={},t={},p={}: median verify {:.2} ms over {rounds} rounds \
+                         on each of {threads} thread(s)",
                         sns_api::auth::password::DEFAULT_M_COST,
                         sns_api::auth::password::DEFAULT_T_COST,
                         sns_api::auth::password::DEFAULT_P_COST,

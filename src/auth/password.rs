@@ -291,21 +291,43 @@ fn lower_priority() {
 }
 
 /// The median time of one verify with the default parameters, measured on
-/// the calling thread (a CLI tool, never the server's runtime), the way a
-/// hashing thread verifies: in memory it reuses.
-pub fn measure_verify(rounds: u32) -> Result<Duration, HashError> {
+/// `threads` threads at once (`rounds` each; a CLI tool, never the server's
+/// runtime), the way a hashing thread verifies: in memory it reuses.
+pub fn measure_verify(rounds: u32, threads: u32) -> Result<Duration, HashError> {
     let params = Params::new(DEFAULT_M_COST, DEFAULT_T_COST, DEFAULT_P_COST, None)
         .map_err(|e| HashError::Internal(e.to_string()))?;
-    let mut worker = Worker::new(params);
-    let phc = worker.hash(b"correct-horse-battery")?;
+    let phc = Worker::new(params.clone()).hash(b"correct-horse-battery")?;
     let parsed = PasswordHash::new(&phc).map_err(|e| HashError::Internal(e.to_string()))?;
-    let mut times: Vec<Duration> = (0..rounds.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            let _ = worker.verify(b"correct-horse-battery", &parsed);
-            start.elapsed()
-        })
-        .collect();
+    let start = std::sync::Barrier::new(threads.max(1) as usize);
+    let mut times = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut worker = Worker::new(params.clone());
+                    // The first verify allocates the block memory.
+                    let _ = worker.verify(b"correct-horse-battery", &parsed);
+                    start.wait();
+                    Ok::<_, HashError>(
+                        (0..rounds.max(1))
+                            .map(|_| {
+                                let begun = Instant::now();
+                                let _ = worker.verify(b"correct-horse-battery", &parsed);
+                                begun.elapsed()
+                            })
+                            .collect::<Vec<_>>(),
+                    )
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for run in runs {
+            all.extend(
+                run.join()
+                    .map_err(|_| HashError::Internal("a timing thread panicked".into()))??,
+            );
+        }
+        Ok::<_, HashError>(all)
+    })?;
     times.sort();
     Ok(times[times.len() / 2])
 }

@@ -4,13 +4,13 @@
 //! the operation asks for (its root fields: `login`, `me`, …), never by
 //! client-chosen names or variables, so labels stay few and secrets stay out.
 //!
-//! The cache: a document without variable definitions validates the same
-//! way whatever the request carries, so once it has parsed and validated it
-//! is kept (by its exact text and operation name) with its validation result
+//! The cache: a query without variable definitions validates the same way
+//! whatever the request carries, so once it has parsed and validated it is
+//! kept (by its exact text and operation name) with its validation result
 //! and its metric handles; the next request with the same text skips parse,
-//! validation and label work. Documents with variables (every auth mutation)
-//! are never cached: their variables could hold secrets, and validation can
-//! depend on them.
+//! validation and label work. Documents with variables are never cached
+//! (validation can depend on them), nor are mutations (inline arguments can
+//! be a password, which must not become a cache key).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -19,7 +19,9 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
     NextValidation,
 };
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection,
+};
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 use metrics::{Counter, Histogram};
 use tracing::Instrument as _;
@@ -146,14 +148,17 @@ fn label_of(doc: &ExecutableDocument, operation_name: Option<&str>) -> String {
     names.join("+")
 }
 
-/// Whether no operation of `doc` declares a variable, so that validation
-/// cannot depend on what the request carries.
-fn without_variables(doc: &ExecutableDocument) -> bool {
+/// Whether `doc` may be cached: only queries (a mutation's inline arguments
+/// can be a password, which must not sit in memory as a cache key), none of
+/// which declares a variable (so validation cannot depend on what the
+/// request carries).
+fn cacheable(doc: &ExecutableDocument) -> bool {
+    let ok = |op: &async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>| {
+        op.node.ty == OperationType::Query && op.node.variable_definitions.is_empty()
+    };
     match &doc.operations {
-        DocumentOperations::Single(op) => op.node.variable_definitions.is_empty(),
-        DocumentOperations::Multiple(ops) => ops
-            .values()
-            .all(|op| op.node.variable_definitions.is_empty()),
+        DocumentOperations::Single(op) => ok(op),
+        DocumentOperations::Multiple(ops) => ops.values().all(ok),
     }
 }
 
@@ -224,7 +229,7 @@ impl Extension for ObserveRequest {
         }
         let label = label_of(&doc, name.as_deref());
         let mut state = self.state();
-        if query.len() <= MAX_CACHED_QUERY_LEN && without_variables(&doc) {
+        if query.len() <= MAX_CACHED_QUERY_LEN && cacheable(&doc) {
             state.fresh = Some((query.to_owned(), doc.clone()));
         }
         state.label = Some(label);
@@ -328,14 +333,23 @@ mod tests {
     }
 
     #[test]
-    fn only_documents_without_variables_are_cacheable() {
+    fn only_queries_without_variables_are_cacheable() {
         let parse = |q: &str| async_graphql::parser::parse_query(q).unwrap();
-        assert!(without_variables(&parse("{ me { id } }")));
-        assert!(!without_variables(&parse(
+        assert!(cacheable(&parse("{ me { id } }")));
+        assert!(cacheable(&parse(
+            "query A { me { id } } query B { me { email } }"
+        )));
+        assert!(!cacheable(&parse(
             "mutation($i: LoginInput!) { login(input: $i) { accessToken } }"
         )));
-        assert!(!without_variables(&parse(
+        assert!(!cacheable(&parse(
             "query A { me { id } } query B($x: Int) { me { id } }"
         )));
+        assert!(
+            !cacheable(&parse(
+                r#"mutation { login(input: {email: "a@b.co", password: "hunter2hunter2"}) { accessToken } }"#
+            )),
+            "an inline password must not become a cache key"
+        );
     }
 }
