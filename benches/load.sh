@@ -17,6 +17,7 @@ URL="http://127.0.0.1:$PORT/graphql"
 
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 command -v oha >/dev/null || { echo "installing oha"; cargo install oha --locked -q; }
+[ -x /usr/bin/time ] || { echo "installing GNU time"; apt-get install -y -qq time >/dev/null; }
 cargo build --release -q
 BIN=$ROOT/target/release/sns-api
 
@@ -64,7 +65,7 @@ wrk_run() { # name script connections
   cat "$BENCH_DIR/check.lua" "$BENCH_DIR/$2" > "$script"
   [ "$3" -lt 2 ] && threads=1
   # CPU time of the generator itself (user + system seconds) in $1.time.
-  command time -f '%U %S' -o "$WORK/$1.time" \
+  /usr/bin/time -f '%U %S' -o "$WORK/$1.time" \
     wrk -t"$threads" -c"$3" -d"${DURATION}s" -s "$script" "$URL" > "$WORK/$1.out" 2>&1 || { cat "$WORK/$1.out"; return 1; }
   rm -f "$script"
 }
@@ -108,7 +109,7 @@ storm=$!
 sleep 0.5
 # -w: a request still in flight when the duration ends is waited for, not
 # counted as an error ("aborted due to deadline" is the client's doing).
-command time -f '%U %S' -o "$WORK/storm_me.time" \
+/usr/bin/time -f '%U %S' -o "$WORK/storm_me.time" \
   oha --no-tui --output-format json -z "${DURATION}s" -w -q 10000 --latency-correction -c 16 -m POST \
   -T application/json -d '{"query":"{ me { id email } }"}' -H "Authorization: Bearer $TOKEN" "$URL" > "$WORK/storm_me.json"
 wait "$storm"
@@ -158,13 +159,20 @@ printf '%-44s %-14s %s\n' "login alone, median (ms)" "$(field login1 P50_MS)" "-
 # Where the machine's time went during a login workload (% of one core; the
 # machine has $cores x 100%), and what one login cost the hashing threads.
 cpu_split() { # workload seconds generators...
-  python3 - "$WORK" "$cores" "$@" "$(field "$1" RPS)" "$verify_ms" <<'PY'
+  # Every CPU of /proc/stat (its idle time covers them all), whatever nproc
+  # allows this process.
+  python3 - "$WORK" "$(grep -c '^cpu[0-9]' /proc/stat)" "$@" "$(field "$1" RPS)" "$verify_ms" "$DURATION" <<'PY'
 import sys
-work, cores, name, secs, *gens, logins, verify = sys.argv[1:]
-cores, secs, logins = int(cores), float(secs), float(logins)
+work, cores, name, secs, *gens, rps, verify, duration = sys.argv[1:]
+cores, secs = int(cores), float(secs)
+# wrk's own count: its rate over its own duration (the window read here is a
+# little longer: it also holds the start and the end of the other generator).
+logins = float(rps) * float(duration)
 read = lambda f: {k: float(v) for k, v in (l.split() for l in open(f"{work}/{f}"))}
 before, after = read(f"{name}.cpu.before"), read(f"{name}.cpu.after")
-used = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+# A thread that ended between the readings takes its time with it (and a
+# kind whose threads all ended is missing from `after`).
+used = {k: max(0.0, after.get(k, 0) - before.get(k, 0)) for k in after}
 rows = [("server: argon2 hashing threads", used.get("argon2", 0)),
         ("server: async runtime workers", used.get("tokio-rt-worker", 0)),
         ("server: SQLite connection threads", used.get("sqlite", 0)),
@@ -178,7 +186,7 @@ rows.insert(-1, ("rest of the machine", cores * secs - sum(r[1] for r in rows)))
 for label, s in rows:
     print(f"  {label:<42} {100 * s / secs:6.1f}")
 if logins > 0:
-    per = 1000 * used.get("argon2", 0) / secs / logins
+    per = 1000 * used.get("argon2", 0) / logins
     print(f"  {'hashing CPU per login (ms)':<42} {per:6.2f}   (one verify alone: {verify} ms)")
 PY
 }

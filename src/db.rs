@@ -26,8 +26,10 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         }
         Backend::Sqlite(Some(_)) => {
             // sqlx pings a connection at every checkout by default: on SQLite
-            // two thread hand-offs per statement (each preempts a hash), and
-            // an embedded file has no link to lose. Never ping.
+            // a hand-off to the connection's thread and back before each
+            // statement (each wakes a thread that preempts a hash), and an
+            // embedded file has no link to lose. (sqlx 0.9 also pings when a
+            // connection goes back to the pool; that one cannot be turned off.)
             options.test_before_acquire(false);
             options.map_sqlx_sqlite_opts(|o| {
                 // WAL lets readers run beside the one writer; NORMAL is

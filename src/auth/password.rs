@@ -291,39 +291,42 @@ fn lower_priority() {
 }
 
 /// The median time of one verify with the default parameters, measured on
-/// `threads` threads at once (`rounds` each; a CLI tool, never the server's
-/// runtime), the way a hashing thread verifies: in memory it reuses.
+/// `threads` threads at once (`rounds` each; at most four per core; a CLI
+/// tool, never the server's runtime), the way a hashing thread verifies: in
+/// memory it reuses.
 pub fn measure_verify(rounds: u32, threads: u32) -> Result<Duration, HashError> {
     let params = Params::new(DEFAULT_M_COST, DEFAULT_T_COST, DEFAULT_P_COST, None)
         .map_err(|e| HashError::Internal(e.to_string()))?;
     let phc = Worker::new(params.clone()).hash(b"correct-horse-battery")?;
     let parsed = PasswordHash::new(&phc).map_err(|e| HashError::Internal(e.to_string()))?;
-    let start = std::sync::Barrier::new(threads.max(1) as usize);
-    let mut times = std::thread::scope(|scope| {
-        let runs: Vec<_> = (0..threads.max(1))
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = usize::try_from(threads).unwrap_or(1).clamp(1, 4 * cores);
+    let time_on_this_thread = || {
+        let mut worker = Worker::new(params.clone());
+        // The first verify allocates the block memory; every thread does it
+        // at about the same time, so the timed rounds overlap.
+        let _ = worker.verify(b"correct-horse-battery", &parsed);
+        (0..rounds.max(1))
             .map(|_| {
-                scope.spawn(|| {
-                    let mut worker = Worker::new(params.clone());
-                    // The first verify allocates the block memory.
-                    let _ = worker.verify(b"correct-horse-battery", &parsed);
-                    start.wait();
-                    Ok::<_, HashError>(
-                        (0..rounds.max(1))
-                            .map(|_| {
-                                let begun = Instant::now();
-                                let _ = worker.verify(b"correct-horse-battery", &parsed);
-                                begun.elapsed()
-                            })
-                            .collect::<Vec<_>>(),
-                    )
-                })
+                let begun = Instant::now();
+                let _ = worker.verify(b"correct-horse-battery", &parsed);
+                begun.elapsed()
             })
-            .collect();
+            .collect::<Vec<_>>()
+    };
+    let mut times = std::thread::scope(|scope| {
+        let runs = (0..threads)
+            .map(|_| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, time_on_this_thread)
+                    .map_err(|e| HashError::Internal(format!("starting a timing thread: {e}")))
+            })
+            .collect::<Vec<_>>();
         let mut all = Vec::new();
         for run in runs {
             all.extend(
-                run.join()
-                    .map_err(|_| HashError::Internal("a timing thread panicked".into()))??,
+                run?.join()
+                    .map_err(|_| HashError::Internal("a timing thread panicked".into()))?,
             );
         }
         Ok::<_, HashError>(all)

@@ -117,7 +117,9 @@ pub async fn login_failed(state: &AppState, email: &str) -> Result<(), AppError>
 }
 
 /// Forgets an account's failures and strikes after a successful login
-/// (nothing to do, and no write, when `standing` saw none).
+/// (nothing to do, and no write, when `standing` saw none). `standing` was
+/// read before the verify, so a failure recorded while this login waited
+/// for its hash outlives the success; it ends with its window.
 pub async fn login_succeeded(
     state: &AppState,
     email: &str,
