@@ -18,6 +18,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::HashCost { rounds, threads }) => {
+            // At most four per core (19 MiB each); the same cap as inside.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = threads.clamp(1, u32::try_from(4 * cores).unwrap_or(u32::MAX));
             return match sns_api::auth::password::measure_verify(rounds, threads) {
                 Ok(median) => {
                     println!(
