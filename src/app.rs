@@ -127,7 +127,13 @@ impl App {
         }
         drop(sync);
         upkeep.abort();
-        self.state.db().clone().close().await.ok();
+        // The pool waits for every connection to come back; never forever.
+        if tokio::time::timeout(Duration::from_secs(5), self.state.db().clone().close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still out after 5 s; closing anyway");
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -187,24 +187,36 @@ async fn bump(
         return Ok(Some(upsert().exec_with_returning(db).await?));
     }
     // MySQL: the upsert's row lock, held until commit, keeps other hits out
-    // until this one has read its own count. Concurrent upserts of a new key
-    // can deadlock in InnoDB; the one rolled back runs again.
-    for _ in 0..5 {
-        let attempt = async {
-            let txn = db.begin().await?;
-            upsert().exec_without_returning(&txn).await?;
-            let row = throttle::Entity::find_by_id(key.to_owned())
-                .one(&txn)
+    // until this one has read its own count (in a task of its own, so that a
+    // cancelled request never drops the transaction half-done). Concurrent
+    // upserts of a new key can deadlock in InnoDB; the one rolled back runs
+    // again.
+    let db = db.clone();
+    let (key, on_conflict) = (key.to_owned(), on_conflict.clone());
+    super::to_completion(async move {
+        for _ in 0..5 {
+            let attempt = async {
+                let txn = db.begin().await?;
+                throttle::Entity::insert(throttle::ActiveModel {
+                    key: Set(key.clone()),
+                    hits: Set(1),
+                    window_start: Set(now),
+                })
+                .on_conflict(on_conflict.clone())
+                .exec_without_returning(&txn)
                 .await?;
-            txn.commit().await?;
-            Ok::<_, sea_orm::DbErr>(row)
-        };
-        match attempt.await {
-            Err(e) if crate::error::is_deadlock(&e) => continue,
-            result => return Ok(result?),
+                let row = throttle::Entity::find_by_id(key.clone()).one(&txn).await?;
+                txn.commit().await?;
+                Ok::<_, sea_orm::DbErr>(row)
+            };
+            match attempt.await {
+                Err(e) if crate::error::is_deadlock(&e) => continue,
+                result => return result.map_err(AppError::from),
+            }
         }
-    }
-    Err(AppError::internal("throttle counter kept deadlocking"))
+        Err(AppError::internal("throttle counter kept deadlocking"))
+    })
+    .await
 }
 
 /// Seconds until the window of `row` ends, if it holds more than `allowed` hits.

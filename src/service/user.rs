@@ -140,9 +140,16 @@ pub async fn login(
         user
     };
     // The session and its refresh token are written together or not at all.
-    let txn = state.db().begin().await?;
-    let (session, refresh) = session::open(&txn, state, user.id, client, super::now()).await?;
-    txn.commit().await?;
+    let (session, refresh) = {
+        let (state, client, user_id) = (state.clone(), client.clone(), user.id);
+        super::to_completion(async move {
+            let txn = state.db().begin().await?;
+            let opened = session::open(&txn, &state, user_id, &client, super::now()).await?;
+            txn.commit().await?;
+            Ok(opened)
+        })
+        .await?
+    };
     tracing::info!(user = %user.id, session = %session.id, "signed in");
     metrics::counter!("logins_total", "outcome" => "success").increment(1);
     Ok(Ok(session::sign_in(state, user, session, refresh)?))
