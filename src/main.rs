@@ -18,11 +18,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::HashCost { rounds, threads }) => {
-            // At most four per core (19 MiB each); the same cap as inside.
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let threads = threads.clamp(1, u32::try_from(4 * cores).unwrap_or(u32::MAX));
             return match sns_api::auth::password::measure_verify(rounds, threads) {
-                Ok(median) => {
+                Ok((median, threads)) => {
                     println!(
                         "argon2id m={},t={},p={}: median verify {:.2} ms over {rounds} rounds \
                          on each of {threads} thread(s)",

@@ -293,8 +293,8 @@ fn lower_priority() {
 /// The median time of one verify with the default parameters, measured on
 /// `threads` threads at once (`rounds` each; at most four per core; a CLI
 /// tool, never the server's runtime), the way a hashing thread verifies: in
-/// memory it reuses.
-pub fn measure_verify(rounds: u32, threads: u32) -> Result<Duration, HashError> {
+/// memory it reuses. Answers the median and the threads used.
+pub fn measure_verify(rounds: u32, threads: u32) -> Result<(Duration, usize), HashError> {
     let params = Params::new(DEFAULT_M_COST, DEFAULT_T_COST, DEFAULT_P_COST, None)
         .map_err(|e| HashError::Internal(e.to_string()))?;
     let phc = Worker::new(params.clone()).hash(b"correct-horse-battery")?;
@@ -332,7 +332,7 @@ pub fn measure_verify(rounds: u32, threads: u32) -> Result<Duration, HashError> 
         Ok::<_, HashError>(all)
     })?;
     times.sort();
-    Ok(times[times.len() / 2])
+    Ok((times[times.len() / 2], threads))
 }
 
 /// A stored hash is weaker when it is not Argon2id v19 or any cost is below

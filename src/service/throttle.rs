@@ -109,7 +109,7 @@ pub async fn account_standing(state: &AppState, email: &str) -> Result<Standing,
 pub async fn login_failed(state: &AppState, email: &str) -> Result<(), AppError> {
     let limit = state.policy().login_failures;
     let row = bump(state, &login_key(email), limit.window).await?;
-    if row.is_some_and(|r| r.hits == i32::try_from(limit.count).unwrap_or(i32::MAX)) {
+    if row.hits == i32::try_from(limit.count).unwrap_or(i32::MAX) {
         bump(state, &strike_key(email), STRIKE_MEMORY).await?;
         tracing::info!("account locked after repeated failed logins");
     }
@@ -140,7 +140,7 @@ pub async fn login_succeeded(
 pub async fn hit(state: &AppState, key: &str, limit: RateLimit) -> Result<Option<u32>, AppError> {
     let row = bump(state, key, limit.window).await?;
     // Refused once the hits go past the limit.
-    Ok(row.and_then(|row| retry_after(&row, limit.count, limit, super::now())))
+    Ok(retry_after(&row, limit.count, limit, super::now()))
 }
 
 /// Adds one to `key`'s count, starting a new window if the last one ended,
@@ -151,7 +151,7 @@ async fn bump(
     state: &AppState,
     key: &str,
     window: std::time::Duration,
-) -> Result<Option<throttle::Model>, AppError> {
+) -> Result<throttle::Model, AppError> {
     let db = state.db();
     let now = super::now();
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
@@ -175,48 +175,54 @@ async fn bump(
             Expr::case(stale(), now).finally(start()),
         )
         .to_owned();
-    let upsert = || {
-        throttle::Entity::insert(throttle::ActiveModel {
-            key: Set(key.to_owned()),
-            hits: Set(1),
-            window_start: Set(now),
-        })
-        .on_conflict(on_conflict.clone())
-    };
     if db.support_returning() {
-        return Ok(Some(upsert().exec_with_returning(db).await?));
+        return Ok(upsert(key, now, on_conflict)
+            .exec_with_returning(db)
+            .await?);
     }
     // MySQL: the upsert's row lock, held until commit, keeps other hits out
     // until this one has read its own count (in a task of its own, so that a
     // cancelled request never drops the transaction half-done). Concurrent
     // upserts of a new key can deadlock in InnoDB; the one rolled back runs
     // again.
-    let db = db.clone();
-    let (key, on_conflict) = (key.to_owned(), on_conflict.clone());
+    let (db, key) = (db.clone(), key.to_owned());
     super::to_completion(async move {
         for _ in 0..5 {
             let attempt = async {
                 let txn = db.begin().await?;
-                throttle::Entity::insert(throttle::ActiveModel {
-                    key: Set(key.clone()),
-                    hits: Set(1),
-                    window_start: Set(now),
-                })
-                .on_conflict(on_conflict.clone())
-                .exec_without_returning(&txn)
-                .await?;
+                upsert(&key, now, on_conflict.clone())
+                    .exec_without_returning(&txn)
+                    .await?;
                 let row = throttle::Entity::find_by_id(key.clone()).one(&txn).await?;
                 txn.commit().await?;
                 Ok::<_, sea_orm::DbErr>(row)
             };
             match attempt.await {
                 Err(e) if crate::error::is_deadlock(&e) => continue,
-                result => return result.map_err(AppError::from),
+                Ok(Some(row)) => return Ok(row),
+                Ok(None) => {
+                    return Err(AppError::internal("throttle row missing after its upsert"));
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         Err(AppError::internal("throttle counter kept deadlocking"))
     })
     .await
+}
+
+/// One hit for `key`: a new row, or `on_conflict` applied to the existing one.
+fn upsert(
+    key: &str,
+    now: DateTime<Utc>,
+    on_conflict: OnConflict,
+) -> sea_orm::Insert<throttle::ActiveModel> {
+    throttle::Entity::insert(throttle::ActiveModel {
+        key: Set(key.to_owned()),
+        hits: Set(1),
+        window_start: Set(now),
+    })
+    .on_conflict(on_conflict)
 }
 
 /// Seconds until the window of `row` ends, if it holds more than `allowed` hits.
