@@ -62,7 +62,8 @@ async fn pull_loop(state: AppState, interval: Duration, wake: Arc<Notify>) {
     }
 }
 
-/// Housekeeping every minute: expired attempt counters.
+/// Housekeeping every minute: expired attempt counters, and sessions (with
+/// their refresh tokens) that ended long ago.
 async fn prune_loop(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -70,6 +71,10 @@ async fn prune_loop(state: AppState) {
         match crate::service::throttle::prune(&state).await {
             Ok(n) => tracing::trace!(pruned = n, "expired throttle rows deleted"),
             Err(e) => tracing::warn!(error = ?e, "throttle pruning failed; retrying next minute"),
+        }
+        match crate::service::session::prune(&state).await {
+            Ok(n) => tracing::trace!(pruned = n, "long-ended sessions deleted"),
+            Err(e) => tracing::warn!(error = ?e, "session pruning failed; retrying next minute"),
         }
     }
 }

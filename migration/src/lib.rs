@@ -9,6 +9,7 @@ mod m20261127_000001_create_user;
 mod m20261127_000002_create_session;
 mod m20261127_000003_create_refresh_token;
 mod m20261127_000004_create_throttle;
+mod m20261127_000005_index_session_expires_at;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_create_session::Migration),
             Box::new(m20261127_000003_create_refresh_token::Migration),
             Box::new(m20261127_000004_create_throttle::Migration),
+            Box::new(m20261127_000005_index_session_expires_at::Migration),
         ]
     }
 }

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use uuid::Uuid;
 
@@ -376,6 +376,60 @@ pub async fn revoke_ids(state: &AppState, ids: &[Uuid]) -> Result<u64, AppError>
     tracing::info!(revoked = result.rows_affected, "sessions revoked");
     metrics::counter!("sessions_revoked_total").increment(result.rows_affected);
     Ok(result.rows_affected)
+}
+
+/// How long an ended session's row stays after the last moment any token of
+/// it could be accepted: a day, to look into after the fact.
+const ENDED_SESSIONS_KEPT: chrono::Duration = chrono::Duration::days(1);
+
+/// Sessions deleted per statement, so that a backlog never holds the
+/// database (SQLite's one writer) for long.
+const PRUNE_BATCH: u64 = 1000;
+
+/// Deletes sessions that ended (revoked, or expired) long enough ago that no
+/// token of theirs can be accepted, with their refresh tokens; answers how
+/// many sessions went. The revocation cache never needs these rows: it is
+/// refilled with sessions revoked within an access token's lifetime, and a
+/// refresh token of a deleted session is unknown, which answers the same
+/// INVALID_REFRESH_TOKEN as ended.
+pub async fn prune(state: &AppState) -> Result<u64, AppError> {
+    let db = state.db();
+    let now = Utc::now();
+    // An access token outlives the moment its session ended by this much.
+    let outlive = state.tokens_outlive_until(now) - now;
+    let cutoff = now - outlive - ENDED_SESSIONS_KEPT;
+    let ended = Condition::any()
+        .add(session::Column::RevokedAt.lt(cutoff))
+        .add(session::Column::ExpiresAt.lt(cutoff));
+    let mut pruned = 0;
+    loop {
+        let ids: Vec<Uuid> = session::Entity::find()
+            .select_only()
+            .column(session::Column::Id)
+            .filter(ended.clone())
+            .limit(PRUNE_BATCH)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let Some(batch) = u64::try_from(ids.len()).ok().filter(|n| *n > 0) else {
+            return Ok(pruned);
+        };
+        // Tokens first (not left to the foreign key's cascade): a failure
+        // between the two leaves an ended session without tokens, which the
+        // next run deletes.
+        refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::SessionId.is_in(ids.clone()))
+            .exec(db)
+            .await?;
+        pruned += session::Entity::delete_many()
+            .filter(session::Column::Id.is_in(ids))
+            .exec(db)
+            .await?
+            .rows_affected;
+        if batch < PRUNE_BATCH {
+            return Ok(pruned);
+        }
+    }
 }
 
 /// Sessions revoked at or after `since`, with their revocation time.

@@ -455,3 +455,96 @@ async fn a_session_ends_at_its_absolute_limit_however_active() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
+    use sea_orm::PaginatorTrait;
+    use sns_api::entity::{refresh_token, user};
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let session_of = async |email: &str| {
+        let user = user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(&conn)
+            .await
+            .unwrap()
+            .expect("the account");
+        session::Entity::find()
+            .filter(session::Column::UserId.eq(user.id))
+            .one(&conn)
+            .await
+            .unwrap()
+            .expect("its session")
+            .id
+    };
+    let tokens_of = async |id| {
+        refresh_token::Entity::find()
+            .filter(refresh_token::Column::SessionId.eq(id))
+            .count(&conn)
+            .await
+            .unwrap()
+    };
+    let days_ago = |n| Expr::value(chrono::Utc::now() - chrono::Duration::days(n));
+
+    // Live, refreshed once: two refresh tokens.
+    let live_email = unique_email("live");
+    let (_, rt) = app.signed_up_pair(&live_email).await;
+    let (live_at, live_rt) = pair(&app.refresh(&rt).await);
+    let live = session_of(&live_email).await;
+    // Revoked a minute ago: the revocation cache is refilled from such rows.
+    let recent_email = unique_email("recent");
+    let at = app.signed_up(&recent_email).await;
+    app.logout(&at, "CURRENT").await;
+    let recent = session_of(&recent_email).await;
+    // Revoked three days ago, and expired three days ago.
+    let old_email = unique_email("old-revoked");
+    let (at, old_rt) = app.signed_up_pair(&old_email).await;
+    app.logout(&at, "CURRENT").await;
+    let old_revoked = session_of(&old_email).await;
+    let expired_email = unique_email("old-expired");
+    let (_, expired_rt) = app.signed_up_pair(&expired_email).await;
+    let old_expired = session_of(&expired_email).await;
+    for (id, column) in [
+        (old_revoked, session::Column::RevokedAt),
+        (old_expired, session::Column::ExpiresAt),
+    ] {
+        session::Entity::update_many()
+            .col_expr(column, days_ago(3))
+            .filter(session::Column::Id.eq(id))
+            .exec(&conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(tokens_of(old_revoked).await, 1);
+
+    // A second instance on the same database does the housekeeping.
+    let other = sns_api::app::App::build(config_for(&db)).await.unwrap();
+    let state = other.state();
+    assert_eq!(sns_api::service::session::prune(&state).await.unwrap(), 2);
+    assert_eq!(sns_api::service::session::prune(&state).await.unwrap(), 0);
+
+    let left: Vec<_> = session::Entity::find()
+        .all(&conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&live) && left.contains(&recent));
+    for id in [old_revoked, old_expired] {
+        assert_eq!(tokens_of(id).await, 0);
+    }
+    assert_eq!(tokens_of(live).await, 2);
+    // The pruned sessions' refresh tokens answer as before; the live one works.
+    for rt in [old_rt, expired_rt] {
+        assert_eq!(
+            payload_codes(&app.refresh(&rt).await),
+            ["INVALID_REFRESH_TOKEN"]
+        );
+    }
+    assert!(is_signed_in(&app.refresh(&live_rt).await));
+    assert_eq!(app.me(&live_at).await["data"]["me"]["email"], live_email);
+    app.stop().await;
+}
