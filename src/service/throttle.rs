@@ -63,24 +63,40 @@ pub enum Standing {
     Locked(InputProblem),
 }
 
+/// The keys of an account's failure counter and strike counter.
+pub fn account_keys(email: &str) -> [String; 2] {
+    [login_key(email), strike_key(email)]
+}
+
 /// Reads an account's failure counters (one query) and tells whether it is
 /// locked after failed logins.
 pub async fn account_standing(state: &AppState, email: &str) -> Result<Standing, AppError> {
-    let limit = state.policy().login_failures;
-    let (login, strikes) = (login_key(email), strike_key(email));
+    let [login, strikes] = account_keys(email);
     let rows = throttle::Entity::find()
         .filter(throttle::Column::Key.is_in([login.as_str(), strikes.as_str()]))
         .all(state.db())
         .await?;
-    let Some(row) = rows.iter().find(|r| r.key == login) else {
-        return Ok(if rows.is_empty() {
+    let find = |key: &str| rows.iter().find(|r| r.key == key);
+    Ok(standing(state, find(&login), find(&strikes)))
+}
+
+/// What an account's failure counter and strike counter (as read, by
+/// `account_keys`) say of it.
+pub fn standing(
+    state: &AppState,
+    login: Option<&throttle::Model>,
+    strikes: Option<&throttle::Model>,
+) -> Standing {
+    let Some(row) = login else {
+        return if strikes.is_none() {
             Standing::Clean
         } else {
             Standing::Failing
-        });
+        };
     };
+    let limit = state.policy().login_failures;
     let now = super::now();
-    let strikes = match rows.iter().find(|r| r.key == strikes) {
+    let strikes = match strikes {
         Some(s)
             if s.window_start + chrono::Duration::from_std(STRIKE_MEMORY).unwrap_or_default()
                 > now =>
@@ -98,9 +114,9 @@ pub async fn account_standing(state: &AppState, email: &str) -> Result<Standing,
     match retry_after(row, limit.count.saturating_sub(1), lock, now) {
         Some(retry) => {
             metrics::counter!("rate_limited_total", "limit" => "account").increment(1);
-            Ok(Standing::Locked(InputProblem::rate_limited(retry)))
+            Standing::Locked(InputProblem::rate_limited(retry))
         }
-        None => Ok(Standing::Failing),
+        None => Standing::Failing,
     }
 }
 
@@ -129,7 +145,7 @@ pub async fn login_succeeded(
         return Ok(());
     }
     throttle::Entity::delete_many()
-        .filter(throttle::Column::Key.is_in([login_key(email), strike_key(email)]))
+        .filter(throttle::Column::Key.is_in(account_keys(email)))
         .exec(state.db())
         .await?;
     Ok(())

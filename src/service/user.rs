@@ -14,7 +14,7 @@ use super::{InputProblem, ProblemKind};
 use crate::auth::password::{HashError, Verdict};
 use crate::auth::{ClientInfo, Viewer};
 use crate::domain::{Email, NewPassword, PasswordError, PasswordInput, Profile};
-use crate::entity::user;
+use crate::entity::{throttle as throttle_row, user};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -55,27 +55,40 @@ pub async fn register(
         return taken();
     }
     let hash = state.hasher().hash(password.expose()).await?;
-    let now = super::now();
-    let txn = state.db().begin().await?;
-    let inserted = user::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        email: Set(email.into_string()),
-        password_hash: Set(hash),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await;
-    let user = match inserted {
-        Ok(user) => user,
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            txn.rollback().await?;
-            return taken();
-        }
-        Err(e) => return Err(e.into()),
+    // The account, its first session and that session's refresh token are
+    // written together or not at all, in a task of their own (see
+    // `to_completion`). `None`: the email was taken in the meantime.
+    let created = {
+        let (state, client, email) = (state.clone(), client.clone(), email.into_string());
+        super::to_completion(async move {
+            let now = super::now();
+            let txn = state.db().begin().await?;
+            let inserted = user::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                email: Set(email),
+                password_hash: Set(hash),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await;
+            let user = match inserted {
+                Ok(user) => user,
+                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                    txn.rollback().await?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let (session, refresh) = session::open(&txn, &state, user.id, &client, now).await?;
+            txn.commit().await?;
+            Ok(Some((user, session, refresh)))
+        })
+        .await?
     };
-    let (session, refresh) = session::open(&txn, state, user.id, client, now).await?;
-    txn.commit().await?;
+    let Some((user, session, refresh)) = created else {
+        return taken();
+    };
     tracing::info!(user = %user.id, "account registered");
     metrics::counter!("registrations_total").increment(1);
     Ok(Ok(session::sign_in(state, user, session, refresh)?))
@@ -107,16 +120,12 @@ pub async fn login(
     }
     // Locked accounts are refused before the password is even looked at, so
     // the right password during the lock is refused the same way.
-    let standing = throttle::account_standing(state, email.as_str()).await?;
+    let (found, standing) = find_for_login(state, &email).await?;
     if let throttle::Standing::Locked(locked) = standing {
         metrics::counter!("logins_total", "outcome" => "rate_limited").increment(1);
         return Ok(Err(vec![locked]));
     }
     let password = PasswordInput::new(password);
-    let found = user::Entity::find()
-        .filter(user::Column::Email.eq(email.as_str()))
-        .one(state.db())
-        .await?;
     let verdict = state
         .hasher()
         .verify(&password, found.as_ref().map(|u| u.password_hash.as_str()))
@@ -252,6 +261,63 @@ pub async fn profile(state: &AppState, id: Uuid) -> Result<Option<Profile>, AppE
         state.profiles().insert(id, p.clone());
         p
     }))
+}
+
+/// A login's one read before the verify: the account behind `email` (if
+/// any) and what its failure counters say, in one query. Every statement a
+/// login makes is a round trip to a connection thread and back (and on
+/// SQLite a second one as the connection goes back to the pool), and each
+/// takes CPU from the hashing threads.
+async fn find_for_login(
+    state: &AppState,
+    email: &Email,
+) -> Result<(Option<user::Model>, throttle::Standing), AppError> {
+    use sea_orm::sea_query::{Alias, ExprTrait, Query};
+    use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic, Iterable};
+    // SELECT <user as u_…>, <failures as l_…>, <strikes as s_…>
+    // FROM (SELECT 1) base LEFT JOIN user LEFT JOIN throttle l LEFT JOIN throttle s
+    let keys = throttle::account_keys(email.as_str());
+    let counters = ["l", "s"];
+    let mut query = Query::select();
+    query.from_subquery(
+        Query::select().expr(Expr::val(1)).to_owned(),
+        Alias::new("base"),
+    );
+    for c in user::Column::iter() {
+        query.expr_as(
+            Expr::col((user::Entity, c)),
+            Alias::new(format!("u_{}", c.as_str())),
+        );
+    }
+    query.left_join(
+        user::Entity,
+        Expr::col((user::Entity, user::Column::Email)).eq(email.as_str()),
+    );
+    for (name, key) in counters.into_iter().zip(keys) {
+        let table = Alias::new(name);
+        for c in throttle_row::Column::iter() {
+            query.expr_as(
+                Expr::col((table.clone(), c)),
+                Alias::new(format!("{name}_{}", c.as_str())),
+            );
+        }
+        query.join_as(
+            sea_orm::JoinType::LeftJoin,
+            throttle_row::Entity,
+            table.clone(),
+            Expr::col((table, throttle_row::Column::Key)).eq(key),
+        );
+    }
+    let db = state.db();
+    let row = db
+        .query_one_raw(db.get_database_backend().build(&query))
+        .await?
+        .ok_or_else(|| AppError::internal("the login lookup answered no row"))?;
+    let user = user::Model::from_query_result_optional(&row, "u_")?;
+    let login = throttle_row::Model::from_query_result_optional(&row, "l_")?;
+    let strikes = throttle_row::Model::from_query_result_optional(&row, "s_")?;
+    let standing = throttle::standing(state, login.as_ref(), strikes.as_ref());
+    Ok((user, standing))
 }
 
 async fn email_exists(state: &AppState, email: &Email) -> Result<bool, AppError> {
