@@ -83,13 +83,16 @@ cores=$(nproc)
 # SQLite connection), and the rest; and of the whole machine's idle time.
 server_cpu() {
   local hz; hz=$(getconf CLK_TCK)
+  # And how often they were switched out: voluntarily (blocked, to be woken
+  # again) and involuntarily (preempted), as kind.vol and kind.invol.
   for t in /proc/"$PID"/task/*; do
-    printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+    printf '%s %s %s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")" \
+      "$(awk '/^voluntary_ctxt/ {print $2}' "$t/status")" "$(awk '/^nonvoluntary_ctxt/ {print $2}' "$t/status")"
   done | awk -v hz="$hz" '{
       n = $1; sub(/-[0-9]+$/, "", n)
       if (n ~ /^sqlx-sqlite/) n = "sqlite"
       else if (n != "argon2" && n != "tokio-rt-worker") n = "other"
-      s[n] += $NF / hz
+      s[n] += $(NF-2) / hz; s[n ".vol"] += $(NF-1); s[n ".invol"] += $NF
     } END { for (k in s) print k, s[k] }'
   awk -v hz="$(getconf CLK_TCK)" '/^cpu / {print "idle", ($5 + $6) / hz}' /proc/stat
 }
@@ -188,6 +191,11 @@ for label, s in rows:
 if logins > 0:
     per = 1000 * used.get("argon2", 0) / logins
     print(f"  {'hashing CPU per login (ms)':<42} {per:6.2f}   (one verify alone: {verify} ms)")
+    # Hand-offs: each time a runtime or SQLite thread blocks, something must
+    # wake it later, and each wake-up on a core that is hashing preempts a hash.
+    blocks = sum(used.get(f"{k}.vol", 0) for k in ("tokio-rt-worker", "sqlite"))
+    print(f"  {'runtime + SQLite threads blocking, a login':<42} {blocks / logins:6.1f}")
+    print(f"  {'hashing threads preempted, a login':<42} {used.get('argon2.invol', 0) / logins:6.1f}")
 PY
 }
 printf '\nCPU during "login" (%% of one core; %s cores = %s%%)\n' "$cores" "$((cores * 100))"
