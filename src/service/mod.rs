@@ -62,7 +62,8 @@ pub fn now() -> DateTime<Utc> {
 pub async fn to_completion<T: Send + 'static>(
     work: impl Future<Output = Result<T, crate::error::AppError>> + Send + 'static,
 ) -> Result<T, crate::error::AppError> {
-    tokio::spawn(work).await.map_err(|e| {
+    use tracing::Instrument as _;
+    tokio::spawn(work.in_current_span()).await.map_err(|e| {
         crate::error::AppError::internal(format!("a database task did not finish: {e}"))
     })?
 }

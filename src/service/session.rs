@@ -330,7 +330,8 @@ pub async fn revoke(state: &AppState, viewer: &Viewer, scope: Scope) -> Result<u
 
 /// Revokes one of the viewer's own sessions. Someone else's session and one
 /// that does not exist answer alike (FORBIDDEN); an own session that already
-/// ended answers 0.
+/// ended answers 0, until housekeeping deletes it (`prune`: a day after its
+/// last token expired), and then FORBIDDEN.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id, session = %id))]
 pub async fn revoke_one(state: &AppState, viewer: &Viewer, id: Uuid) -> Result<u64, AppError> {
     let owned: Option<Uuid> = session::Entity::find()
@@ -382,9 +383,10 @@ pub async fn revoke_ids(state: &AppState, ids: &[Uuid]) -> Result<u64, AppError>
 /// it could be accepted: a day, to look into after the fact.
 const ENDED_SESSIONS_KEPT: chrono::Duration = chrono::Duration::days(1);
 
-/// Sessions deleted per statement, so that a backlog never holds the
-/// database (SQLite's one writer) for long.
-const PRUNE_BATCH: u64 = 1000;
+/// Sessions, and refresh tokens, deleted per statement, so that a backlog
+/// never holds the database (SQLite's one writer) for long. (A session can
+/// hold thousands of tokens: its whole rotation chain.)
+const PRUNE_BATCH: u64 = 500;
 
 /// Deletes sessions that ended (revoked, or expired) long enough ago that no
 /// token of theirs can be accepted, with their refresh tokens; answers how
@@ -411,22 +413,42 @@ pub async fn prune(state: &AppState) -> Result<u64, AppError> {
             .into_tuple()
             .all(db)
             .await?;
-        let Some(batch) = u64::try_from(ids.len()).ok().filter(|n| *n > 0) else {
+        if ids.is_empty() {
             return Ok(pruned);
-        };
-        // Tokens first (not left to the foreign key's cascade): a failure
-        // between the two leaves an ended session without tokens, which the
-        // next run deletes.
-        refresh_token::Entity::delete_many()
-            .filter(refresh_token::Column::SessionId.is_in(ids.clone()))
-            .exec(db)
-            .await?;
-        pruned += session::Entity::delete_many()
+        }
+        // Tokens first, a batch at a time (not left to the foreign key's
+        // cascade, which would take them all in one statement): a failure
+        // part-way leaves ended sessions with fewer tokens, which the next
+        // run finishes.
+        loop {
+            let hashes: Vec<String> = refresh_token::Entity::find()
+                .select_only()
+                .column(refresh_token::Column::Hash)
+                .filter(refresh_token::Column::SessionId.is_in(ids.clone()))
+                .limit(PRUNE_BATCH)
+                .into_tuple()
+                .all(db)
+                .await?;
+            if hashes.is_empty() {
+                break;
+            }
+            let gone = refresh_token::Entity::delete_many()
+                .filter(refresh_token::Column::Hash.is_in(hashes))
+                .exec(db)
+                .await?;
+            // None deleted: another instance is pruning the same rows.
+            if gone.rows_affected == 0 {
+                break;
+            }
+        }
+        let batch = ids.len();
+        let gone = session::Entity::delete_many()
             .filter(session::Column::Id.is_in(ids))
             .exec(db)
             .await?
             .rows_affected;
-        if batch < PRUNE_BATCH {
+        pruned += gone;
+        if gone == 0 || u64::try_from(batch).unwrap_or(u64::MAX) < PRUNE_BATCH {
             return Ok(pruned);
         }
     }

@@ -313,9 +313,11 @@ async fn find_for_login(
         .query_one_raw(db.get_database_backend().build(&query))
         .await?
         .ok_or_else(|| AppError::internal("the login lookup answered no row"))?;
-    let user = user::Model::from_query_result_optional(&row, "u_")?;
-    let login = throttle_row::Model::from_query_result_optional(&row, "l_")?;
-    let strikes = throttle_row::Model::from_query_result_optional(&row, "s_")?;
+    // All NULL (nothing joined) is `None`; any other decoding error is an
+    // error, never a missing row (which would open a lock, or refuse all).
+    let user = Option::<user::Model>::from_query_result(&row, "u_")?;
+    let login = Option::<throttle_row::Model>::from_query_result(&row, "l_")?;
+    let strikes = Option::<throttle_row::Model>::from_query_result(&row, "s_")?;
     let standing = throttle::standing(state, login.as_ref(), strikes.as_ref());
     Ok((user, standing))
 }

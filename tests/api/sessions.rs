@@ -458,7 +458,7 @@ async fn a_session_ends_at_its_absolute_limit_however_active() {
 
 #[tokio::test]
 async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
-    use sea_orm::PaginatorTrait;
+    use sea_orm::{ActiveValue::Set, PaginatorTrait};
     use sns_api::entity::{refresh_token, user};
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
@@ -485,38 +485,63 @@ async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
             .await
             .unwrap()
     };
-    let days_ago = |n| Expr::value(chrono::Utc::now() - chrono::Duration::days(n));
+    let ago = |hours| Expr::value(chrono::Utc::now() - chrono::Duration::hours(hours));
+    let age = async |id, column, hours| {
+        session::Entity::update_many()
+            .col_expr(column, ago(hours))
+            .filter(session::Column::Id.eq(id))
+            .exec(&conn)
+            .await
+            .unwrap();
+    };
 
     // Live, refreshed once: two refresh tokens.
     let live_email = unique_email("live");
     let (_, rt) = app.signed_up_pair(&live_email).await;
     let (live_at, live_rt) = pair(&app.refresh(&rt).await);
     let live = session_of(&live_email).await;
-    // Revoked a minute ago: the revocation cache is refilled from such rows.
+    // Revoked just now: the revocation cache is refilled from such rows.
     let recent_email = unique_email("recent");
-    let at = app.signed_up(&recent_email).await;
-    app.logout(&at, "CURRENT").await;
+    let recent_at = app.signed_up(&recent_email).await;
+    app.logout(&recent_at, "CURRENT").await;
     let recent = session_of(&recent_email).await;
-    // Revoked three days ago, and expired three days ago.
+    // Ended, but less than a day past their last token: kept.
+    let mut kept = Vec::new();
+    for (tag, column, hours) in [
+        ("revoked-23h", session::Column::RevokedAt, 23),
+        ("expired-1h", session::Column::ExpiresAt, 1),
+    ] {
+        let email = unique_email(tag);
+        let at = app.signed_up(&email).await;
+        if matches!(column, session::Column::RevokedAt) {
+            app.logout(&at, "CURRENT").await;
+        }
+        let id = session_of(&email).await;
+        age(id, column, hours).await;
+        kept.push(id);
+    }
+    // Revoked three days ago (with a long rotation chain, more tokens than a
+    // batch), and expired three days ago.
     let old_email = unique_email("old-revoked");
     let (at, old_rt) = app.signed_up_pair(&old_email).await;
     app.logout(&at, "CURRENT").await;
     let old_revoked = session_of(&old_email).await;
+    let chain = (0..1200).map(|i| refresh_token::ActiveModel {
+        hash: Set(format!("{i:064x}")),
+        session_id: Set(old_revoked),
+        created_at: Set(chrono::Utc::now()),
+        rotated_at: Set(Some(chrono::Utc::now())),
+    });
+    refresh_token::Entity::insert_many(chain)
+        .exec(&conn)
+        .await
+        .unwrap();
+    age(old_revoked, session::Column::RevokedAt, 72).await;
     let expired_email = unique_email("old-expired");
     let (_, expired_rt) = app.signed_up_pair(&expired_email).await;
     let old_expired = session_of(&expired_email).await;
-    for (id, column) in [
-        (old_revoked, session::Column::RevokedAt),
-        (old_expired, session::Column::ExpiresAt),
-    ] {
-        session::Entity::update_many()
-            .col_expr(column, days_ago(3))
-            .filter(session::Column::Id.eq(id))
-            .exec(&conn)
-            .await
-            .unwrap();
-    }
-    assert_eq!(tokens_of(old_revoked).await, 1);
+    age(old_expired, session::Column::ExpiresAt, 72).await;
+    assert_eq!(tokens_of(old_revoked).await, 1201);
 
     // A second instance on the same database does the housekeeping.
     let other = sns_api::app::App::build(config_for(&db)).await.unwrap();
@@ -531,13 +556,16 @@ async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
         .into_iter()
         .map(|s| s.id)
         .collect();
-    assert_eq!(left.len(), 2, "{left:?}");
-    assert!(left.contains(&live) && left.contains(&recent));
+    assert_eq!(left.len(), 4, "{left:?}");
+    for id in [live, recent].iter().chain(&kept) {
+        assert!(left.contains(id), "{id} was pruned");
+    }
     for id in [old_revoked, old_expired] {
         assert_eq!(tokens_of(id).await, 0);
     }
     assert_eq!(tokens_of(live).await, 2);
-    // The pruned sessions' refresh tokens answer as before; the live one works.
+    // The pruned sessions' refresh tokens answer as before; the live one
+    // works; the one revoked just now stays revoked on both instances.
     for rt in [old_rt, expired_rt] {
         assert_eq!(
             payload_codes(&app.refresh(&rt).await),
@@ -546,5 +574,7 @@ async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
     }
     assert!(is_signed_in(&app.refresh(&live_rt).await));
     assert_eq!(app.me(&live_at).await["data"]["me"]["email"], live_email);
+    assert!(state.authenticate(&recent_at).is_err());
+    assert_eq!(error_codes(&app.me(&recent_at).await), ["UNAUTHENTICATED"]);
     app.stop().await;
 }
