@@ -88,10 +88,12 @@ server_cpu() {
   local hz; hz=$(getconf CLK_TCK)
   # And how often they were switched out: voluntarily (blocked, to be woken
   # again) and involuntarily (preempted), as kind.vol and kind.invol.
+  # (A thread that ended meanwhile reads as nothing, and is skipped.)
   for t in /proc/"$PID"/task/*; do
-    printf '%s %s %s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")" \
-      "$(awk '/^voluntary_ctxt/ {print $2}' "$t/status")" "$(awk '/^nonvoluntary_ctxt/ {print $2}' "$t/status")"
-  done | awk -v hz="$hz" '{
+    printf '%s %s %s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)" \
+      "$(awk '/^voluntary_ctxt/ {print $2}' "$t/status" 2>/dev/null)" \
+      "$(awk '/^nonvoluntary_ctxt/ {print $2}' "$t/status" 2>/dev/null)"
+  done | awk -v hz="$hz" 'NF >= 4 {
       n = $1; sub(/-[0-9]+$/, "", n)
       if (n ~ /^sqlx-sqlite/) n = "sqlite"
       else if (n != "argon2" && n != "tokio-rt-worker") n = "other"
@@ -204,8 +206,10 @@ for label, s in rows:
 if logins > 0:
     per = 1000 * used.get("argon2", 0) / logins
     print(f"  {'hashing CPU per login (ms)':<42} {per:6.2f}   (one verify alone: {verify} ms)")
+if logins > 0 and name == "login":
     # Hand-offs: each time a runtime or SQLite thread blocks, something must
-    # wake it later, and each wake-up on a core that is hashing preempts a hash.
+    # wake it later, and each wake-up on a core that is hashing preempts a
+    # hash. (Not shown for the storm, where the 10k me/s dominate them.)
     blocks = sum(used.get(f"{k}.vol", 0) for k in ("tokio-rt-worker", "sqlite"))
     print(f"  {'runtime + SQLite threads blocking, a login':<42} {blocks / logins:6.1f}")
     print(f"  {'hashing threads preempted, a login':<42} {used.get('argon2.invol', 0) / logins:6.1f}")
