@@ -265,9 +265,9 @@ pub async fn profile(state: &AppState, id: Uuid) -> Result<Option<Profile>, AppE
 
 /// A login's one read before the verify: the account behind `email` (if
 /// any) and what its failure counters say, in one query. Every statement a
-/// login makes is a round trip to a connection thread and back (and on
-/// SQLite a second one as the connection goes back to the pool), and each
-/// takes CPU from the hashing threads.
+/// login makes is a round trip (on SQLite, to a connection thread and back)
+/// and a second one as sqlx pings the connection on its way back to the
+/// pool; each wakes threads that preempt the hashing threads.
 async fn find_for_login(
     state: &AppState,
     email: &Email,
