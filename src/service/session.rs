@@ -386,7 +386,7 @@ const ENDED_SESSIONS_KEPT: chrono::Duration = chrono::Duration::days(1);
 /// Sessions, and refresh tokens, deleted per statement, so that a backlog
 /// never holds the database (SQLite's one writer) for long. (A session can
 /// hold thousands of tokens: its whole rotation chain.)
-const PRUNE_BATCH: u64 = 500;
+const PRUNE_BATCH: usize = 500;
 
 /// Deletes sessions that ended (revoked, or expired) long enough ago that no
 /// token of theirs can be accepted, with their refresh tokens; answers how
@@ -409,7 +409,7 @@ pub async fn prune(state: &AppState) -> Result<u64, AppError> {
             .select_only()
             .column(session::Column::Id)
             .filter(ended.clone())
-            .limit(PRUNE_BATCH)
+            .limit(PRUNE_BATCH as u64)
             .into_tuple()
             .all(db)
             .await?;
@@ -425,7 +425,7 @@ pub async fn prune(state: &AppState) -> Result<u64, AppError> {
                 .select_only()
                 .column(refresh_token::Column::Hash)
                 .filter(refresh_token::Column::SessionId.is_in(ids.clone()))
-                .limit(PRUNE_BATCH)
+                .limit(PRUNE_BATCH as u64)
                 .into_tuple()
                 .all(db)
                 .await?;
@@ -441,14 +441,14 @@ pub async fn prune(state: &AppState) -> Result<u64, AppError> {
                 break;
             }
         }
-        let batch = ids.len();
+        let full = ids.len() == PRUNE_BATCH;
         let gone = session::Entity::delete_many()
             .filter(session::Column::Id.is_in(ids))
             .exec(db)
             .await?
             .rows_affected;
         pruned += gone;
-        if gone == 0 || u64::try_from(batch).unwrap_or(u64::MAX) < PRUNE_BATCH {
+        if gone == 0 || !full {
             return Ok(pruned);
         }
     }

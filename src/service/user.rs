@@ -1,10 +1,10 @@
 //! Accounts: registration and password sign-in.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set, SqlErr,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic,
+    Iterable, QueryFilter, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -272,8 +272,6 @@ async fn find_for_login(
     state: &AppState,
     email: &Email,
 ) -> Result<(Option<user::Model>, throttle::Standing), AppError> {
-    use sea_orm::sea_query::{Alias, ExprTrait, Query};
-    use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic, Iterable};
     // SELECT <user as u_…>, <failures as l_…>, <strikes as s_…>
     // FROM (SELECT 1) base LEFT JOIN user LEFT JOIN throttle l LEFT JOIN throttle s
     let keys = throttle::account_keys(email.as_str());
