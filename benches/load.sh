@@ -76,7 +76,19 @@ field() { awk -v k="$2" '$1 == k {print $2}' "$WORK/$1.out"; }
 # workloads that the hash-bound limit is for. The machine's speed drifts (a
 # shared host: 17 to 21 ms within one run), so each of those ratios uses the
 # mean of the two timings around its own workload.
-verify() { "$BIN" hash-cost --rounds 20 | sed -E 's/.*median verify ([0-9.]+) ms.*/\1/'; }
+# Each timing waits for the server's hashing threads to finish what the last
+# workload left queued (up to HASH_QUEUE hashes: their CPU time stands still
+# for 0.1 s), so that it never shares the cores with them.
+settle() {
+  local last=x now _
+  for _ in $(seq 1 50); do
+    now=$( { cat /proc/"$PID"/task/*/stat 2>/dev/null || true; } | awk '$2 ~ /^\(argon2/ {s += $14 + $15} END {print s + 0}')
+    [ "$now" = "$last" ] && return
+    last=$now
+    sleep 0.1
+  done
+}
+verify() { settle; "$BIN" hash-cost --rounds 20 | sed -E 's/.*median verify ([0-9.]+) ms.*/\1/'; }
 mean() { python3 -c "print(round(($1 + $2) / 2, 2))"; }
 verify_before=$(verify)
 cores=$(nproc)
@@ -109,6 +121,19 @@ server_cpu > "$WORK/login.cpu.before"; login_start=$(date +%s%N)
 wrk_run login gql_login.lua 16
 server_cpu > "$WORK/login.cpu.after"; login_s=$(python3 -c "print(($(date +%s%N) - $login_start) / 1e9)")
 login_v2=$(verify)
+# Two more rounds of the same, each between two timings of its own. One
+# round's ratio moves by several points with the host (81% to 90% in three
+# runs on one machine, at the same login rate), so the goal is judged on the
+# median of the three rounds, each printed beside it.
+ratio() { python3 -c "print(round($1 * $2 / ($cores * 10), 1))"; } # req/s verify-ms -> % of limit
+login_ratios="$(ratio "$(field login RPS)" "$(mean "$login_v1" "$login_v2")")"
+for round in 2 3; do
+  v1=$(verify)
+  wrk_run "login$round" gql_login.lua 16
+  v2=$(verify)
+  login_ratios="$login_ratios $(ratio "$(field "login$round" RPS)" "$(mean "$v1" "$v2")")"
+done
+login_median=$(python3 -c "import statistics, sys; print(statistics.median(map(float, sys.argv[1:])))" $login_ratios)
 wrk_run register gql_register.lua 16
 
 # me at a steady 10,000/s (open loop) while 32 connections sign in.
@@ -142,7 +167,7 @@ peak_during "$WORK/peak256" wrk_run login256 gql_login.lua 256
 
 verify_after=$(verify)
 # The same with every core verifying at once (shared caches and memory).
-verify_all=$("$BIN" hash-cost --rounds 20 --threads "$cores" | sed -E 's/.*median verify ([0-9.]+) ms.*/\1/')
+verify_all=$(settle; "$BIN" hash-cost --rounds 20 --threads "$cores" | sed -E 's/.*median verify ([0-9.]+) ms.*/\1/')
 verify_ms=$(mean "$verify_before" "$verify_after")
 login_v=$(mean "$login_v1" "$login_v2") storm_v=$(mean "$storm_v1" "$storm_v2")
 limit_of() { python3 -c "print(round($cores * 1000 / $1, 1))"; }
@@ -152,7 +177,7 @@ pct() { python3 -c "print(f'{$1 / $2:.0%}')"; }
 printf '\nmachine: %s, %s cores, %s; database: %s; %s s a workload\n\n' "$(uname -m)" "$cores" \
   "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)" "${DATABASE_URL%%:*}" "$DURATION"
 printf '%-34s %10s %9s %9s %5s\n' workload req/s p50_ms p99_ms bad
-for w in login1 me login register storm_login login256; do
+for w in login1 me login login2 login3 register storm_login login256; do
   printf '%-34s %10s %9s %9s %5s\n' "$w" "$(field $w RPS)" "$(field $w P50_MS)" "$(field $w P99_MS)" "$(field $w BAD_RESPONSES)"
 done
 printf '%-34s %10s %9s %9s %5s\n' "storm_me (oha, 10k/s open loop)" "$storm_rps" "-" "$storm_p99" "$storm_bad"
@@ -161,11 +186,16 @@ printf '\n%-44s %-14s %s\n' figure measured goal
 printf '%-44s %-14s %s\n' "me, 32 connections (req/s; p99 ms)" "$(field me RPS); $(field me P99_MS)" ">= 40000; <= 3"
 printf '%-44s %-14s %s\n' "one argon2 verify, run's start and end (ms)" "$verify_ms ($verify_before, $verify_after)" "-"
 printf '%-44s %-14s %s\n' "one verify, all cores verifying at once (ms)" "$verify_all" "-"
+# What hashing alone, on every core at once and with nothing else running,
+# reaches of the limit: the ceiling of the two login ratios on this machine
+# (cores that share caches or a physical core slow each other's hashes).
+printf '%-44s %-14s %s\n' "  hashing alone, all cores / limit" "$(pct "$verify_after" "$verify_all")" "-"
 printf '%-44s %-14s %s\n' "one verify, just before and after login (ms)" "$login_v ($login_v1, $login_v2)" "-"
 printf '%-44s %-14s %s\n' "hash-bound limit = cores / that (req/s)" "$login_limit" "-"
-printf '%-44s %-14s %s\n' "login, 16 connections / limit" "$(pct "$(field login RPS)" "$login_limit")" ">= 90%"
+printf '%-44s %-14s %s\n' "login, 16 connections (round 1) / limit" "$(pct "$(field login RPS)" "$login_limit")" "-"
 printf '%-44s %-14s %s\n' "  the same, limit from start and end" "$(pct "$(field login RPS)" "$(limit_of "$verify_ms")")" "-"
 printf '%-44s %-14s %s\n' "  the same, limit from all-core verify" "$(pct "$(field login RPS)" "$(limit_of "$verify_all")")" "-"
+printf '%-44s %-14s %s\n' "login / limit, median of 3 rounds (each)" "$login_median% ($(echo $login_ratios | sed 's/ /, /g'))" ">= 90%"
 printf '%-44s %-14s %s\n' "me during login storm (p99 ms; bad)" "$storm_p99; $storm_bad" "<= 5; 0"
 printf '%-44s %-14s %s\n' "one verify, just before and after storm (ms)" "$storm_v ($storm_v1, $storm_v2)" "-"
 printf '%-44s %-14s %s\n' "logins during storm / limit" "$(pct "$(field storm_login RPS)" "$storm_limit")" ">= 80%"
