@@ -77,15 +77,21 @@ pub async fn account_standing(state: &AppState, email: &str) -> Result<Standing,
         .all(state.db())
         .await?;
     let find = |key: &str| rows.iter().find(|r| r.key == key);
-    Ok(standing(state, find(&login), find(&strikes)))
+    Ok(standing(
+        state.policy().login_failures,
+        find(&login),
+        find(&strikes),
+        super::now(),
+    ))
 }
 
 /// What an account's failure counter and strike counter (as read, by
-/// `account_keys`) say of it.
+/// `account_keys`) say of it at `now`, under `limit` failures per window.
 pub fn standing(
-    state: &AppState,
+    limit: RateLimit,
     login: Option<&throttle::Model>,
     strikes: Option<&throttle::Model>,
+    now: DateTime<Utc>,
 ) -> Standing {
     let Some(row) = login else {
         return if strikes.is_none() {
@@ -94,8 +100,6 @@ pub fn standing(
             Standing::Failing
         };
     };
-    let limit = state.policy().login_failures;
-    let now = super::now();
     let strikes = match strikes {
         Some(s)
             if s.window_start + chrono::Duration::from_std(STRIKE_MEMORY).unwrap_or_default()
@@ -202,7 +206,7 @@ async fn bump(
     // upserts of a new key can deadlock in InnoDB; the one rolled back runs
     // again.
     let (db, key) = (db.clone(), key.to_owned());
-    super::to_completion(async move {
+    super::to_completion(state, async move {
         for _ in 0..5 {
             let attempt = async {
                 let txn = db.begin().await?;
@@ -257,24 +261,101 @@ fn retry_after(
     Some(u32::try_from(secs).unwrap_or(u32::MAX))
 }
 
-/// Deletes counters whose window ended: otherwise every email an attacker
-/// makes up would leave a row behind. Answers how many went.
+/// Deletes counters that no rule reads any more: otherwise every email an
+/// attacker makes up would leave a row behind. Answers how many went. A
+/// failed-login counter holds its account's lock, which back-off stretches
+/// up to a day past the counter's window; so it stays as long as strikes do.
 pub async fn prune(state: &AppState) -> Result<u64, AppError> {
-    let policy = state.policy();
-    let counters = policy.login_failures.window.max(policy.auth_per_ip.window);
     let now = super::now();
     let cutoff = |d: std::time::Duration| {
         now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(1))
     };
-    let counters = throttle::Entity::delete_many()
-        .filter(throttle::Column::Key.not_like("strikes:%"))
-        .filter(throttle::Column::WindowStart.lt(cutoff(counters)))
+    let addresses = throttle::Entity::delete_many()
+        .filter(throttle::Column::Key.like("ip:%"))
+        .filter(throttle::Column::WindowStart.lt(cutoff(state.policy().auth_per_ip.window)))
         .exec(state.db())
         .await?;
-    let strikes = throttle::Entity::delete_many()
-        .filter(throttle::Column::Key.like("strikes:%"))
+    let accounts = throttle::Entity::delete_many()
+        .filter(throttle::Column::Key.not_like("ip:%"))
         .filter(throttle::Column::WindowStart.lt(cutoff(STRIKE_MEMORY)))
         .exec(state.db())
         .await?;
-    Ok(counters.rows_affected + strikes.rows_affected)
+    Ok(addresses.rows_affected + accounts.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    fn row(key: &str, hits: i32, start: DateTime<Utc>) -> throttle::Model {
+        throttle::Model {
+            key: key.to_owned(),
+            hits,
+            window_start: start,
+        }
+    }
+
+    fn locked_for(s: &Standing) -> Option<u32> {
+        match s {
+            Standing::Locked(p) => p.retry_after,
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_account_locks_at_the_limit_and_unlocks_when_the_window_ends() {
+        let limit: RateLimit = "3/15m".parse().unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let at = |secs| t0 + chrono::Duration::seconds(secs);
+        assert!(matches!(standing(limit, None, None, t0), Standing::Clean));
+        let two = row("login:a@b.co", 2, t0);
+        assert!(matches!(
+            standing(limit, Some(&two), None, at(1)),
+            Standing::Failing
+        ));
+        let three = row("login:a@b.co", 3, t0);
+        assert_eq!(
+            locked_for(&standing(limit, Some(&three), None, at(60))),
+            Some(840)
+        );
+        assert!(matches!(
+            standing(limit, Some(&three), None, at(900)),
+            Standing::Failing
+        ));
+    }
+
+    #[test]
+    fn each_strike_doubles_the_lock_up_to_a_day_and_old_strikes_are_forgotten() {
+        let limit: RateLimit = "3/15m".parse().unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let failures = row("login:a@b.co", 3, t0);
+        let lock = |strikes: i32, struck: DateTime<Utc>| {
+            let s = row("strikes:a@b.co", strikes, struck);
+            locked_for(&standing(limit, Some(&failures), Some(&s), t0))
+        };
+        assert_eq!(lock(1, t0), Some(900));
+        assert_eq!(lock(2, t0), Some(1800));
+        assert_eq!(lock(3, t0), Some(3600));
+        assert_eq!(lock(20, t0), Some(86_400), "never longer than a day");
+        let long_ago = t0 - chrono::Duration::days(2);
+        assert_eq!(lock(5, long_ago), Some(900), "strikes older than a day");
+    }
+
+    #[test]
+    fn a_window_refuses_only_past_its_allowance_and_only_while_open() {
+        let limit: RateLimit = "30/1m".parse().unwrap();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let at = |secs| t0 + chrono::Duration::seconds(secs);
+        assert_eq!(retry_after(&row("ip:x", 30, t0), 30, limit, at(1)), None);
+        assert_eq!(
+            retry_after(&row("ip:x", 31, t0), 30, limit, at(1)),
+            Some(59)
+        );
+        assert_eq!(retry_after(&row("ip:x", 31, t0), 30, limit, at(60)), None);
+        // The last moment rounds up to a whole second, never to zero.
+        let late = t0 + chrono::Duration::milliseconds(59_500);
+        assert_eq!(retry_after(&row("ip:x", 31, t0), 30, limit, late), Some(1));
+    }
 }

@@ -2,8 +2,6 @@
 //! or not the account exists), and sign-in attempts are limited per client
 //! address. Counters live in the database, shared by every instance.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -83,8 +81,8 @@ async fn success_resets_the_account_counter_and_the_lock_lifts_after_the_window(
         rate_limited(&app.login(&email, PASSWORD).await).is_some(),
         "three failures since the success"
     );
-    // Stored times have whole seconds: three seconds is past a two-second window.
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let conn = sea_orm::Database::connect(db.url.as_str()).await.unwrap();
+    age_counters(&conn, chrono::Duration::seconds(3)).await;
     assert_eq!(
         app.login(&email, PASSWORD).await["errors"],
         json!([]),
@@ -306,30 +304,92 @@ async fn twenty_login_aliases_in_one_document_execute_none() {
     app.stop().await;
 }
 
+/// Moves every counter's window start `by` into the past, as time passing would.
+async fn age_counters(conn: &sea_orm::DatabaseConnection, by: chrono::Duration) {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{EntityTrait, QueryFilter};
+    use sns_api::entity::throttle;
+    let rows = throttle::Entity::find().all(conn).await.unwrap();
+    for row in rows {
+        throttle::Entity::update_many()
+            .col_expr(
+                throttle::Column::WindowStart,
+                Expr::value(row.window_start - by),
+            )
+            .filter(Expr::col(throttle::Column::Key).eq(row.key))
+            .exec(conn)
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
-async fn expired_counters_are_pruned() {
+async fn expired_counters_are_pruned_but_an_account_lock_outlives_its_window() {
     use sea_orm::{Database, EntityTrait, PaginatorTrait};
+    use sns_api::auth::ClientInfo;
     use sns_api::entity::throttle;
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.rate_limit_login_failures = "10/1s".parse().unwrap();
-    config.rate_limit_auth_per_ip = "1000/1s".parse().unwrap();
+    config.rate_limit_login_failures = "2/15m".parse().unwrap();
+    config.rate_limit_auth_per_ip = "1000/1m".parse().unwrap();
     let app = sns_api::app::App::build(config).await.unwrap();
     let state = app.state();
-    for i in 0..3 {
-        sns_api::service::throttle::login_failed(&state, &format!("made-up-{i}@example.com"))
+    let client = ClientInfo {
+        ip: Some("192.0.2.7".parse().unwrap()),
+        user_agent: None,
+    };
+    assert_eq!(
+        sns_api::service::throttle::per_ip(&state, &client)
+            .await
+            .unwrap(),
+        None
+    );
+    // Two locks in a row: the second lasts 30 minutes, twice the window.
+    let email = "made-up@example.com";
+    for _ in 0..4 {
+        sns_api::service::throttle::login_failed(&state, email)
             .await
             .unwrap();
     }
     let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let strikes = |n: i32| {
+        let conn = conn.clone();
+        async move {
+            use sea_orm::{ActiveModelTrait, Set};
+            throttle::ActiveModel {
+                key: Set(format!("strikes:{email}")),
+                hits: Set(n),
+                window_start: Set(sns_api::service::now()),
+            }
+            .update(&conn)
+            .await
+            .unwrap();
+        }
+    };
+    strikes(2).await;
     assert_eq!(throttle::Entity::find().count(&conn).await.unwrap(), 3);
     assert_eq!(
         sns_api::service::throttle::prune(&state).await.unwrap(),
         0,
         "windows still open"
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(sns_api::service::throttle::prune(&state).await.unwrap(), 3);
+
+    age_counters(&conn, chrono::Duration::minutes(20)).await;
+    assert_eq!(
+        sns_api::service::throttle::prune(&state).await.unwrap(),
+        1,
+        "the address counter's minute is over"
+    );
+    let standing = sns_api::service::throttle::account_standing(&state, email)
+        .await
+        .unwrap();
+    assert!(
+        matches!(standing, sns_api::service::throttle::Standing::Locked(_)),
+        "20 minutes into a 30-minute lock, the account is still locked"
+    );
+
+    age_counters(&conn, chrono::Duration::hours(25)).await;
+    assert_eq!(sns_api::service::throttle::prune(&state).await.unwrap(), 2);
     assert_eq!(throttle::Entity::find().count(&conn).await.unwrap(), 0);
 }
 

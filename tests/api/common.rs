@@ -112,7 +112,7 @@ pub fn config_for(db: &TestDb) -> Config {
     let mut c = Config::defaults();
     c.database_url = db.url.clone();
     c.bind_addr = "127.0.0.1:0".parse().unwrap();
-    c.jwt_secret = Some(SECRET.parse().unwrap());
+    c.jwt_secret = Some(SECRET.into());
     c.database_max_connections = Some(8);
     c.shutdown_timeout = Duration::from_secs(5);
     // Every test signs in from 127.0.0.1; the per-address limit has tests of its own.
@@ -369,4 +369,49 @@ fn database_urls_are_rewritten_to_the_fresh_database() {
         replace_database("mysql://root@127.0.0.1:3306", "x"),
         "mysql://root@127.0.0.1:3306/x"
     );
+}
+
+/// Moves the rotation of refresh token `raw` `by` into the past, as time
+/// passing would (rules read stored times, so no test sleeps for them).
+pub async fn age_rotation(db: &TestDb, raw: &str, by: chrono::Duration) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sns_api::entity::refresh_token;
+    let hash = sns_api::auth::refresh::RefreshToken::parse(raw)
+        .expect("a refresh token")
+        .hash();
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let row = refresh_token::Entity::find_by_id(hash.clone())
+        .one(&conn)
+        .await
+        .unwrap()
+        .expect("the token is stored");
+    let rotated = row.rotated_at.expect("the token was rotated");
+    refresh_token::Entity::update_many()
+        .col_expr(
+            refresh_token::Column::RotatedAt,
+            Expr::value(Some(rotated - by)),
+        )
+        .filter(refresh_token::Column::Hash.eq(hash))
+        .exec(&conn)
+        .await
+        .unwrap();
+    conn.close().await.ok();
+}
+
+/// Moves the creation of every session in the test's database `by` into the past.
+pub async fn age_sessions(db: &TestDb, by: chrono::Duration) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sns_api::entity::session;
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    for row in session::Entity::find().all(&conn).await.unwrap() {
+        session::Entity::update_many()
+            .col_expr(session::Column::CreatedAt, Expr::value(row.created_at - by))
+            .filter(session::Column::Id.eq(row.id))
+            .exec(&conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.ok();
 }

@@ -101,7 +101,7 @@ async fn refresh_reuse_detected_on_one_instance_revokes_the_session_on_the_other
     // Rotated on B; the chain is the same on every instance.
     let (at1, _) = pair(&b.refresh(&rt0).await);
     assert!(a.me(&at1).await["data"]["me"].is_object());
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    age_rotation(&db, &rt0, chrono::Duration::seconds(2)).await;
     assert_eq!(
         payload_codes(&a.refresh(&rt0).await),
         ["INVALID_REFRESH_TOKEN"]

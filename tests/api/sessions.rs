@@ -95,8 +95,7 @@ async fn a_rotated_token_presented_after_the_grace_revokes_the_session() {
     let app = TestApp::spawn_with(config).await;
     let (at0, rt0) = app.signed_up_pair(&unique_email("thief")).await;
     let (at1, rt1) = pair(&app.refresh(&rt0).await);
-    // Stored times have whole seconds: past one second of grace for sure.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    age_rotation(&db, &rt0, chrono::Duration::seconds(2)).await;
 
     let reuse = app.refresh(&rt0).await;
     assert_eq!(payload_codes(&reuse), ["INVALID_REFRESH_TOKEN"]);
@@ -184,7 +183,7 @@ async fn sessions_lists_the_live_ones_newest_first_with_the_current_marked() {
     let app = TestApp::spawn(&db).await;
     let email = unique_email("list");
     let (first, _) = app.signed_up_pair(&email).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    age_sessions(&db, chrono::Duration::seconds(5)).await;
     let second = app
         .http
         .post(app.url("/graphql"))
