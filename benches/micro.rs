@@ -12,6 +12,7 @@ use std::time::Duration;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
+use secrecy::ExposeSecret as _;
 use sns_api::app::App;
 use sns_api::auth::jwt::JwtKeys;
 use sns_api::auth::password::{DEFAULT_M_COST, DEFAULT_P_COST, DEFAULT_T_COST};
@@ -55,7 +56,12 @@ fn tokens(c: &mut Criterion) {
         Duration::from_secs(900),
     );
     let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
-    let token = keys.issue(user, session, Utc::now()).unwrap().token;
+    let token = keys
+        .issue(user, session, Utc::now())
+        .unwrap()
+        .token
+        .expose_secret()
+        .to_owned();
     c.bench_function("access token sign", |b| {
         b.iter(|| keys.issue(user, session, Utc::now()).unwrap())
     });
@@ -86,7 +92,7 @@ fn me_in_process(c: &mut Criterion) {
         let mut config = Config::defaults();
         config.database_url = "sqlite::memory:".into();
         config.bind_addr = "127.0.0.1:0".parse().unwrap();
-        config.jwt_secret = Some("bench-secret-bench-secret-bench-secret-0".parse().unwrap());
+        config.jwt_secret = Some("bench-secret-bench-secret-bench-secret-0".into());
         let app = App::build(config.clone()).await.unwrap();
         let state = app.state();
         let signed_in = sns_api::service::user::register(
@@ -96,9 +102,10 @@ fn me_in_process(c: &mut Criterion) {
             &ClientInfo::default(),
         )
         .await
-        .unwrap()
         .unwrap();
-        let viewer = state.authenticate(&signed_in.access.token).unwrap();
+        let viewer = state
+            .authenticate(signed_in.access.token.expose_secret())
+            .unwrap();
         (
             build_schema(&SchemaOptions::from(&config), Some(state)),
             Auth::Viewer(viewer),

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use axum::Router;
 use base64::Engine as _;
 use rand::RngCore;
+use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
 use crate::auth::jwt::JwtKeys;
@@ -127,6 +128,14 @@ impl App {
         }
         drop(sync);
         upkeep.abort();
+        // Transactions of requests that were cut off still commit or roll back.
+        self.state.tasks().close();
+        if tokio::time::timeout(Duration::from_secs(5), self.state.tasks().wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("transactions still running after 5 s; closing the pool anyway");
+        }
         // The pool waits for every connection to come back; never forever.
         if tokio::time::timeout(Duration::from_secs(5), self.state.db().clone().close())
             .await
@@ -164,8 +173,8 @@ async fn shutdown_signal() {
 /// secret material (so every instance with the same keys derives the same).
 fn signing_keys(config: &Config) -> anyhow::Result<(JwtKeys, RefreshKeys)> {
     if let Some(private) = &config.jwt_private_key {
-        let private =
-            crate::auth::jwt::read_private_key(private.expose()).map_err(anyhow::Error::msg)?;
+        let private = crate::auth::jwt::read_private_key(private.expose_secret())
+            .map_err(anyhow::Error::msg)?;
         let extra = match &config.jwt_public_keys {
             Some(value) => crate::auth::jwt::read_public_keys(value).map_err(anyhow::Error::msg)?,
             None => Vec::new(),
@@ -193,7 +202,7 @@ fn signing_keys(config: &Config) -> anyhow::Result<(JwtKeys, RefreshKeys)> {
 /// a 0600 file beside the database, so that tokens survive a restart.
 fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = &config.jwt_secret {
-        return Ok(secret.expose().as_bytes().to_vec());
+        return Ok(secret.expose_secret().as_bytes().to_vec());
     }
     match config.backend()? {
         Backend::Postgres | Backend::MySql => anyhow::bail!(

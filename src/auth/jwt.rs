@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -85,18 +86,10 @@ fn ed25519_jwk(public: &ed25519_dalek::VerifyingKey) -> (String, serde_json::Val
 }
 
 /// A freshly signed access token and when it expires.
+#[derive(Debug)]
 pub struct IssuedToken {
-    pub token: String,
+    pub token: SecretString,
     pub expires_at: DateTime<Utc>,
-}
-
-impl std::fmt::Debug for IssuedToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedToken")
-            .field("token", &"<redacted>")
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
 }
 
 impl JwtKeys {
@@ -182,7 +175,10 @@ impl JwtKeys {
         header.typ = Some(TOKEN_TYPE.to_owned());
         header.kid.clone_from(&self.kid);
         let token = jsonwebtoken::encode(&header, &claims, &self.encoding)?;
-        Ok(IssuedToken { token, expires_at })
+        Ok(IssuedToken {
+            token: token.into(),
+            expires_at,
+        })
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
@@ -332,6 +328,8 @@ fn pem_text(value: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret as _;
+
     use super::*;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -370,10 +368,13 @@ mod tests {
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
         let t = k.issue(user, session, Utc::now()).unwrap();
         for _ in 0..2 {
-            assert_eq!(cache.verify(&k, &t.token), Ok((user, session)));
+            assert_eq!(
+                cache.verify(&k, t.token.expose_secret()),
+                Ok((user, session))
+            );
         }
         // A forged signature on the same claims is a different text: verified, refused.
-        let (body, _) = t.token.rsplit_once('.').unwrap();
+        let (body, _) = t.token.expose_secret().rsplit_once('.').unwrap();
         let forged = format!("{body}.AAAA");
         assert_eq!(cache.verify(&k, &forged), Err(TokenError::Invalid));
         // An expired token is refused although a cache entry could exist.
@@ -399,11 +400,11 @@ mod tests {
         let k = keys();
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
         let t = k.issue(user, session, Utc::now()).unwrap();
-        let c = k.verify(&t.token).unwrap();
+        let c = k.verify(t.token.expose_secret()).unwrap();
         assert_eq!((c.sub, c.sid), (user, session));
         assert_eq!(c.exp - c.iat, 900);
         assert_eq!(URL_SAFE_NO_PAD.decode(&c.jti).unwrap().len(), 16);
-        let header = jsonwebtoken::decode_header(&t.token).unwrap();
+        let header = jsonwebtoken::decode_header(t.token.expose_secret()).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     }
 
@@ -494,7 +495,10 @@ mod tests {
         let t = other
             .issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now())
             .unwrap();
-        assert_eq!(keys().verify(&t.token), Err(TokenError::Invalid));
+        assert_eq!(
+            keys().verify(t.token.expose_secret()),
+            Err(TokenError::Invalid)
+        );
         // alg "none" with an empty signature.
         let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#);
         let c = URL_SAFE_NO_PAD.encode(good_claims().to_string());
@@ -533,7 +537,7 @@ mod tests {
 
         #[test]
         fn a_token_with_any_byte_changed_is_refused(at in 0usize..400, byte in 0u8..128) {
-            let t = keys().issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now()).unwrap().token;
+            let t = keys().issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now()).unwrap().token.expose_secret().to_owned();
             let mut bytes = t.clone().into_bytes();
             let i = at % bytes.len();
             proptest::prop_assume!(bytes[i] != byte);

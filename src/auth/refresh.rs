@@ -8,18 +8,19 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
+use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest, Sha256};
 
 /// 32 bytes in unpadded base64url.
 pub const TOKEN_LEN: usize = 43;
 
 /// A refresh token's text. Its `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RefreshToken(String);
+#[derive(Clone, Debug)]
+pub struct RefreshToken(SecretString);
 
-impl std::fmt::Debug for RefreshToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RefreshToken(<redacted>)")
+impl PartialEq for RefreshToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
     }
 }
 
@@ -35,20 +36,20 @@ impl RefreshToken {
             return None;
         }
         let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-        (bytes.len() == 32).then(|| Self(raw.to_owned()))
+        (bytes.len() == 32).then(|| Self(raw.into()))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     pub fn into_string(self) -> String {
-        self.0
+        self.expose().to_owned()
     }
 
     /// What the database stores: lower-case hex SHA-256 of the text.
     pub fn hash(&self) -> String {
-        hex(&Sha256::digest(self.0.as_bytes()))
+        hex(&Sha256::digest(self.expose().as_bytes()))
     }
 }
 
@@ -71,15 +72,15 @@ impl RefreshKeys {
     pub fn generate(&self) -> RefreshToken {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        RefreshToken(URL_SAFE_NO_PAD.encode(bytes))
+        RefreshToken(URL_SAFE_NO_PAD.encode(bytes).into())
     }
 
     /// The token that replaces `token` when it is rotated.
     pub fn next(&self, token: &RefreshToken) -> RefreshToken {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.chain_key).expect("HMAC takes any key length");
-        mac.update(token.0.as_bytes());
-        RefreshToken(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        mac.update(token.expose().as_bytes());
+        RefreshToken(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()).into())
     }
 }
 

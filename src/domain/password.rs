@@ -1,3 +1,4 @@
+use secrecy::{ExposeSecret as _, SecretString};
 use unicode_normalization::UnicodeNormalization;
 
 use super::Email;
@@ -9,12 +10,12 @@ const MIN_LOCAL_PART: usize = 3;
 
 /// A password as submitted to `login`: NFKC-normalised, otherwise unchecked
 /// (the rules are for new passwords; an old account must still sign in).
-#[derive(Clone)]
-pub struct PasswordInput(String);
+#[derive(Clone, Debug)]
+pub struct PasswordInput(SecretString);
 
 /// A password that passed the rules for new passwords.
-#[derive(Clone)]
-pub struct NewPassword(String);
+#[derive(Clone, Debug)]
+pub struct NewPassword(SecretString);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
@@ -32,11 +33,11 @@ fn normalise(raw: &str) -> String {
 
 impl PasswordInput {
     pub fn new(raw: &str) -> Self {
-        Self(normalise(raw))
+        Self(normalise(raw).into())
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 
@@ -63,29 +64,17 @@ impl NewPassword {
                 return Err(PasswordError::TooCommon);
             }
         }
-        Ok(Self(normalised))
+        Ok(Self(normalised.into()))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 
 /// The `passwords` crate's list: about 100,000 leaked passwords.
 fn is_common(candidate: &str) -> bool {
     passwords::analyzer::is_common_password(candidate)
-}
-
-impl std::fmt::Debug for PasswordInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PasswordInput(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for NewPassword {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NewPassword(<redacted>)")
-    }
 }
 
 #[cfg(test)]
