@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// The account service: GraphQL sign-up, sign-in, sign-out and `me`.
 #[derive(Debug, Parser)]
@@ -78,14 +79,14 @@ pub struct Config {
 
     /// HS256 signing key (its UTF-8 bytes, at least 32). Without it, a key is
     /// generated once and kept beside the SQLite file; required for PostgreSQL and MySQL.
-    #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
-    pub jwt_secret: Option<Secret>,
+    #[arg(long, env = "JWT_SECRET", value_parser = secret, global = true, hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
 
     /// EdDSA signing key: Ed25519 in PKCS#8 PEM, or a path to one. With it,
     /// tokens are EdDSA with a `kid`, public keys are served at
     /// /.well-known/jwks.json, and JWT_SECRET is not needed.
-    #[arg(long, env = "JWT_PRIVATE_KEY", global = true, hide_env_values = true)]
-    pub jwt_private_key: Option<Secret>,
+    #[arg(long, env = "JWT_PRIVATE_KEY", value_parser = secret, global = true, hide_env_values = true)]
+    pub jwt_private_key: Option<SecretString>,
 
     /// Ed25519 public keys (PEM blocks, or a path) whose tokens are still
     /// accepted beside the private key's own: the previous keys of a rotation.
@@ -240,27 +241,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// A secret string whose `Debug` never shows it.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(…)")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
+/// A key given on the command line or in the environment; its `Debug` never shows it.
+fn secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(s.into())
 }
 
 /// `COUNT/DURATION`, e.g. `10/15m`.
@@ -315,9 +298,16 @@ pub enum Backend {
 }
 
 impl Config {
-    /// The configuration with every default, as if no flag nor variable were given.
+    /// The configuration with every documented default, whatever the
+    /// environment holds (an exported `ACCESS_TOKEN_TTL` must not change
+    /// what a test or a benchmark runs with).
     pub fn defaults() -> Self {
-        Cli::parse_from(["sns-api"]).config
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let command = Cli::command().mut_args(|arg| arg.env(None));
+        let matches = command.get_matches_from(["sns-api"]);
+        Cli::from_arg_matches(&matches)
+            .expect("the defaults parse")
+            .config
     }
 
     pub fn backend(&self) -> Result<Backend, ConfigError> {
@@ -358,12 +348,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.backend()?;
         if let Some(secret) = &self.jwt_secret
-            && secret.expose().len() < 32
+            && secret.expose_secret().len() < 32
         {
             return Err(ConfigError(format!(
                 "JWT_SECRET is {} bytes long; it must be at least 32 bytes (256 bits). \
                  Generate one with `openssl rand -base64 48`.",
-                secret.expose().len()
+                secret.expose_secret().len()
             )));
         }
         if self.jwt_public_keys.is_some() && self.jwt_private_key.is_none() {
@@ -436,7 +426,7 @@ mod tests {
     #[test]
     fn a_short_jwt_secret_refuses_to_start() {
         let mut c = Config::defaults();
-        c.jwt_secret = Some("short".parse().unwrap());
+        c.jwt_secret = Some("short".into());
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("at least 32 bytes"), "{err}");
         assert!(
@@ -459,6 +449,34 @@ mod tests {
         assert_eq!(pg.database_pool_size(), 16);
         pg.database_max_connections = Some(32);
         assert_eq!(pg.database_pool_size(), 32);
+    }
+
+    /// Run by `the_defaults_ignore_the_environment` in a child process whose
+    /// environment sets variables; on its own it checks the plain defaults.
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::defaults();
+        assert_eq!(c.access_token_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(c.database_url, "sqlite://sns.db?mode=rwc");
+        assert_eq!(c.query_complexity_limit, 1000);
+    }
+
+    #[test]
+    fn the_defaults_ignore_the_environment() {
+        let exe = std::env::current_exe().unwrap();
+        let child = std::process::Command::new(exe)
+            .args(["--exact", "config::tests::defaults_are_the_documented_ones"])
+            .env("ACCESS_TOKEN_TTL", "1m")
+            .env("DATABASE_URL", "postgres://elsewhere/x")
+            .env("QUERY_COMPLEXITY_LIMIT", "5")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&child.stdout);
+        assert!(out.contains("1 passed"), "the check did not run: {out}");
+        assert!(
+            child.status.success(),
+            "the environment leaked into Config::defaults(): {out}"
+        );
     }
 
     #[test]
