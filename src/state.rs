@@ -55,6 +55,8 @@ struct Inner {
     profiles: moka::sync::Cache<uuid::Uuid, Profile>,
     policy: Policy,
     shutting_down: AtomicBool,
+    /// Transactions running to completion (`service::to_completion`).
+    tasks: tokio_util::task::TaskTracker,
 }
 
 /// Why a bearer token was refused (for the log; the client only sees UNAUTHENTICATED).
@@ -89,6 +91,7 @@ impl AppState {
                     .build(),
                 policy,
                 shutting_down: AtomicBool::new(false),
+                tasks: tokio_util::task::TaskTracker::new(),
             }),
         }
     }
@@ -146,6 +149,20 @@ impl AppState {
             user_id,
             session_id,
         })
+    }
+
+    /// The transactions that run to completion whatever happens to their request.
+    pub fn tasks(&self) -> &tokio_util::task::TaskTracker {
+        &self.inner.tasks
+    }
+
+    /// Waits until every transaction started so far has finished (tests
+    /// that cut a request off use it; shutdown closes the tracker instead).
+    pub async fn settle(&self) {
+        let tasks = &self.inner.tasks;
+        tasks.close();
+        tasks.wait().await;
+        tasks.reopen();
     }
 
     pub fn begin_shutdown(&self) {

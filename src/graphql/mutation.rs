@@ -27,27 +27,25 @@ impl Mutation {
     /// Creates an account and signs it in.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
         let state = ctx.data::<AppState>()?;
-        let outcome =
-            service::user::register(state, &input.email, &input.password, &client(ctx)).await?;
-        Ok(outcome.into())
+        AuthPayload::answer(
+            service::user::register(state, &input.email, &input.password, &client(ctx)).await,
+        )
     }
 
     /// Signs in with email and password; each sign-in opens a session.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
         let state = ctx.data::<AppState>()?;
-        let outcome =
-            service::user::login(state, &input.email, &input.password, &client(ctx)).await?;
-        Ok(outcome.into())
+        AuthPayload::answer(
+            service::user::login(state, &input.email, &input.password, &client(ctx)).await,
+        )
     }
 
     /// Exchanges a refresh token for a new access token and the next refresh
     /// token of the same session. Needs no Authorization header.
     async fn refresh(&self, ctx: &Context<'_>, input: RefreshInput) -> Result<AuthPayload> {
         let state = ctx.data::<AppState>()?;
-        Ok(
-            service::session::refresh(state, &input.refresh_token, &client(ctx))
-                .await?
-                .into(),
+        AuthPayload::answer(
+            service::session::refresh(state, &input.refresh_token, &client(ctx)).await,
         )
     }
 
@@ -83,13 +81,14 @@ impl Mutation {
     ) -> Result<AuthPayload> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
-        let outcome = service::user::change_password(
-            state,
-            viewer,
-            &input.current_password,
-            &input.new_password,
+        AuthPayload::answer(
+            service::user::change_password(
+                state,
+                viewer,
+                &input.current_password,
+                &input.new_password,
+            )
+            .await,
         )
-        .await?;
-        Ok(outcome.into())
     }
 }

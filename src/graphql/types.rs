@@ -2,11 +2,13 @@
 
 use async_graphql::{Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret as _;
 
 use crate::domain::Profile;
 use crate::entity::user;
-use crate::service::session::{Outcome, Scope, SessionView};
-use crate::service::{InputProblem, ProblemKind};
+use crate::error::AppError;
+use crate::service::session::{SessionView, SignedIn};
+use crate::service::{Field, InputProblem, ProblemKind};
 
 #[derive(SimpleObject)]
 pub struct User {
@@ -38,6 +40,7 @@ impl From<Profile> for User {
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::service::ProblemKind")]
 pub enum UserErrorCode {
     InvalidEmail,
     EmailTaken,
@@ -65,47 +68,44 @@ pub struct UserError {
     pub retry_after_seconds: Option<i32>,
 }
 
+/// The name of an input field in the schema's input objects.
+fn field_name(f: Field) -> &'static str {
+    match f {
+        Field::Email => "email",
+        Field::Password => "password",
+        Field::CurrentPassword => "currentPassword",
+        Field::NewPassword => "newPassword",
+        Field::RefreshToken => "refreshToken",
+    }
+}
+
 impl From<InputProblem> for UserError {
     fn from(p: InputProblem) -> Self {
         use crate::domain::PasswordError;
-        let (code, message) = match p.kind {
-            ProblemKind::InvalidEmail => (
-                UserErrorCode::InvalidEmail,
-                "Enter a valid email address, like name@example.com.".to_owned(),
-            ),
-            ProblemKind::EmailTaken => (
-                UserErrorCode::EmailTaken,
-                "An account with this email address already exists.".to_owned(),
-            ),
-            ProblemKind::PasswordTooShort => (
-                UserErrorCode::PasswordTooShort,
-                PasswordError::TooShort.to_string(),
-            ),
-            ProblemKind::PasswordTooLong => (
-                UserErrorCode::PasswordTooLong,
-                PasswordError::TooLong.to_string(),
-            ),
-            ProblemKind::PasswordTooCommon => (
-                UserErrorCode::PasswordTooCommon,
-                PasswordError::TooCommon.to_string(),
-            ),
-            ProblemKind::InvalidCredentials => (
-                UserErrorCode::InvalidCredentials,
-                "The email address or password is incorrect.".to_owned(),
-            ),
-            ProblemKind::RateLimited => (
-                UserErrorCode::RateLimited,
-                "Too many attempts; wait before trying again.".to_owned(),
-            ),
-            ProblemKind::InvalidRefreshToken => (
-                UserErrorCode::InvalidRefreshToken,
-                "The refresh token is invalid, expired or revoked; sign in again.".to_owned(),
-            ),
+        let message = match p.kind {
+            ProblemKind::InvalidEmail => {
+                "Enter a valid email address, like name@example.com.".to_owned()
+            }
+            ProblemKind::EmailTaken => {
+                "An account with this email address already exists.".to_owned()
+            }
+            ProblemKind::PasswordTooShort => PasswordError::TooShort.to_string(),
+            ProblemKind::PasswordTooLong => PasswordError::TooLong.to_string(),
+            ProblemKind::PasswordTooCommon => PasswordError::TooCommon.to_string(),
+            ProblemKind::InvalidCredentials => {
+                "The email address or password is incorrect.".to_owned()
+            }
+            ProblemKind::RateLimited => "Too many attempts; wait before trying again.".to_owned(),
+            ProblemKind::InvalidRefreshToken => {
+                "The refresh token is invalid, expired or revoked; sign in again.".to_owned()
+            }
         };
         Self {
-            code,
+            code: p.kind.into(),
             message,
-            field: p.field.map(|f| vec!["input".to_owned(), f.to_owned()]),
+            field: p
+                .field
+                .map(|f| vec!["input".to_owned(), field_name(f).to_owned()]),
             retry_after_seconds: p.retry_after.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
         }
     }
@@ -125,21 +125,24 @@ pub struct AuthPayload {
     pub errors: Vec<UserError>,
 }
 
-impl From<Outcome> for AuthPayload {
-    fn from(outcome: Outcome) -> Self {
+impl AuthPayload {
+    /// A service's answer as the payload: signed in, or the input problems in
+    /// `errors`; any other error is a top-level GraphQL error.
+    pub fn answer(outcome: Result<SignedIn, AppError>) -> async_graphql::Result<Self> {
         match outcome {
-            Ok(s) => Self {
-                access_token: Some(s.access.token),
+            Ok(s) => Ok(Self {
+                access_token: Some(s.access.token.expose_secret().to_owned()),
                 token_type: Some("Bearer".to_owned()),
                 expires_at: Some(s.access.expires_at),
                 refresh_token: Some(s.refresh.into_string()),
                 user: Some(s.user.into()),
                 errors: Vec::new(),
-            },
-            Err(problems) => Self {
+            }),
+            Err(AppError::Input(problems)) => Ok(Self {
                 errors: problems.into_iter().map(UserError::from).collect(),
                 ..Self::default()
-            },
+            }),
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -173,6 +176,7 @@ impl From<SessionView> for Session {
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::service::session::Scope")]
 pub enum LogoutScope {
     /// The session of the token making the request.
     Current,
@@ -180,16 +184,6 @@ pub enum LogoutScope {
     Others,
     /// Every session of the user.
     All,
-}
-
-impl From<LogoutScope> for Scope {
-    fn from(s: LogoutScope) -> Self {
-        match s {
-            LogoutScope::Current => Scope::Current,
-            LogoutScope::Others => Scope::Others,
-            LogoutScope::All => Scope::All,
-        }
-    }
 }
 
 #[derive(SimpleObject)]

@@ -1,5 +1,6 @@
 //! The rules: registration, sign-in, sessions. Services know nothing of
-//! GraphQL; they answer domain outcomes and `AppError`s.
+//! GraphQL; they answer domain values, or an `AppError` (whose `Input`
+//! variant carries the problems a user should see).
 
 pub mod session;
 pub mod throttle;
@@ -11,12 +12,13 @@ use chrono::{DateTime, SubsecRound, Utc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputProblem {
     pub kind: ProblemKind,
-    /// The input field it is about (`email`, `password`), if one.
-    pub field: Option<&'static str>,
+    /// The input field it is about, if one.
+    pub field: Option<Field>,
     /// With `RateLimited`: seconds until the next attempt may succeed.
     pub retry_after: Option<u32>,
 }
 
+/// What is wrong; the GraphQL `UserErrorCode` mirrors it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     InvalidEmail,
@@ -29,8 +31,18 @@ pub enum ProblemKind {
     RateLimited,
 }
 
+/// The inputs a problem can be about; the API names them (`currentPassword`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Email,
+    Password,
+    CurrentPassword,
+    NewPassword,
+    RefreshToken,
+}
+
 impl InputProblem {
-    pub fn new(kind: ProblemKind, field: Option<&'static str>) -> Self {
+    pub fn new(kind: ProblemKind, field: Option<Field>) -> Self {
         Self {
             kind,
             field,
@@ -47,6 +59,17 @@ impl InputProblem {
     }
 }
 
+impl From<crate::domain::PasswordError> for ProblemKind {
+    fn from(e: crate::domain::PasswordError) -> Self {
+        use crate::domain::PasswordError;
+        match e {
+            PasswordError::TooShort => Self::PasswordTooShort,
+            PasswordError::TooLong => Self::PasswordTooLong,
+            PasswordError::TooCommon => Self::PasswordTooCommon,
+        }
+    }
+}
+
 /// Now, to the second: every backend stores it exactly (MySQL's `TIMESTAMP`
 /// keeps no fraction), so what we return is what a later read returns.
 pub fn now() -> DateTime<Utc> {
@@ -58,12 +81,16 @@ pub fn now() -> DateTime<Utc> {
 /// future at any `.await`; a transaction dropped there half-done can leave
 /// its connection out of the pool for good on MySQL (seen with a 2 ms
 /// REQUEST_TIMEOUT). In its own task the transaction always commits or
-/// rolls back; only its answer is lost.
+/// rolls back; only its answer is lost. The task is tracked by the state, so
+/// that shutdown waits for it before closing the pool.
 pub async fn to_completion<T: Send + 'static>(
+    state: &crate::state::AppState,
     work: impl Future<Output = Result<T, crate::error::AppError>> + Send + 'static,
 ) -> Result<T, crate::error::AppError> {
     use tracing::Instrument as _;
-    tokio::spawn(work.in_current_span()).await.map_err(|e| {
-        crate::error::AppError::internal(format!("a database task did not finish: {e}"))
-    })?
+    state
+        .tasks()
+        .spawn(work.in_current_span())
+        .await
+        .map_err(crate::error::AppError::internal)?
 }

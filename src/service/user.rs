@@ -1,4 +1,4 @@
-//! Accounts: registration and password sign-in.
+//! Accounts: registration, password sign-in and password change.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
@@ -8,12 +8,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::session::{self, Outcome};
+use super::session::{self, SignedIn};
 use super::throttle;
-use super::{InputProblem, ProblemKind};
+use super::{Field, InputProblem, ProblemKind};
 use crate::auth::password::{HashError, Verdict};
 use crate::auth::{ClientInfo, Viewer};
-use crate::domain::{Email, NewPassword, PasswordError, PasswordInput, Profile};
+use crate::domain::{Email, NewPassword, PasswordInput, Profile};
 use crate::entity::{throttle as throttle_row, user};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -26,72 +26,73 @@ pub async fn register(
     email: &str,
     password: &str,
     client: &ClientInfo,
-) -> Result<Outcome, AppError> {
+) -> Result<SignedIn, AppError> {
     if let Some(limited) = throttle::per_ip(state, client).await? {
-        return Ok(Err(vec![limited]));
+        return Err(AppError::input(limited));
     }
     let email = Email::parse(email);
     let password = NewPassword::parse(password, email.as_ref().ok());
     let mut problems = Vec::new();
     if email.is_err() {
-        problems.push(InputProblem::new(ProblemKind::InvalidEmail, Some("email")));
+        problems.push(InputProblem::new(
+            ProblemKind::InvalidEmail,
+            Some(Field::Email),
+        ));
     }
     if let Err(e) = &password {
-        problems.push(InputProblem::new(password_problem(*e), Some("password")));
+        problems.push(InputProblem::new((*e).into(), Some(Field::Password)));
     }
     let (Ok(email), Ok(password)) = (email, password) else {
-        return Ok(Err(problems));
+        return Err(AppError::Input(problems));
     };
     let taken = || {
-        Ok(Err(vec![InputProblem::new(
+        AppError::input(InputProblem::new(
             ProblemKind::EmailTaken,
-            Some("email"),
-        )]))
+            Some(Field::Email),
+        ))
     };
 
     // Spare the hash when the answer is already known; the unique index
     // below settles races.
     if email_exists(state, &email).await? {
-        return taken();
+        return Err(taken());
     }
     let hash = state.hasher().hash(password.expose()).await?;
     // The account, its first session and that session's refresh token are
-    // written together or not at all, in a task of their own (see
-    // `to_completion`). `None`: the email was taken in the meantime.
-    let created = {
-        let (state, client, email) = (state.clone(), client.clone(), email.into_string());
-        super::to_completion(async move {
-            let now = super::now();
-            let txn = state.db().begin().await?;
-            let inserted = user::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                email: Set(email),
-                password_hash: Set(hash),
-                created_at: Set(now),
-                updated_at: Set(now),
+    // written together or not at all (see `to_completion`). `None`: the
+    // email was taken in the meantime.
+    let task_state = state.clone();
+    let (client, email) = (client.clone(), email.into_string());
+    let created = super::to_completion(state, async move {
+        let state = task_state;
+        let now = super::now();
+        let txn = state.db().begin().await?;
+        let inserted = user::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email),
+            password_hash: Set(hash),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await;
+        let user = match inserted {
+            Ok(user) => user,
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                txn.rollback().await?;
+                return Ok(None);
             }
-            .insert(&txn)
-            .await;
-            let user = match inserted {
-                Ok(user) => user,
-                Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                    txn.rollback().await?;
-                    return Ok(None);
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let (session, refresh) = session::open(&txn, &state, user.id, &client, now).await?;
-            txn.commit().await?;
-            Ok(Some((user, session, refresh)))
-        })
-        .await?
-    };
-    let Some((user, session, refresh)) = created else {
-        return taken();
-    };
+            Err(e) => return Err(e.into()),
+        };
+        let (session, refresh) = session::open(&txn, &state, user.id, &client, now).await?;
+        txn.commit().await?;
+        Ok(Some((user, session, refresh)))
+    })
+    .await?;
+    let (user, session, refresh) = created.ok_or_else(taken)?;
     tracing::info!(user = %user.id, "account registered");
     metrics::counter!("registrations_total").increment(1);
-    Ok(Ok(session::sign_in(state, user, session, refresh)?))
+    session::sign_in(state, user, session, refresh)
 }
 
 /// Signs in with email and password. An unknown email, a wrong password and a
@@ -102,12 +103,12 @@ pub async fn login(
     email: &str,
     password: &str,
     client: &ClientInfo,
-) -> Result<Outcome, AppError> {
+) -> Result<SignedIn, AppError> {
     let Ok(email) = Email::parse(email) else {
-        return Ok(Err(vec![InputProblem::new(
+        return Err(AppError::input(InputProblem::new(
             ProblemKind::InvalidEmail,
-            Some("email"),
-        )]));
+            Some(Field::Email),
+        )));
     };
     // A full hash queue refuses the attempt anyway: say so before any
     // database work, so that a storm of sign-ins costs little beyond the
@@ -116,14 +117,14 @@ pub async fn login(
         return Err(HashError::Busy.into());
     }
     if let Some(limited) = throttle::per_ip(state, client).await? {
-        return Ok(Err(vec![limited]));
+        return Err(AppError::input(limited));
     }
     // Locked accounts are refused before the password is even looked at, so
     // the right password during the lock is refused the same way.
     let (found, standing) = find_for_login(state, &email).await?;
     if let throttle::Standing::Locked(locked) = standing {
         metrics::counter!("logins_total", "outcome" => "rate_limited").increment(1);
-        return Ok(Err(vec![locked]));
+        return Err(AppError::input(locked));
     }
     let password = PasswordInput::new(password);
     let verdict = state
@@ -136,10 +137,10 @@ pub async fn login(
             tracing::info!("login refused: invalid credentials");
             metrics::counter!("logins_total", "outcome" => "invalid_credentials").increment(1);
             throttle::login_failed(state, email.as_str()).await?;
-            return Ok(Err(vec![InputProblem::new(
+            return Err(AppError::input(InputProblem::new(
                 ProblemKind::InvalidCredentials,
                 None,
-            )]));
+            )));
         }
     };
     throttle::login_succeeded(state, email.as_str(), &standing).await?;
@@ -149,38 +150,42 @@ pub async fn login(
         user
     };
     // The session and its refresh token are written together or not at all.
-    let (session, refresh) = {
-        let (state, client, user_id) = (state.clone(), client.clone(), user.id);
-        super::to_completion(async move {
-            let txn = state.db().begin().await?;
-            let opened = session::open(&txn, &state, user_id, &client, super::now()).await?;
-            txn.commit().await?;
-            Ok(opened)
-        })
-        .await?
-    };
+    let (task_state, client, user_id) = (state.clone(), client.clone(), user.id);
+    let (session, refresh) = super::to_completion(state, async move {
+        let state = task_state;
+        let txn = state.db().begin().await?;
+        let opened = session::open(&txn, &state, user_id, &client, super::now()).await?;
+        txn.commit().await?;
+        Ok(opened)
+    })
+    .await?;
     tracing::info!(user = %user.id, session = %session.id, "signed in");
     metrics::counter!("logins_total", "outcome" => "success").increment(1);
-    Ok(Ok(session::sign_in(state, user, session, refresh)?))
+    session::sign_in(state, user, session, refresh)
 }
 
 /// Changes the viewer's password: checks the current one (a wrong one is
 /// INVALID_CREDENTIALS), applies the rules to the new one, rehashes, ends
 /// every other session and hands back fresh tokens for this one.
+///
+/// The new hash, the revocation of the other sessions and this session's new
+/// refresh token are one transaction that runs to completion, followed in
+/// the same task by the cache and the notification: a request cut off at
+/// any point leaves either nothing changed or all of it.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn change_password(
     state: &AppState,
     viewer: &Viewer,
     current: &str,
     new: &str,
-) -> Result<Outcome, AppError> {
+) -> Result<SignedIn, AppError> {
     let Some(user) = find(state, viewer.user_id).await? else {
         return Err(AppError::Unauthenticated);
     };
     if let throttle::Standing::Locked(locked) =
         throttle::account_standing(state, &user.email).await?
     {
-        return Ok(Err(vec![locked]));
+        return Err(AppError::input(locked));
     }
     let email = Email::parse(&user.email).ok();
     let new = NewPassword::parse(new, email.as_ref());
@@ -194,25 +199,40 @@ pub async fn change_password(
         throttle::login_failed(state, &user.email).await?;
         problems.push(InputProblem::new(
             ProblemKind::InvalidCredentials,
-            Some("currentPassword"),
+            Some(Field::CurrentPassword),
         ));
     }
     if let Err(e) = &new {
-        problems.push(InputProblem::new(password_problem(*e), Some("newPassword")));
+        problems.push(InputProblem::new((*e).into(), Some(Field::NewPassword)));
     }
     let (true, Ok(new)) = (problems.is_empty(), new) else {
-        return Ok(Err(problems));
+        return Err(AppError::Input(problems));
     };
     let hash = state.hasher().hash(new.expose()).await?;
-    let now = super::now();
-    user::Entity::update_many()
-        .col_expr(user::Column::PasswordHash, Expr::value(hash.clone()))
-        .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .filter(user::Column::Id.eq(user.id))
-        .exec(state.db())
-        .await?;
-    session::revoke(state, viewer, session::Scope::Others).await?;
-    let Some((session, refresh)) = session::reissue(state, viewer).await? else {
+    let (viewer, task_state) = (*viewer, state.clone());
+    let changed = super::to_completion(state, async move {
+        let state = task_state;
+        let now = super::now();
+        let txn = state.db().begin().await?;
+        user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash.clone()))
+            .col_expr(user::Column::UpdatedAt, Expr::value(now))
+            .filter(user::Column::Id.eq(viewer.user_id))
+            .exec(&txn)
+            .await?;
+        let others = session::live_ids(&txn, &viewer, session::Scope::Others, now).await?;
+        let revoked = session::revoke_in(&txn, &others, now).await?;
+        // This session was revoked meanwhile: change nothing.
+        let Some(reissued) = session::reissue(&txn, &state, viewer.session_id, now).await? else {
+            txn.rollback().await?;
+            return Ok(None);
+        };
+        txn.commit().await?;
+        session::announce_revocations(&state, &others, now, revoked).await;
+        Ok(Some((reissued, hash, now)))
+    })
+    .await?;
+    let Some(((session, refresh), hash, now)) = changed else {
         return Err(AppError::Unauthenticated);
     };
     tracing::info!("password changed; other sessions ended");
@@ -221,15 +241,7 @@ pub async fn change_password(
         updated_at: now,
         ..user
     };
-    Ok(Ok(session::sign_in(state, user, session, refresh)?))
-}
-
-fn password_problem(e: PasswordError) -> ProblemKind {
-    match e {
-        PasswordError::TooShort => ProblemKind::PasswordTooShort,
-        PasswordError::TooLong => ProblemKind::PasswordTooLong,
-        PasswordError::TooCommon => ProblemKind::PasswordTooCommon,
-    }
+    session::sign_in(state, user, session, refresh)
 }
 
 /// The account of a signed-in viewer; `None` if it no longer exists.
@@ -316,7 +328,12 @@ async fn find_for_login(
     let user = Option::<user::Model>::from_query_result(&row, "u_")?;
     let login = Option::<throttle_row::Model>::from_query_result(&row, "l_")?;
     let strikes = Option::<throttle_row::Model>::from_query_result(&row, "s_")?;
-    let standing = throttle::standing(state, login.as_ref(), strikes.as_ref());
+    let standing = throttle::standing(
+        state.policy().login_failures,
+        login.as_ref(),
+        strikes.as_ref(),
+        super::now(),
+    );
     Ok((user, standing))
 }
 

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod common;
+mod cutoff;
 mod eddsa;
 mod flow;
 mod http;
