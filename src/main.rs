@@ -18,29 +18,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::HashCost { rounds, threads }) => {
-            return match sns_api::auth::password::measure_verify(rounds, threads) {
-                Ok((median, threads)) => {
-                    println!(
-                        "argon2id m={},t={},p={}: median verify {:.2} ms over {rounds} rounds \
-                         on each of {threads} thread(s)",
-                        sns_api::auth::password::DEFAULT_M_COST,
-                        sns_api::auth::password::DEFAULT_T_COST,
-                        sns_api::auth::password::DEFAULT_P_COST,
-                        median.as_secs_f64() * 1000.0
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("sns-api: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            return sns_api::auth::hash_cost::run(rounds, threads);
         }
         _ => {}
     }
     sns_api::telemetry::init(&cli.config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cli.config.worker_threads())
+        .worker_threads(cli.config.worker_threads)
         .enable_all()
         .build()
     {

@@ -1,6 +1,7 @@
 //! Who is asking: password hashing, tokens, the request's viewer and the
 //! revoked-session cache.
 
+pub mod hash_cost;
 pub mod jwt;
 pub mod password;
 pub mod refresh;

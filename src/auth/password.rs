@@ -4,7 +4,7 @@
 //! answers as SERVICE_UNAVAILABLE.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -46,7 +46,7 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    fn new(params: Params) -> Self {
+    pub(crate) fn new(params: Params) -> Self {
         Self {
             params,
             memory: Vec::new(),
@@ -55,7 +55,7 @@ impl Worker {
 
     /// An Argon2id v19 PHC string of `password` with a random salt, under
     /// this worker's parameters.
-    fn hash(&mut self, password: &[u8]) -> Result<String, HashError> {
+    pub(crate) fn hash(&mut self, password: &[u8]) -> Result<String, HashError> {
         let internal = |e: argon2::password_hash::Error| HashError::Internal(e.to_string());
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
@@ -83,7 +83,7 @@ impl Worker {
     /// Whether `password` matches `stored`, computed with the stored hash's
     /// own algorithm, version and parameters (what `PasswordVerifier` does,
     /// in this worker's memory).
-    fn verify(&mut self, password: &[u8], stored: &PasswordHash<'_>) -> bool {
+    pub(crate) fn verify(&mut self, password: &[u8], stored: &PasswordHash<'_>) -> bool {
         let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
             return false;
         };
@@ -288,51 +288,6 @@ fn lower_priority() {
     {
         tracing::debug!(error = ?e, "could not lower the hashing thread's priority");
     }
-}
-
-/// The median time of one verify with the default parameters, measured on
-/// `threads` threads at once (`rounds` each; at most four per core; a CLI
-/// tool, never the server's runtime), the way a hashing thread verifies: in
-/// memory it reuses. Answers the median and the threads used.
-pub fn measure_verify(rounds: u32, threads: u32) -> Result<(Duration, usize), HashError> {
-    let params = Params::new(DEFAULT_M_COST, DEFAULT_T_COST, DEFAULT_P_COST, None)
-        .map_err(|e| HashError::Internal(e.to_string()))?;
-    let phc = Worker::new(params.clone()).hash(b"correct-horse-battery")?;
-    let parsed = PasswordHash::new(&phc).map_err(|e| HashError::Internal(e.to_string()))?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = usize::try_from(threads).unwrap_or(1).clamp(1, 4 * cores);
-    let time_on_this_thread = || {
-        let mut worker = Worker::new(params.clone());
-        // The first verify allocates the block memory; every thread does it
-        // at about the same time, so the timed rounds overlap.
-        let _ = worker.verify(b"correct-horse-battery", &parsed);
-        (0..rounds.max(1))
-            .map(|_| {
-                let begun = Instant::now();
-                let _ = worker.verify(b"correct-horse-battery", &parsed);
-                begun.elapsed()
-            })
-            .collect::<Vec<_>>()
-    };
-    let mut times = std::thread::scope(|scope| {
-        let runs = (0..threads)
-            .map(|_| {
-                std::thread::Builder::new()
-                    .spawn_scoped(scope, time_on_this_thread)
-                    .map_err(|e| HashError::Internal(format!("starting a timing thread: {e}")))
-            })
-            .collect::<Vec<_>>();
-        let mut all = Vec::new();
-        for run in runs {
-            all.extend(
-                run?.join()
-                    .map_err(|_| HashError::Internal("a timing thread panicked".into()))?,
-            );
-        }
-        Ok::<_, HashError>(all)
-    })?;
-    times.sort();
-    Ok((times[times.len() / 2], threads))
 }
 
 /// A stored hash is weaker when it is not Argon2id v19 or any cost is below

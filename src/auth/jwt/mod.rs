@@ -1,4 +1,4 @@
-//! Access tokens: JWTs with `typ: at+jwt`, every claim required with its
+//! Access tokens: issuing and verifying JWTs with `typ: at+jwt`, every claim required with its
 //! type, the algorithm pinned and no header field that could pick a key from
 //! outside the configured set. HS256 by default; EdDSA (Ed25519) when a key
 //! pair is configured, then with a `kid` and several public keys accepted at
@@ -14,6 +14,13 @@ use rand::RngCore;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+mod cache;
+mod jwks;
+mod keys;
+
+pub use cache::VerifiedTokens;
+pub use keys::{read_private_key, read_public_keys};
 
 pub const TOKEN_TYPE: &str = "at+jwt";
 /// Clock skew tolerated on `exp`, `nbf` and `iat` (the contract allows up to 30 s).
@@ -73,18 +80,6 @@ fn validation(algorithm: Algorithm, issuer: &str, audience: &str) -> Validation 
     validation
 }
 
-/// An Ed25519 public key as a JWK, and its RFC 7638 thumbprint as `kid`.
-fn ed25519_jwk(public: &ed25519_dalek::VerifyingKey) -> (String, serde_json::Value, DecodingKey) {
-    use sha2::Digest as _;
-    let x = URL_SAFE_NO_PAD.encode(public.to_bytes());
-    // Members in lexicographic order, no spaces (RFC 7638, 3.2).
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-    let kid = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes()));
-    let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"});
-    let decoding = DecodingKey::from_ed_der(&public.to_bytes());
-    (kid, jwk, decoding)
-}
-
 /// A freshly signed access token and when it expires.
 #[derive(Debug)]
 pub struct IssuedToken {
@@ -126,13 +121,13 @@ impl JwtKeys {
         let mut verifiers = Vec::new();
         let mut keys = Vec::new();
         for public in &publics {
-            let (kid, jwk, decoding) = ed25519_jwk(public);
+            let (kid, jwk, decoding) = jwks::ed25519_jwk(public);
             verifiers.push((Some(kid), decoding));
             keys.push(jwk);
         }
         Self {
             algorithm: Algorithm::EdDSA,
-            encoding: EncodingKey::from_ed_der(&private_pkcs8_der(private)),
+            encoding: EncodingKey::from_ed_der(&keys::private_pkcs8_der(private)),
             kid: verifiers[0].0.clone(),
             verifiers,
             jwks: Some(serde_json::json!({ "keys": keys })),
@@ -203,55 +198,6 @@ impl JwtKeys {
     }
 }
 
-/// Access tokens that verified, by their exact text: a token presented again
-/// (every request of a signed-in client) costs one lookup instead of a
-/// signature check and two JSON parses. Only tokens that verified are
-/// inserted, so made-up text never fills it; an entry answers only while its
-/// token is unexpired (with the same leeway as `JwtKeys::verify`), and the
-/// keys never change while the process runs. The revocation check is not
-/// part of this: it runs on every request.
-pub struct VerifiedTokens {
-    cache: moka::sync::Cache<String, Verified, foldhash::fast::RandomState>,
-}
-
-#[derive(Clone, Copy)]
-struct Verified {
-    sub: Uuid,
-    sid: Uuid,
-    exp: i64,
-}
-
-impl VerifiedTokens {
-    /// At most `capacity` tokens, none kept longer than `ttl` (the access
-    /// token lifetime) plus the leeway.
-    pub fn new(capacity: u64, ttl: Duration) -> Self {
-        Self {
-            cache: moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl + Duration::from_secs(LEEWAY_SECS))
-                .build_with_hasher(foldhash::fast::RandomState::default()),
-        }
-    }
-
-    /// `(user, session)` of a valid token: from the cache when this exact
-    /// token verified before and has not expired since, else from `keys`.
-    pub fn verify(&self, keys: &JwtKeys, token: &str) -> Result<(Uuid, Uuid), TokenError> {
-        if let Some(v) = self.cache.get(token)
-            && Utc::now().timestamp() <= v.exp.saturating_add(LEEWAY_SECS as i64)
-        {
-            return Ok((v.sub, v.sid));
-        }
-        let claims = keys.verify(token)?;
-        let verified = Verified {
-            sub: claims.sub,
-            sid: claims.sid,
-            exp: claims.exp,
-        };
-        self.cache.insert(token.to_owned(), verified);
-        Ok((claims.sub, claims.sid))
-    }
-}
-
 /// Only `alg`, `typ: at+jwt` and (EdDSA) `kid` may stand in the header:
 /// `jku`, `jwk`, `x5u`, `x5c`, `crit` and anything else are refused, so that
 /// no header field can bring or fetch a key (RFC 8725, 3.10); the `kid` only
@@ -284,52 +230,11 @@ fn check_header(token: &str, algorithm: Algorithm) -> Result<Option<String>, Tok
     }
 }
 
-fn private_pkcs8_der(key: &ed25519_dalek::SigningKey) -> Vec<u8> {
-    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-    key.to_pkcs8_der()
-        .map(|d| d.as_bytes().to_vec())
-        .unwrap_or_default()
-}
-
-/// Reads an Ed25519 private key: PKCS#8 PEM text, or a path to a file holding it.
-pub fn read_private_key(value: &str) -> Result<ed25519_dalek::SigningKey, String> {
-    use ed25519_dalek::pkcs8::DecodePrivateKey as _;
-    let text = pem_text(value)?;
-    ed25519_dalek::SigningKey::from_pkcs8_pem(&text)
-        .map_err(|_| "JWT_PRIVATE_KEY is not an Ed25519 private key in PKCS#8 PEM".to_owned())
-}
-
-/// Reads Ed25519 public keys: one or more PEM blocks, or a path to a file.
-pub fn read_public_keys(value: &str) -> Result<Vec<ed25519_dalek::VerifyingKey>, String> {
-    use ed25519_dalek::pkcs8::DecodePublicKey as _;
-    let text = pem_text(value)?;
-    let blocks =
-        pem::parse_many(text.as_bytes()).map_err(|_| "JWT_PUBLIC_KEYS is not PEM".to_owned())?;
-    if blocks.is_empty() {
-        return Err("JWT_PUBLIC_KEYS holds no PEM block".into());
-    }
-    blocks
-        .iter()
-        .map(|b| {
-            ed25519_dalek::VerifyingKey::from_public_key_der(b.contents()).map_err(|_| {
-                "JWT_PUBLIC_KEYS holds a block that is not an Ed25519 public key".to_owned()
-            })
-        })
-        .collect()
-}
-
-fn pem_text(value: &str) -> Result<String, String> {
-    if value.trim_start().starts_with("-----BEGIN") {
-        // Environments often carry newlines as `\n`.
-        return Ok(value.replace("\\n", "\n"));
-    }
-    std::fs::read_to_string(value.trim()).map_err(|e| format!("cannot read the key file: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret as _;
 
+    use super::cache::Verified;
     use super::*;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
