@@ -43,7 +43,7 @@ impl App {
         crate::db::migrate(&db)
             .await
             .context("migrating the database")?;
-        let hasher = PasswordHasher::start(config.hash_concurrency(), config.hash_queue).await?;
+        let hasher = PasswordHasher::start(config.hash_concurrency, config.hash_queue).await?;
         let policy = Policy {
             session: config.refresh_token_ttl,
             session_max: config.session_max_lifetime,
@@ -102,6 +102,7 @@ impl App {
         let addr = self.local_addr();
         tracing::info!(%addr, "listening; GraphiQL at http://{addr}/graphql");
         let sync = crate::sync::spawn(self.state.clone(), self.sync_interval);
+        let housekeeping = tokio::spawn(crate::housekeeping::run(self.state.clone()));
         let upkeep = tokio::spawn(crate::telemetry::metrics_upkeep());
         let drain = Arc::new(tokio::sync::Notify::new());
         let drain_signal = drain.clone();
@@ -127,6 +128,7 @@ impl App {
             }
         }
         drop(sync);
+        housekeeping.abort();
         upkeep.abort();
         // Transactions of requests that were cut off still commit or roll back.
         self.state.tasks().close();

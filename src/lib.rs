@@ -9,6 +9,7 @@ pub mod domain;
 pub mod entity;
 pub mod error;
 pub mod graphql;
+pub mod housekeeping;
 pub mod http;
 pub mod service;
 pub mod state;

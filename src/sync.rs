@@ -1,4 +1,4 @@
-//! Background work of an instance. Revocations made by other instances reach this one: every
+//! Revocation sync: revocations made by other instances reach this one. Every
 //! `REVOCATION_SYNC_INTERVAL` it reads the sessions revoked recently (an
 //! indexed range on `session.revoked_at`) into its cache. On PostgreSQL a
 //! LISTEN on the revocation channel also wakes it at once, and a lost
@@ -37,10 +37,11 @@ impl Drop for RevocationSync {
 
 pub fn spawn(state: AppState, interval: Duration) -> RevocationSync {
     let wake = Arc::new(Notify::new());
-    let mut tasks = vec![
-        tokio::spawn(pull_loop(state.clone(), interval, wake.clone())),
-        tokio::spawn(prune_loop(state.clone())),
-    ];
+    let mut tasks = vec![tokio::spawn(pull_loop(
+        state.clone(),
+        interval,
+        wake.clone(),
+    ))];
     if state.backend() == DatabaseBackend::Postgres {
         tasks.push(tokio::spawn(listen_loop(state, wake)));
     }
@@ -58,23 +59,6 @@ async fn pull_loop(state: AppState, interval: Duration, wake: Arc<Notify>) {
         match pull_revocations(&state, Utc::now() - lookback).await {
             Ok(n) => tracing::trace!(seen = n, "revocations pulled"),
             Err(e) => tracing::warn!(error = ?e, "revocation pull failed; retrying next interval"),
-        }
-    }
-}
-
-/// Housekeeping every minute: expired attempt counters, and sessions (with
-/// their refresh tokens) that ended long ago.
-async fn prune_loop(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tick.tick().await;
-        match crate::service::throttle::prune(&state).await {
-            Ok(n) => tracing::trace!(pruned = n, "expired throttle rows deleted"),
-            Err(e) => tracing::warn!(error = ?e, "throttle pruning failed; retrying next minute"),
-        }
-        match crate::service::session::prune(&state).await {
-            Ok(n) => tracing::trace!(pruned = n, "long-ended sessions deleted"),
-            Err(e) => tracing::warn!(error = ?e, "session pruning failed; retrying next minute"),
         }
     }
 }

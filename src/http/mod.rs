@@ -3,6 +3,8 @@
 
 mod graphql;
 mod health;
+mod jwks;
+mod metrics;
 
 use std::time::Duration;
 
@@ -69,8 +71,8 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
         .route("/graphql", graphql_route)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/.well-known/jwks.json", get(health::jwks))
+        .route("/metrics", get(metrics::metrics))
+        .route("/.well-known/jwks.json", get(jwks::jwks))
         .layer(middleware)
         .with_state(HttpState { app, schema })
 }
