@@ -213,12 +213,12 @@ pub struct Config {
     /// cores, at least one). The hashing threads take whatever time these
     /// leave; fewer runtime threads wake each other less often, which on a
     /// small machine serves cheap requests with less CPU.
-    #[arg(long, env = "WORKER_THREADS", global = true)]
-    pub worker_threads: Option<usize>,
+    #[arg(long, env = "WORKER_THREADS", default_value_t = cores().div_ceil(2), value_parser = at_least_one, global = true)]
+    pub worker_threads: usize,
 
     /// Password hashes computed at once (default: the number of cores).
-    #[arg(long, env = "HASH_CONCURRENCY", global = true)]
-    pub hash_concurrency: Option<usize>,
+    #[arg(long, env = "HASH_CONCURRENCY", default_value_t = cores(), value_parser = at_least_one, global = true)]
+    pub hash_concurrency: usize,
 
     /// Callers that may wait for a hash slot; more answer SERVICE_UNAVAILABLE.
     #[arg(long, env = "HASH_QUEUE", default_value_t = 64, global = true)]
@@ -280,6 +280,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
+}
+
 fn parse_switch(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
         "on" | "true" | "1" | "yes" => Ok(true),
@@ -330,18 +342,6 @@ impl Config {
             (None, Ok(Backend::Sqlite(_))) => 4,
             (None, _) => 16,
         }
-    }
-
-    pub fn worker_threads(&self) -> usize {
-        self.worker_threads.filter(|n| *n > 0).unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
-        })
-    }
-
-    pub fn hash_concurrency(&self) -> usize {
-        self.hash_concurrency
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     /// Checks what clap cannot: relations between settings.
@@ -480,14 +480,18 @@ mod tests {
     }
 
     #[test]
-    fn worker_threads_default_to_half_the_cores_and_take_a_setting() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut c = Config::defaults();
-        assert_eq!(c.worker_threads(), cores.div_ceil(2));
-        assert_eq!(c.hash_concurrency(), cores);
-        c.worker_threads = Some(0);
-        assert_eq!(c.worker_threads(), cores.div_ceil(2), "0 means the default");
-        c.worker_threads = Some(3);
-        assert_eq!(c.worker_threads(), 3);
+    fn worker_threads_default_to_half_the_cores_and_zero_is_refused() {
+        let c = Config::defaults();
+        assert_eq!(c.worker_threads, cores().div_ceil(2));
+        assert_eq!(c.hash_concurrency, cores());
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|cli| cli.config);
+        assert_eq!(
+            parse(&["sns-api", "--worker-threads", "3"])
+                .unwrap()
+                .worker_threads,
+            3
+        );
+        assert!(parse(&["sns-api", "--worker-threads", "0"]).is_err());
+        assert!(parse(&["sns-api", "--hash-concurrency", "0"]).is_err());
     }
 }

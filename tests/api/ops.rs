@@ -69,7 +69,7 @@ async fn shutdown_lets_logins_in_flight_finish() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
     // One hashing thread: the logins below queue behind each other.
-    config.hash_concurrency = Some(1);
+    config.hash_concurrency = 1;
     let app = TestApp::spawn_with(config).await;
     let email = unique_email("drain");
     app.signed_up(&email).await;
