@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The load harness: builds the release binary, starts it on a fresh SQLite
 # file (or on DATABASE_URL), registers a user, runs the workloads of
-# ../shared/bench/ (wrk, and oha for the open-loop one), and prints one table
+# benches/wrk/ (wrk, and oha for the open-loop one), and prints one table
 # with each figure beside its goal.
 #
 #   benches/load.sh                 # every workload, 10 s each
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BENCH_DIR=${BENCH_DIR:-$ROOT/../shared/bench}
+BENCH_DIR=${BENCH_DIR:-$ROOT/benches/wrk}
 DURATION=${DURATION:-10}
 PORT=${PORT:-18080}
 URL="http://127.0.0.1:$PORT/graphql"

@@ -1,6 +1,6 @@
 // How a frontend wires urql to sns-api: the access token in the
 // Authorization header, and on UNAUTHENTICATED one `refresh` with the stored
-// refresh token, then the failed operation again (README: "Wiring a frontend").
+// refresh token, then the failed operation again (docs/frontend.md).
 import { Client, cacheExchange, fetchExchange, makeOperation } from '@urql/core';
 import { authExchange } from '@urql/exchange-auth';
 
