@@ -8,6 +8,7 @@ mod observe;
 mod query;
 mod schema;
 mod types;
+mod variables;
 
 pub use schema::{ApiSchema, SchemaOptions, build_schema};
 

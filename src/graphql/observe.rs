@@ -1,8 +1,9 @@
 //! The one per-operation extension: the one-auth-mutation rule
-//! (`limits.rs`), the contract's error codes (`codes.rs`), a cache of
-//! prepared documents, and one span and one set of metrics labelled by what
-//! the operation asks for (its root fields: `login`, `me`, …), never by
-//! client-chosen names or variables, so labels stay few and secrets stay out.
+//! (`limits.rs`), required variables (`variables.rs`), the contract's error
+//! codes (`codes.rs`), a cache of prepared documents, and one span and one
+//! set of metrics labelled by what the operation asks for (its root fields:
+//! `login`, `me`, …), never by client-chosen names or variables, so labels
+//! stay few and secrets stay out.
 //!
 //! The cache: a query without variable definitions validates the same way
 //! whatever the request carries, so once it has parsed and validated it is
@@ -105,6 +106,9 @@ struct RequestState {
     fresh: Option<(String, ExecutableDocument)>,
     /// The label of the parsed document; applied only once it validates.
     label: Option<String>,
+    /// Required variables the request left out; reported once the document
+    /// validates, as GraphQL coerces variables after validation.
+    unprovided: Vec<ServerError>,
     /// Set once the document validated.
     metrics: Option<Arc<OpMetrics>>,
 }
@@ -228,7 +232,9 @@ impl Extension for ObserveRequest {
             return Err(refused);
         }
         let label = label_of(&doc, name.as_deref());
+        let unprovided = super::variables::unprovided(&doc, name.as_deref(), variables);
         let mut state = self.state();
+        state.unprovided = unprovided;
         if query.len() <= MAX_CACHED_QUERY_LEN && cacheable(&doc) {
             state.fresh = Some((query.to_owned(), doc.clone()));
         }
@@ -254,6 +260,9 @@ impl Extension for ObserveRequest {
                 .collect::<Vec<_>>()
         })?;
         let mut state = self.state();
+        if !state.unprovided.is_empty() {
+            return Err(std::mem::take(&mut state.unprovided));
+        }
         let label = state.label.take().unwrap_or_else(|| "unknown".to_owned());
         tracing::Span::current().record("operation", label.as_str());
         let metrics = Arc::new(OpMetrics::new(label));

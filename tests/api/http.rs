@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
@@ -135,6 +135,10 @@ async fn parse_and_validation_errors_carry_their_codes() {
     // Variables are checked against the schema like the document is.
     let body = app.gql(REGISTER, json!({"i": {"email": 5}}), None).await;
     assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"], "{body}");
+    // A required variable left out is refused before anything runs.
+    let body = app.gql(REGISTER, json!({}), None).await;
+    assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"], "{body}");
+    assert_eq!(body["data"], Value::Null, "{body}");
     app.stop().await;
 }
 
