@@ -10,6 +10,7 @@ mod schema;
 mod types;
 mod variables;
 
+pub use observe::Executed;
 pub use schema::{ApiSchema, SchemaOptions, build_schema};
 
 /// What the request's `Authorization` header established (anonymous when
