@@ -8,7 +8,9 @@ mod observe;
 mod query;
 mod schema;
 mod types;
+mod variables;
 
+pub use observe::Executed;
 pub use schema::{ApiSchema, SchemaOptions, build_schema};
 
 /// What the request's `Authorization` header established (anonymous when

@@ -1,8 +1,10 @@
 //! The one per-operation extension: the one-auth-mutation rule
-//! (`limits.rs`), the contract's error codes (`codes.rs`), a cache of
-//! prepared documents, and one span and one set of metrics labelled by what
-//! the operation asks for (its root fields: `login`, `me`, …), never by
-//! client-chosen names or variables, so labels stay few and secrets stay out.
+//! (`limits.rs`), required variables (`variables.rs`), the contract's error
+//! codes (`codes.rs`), a cache of prepared documents, the mark that tells a
+//! request error from an operation that ran ([`Executed`]), and one span and
+//! one set of metrics labelled by what the operation asks for (its root
+//! fields: `login`, `me`, …), never by client-chosen names or variables, so
+//! labels stay few and secrets stay out.
 //!
 //! The cache: a query without variable definitions validates the same way
 //! whatever the request carries, so once it has parsed and validated it is
@@ -12,12 +14,13 @@
 //! (validation can depend on them), nor are mutations (inline arguments can
 //! be a password, which must not become a cache key).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-    NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest, NextValidation,
 };
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection,
@@ -32,6 +35,25 @@ use super::codes::{BAD_USER_INPUT, PARSE_FAILED, VALIDATION_FAILED, with_code};
 const MAX_CACHED_QUERY_LEN: usize = 4096;
 /// Distinct documents kept; moka's admission policy keeps the frequent ones.
 const CACHE_CAPACITY: u64 = 512;
+
+/// Request data that the extension marks when the operation starts to run.
+///
+/// Unmarked after `execute`, the response holds a request error: the
+/// document did not parse or validate, no operation could be chosen, or a
+/// variable did not coerce (checked while validating: async-graphql's rules
+/// and `variables.rs`). Its `data` is null, but so is the `data` of an operation
+/// that ran and whose non-null root field failed; only this mark tells the
+/// two apart (GraphQL over HTTP answers the first 400, the second 200).
+#[derive(Clone, Default)]
+pub struct Executed(Arc<AtomicBool>);
+
+impl Executed {
+    pub fn started(&self) -> bool {
+        // Written before the response is returned; the future's completion
+        // orders the two.
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// The extension factory; holds the prepared-document cache.
 pub struct Observe {
@@ -105,6 +127,9 @@ struct RequestState {
     fresh: Option<(String, ExecutableDocument)>,
     /// The label of the parsed document; applied only once it validates.
     label: Option<String>,
+    /// Required variables the request left out; reported once the document
+    /// validates, as GraphQL coerces variables after validation.
+    unprovided: Vec<ServerError>,
     /// Set once the document validated.
     metrics: Option<Arc<OpMetrics>>,
 }
@@ -228,12 +253,26 @@ impl Extension for ObserveRequest {
             return Err(refused);
         }
         let label = label_of(&doc, name.as_deref());
+        let unprovided = super::variables::unprovided(&doc, name.as_deref(), variables);
         let mut state = self.state();
+        state.unprovided = unprovided;
         if query.len() <= MAX_CACHED_QUERY_LEN && cacheable(&doc) {
             state.fresh = Some((query.to_owned(), doc.clone()));
         }
         state.label = Some(label);
         Ok(doc)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        if let Some(executed) = ctx.data_opt::<Executed>() {
+            executed.0.store(true, Ordering::Relaxed);
+        }
+        next.run(ctx, operation_name).await
     }
 
     async fn validation(
@@ -254,6 +293,9 @@ impl Extension for ObserveRequest {
                 .collect::<Vec<_>>()
         })?;
         let mut state = self.state();
+        if !state.unprovided.is_empty() {
+            return Err(std::mem::take(&mut state.unprovided));
+        }
         let label = state.label.take().unwrap_or_else(|| "unknown".to_owned());
         tracing::Span::current().record("operation", label.as_str());
         let metrics = Arc::new(OpMetrics::new(label));
@@ -330,6 +372,84 @@ mod tests {
                 errors(&r)
             );
         }
+    }
+
+    /// Runs `request` with the mark; answers whether the operation started.
+    async fn started(schema: &crate::graphql::ApiSchema, request: Request) -> (bool, Response) {
+        let executed = Executed::default();
+        let response = schema.execute(request.data(executed.clone())).await;
+        (executed.started(), response)
+    }
+
+    #[tokio::test]
+    async fn request_errors_leave_the_mark_unset() {
+        let schema = schema();
+        let vars = |v: serde_json::Value| Variables::from_json(v);
+        let cases = [
+            ("a parse error", Request::new("{ me { id ")),
+            ("a validation error", Request::new("{ nope }")),
+            (
+                "an unknown operation",
+                Request::new("query A { me { id } }").operation_name("B"),
+            ),
+            (
+                "no operation chosen",
+                Request::new("query A { me { id } } query B { me { id } }"),
+            ),
+            (
+                "a variable of the wrong type",
+                Request::new("query($n: String!) { __type(name: $n) { name } }")
+                    .variables(vars(serde_json::json!({"n": 5}))),
+            ),
+            (
+                "a null for a non-null variable",
+                Request::new("query($n: String!) { __type(name: $n) { name } }")
+                    .variables(vars(serde_json::json!({"n": null}))),
+            ),
+            (
+                "a missing variable",
+                Request::new("query($n: String!) { __type(name: $n) { name } }"),
+            ),
+            (
+                "two auth mutations",
+                Request::new(
+                    r#"mutation { a: refresh(input: {refreshToken: "x"}) { accessToken } b: refresh(input: {refreshToken: "y"}) { accessToken } }"#,
+                ),
+            ),
+        ];
+        for (what, request) in cases {
+            // Twice: the second may come from the prepared-document cache.
+            for _ in 0..2 {
+                let (started, r) = started(&schema, request_clone(&request)).await;
+                assert!(!started, "{what}: {:?}", errors(&r));
+                assert!(!r.errors.is_empty(), "{what}");
+                assert_eq!(r.data, async_graphql::Value::Null, "{what}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_operation_that_ran_is_marked_even_when_its_data_is_null() {
+        let schema = schema();
+        for _ in 0..2 {
+            let (started_ok, ok) = started(&schema, Request::new("{ me { id } }")).await;
+            assert!(started_ok && ok.errors.is_empty(), "{:?}", errors(&ok));
+            // `sessions` is non-null and needs a viewer: its error nulls `data`.
+            let (started_failed, failed) =
+                started(&schema, Request::new("{ sessions { id } }")).await;
+            assert!(started_failed, "{:?}", errors(&failed));
+            assert_eq!(failed.data, async_graphql::Value::Null);
+            assert_eq!(failed.errors.len(), 1, "{:?}", errors(&failed));
+        }
+    }
+
+    /// `Request` is not `Clone`; the parts these tests set.
+    fn request_clone(r: &Request) -> Request {
+        let mut c = Request::new(r.query.clone()).variables(r.variables.clone());
+        if let Some(name) = &r.operation_name {
+            c = c.operation_name(name.clone());
+        }
+        c
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! `POST /graphql` executes one operation; `GET /graphql` only serves the
-//! GraphiQL page, so that no link or image tag can ever run a mutation.
+//! `POST /graphql` executes one operation and answers in the media type the
+//! client accepts (`negotiate.rs`); `GET /graphql` only serves the GraphiQL
+//! page, so that no link or image tag can ever run a mutation.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use super::{HttpState, error_response};
+use super::negotiate::ResponseType;
+use super::{HttpState, error_response, json_response};
 use crate::auth::{Auth, ClientInfo};
+use crate::graphql::Executed;
 
 impl FromRequestParts<HttpState> for ClientInfo {
     type Rejection = std::convert::Infallible;
@@ -36,21 +40,59 @@ impl<S: Send + Sync> FromRequestParts<S> for JsonContent {
     }
 }
 
+/// The media type comes first: a client that accepts neither of ours gets
+/// its 406 before the body is read or a token checked.
 pub async fn execute(
+    media: ResponseType,
     State(http): State<HttpState>,
     auth: Auth,
     client: ClientInfo,
     JsonContent(json): JsonContent,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let request = match decode(json, &body) {
+    let request = match body
+        .map_err(BadBody::from)
+        .and_then(|body| decode(json, &body))
+    {
         Ok(r) => r,
-        Err(refusal) => return refusal.into_response(),
+        Err(refusal) => return refusal.respond(media),
     };
     // The `AppState` is schema data already; only what is per request goes here.
     let request = request.data(client).data(auth);
-    let response = http.schema.execute(request).await;
-    axum::Json(response).into_response()
+    match media {
+        ResponseType::Json => {
+            // Legacy clients: 200 for every GraphQL response, `data` included.
+            let response = http.schema.execute(request).await;
+            json_response(StatusCode::OK, media, &response)
+        }
+        ResponseType::GraphqlResponse => {
+            let executed = Executed::default();
+            let response = http.schema.execute(request.data(executed.clone())).await;
+            if executed.started() {
+                json_response(StatusCode::OK, media, &response)
+            } else {
+                json_response(StatusCode::BAD_REQUEST, media, &RequestError::of(&response))
+            }
+        }
+    }
+}
+
+/// A response whose operation never ran: `errors` (and any extensions), and
+/// no `data` entry, as `application/graphql-response+json` requires.
+#[derive(serde::Serialize)]
+struct RequestError<'a> {
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+}
+
+impl<'a> RequestError<'a> {
+    fn of(response: &'a async_graphql::Response) -> Self {
+        Self {
+            errors: &response.errors,
+            extensions: &response.extensions,
+        }
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -61,8 +103,8 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// One JSON object `{query, variables, operationName}`; anything else is
-/// refused with a GraphQL-shaped body and a 4xx status.
+/// One JSON object `{query, variables, operationName, extensions}`; anything
+/// else is refused with a GraphQL-shaped body and a 4xx status.
 fn decode(is_json: bool, body: &[u8]) -> Result<async_graphql::Request, BadBody> {
     if !is_json {
         return Err(BadBody::NotJson);
@@ -87,14 +129,36 @@ fn decode(is_json: bool, body: &[u8]) -> Result<async_graphql::Request, BadBody>
 }
 
 enum BadBody {
+    TooLarge,
+    Unreadable,
     NotJson,
     Batch,
     Shape,
 }
 
-impl IntoResponse for BadBody {
-    fn into_response(self) -> Response {
+impl From<BytesRejection> for BadBody {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::TooLarge
+        } else {
+            Self::Unreadable
+        }
+    }
+}
+
+impl BadBody {
+    /// In the negotiated media type: the body is a GraphQL response without
+    /// `data`, which either type can carry.
+    fn respond(self, media: ResponseType) -> Response {
         let (status, message) = match self {
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The request body is larger than the server accepts.",
+            ),
+            Self::Unreadable => (
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read.",
+            ),
             Self::NotJson => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Send the request as Content-Type: application/json.",
@@ -105,20 +169,23 @@ impl IntoResponse for BadBody {
             ),
             Self::Shape => (
                 StatusCode::BAD_REQUEST,
-                "The body must be a JSON object {\"query\": string, \"variables\"?: object, \"operationName\"?: string}.",
+                "The body must be a JSON object {\"query\": string, \"variables\"?: object, \"operationName\"?: string, \"extensions\"?: object}.",
             ),
         };
-        error_response(status, "BAD_REQUEST", message)
+        error_response(status, media, "BAD_REQUEST", message)
     }
 }
 
-/// The GraphQL-over-HTTP request body; `query` is required.
+/// The GraphQL-over-HTTP request body; `query` is required. `extensions`
+/// must be a map when present; none is read.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Body {
     query: String,
     variables: Option<serde_json::Value>,
     operation_name: Option<String>,
+    #[expect(dead_code, reason = "its shape is checked; its content is not used")]
+    extensions: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The GraphiQL release the page loads (from unpkg). Pinned, so the page

@@ -5,6 +5,7 @@ mod graphql;
 mod health;
 mod jwks;
 mod metrics;
+mod negotiate;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::graphql::ApiSchema;
 use crate::state::AppState;
+use negotiate::ResponseType;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -60,7 +62,7 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(CatchPanicLayer::custom(|_| internal_error_response()))
+        .layer(CatchPanicLayer::custom(|_| internal_error_response("handler panicked")))
         .layer(cors(&config.cors_origins))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -100,16 +102,39 @@ fn cors(origins: &[String]) -> CorsLayer {
 
 /// A GraphQL-shaped error body with an HTTP status, for what is refused
 /// before GraphQL runs.
-pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error_response(
+    status: StatusCode,
+    media: ResponseType,
+    code: &str,
+    message: &str,
+) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": code } }]
     });
-    (status, axum::Json(body)).into_response()
+    json_response(status, media, &body)
 }
 
-fn internal_error_response() -> Response {
+/// `body` as JSON in `media`.
+pub(crate) fn json_response(
+    status: StatusCode,
+    media: ResponseType,
+    body: &impl serde::Serialize,
+) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(header::CONTENT_TYPE, media.content_type())],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => internal_error_response("a response did not serialize"),
+    }
+}
+
+/// A 500 whose body carries only an id; `what` goes to the log with it.
+fn internal_error_response(what: &'static str) -> Response {
     let id = uuid::Uuid::now_v7();
-    tracing::error!(error_id = %id, "handler panicked");
+    tracing::error!(error_id = %id, "{what}");
     let body = serde_json::json!({
         "errors": [{ "message": "Internal server error.",
                      "extensions": { "code": "INTERNAL_SERVER_ERROR", "errorId": id.to_string() } }]
