@@ -204,6 +204,11 @@ pub struct Config {
     )]
     pub query_directive_limit: usize,
 
+    /// Most fields a document may select as written, `__typename` and
+    /// aliases included (GraphiQL's introspection query selects 70).
+    #[arg(long, env = "QUERY_FIELD_LIMIT", default_value_t = 500, global = true)]
+    pub query_field_limit: usize,
+
     /// Longest time one request may take; then HTTP 408.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub request_timeout: Duration,
