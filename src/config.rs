@@ -187,7 +187,8 @@ pub struct Config {
     #[arg(long, env = "QUERY_DEPTH_LIMIT", default_value_t = 16, global = true)]
     pub query_depth_limit: usize,
 
-    /// Highest accepted GraphQL complexity (one per field by default).
+    /// Most fields a document selects with fragments expanded (each spread
+    /// counts its fragment again), over every operation and fragment.
     #[arg(
         long,
         env = "QUERY_COMPLEXITY_LIMIT",
@@ -204,6 +205,11 @@ pub struct Config {
         global = true
     )]
     pub query_directive_limit: usize,
+
+    /// Most fields a document may select as written, `__typename` and
+    /// aliases included (GraphiQL's introspection query selects 70).
+    #[arg(long, env = "QUERY_FIELD_LIMIT", default_value_t = 500, global = true)]
+    pub query_field_limit: usize,
 
     /// Longest time one request may take; then HTTP 408.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]

@@ -2,10 +2,12 @@
 //! viewer and state, call one service function, map the result) and types.
 
 mod codes;
+mod cost;
 mod limits;
 mod mutation;
 mod observe;
 mod query;
+mod scan;
 mod schema;
 mod types;
 mod variables;

@@ -1,15 +1,19 @@
-//! The one per-operation extension: the one-auth-mutation rule
-//! (`limits.rs`), required variables (`variables.rs`), the contract's error
-//! codes (`codes.rs`), a cache of prepared documents, the mark that tells a
-//! request error from an operation that ran ([`Executed`]), and one span and
-//! one set of metrics labelled by what the operation asks for (its root
-//! fields: `login`, `me`, …), never by client-chosen names or variables, so
-//! labels stay few and secrets stay out.
+//! The one per-operation extension: the document limits (`limits.rs`),
+//! required variables (`variables.rs`), the contract's error codes
+//! (`codes.rs`), a cache of prepared documents, the mark that tells a request
+//! error from an operation that ran ([`Executed`]), and one span and one set
+//! of metrics labelled by what the operation asks for (its root fields:
+//! `login`, `me`, …), never by client-chosen names or variables, so labels
+//! stay few and secrets stay out.
 //!
-//! The cache: a query without variable definitions validates the same way
-//! whatever the request carries, so once it has parsed and validated it is
-//! kept (by its exact text and operation name) with its validation result
-//! and its metric handles; the next request with the same text skips parse,
+//! The limits run when the request is prepared: the text is scanned, then
+//! parsed here (async-graphql takes the parsed document from the request),
+//! then measured, all before async-graphql's own checks, which expand
+//! fragments at every spread. The cache: a query without variable
+//! definitions validates the same way whatever the request carries, so once
+//! it has passed the limits, parsed and validated it is kept (by its exact
+//! text and operation name) with its validation result and its metric
+//! handles; the next request with the same text skips the limits, parse,
 //! validation and label work. Documents with variables are never cached
 //! (validation can depend on them), nor are mutations (inline arguments can
 //! be a password, which must not become a cache key).
@@ -30,6 +34,7 @@ use metrics::{Counter, Histogram};
 use tracing::Instrument as _;
 
 use super::codes::{BAD_USER_INPUT, PARSE_FAILED, VALIDATION_FAILED, with_code};
+use super::limits::Limits;
 
 /// Longer documents are not cached (clients send a handful of short ones).
 const MAX_CACHED_QUERY_LEN: usize = 4096;
@@ -55,28 +60,25 @@ impl Executed {
     }
 }
 
-/// The extension factory; holds the prepared-document cache.
+/// The extension factory; holds the limits and the prepared-document cache.
 pub struct Observe {
+    limits: Limits,
     prepared: moka::sync::Cache<String, Arc<Prepared>>,
 }
 
 impl Observe {
-    pub fn new() -> Self {
+    pub(super) fn new(limits: Limits) -> Self {
         Self {
+            limits,
             prepared: moka::sync::Cache::new(CACHE_CAPACITY),
         }
-    }
-}
-
-impl Default for Observe {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
 impl ExtensionFactory for Observe {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(ObserveRequest {
+            limits: self.limits,
             prepared: self.prepared.clone(),
             state: Mutex::new(RequestState::default()),
         })
@@ -112,6 +114,7 @@ impl OpMetrics {
 }
 
 struct ObserveRequest {
+    limits: Limits,
     prepared: moka::sync::Cache<String, Arc<Prepared>>,
     state: Mutex<RequestState>,
 }
@@ -217,12 +220,34 @@ impl Extension for ObserveRequest {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        request: Request,
+        mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        self.state()
-            .operation_name
-            .clone_from(&request.operation_name);
+        let name = request.operation_name.clone();
+        let hit = if request.query.len() <= MAX_CACHED_QUERY_LEN {
+            self.prepared
+                .get(&request.query)
+                .filter(|hit| hit.operation_name == name)
+        } else {
+            None
+        };
+        let is_hit = hit.is_some();
+        {
+            let mut state = self.state();
+            state.operation_name.clone_from(&name);
+            state.hit = hit;
+        }
+        if is_hit {
+            return next.run(ctx, request).await;
+        }
+        self.limits.check_text(&request.query)?;
+        let doc = request
+            .parsed_query()
+            .map_err(|e| with_code(e, PARSE_FAILED))?;
+        self.limits.check_document(doc)?;
+        if let Some(refused) = super::limits::check_one_auth_mutation(doc, name.as_deref()) {
+            return Err(refused);
+        }
         next.run(ctx, request).await
     }
 
@@ -234,24 +259,17 @@ impl Extension for ObserveRequest {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let name = {
-            let mut state = self.state();
-            if query.len() <= MAX_CACHED_QUERY_LEN
-                && let Some(hit) = self.prepared.get(query)
-                && hit.operation_name == state.operation_name
-            {
-                let doc = hit.doc.clone();
-                state.hit = Some(hit);
-                return Ok(doc);
+            let state = self.state();
+            if let Some(hit) = &state.hit {
+                return Ok(hit.doc.clone());
             }
             state.operation_name.clone()
         };
+        // Takes the document parsed in `prepare_request`.
         let doc = next
             .run(ctx, query, variables)
             .await
             .map_err(|e| with_code(e, PARSE_FAILED))?;
-        if let Some(refused) = super::limits::check_one_auth_mutation(&doc, name.as_deref()) {
-            return Err(refused);
-        }
         let label = label_of(&doc, name.as_deref());
         let unprovided = super::variables::unprovided(&doc, name.as_deref(), variables);
         let mut state = self.state();

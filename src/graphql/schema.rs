@@ -1,5 +1,6 @@
 use async_graphql::{EmptySubscription, Schema};
 
+use super::limits::Limits;
 use super::mutation::Mutation;
 use super::observe::Observe;
 use super::query::Query;
@@ -14,6 +15,7 @@ pub struct SchemaOptions {
     pub depth_limit: usize,
     pub complexity_limit: usize,
     pub directive_limit: usize,
+    pub field_limit: usize,
     pub introspection: bool,
 }
 
@@ -23,6 +25,7 @@ impl From<&Config> for SchemaOptions {
             depth_limit: c.query_depth_limit,
             complexity_limit: c.query_complexity_limit,
             directive_limit: c.query_directive_limit,
+            field_limit: c.query_field_limit,
             introspection: c.introspection,
         }
     }
@@ -30,11 +33,17 @@ impl From<&Config> for SchemaOptions {
 
 /// Builds the schema; `state` is `None` only to print the SDL.
 pub fn build_schema(options: &SchemaOptions, state: Option<AppState>) -> ApiSchema {
-    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
-        .limit_depth(options.depth_limit)
-        .limit_complexity(options.complexity_limit)
-        .limit_directives(options.directive_limit)
-        .extension(Observe::new());
+    // Depth, complexity and directives are our limits (`limits.rs`), not
+    // async-graphql's: ours count `__typename` too, and run before anything
+    // expands fragments at every spread.
+    let limits = Limits {
+        fields: options.field_limit,
+        complexity: options.complexity_limit,
+        depth: options.depth_limit,
+        directives: options.directive_limit,
+    };
+    let mut builder =
+        Schema::build(Query, Mutation, EmptySubscription).extension(Observe::new(limits));
     if !options.introspection {
         // "Did you mean …" would leak the schema that introspection hides.
         builder = builder.disable_introspection().disable_suggestions();

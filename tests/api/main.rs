@@ -9,6 +9,7 @@ mod eddsa;
 mod flow;
 mod http;
 mod inputs;
+mod limits;
 mod logs;
 mod multi;
 mod ops;
