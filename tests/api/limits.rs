@@ -139,3 +139,24 @@ async fn a_refused_document_stays_refused_when_sent_again() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_document_over_a_limit_is_a_request_error_under_graphql_response_json() {
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.query_field_limit = 5;
+    let app = TestApp::spawn_with(config).await;
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("Accept", "application/graphql-response+json")
+        .json(&json!({ "query": aliased_typenames(6) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "nothing ran, so a request error");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"]);
+    assert!(body.get("data").is_none(), "no data entry: {body}");
+    app.stop().await;
+}
