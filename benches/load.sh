@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The load harness: builds the release binary, starts it on a fresh SQLite
+# The load harness: builds the release-lto binary, starts it on a fresh SQLite
 # file (or on DATABASE_URL), registers a user, runs the workloads of
 # benches/wrk/ (wrk, and oha for the open-loop one), and prints one table
 # with each figure beside its goal.
@@ -18,8 +18,8 @@ URL="http://127.0.0.1:$PORT/graphql"
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
 command -v oha >/dev/null || { echo "installing oha"; cargo install oha --locked -q; }
 [ -x /usr/bin/time ] || { echo "installing GNU time"; apt-get install -y -qq time >/dev/null; }
-cargo build --release -q
-BIN=$ROOT/target/release/sns-api
+cargo build --profile release-lto -q
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/sns-api
 
 WORK=$(mktemp -d)
 PID=
