@@ -187,7 +187,8 @@ fn signing_keys(config: &Config) -> anyhow::Result<(JwtKeys, RefreshKeys)> {
             &config.jwt_issuer,
             &config.jwt_audience,
             config.access_token_ttl,
-        );
+        )
+        .map_err(anyhow::Error::msg)?;
         return Ok((jwt, RefreshKeys::derive(private.as_bytes())));
     }
     let secret = jwt_secret(config)?;

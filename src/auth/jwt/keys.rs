@@ -1,10 +1,12 @@
 //! Loading the EdDSA keys: PKCS#8 PEM text, or a path to a file holding it.
 
-pub(super) fn private_pkcs8_der(key: &ed25519_dalek::SigningKey) -> Vec<u8> {
+/// The key as PKCS#8 DER, which the signer takes; an error here stops the
+/// start (an empty key would sign nothing anyone could verify).
+pub(super) fn private_pkcs8_der(key: &ed25519_dalek::SigningKey) -> Result<Vec<u8>, String> {
     use ed25519_dalek::pkcs8::EncodePrivateKey as _;
     key.to_pkcs8_der()
         .map(|d| d.as_bytes().to_vec())
-        .unwrap_or_default()
+        .map_err(|_| "JWT_PRIVATE_KEY cannot be encoded as PKCS#8".to_owned())
 }
 
 /// Reads an Ed25519 private key: PKCS#8 PEM text, or a path to a file holding it.

@@ -111,7 +111,7 @@ impl JwtKeys {
         issuer: &str,
         audience: &str,
         ttl: Duration,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let mut publics = vec![private.verifying_key()];
         for key in also_accepted {
             if !publics.contains(key) {
@@ -125,9 +125,9 @@ impl JwtKeys {
             verifiers.push((Some(kid), decoding));
             keys.push(jwk);
         }
-        Self {
+        Ok(Self {
             algorithm: Algorithm::EdDSA,
-            encoding: EncodingKey::from_ed_der(&keys::private_pkcs8_der(private)),
+            encoding: EncodingKey::from_ed_der(&keys::private_pkcs8_der(private)?),
             kid: verifiers[0].0.clone(),
             verifiers,
             jwks: Some(serde_json::json!({ "keys": keys })),
@@ -135,7 +135,7 @@ impl JwtKeys {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl,
-        }
+        })
     }
 
     /// The public keys as a JWK Set; `None` with HS256 (nothing public).
