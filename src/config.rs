@@ -544,6 +544,33 @@ mod tests {
         assert_eq!(pg.database_pool_size(), 32);
     }
 
+    #[test]
+    fn mail_defaults_match_the_contract_and_bad_mail_settings_refuse_to_start() {
+        let c = Config::defaults();
+        assert_eq!(c.mail_url.expose_secret(), "file://sns-mail");
+        assert_eq!(c.mail_from, "sns-api <no-reply@localhost>");
+        assert_eq!(c.email_verification_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(c.password_reset_ttl, Duration::from_secs(3600));
+        assert_eq!(c.rate_limit_mail, "5/1h".parse().unwrap());
+        assert_eq!(c.mail_max_attempts, 10);
+        assert!(c.mail_verify_url.contains("{token}") && c.mail_reset_url.contains("{token}"));
+        let mut bad = Config::defaults();
+        bad.mail_url = "smtp://user:hunter2@host:25?tls=never".to_owned().into();
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("MAIL_URL") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let mut bad = Config::defaults();
+        bad.mail_reset_url = "http://localhost/reset".into();
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("MAIL_RESET_URL")
+        );
+    }
+
     /// Run by `the_defaults_ignore_the_environment` in a child process whose
     /// environment sets variables; on its own it checks the plain defaults.
     #[test]

@@ -37,6 +37,9 @@ fn mail_config(db: &TestDb, sink: &SmtpSink) -> Config {
     c.mail_retry_backoff = Duration::from_millis(200);
     c.mail_send_timeout = Duration::from_secs(5);
     c.revocation_sync_interval = SYNC;
+    // Racing resets hash passwords at once; a loaded machine must not turn
+    // that into a 408.
+    c.request_timeout = Duration::from_secs(120);
     c
 }
 
@@ -216,7 +219,7 @@ async fn two_racing_resets_with_one_token_exactly_one_wins() {
     app.request_reset(&email).await;
     let token = sink.mail_to(&email, SUBJECT_RESET).await.token();
     let app = std::sync::Arc::new(app);
-    let tries: Vec<_> = (0..6)
+    let tries: Vec<_> = (0..4)
         .map(|i| {
             let (app, token) = (app.clone(), token.clone());
             tokio::spawn(async move { app.reset(&token, &format!("{NEW_PASSWORD}-{i}")).await })
@@ -232,6 +235,9 @@ async fn two_racing_resets_with_one_token_exactly_one_wins() {
         }
     }
     assert_eq!(won.len(), 1, "exactly one reset wins: {won:?}");
+    if let Ok(app) = std::sync::Arc::try_unwrap(app) {
+        app.stop().await;
+    }
 }
 
 #[tokio::test]
@@ -277,6 +283,7 @@ async fn superseded_and_expired_tokens_are_invalid() {
         "expired"
     );
     assert_eq!(app.login(&email, PASSWORD).await["errors"], json!([]));
+    app.stop().await;
 }
 
 fn m_is_reset(mails: &[crate::smtp::Received], token: &str) -> bool {
@@ -348,6 +355,7 @@ async fn a_followed_verification_link_shows_in_me_and_in_new_tokens() {
     app.gql(REQUEST_VERIFY, json!({}), Some(&token)).await;
     let (outbox, ..) = counts(&db).await;
     assert_eq!(outbox, 2, "the two verification mails only");
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -412,6 +420,7 @@ async fn an_email_change_takes_effect_only_when_its_link_is_followed() {
         json!([]),
         "unchanged"
     );
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -441,6 +450,7 @@ async fn a_deleted_account_is_gone_and_its_email_registers_again() {
         ["INVALID_CREDENTIALS"]
     );
     app.signed_up(&email).await;
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -587,6 +597,7 @@ async fn bad_input_on_every_new_field_is_a_clear_user_error_and_writes_nothing()
     let anon = app.gql(REQUEST_VERIFY, json!({}), None).await;
     assert_eq!(error_codes(&anon), ["UNAUTHENTICATED"]);
     assert!(app.me(&token).await["data"]["me"].is_object());
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -614,6 +625,7 @@ async fn a_reset_request_answers_alike_whether_or_not_the_address_has_an_account
     assert_eq!(payload_codes(&a), ["RATE_LIMITED"]);
     assert_eq!(payload_codes(&b), ["RATE_LIMITED"]);
     assert!(a["errors"][0]["retryAfterSeconds"].as_i64().unwrap() > 0);
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -634,6 +646,7 @@ async fn mails_to_one_address_are_limited_per_window() {
         payload_codes(&app.request_reset(&email).await),
         ["RATE_LIMITED"]
     );
+    app.stop().await;
 }
 
 /// Forgets the one-a-minute limit of `email`, as a minute passing would.
@@ -711,4 +724,5 @@ async fn a_disabled_account_answers_account_disabled_only_to_the_right_password(
         "no such account any more"
     );
     app.signed_up(&email).await;
+    app.stop().await;
 }
