@@ -125,6 +125,18 @@ async fn forget_mail_limits(db: &TestDb) {
     conn.close().await.ok();
 }
 
+/// The failed-login count on record for `email`.
+async fn login_failures(db: &TestDb, email: &str) -> Option<i32> {
+    use sns_api::entity::throttle;
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let row = throttle::Entity::find_by_id(format!("login:{email}"))
+        .one(&conn)
+        .await
+        .unwrap();
+    conn.close().await.ok();
+    row.map(|r| r.hits)
+}
+
 /// (outbox rows, mail tokens, users, sessions) in the database.
 async fn counts(db: &TestDb) -> (u64, u64, u64, u64) {
     let conn = Database::connect(db.url.as_str()).await.unwrap();
@@ -166,11 +178,15 @@ async fn until_refused(app: &TestApp, token: &str) {
 
 #[tokio::test]
 async fn a_reset_mail_carries_a_link_whose_token_works_once() {
-    let Some((_db, sink, app)) = setup().await else {
+    let Some((db, sink, app)) = setup().await else {
         return;
     };
     let email = unique_email("reset");
     let old_token = app.signed_up(&email).await;
+    for _ in 0..2 {
+        app.login(&email, "a-forgotten-password").await;
+    }
+    assert_eq!(login_failures(&db, &email).await, Some(2));
     assert_eq!(app.request_reset(&email).await["errors"], json!([]));
     let mail = sink.mail_to(&email, SUBJECT_RESET).await;
     assert!(
@@ -199,6 +215,11 @@ async fn a_reset_mail_carries_a_link_whose_token_works_once() {
         payload_codes(&app.reset(&token, "yet-another-passphrase").await),
         ["INVALID_TOKEN"],
         "the token works once"
+    );
+    assert_eq!(
+        login_failures(&db, &email).await,
+        None,
+        "failed logins forgotten"
     );
     assert_eq!(
         payload_codes(&app.login(&email, PASSWORD).await),
@@ -371,6 +392,7 @@ async fn an_email_change_takes_effect_only_when_its_link_is_followed() {
 
     let wrong = app.change_email(&token, "not-my-password", &new).await;
     assert_eq!(payload_codes(&wrong), ["INVALID_CREDENTIALS"]);
+    assert_eq!(login_failures(&db, &old).await, Some(1), "a failed login");
     assert_eq!(
         wrong["errors"][0]["field"],
         json!(["input", "currentPassword"])

@@ -321,6 +321,21 @@ mod tests {
     }
 
     #[test]
+    fn email_verified_is_carried_and_a_token_from_before_the_claim_still_verifies() {
+        let k = keys();
+        let t = k
+            .issue(Uuid::now_v7(), Uuid::now_v7(), true, Utc::now())
+            .unwrap();
+        assert!(k.verify(t.token.expose_secret()).unwrap().email_verified);
+        // `good_claims` has no `email_verified`, as tokens issued before it.
+        let old = k.verify(&sign(good_header(), good_claims())).unwrap();
+        assert!(!old.email_verified);
+        let mut c = good_claims();
+        c["email_verified"] = "yes".into();
+        assert_eq!(k.verify(&sign(good_header(), c)), Err(TokenError::Invalid));
+    }
+
+    #[test]
     fn a_hand_signed_good_token_is_accepted() {
         // Guards the forging helper: the refusals below are then about what they change.
         assert!(keys().verify(&sign(good_header(), good_claims())).is_ok());
