@@ -170,6 +170,26 @@ pub async fn request_password_reset(
         let state = task_state;
         let now = super::now();
         let txn = state.db().begin().await?;
+        // Writes first: on SQLite a transaction that reads before it writes
+        // fails (SQLITE_BUSY_SNAPSHOT) when another connection wrote in
+        // between. The same statements run whether or not the address has
+        // an account, so that timing tells nothing; only the token and the
+        // mail are not written.
+        token_row::Entity::update_many()
+            .col_expr(token_row::Column::UsedAt, Expr::value(Some(now)))
+            .filter(token_row::Column::Kind.eq(Kind::Reset.as_str()))
+            .filter(token_row::Column::UsedAt.is_null())
+            .filter(
+                token_row::Column::UserId.in_subquery(
+                    Query::select()
+                        .column(user::Column::Id)
+                        .from(user::Entity)
+                        .and_where(user::Column::Email.eq(email.as_str()))
+                        .to_owned(),
+                ),
+            )
+            .exec(&txn)
+            .await?;
         let found: Option<(Uuid, Option<DateTime<Utc>>)> = user::Entity::find()
             .select_only()
             .columns([user::Column::Id, user::Column::DisabledAt])
@@ -180,10 +200,6 @@ pub async fn request_password_reset(
         let target = found
             .filter(|(_, disabled)| disabled.is_none())
             .map(|(id, _)| id);
-        // The same statements either way (for no account, on a user id that
-        // matches no row), so that timing tells nothing; only the token and
-        // the mail are not written.
-        mail_token::supersede(&txn, target.unwrap_or(Uuid::nil()), Some(Kind::Reset), now).await?;
         if let Some(user) = target {
             let policy = state.mail();
             let token =
@@ -433,6 +449,9 @@ pub async fn delete_in(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, AppError> {
+    // A write first (see `request_password_reset`): the live sessions are
+    // revoked now, so each tombstone below carries its revocation time.
+    let ended = end_sessions_in(conn, user, now).await?;
     let sessions: Vec<(Uuid, Option<DateTime<Utc>>)> = session_row::Entity::find()
         .select_only()
         .columns([session_row::Column::Id, session_row::Column::RevokedAt])
@@ -475,11 +494,7 @@ pub async fn delete_in(
         .filter(user::Column::Id.eq(user))
         .exec(conn)
         .await?;
-    Ok(sessions
-        .into_iter()
-        .filter(|(_, revoked)| revoked.is_none())
-        .map(|(id, _)| id)
-        .collect())
+    Ok(ended)
 }
 
 /// Ends every live session of `user` (within the caller's transaction);
@@ -489,9 +504,24 @@ pub async fn end_sessions_in(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, AppError> {
-    let ids = session::live_ids_of_user(conn, user, now).await?;
-    session::revoke_in(conn, &ids, now).await?;
-    Ok(ids)
+    // The UPDATE first, then the rows it stamped: a write before any read
+    // (see `request_password_reset`). A session revoked elsewhere in the
+    // same second is answered too; announcing it twice is harmless.
+    session_row::Entity::update_many()
+        .col_expr(session_row::Column::RevokedAt, Expr::value(Some(now)))
+        .filter(session_row::Column::UserId.eq(user))
+        .filter(session_row::Column::RevokedAt.is_null())
+        .filter(session_row::Column::ExpiresAt.gt(now))
+        .exec(conn)
+        .await?;
+    Ok(session_row::Entity::find()
+        .select_only()
+        .column(session_row::Column::Id)
+        .filter(session_row::Column::UserId.eq(user))
+        .filter(session_row::Column::RevokedAt.eq(now))
+        .into_tuple()
+        .all(conn)
+        .await?)
 }
 
 /// Disables (`Some(now)`) or enables (`None`) an account; answers whether it exists.
