@@ -28,6 +28,7 @@ pub struct App {
     state: AppState,
     shutdown_timeout: Duration,
     sync_interval: Duration,
+    mail: crate::mail::outbox::Worker,
 }
 
 impl App {
@@ -52,6 +53,7 @@ impl App {
             auth_per_ip: config.rate_limit_auth_per_ip,
             trusted_proxies: config.trusted_proxies.clone(),
         };
+        let mail = mail_worker(&config)?;
         let state = AppState::new(
             db,
             jwt,
@@ -59,6 +61,7 @@ impl App {
             hasher,
             RevocationCache::new(),
             policy,
+            crate::mail::MailPolicy::from_config(&config),
         );
         let revoked = crate::service::session::load_revocations(&state)
             .await
@@ -75,6 +78,7 @@ impl App {
             state,
             shutdown_timeout: config.shutdown_timeout,
             sync_interval: config.revocation_sync_interval,
+            mail,
         })
     }
 
@@ -103,6 +107,7 @@ impl App {
         tracing::info!(%addr, "listening; GraphiQL at http://{addr}/graphql");
         let sync = crate::sync::spawn(self.state.clone(), self.sync_interval);
         let housekeeping = tokio::spawn(crate::housekeeping::run(self.state.clone()));
+        let mailer = tokio::spawn(crate::mail::outbox::run(self.state.clone(), self.mail));
         let upkeep = tokio::spawn(crate::telemetry::metrics_upkeep());
         let drain = Arc::new(tokio::sync::Notify::new());
         let drain_signal = drain.clone();
@@ -129,6 +134,7 @@ impl App {
         }
         drop(sync);
         housekeeping.abort();
+        mailer.abort();
         upkeep.abort();
         // Transactions of requests that were cut off still commit or roll back.
         self.state.tasks().close();
@@ -148,6 +154,23 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The mail worker of this instance; a `MAIL_URL` that cannot work refuses
+/// to start.
+fn mail_worker(config: &Config) -> anyhow::Result<crate::mail::outbox::Worker> {
+    let transport = crate::mail::Transport::parse(config.mail_url.expose_secret())
+        .map_err(anyhow::Error::msg)?;
+    let from = crate::mail::parse_from(&config.mail_from).map_err(anyhow::Error::msg)?;
+    let sender = crate::mail::Sender::new(&transport, from, config.mail_send_timeout)
+        .map_err(anyhow::Error::msg)?;
+    Ok(crate::mail::outbox::Worker {
+        sender,
+        poll: config.mail_poll_interval,
+        max_attempts: config.mail_max_attempts,
+        backoff: config.mail_retry_backoff,
+        send_timeout: config.mail_send_timeout,
+    })
 }
 
 async fn shutdown_signal() {

@@ -29,6 +29,13 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     Schema,
+    /// Look after one account: show it, disable or enable it, end its
+    /// sessions, or delete it. Running instances learn of the ended
+    /// sessions like of any other revocation.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Time one Argon2id verify with the configured parameters, for capacity
     /// planning: one core signs in about 1000 / (this many ms) users a second.
     HashCost {
@@ -41,6 +48,20 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         threads: u32,
     },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UsersAction {
+    /// Print the account (never its password hash) and its live sessions.
+    Show { email: String },
+    /// Refuse its sign-ins (ACCOUNT_DISABLED) and end every session.
+    Disable { email: String },
+    /// Allow its sign-ins again.
+    Enable { email: String },
+    /// End every session of the account.
+    EndSessions { email: String },
+    /// Delete the account and all it owns; its sessions end.
+    Delete { email: String },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -239,6 +260,68 @@ pub struct Config {
     /// How long a request waits for a database connection before SERVICE_UNAVAILABLE.
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
     pub database_acquire_timeout: Duration,
+
+    /// Where mail goes: `smtp://host:port` (plain), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host:465`, or `file://DIR` (one `.eml` file each).
+    #[arg(long, env = "MAIL_URL", default_value = "file://sns-mail", value_parser = secret, global = true, hide_env_values = true)]
+    pub mail_url: SecretString,
+
+    /// The `From` of every mail.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "sns-api <no-reply@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// The link of a verification mail; `{token}` is replaced by the token.
+    #[arg(
+        long,
+        env = "MAIL_VERIFY_URL",
+        default_value = "http://localhost:5173/verify-email?token={token}",
+        global = true
+    )]
+    pub mail_verify_url: String,
+
+    /// The link of a password-reset mail; `{token}` is replaced by the token.
+    #[arg(
+        long,
+        env = "MAIL_RESET_URL",
+        default_value = "http://localhost:5173/reset-password?token={token}",
+        global = true
+    )]
+    pub mail_reset_url: String,
+
+    /// Lifetime of an email verification (or email change) link.
+    #[arg(long, env = "EMAIL_VERIFICATION_TTL", default_value = "24h", value_parser = parse_duration, global = true)]
+    pub email_verification_ttl: Duration,
+
+    /// Lifetime of a password-reset link.
+    #[arg(long, env = "PASSWORD_RESET_TTL", default_value = "1h", value_parser = parse_duration, global = true)]
+    pub password_reset_ttl: Duration,
+
+    /// Mails per recipient address per window (and never more than one a minute).
+    #[arg(long, env = "RATE_LIMIT_MAIL", default_value = "5/1h", global = true)]
+    pub rate_limit_mail: RateLimit,
+
+    /// Attempts to send one mail before it is kept as failed.
+    #[arg(long, env = "MAIL_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub mail_max_attempts: u32,
+
+    /// How often the mail worker looks for mail that is due (mail written
+    /// by this instance wakes it at once).
+    #[arg(long, env = "MAIL_POLL_INTERVAL", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub mail_poll_interval: Duration,
+
+    /// The wait after a first failed attempt; it doubles with each further
+    /// one, up to an hour.
+    #[arg(long, env = "MAIL_RETRY_BACKOFF", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub mail_retry_backoff: Duration,
+
+    /// Longest time one mail may take to send; then the attempt failed.
+    #[arg(long, env = "MAIL_SEND_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub mail_send_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -382,6 +465,16 @@ impl Config {
                 "ACCESS_TOKEN_TTL must not be longer than REFRESH_TOKEN_TTL".into(),
             ));
         }
+        crate::mail::Transport::parse(self.mail_url.expose_secret()).map_err(ConfigError)?;
+        crate::mail::parse_from(&self.mail_from).map_err(ConfigError)?;
+        for (name, template) in [
+            ("MAIL_VERIFY_URL", &self.mail_verify_url),
+            ("MAIL_RESET_URL", &self.mail_reset_url),
+        ] {
+            if !template.contains("{token}") {
+                return Err(ConfigError(format!("{name} must contain `{{token}}`")));
+            }
+        }
         if self.hash_queue == 0 {
             return Err(ConfigError("HASH_QUEUE must be at least 1".into()));
         }
@@ -455,6 +548,33 @@ mod tests {
         assert_eq!(pg.database_pool_size(), 16);
         pg.database_max_connections = Some(32);
         assert_eq!(pg.database_pool_size(), 32);
+    }
+
+    #[test]
+    fn mail_defaults_match_the_contract_and_bad_mail_settings_refuse_to_start() {
+        let c = Config::defaults();
+        assert_eq!(c.mail_url.expose_secret(), "file://sns-mail");
+        assert_eq!(c.mail_from, "sns-api <no-reply@localhost>");
+        assert_eq!(c.email_verification_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(c.password_reset_ttl, Duration::from_secs(3600));
+        assert_eq!(c.rate_limit_mail, "5/1h".parse().unwrap());
+        assert_eq!(c.mail_max_attempts, 10);
+        assert!(c.mail_verify_url.contains("{token}") && c.mail_reset_url.contains("{token}"));
+        let mut bad = Config::defaults();
+        bad.mail_url = "smtp://user:hunter2@host:25?tls=never".to_owned().into();
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("MAIL_URL") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let mut bad = Config::defaults();
+        bad.mail_reset_url = "http://localhost/reset".into();
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("MAIL_RESET_URL")
+        );
     }
 
     /// Run by `the_defaults_ignore_the_environment` in a child process whose

@@ -1,6 +1,7 @@
 //! sns-api: the account service of a social network. Sign-up, sign-in,
 //! sign-out and `me` over GraphQL, on SQLite, PostgreSQL or MySQL/MariaDB.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod graphql;
 pub mod housekeeping;
 pub mod http;
+pub mod mail;
 pub mod service;
 pub mod state;
 pub mod sync;

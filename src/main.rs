@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         match cli.command {
             None | Some(Command::Serve) => App::build(cli.config).await?.run().await,
             Some(Command::Migrate { action }) => migrate(&cli.config, action).await,
+            Some(Command::Users { action }) => sns_api::admin::run(&cli.config, action).await,
             Some(Command::Schema | Command::HashCost { .. }) => unreachable!("handled above"),
         }
     });

@@ -16,8 +16,9 @@ use crate::auth::revocation::RevocationCache;
 use crate::config::RateLimit;
 use crate::domain::Profile;
 
-/// Profiles are immutable today (no email change, no deletion), so the cache
-/// is exact; the time bound caps staleness for when they are not.
+/// A profile changes when its address is verified or changed, or the account
+/// is deleted: this instance drops its entry then; the time bound caps how
+/// long another instance may show the old one.
 const PROFILE_TTL: Duration = Duration::from_secs(300);
 const PROFILE_CAPACITY: u64 = 100_000;
 /// Verified access tokens remembered (see `VerifiedTokens`).
@@ -54,6 +55,9 @@ struct Inner {
     revocations: RevocationCache,
     profiles: moka::sync::Cache<uuid::Uuid, Profile>,
     policy: Policy,
+    mail: crate::mail::MailPolicy,
+    /// Wakes this instance's mail worker after a request wrote mail.
+    mail_wake: tokio::sync::Notify,
     shutting_down: AtomicBool,
     /// Transactions running to completion (`service::to_completion`).
     tasks: tokio_util::task::TaskTracker,
@@ -76,6 +80,7 @@ impl AppState {
         hasher: PasswordHasher,
         revocations: RevocationCache,
         policy: Policy,
+        mail: crate::mail::MailPolicy,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -90,6 +95,8 @@ impl AppState {
                     .time_to_live(PROFILE_TTL)
                     .build(),
                 policy,
+                mail,
+                mail_wake: tokio::sync::Notify::new(),
                 shutting_down: AtomicBool::new(false),
                 tasks: tokio_util::task::TaskTracker::new(),
             }),
@@ -127,6 +134,16 @@ impl AppState {
 
     pub fn policy(&self) -> &Policy {
         &self.inner.policy
+    }
+
+    /// Mail links, their lifetimes and the sending limits.
+    pub fn mail(&self) -> &crate::mail::MailPolicy {
+        &self.inner.mail
+    }
+
+    /// Notified after a transaction that wrote mail committed.
+    pub fn mail_wake(&self) -> &tokio::sync::Notify {
+        &self.inner.mail_wake
     }
 
     /// Until when a session revoked at `revoked_at` can still have an

@@ -10,6 +10,10 @@ mod m20261127_000002_create_session;
 mod m20261127_000003_create_refresh_token;
 mod m20261127_000004_create_throttle;
 mod m20261127_000005_index_session_expires_at;
+mod m20261203_000006_user_lifecycle;
+mod m20261203_000007_create_mail_token;
+mod m20261203_000008_create_mail_outbox;
+mod m20261203_000009_create_revoked_session;
 
 pub struct Migrator;
 
@@ -40,6 +44,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_create_refresh_token::Migration),
             Box::new(m20261127_000004_create_throttle::Migration),
             Box::new(m20261127_000005_index_session_expires_at::Migration),
+            Box::new(m20261203_000006_user_lifecycle::Migration),
+            Box::new(m20261203_000007_create_mail_token::Migration),
+            Box::new(m20261203_000008_create_mail_outbox::Migration),
+            Box::new(m20261203_000009_create_revoked_session::Migration),
         ]
     }
 }

@@ -10,4 +10,5 @@ pub struct Profile {
     pub id: Uuid,
     pub email: Arc<str>,
     pub created_at: DateTime<Utc>,
+    pub email_verified: bool,
 }

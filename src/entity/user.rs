@@ -10,6 +10,10 @@ pub struct Model {
     pub password_hash: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Proven by following a mail link.
+    pub email_verified: bool,
+    /// Set by an operator (`sns-api users disable`): no sign-in.
+    pub disabled_at: Option<DateTimeUtc>,
 }
 
 // Written by hand so that the password hash never reaches a log line.
@@ -20,6 +24,8 @@ impl std::fmt::Debug for Model {
             .field("email", &self.email)
             .field("password_hash", &"<redacted>")
             .field("created_at", &self.created_at)
+            .field("email_verified", &self.email_verified)
+            .field("disabled_at", &self.disabled_at)
             .finish()
     }
 }

@@ -1,8 +1,9 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::types::{
-    AuthPayload, ChangePasswordInput, LoginInput, LogoutPayload, LogoutScope, RefreshInput,
-    RegisterInput,
+    AuthPayload, ChangeEmailInput, ChangePasswordInput, DeleteAccountInput, DeleteAccountPayload,
+    LoginInput, LogoutPayload, LogoutScope, MailPayload, RefreshInput, RegisterInput,
+    RequestPasswordResetInput, ResetPasswordInput, VerifyEmailInput, VerifyEmailPayload,
 };
 use super::viewer_auth;
 use crate::auth::ClientInfo;
@@ -89,6 +90,87 @@ impl Mutation {
                 &input.new_password,
             )
             .await,
+        )
+    }
+
+    /// Requires a token. Sends the verification mail (again); nothing when already verified.
+    async fn request_email_verification(&self, ctx: &Context<'_>) -> Result<MailPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        MailPayload::answer(service::account::request_email_verification(state, viewer).await)
+    }
+
+    /// No token needed: the mail's token verifies the address, or confirms a pending email change.
+    async fn verify_email(
+        &self,
+        ctx: &Context<'_>,
+        input: VerifyEmailInput,
+    ) -> Result<VerifyEmailPayload> {
+        let state = ctx.data::<AppState>()?;
+        VerifyEmailPayload::answer(
+            service::account::verify_email(state, &input.token, &client(ctx)).await,
+        )
+    }
+
+    /// Same answer whether or not the address has an account; a mail goes only to an account's address.
+    async fn request_password_reset(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestPasswordResetInput,
+    ) -> Result<MailPayload> {
+        let state = ctx.data::<AppState>()?;
+        MailPayload::answer(
+            service::account::request_password_reset(state, &input.email, &client(ctx)).await,
+        )
+    }
+
+    /// Sets the password with the mail's token; ends every session; answers a new one.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ResetPasswordInput,
+    ) -> Result<AuthPayload> {
+        let state = ctx.data::<AppState>()?;
+        AuthPayload::answer(
+            service::account::reset_password(
+                state,
+                &input.token,
+                &input.new_password,
+                &client(ctx),
+            )
+            .await,
+        )
+    }
+
+    /// Requires a token. Mails a confirmation link to the new address and a notice to the old one.
+    async fn change_email(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangeEmailInput,
+    ) -> Result<MailPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        MailPayload::answer(
+            service::account::change_email(
+                state,
+                viewer,
+                &input.current_password,
+                &input.new_email,
+            )
+            .await,
+        )
+    }
+
+    /// Requires a token. Deletes the account and all it owns; ends every session.
+    async fn delete_account(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteAccountInput,
+    ) -> Result<DeleteAccountPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        DeleteAccountPayload::answer(
+            service::account::delete_account(state, viewer, &input.current_password).await,
         )
     }
 }

@@ -17,6 +17,8 @@ pub struct User {
     /// Canonical form: trimmed and lower-cased.
     pub email: String,
     pub created_at: DateTime<Utc>,
+    /// Proven by following a link mailed to it.
+    pub email_verified: bool,
 }
 
 impl From<user::Model> for User {
@@ -25,6 +27,7 @@ impl From<user::Model> for User {
             id: ID(u.id.to_string()),
             email: u.email,
             created_at: u.created_at,
+            email_verified: u.email_verified,
         }
     }
 }
@@ -35,6 +38,7 @@ impl From<Profile> for User {
             id: ID(p.id.to_string()),
             email: p.email.to_string(),
             created_at: p.created_at,
+            email_verified: p.email_verified,
         }
     }
 }
@@ -54,6 +58,10 @@ pub enum UserErrorCode {
     InvalidRefreshToken,
     /// Too many attempts; `retryAfterSeconds` says when to try again.
     RateLimited,
+    /// A mail token that is unknown, expired, used, or superseded by a newer one of its kind.
+    InvalidToken,
+    /// The right password, for an account that is disabled.
+    AccountDisabled,
 }
 
 /// An expected problem with a mutation's input, safe to show to the user.
@@ -76,6 +84,8 @@ fn field_name(f: Field) -> &'static str {
         Field::CurrentPassword => "currentPassword",
         Field::NewPassword => "newPassword",
         Field::RefreshToken => "refreshToken",
+        Field::NewEmail => "newEmail",
+        Field::Token => "token",
     }
 }
 
@@ -99,6 +109,10 @@ impl From<InputProblem> for UserError {
             ProblemKind::InvalidRefreshToken => {
                 "The refresh token is invalid, expired or revoked; sign in again.".to_owned()
             }
+            ProblemKind::InvalidToken => {
+                "This link is invalid, expired or already used; ask for a new one.".to_owned()
+            }
+            ProblemKind::AccountDisabled => "This account is disabled.".to_owned(),
         };
         Self {
             code: p.kind.into(),
@@ -144,6 +158,74 @@ impl AuthPayload {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// A request that sends a mail when it applies. Never tells whether an account exists.
+#[derive(SimpleObject, Default)]
+pub struct MailPayload {
+    pub errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct VerifyEmailPayload {
+    pub user: Option<User>,
+    pub errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct DeleteAccountPayload {
+    pub deleted: bool,
+    pub errors: Vec<UserError>,
+}
+
+/// `Ok(value)` as `ok(value)`; input problems as `errors`; anything else a
+/// top-level error.
+fn answer_with<T, P: Default>(
+    outcome: Result<T, AppError>,
+    ok: impl FnOnce(T) -> P,
+    errors: impl FnOnce(&mut P, Vec<UserError>),
+) -> async_graphql::Result<P> {
+    match outcome {
+        Ok(v) => Ok(ok(v)),
+        Err(AppError::Input(problems)) => {
+            let mut p = P::default();
+            errors(&mut p, problems.into_iter().map(UserError::from).collect());
+            Ok(p)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl MailPayload {
+    pub fn answer(outcome: Result<(), AppError>) -> async_graphql::Result<Self> {
+        answer_with(outcome, |()| Self::default(), |p, e| p.errors = e)
+    }
+}
+
+impl VerifyEmailPayload {
+    pub fn answer(outcome: Result<user::Model, AppError>) -> async_graphql::Result<Self> {
+        answer_with(
+            outcome,
+            |u| Self {
+                user: Some(u.into()),
+                errors: Vec::new(),
+            },
+            |p, e| p.errors = e,
+        )
+    }
+}
+
+impl DeleteAccountPayload {
+    pub fn answer(outcome: Result<(), AppError>) -> async_graphql::Result<Self> {
+        answer_with(
+            outcome,
+            |()| Self {
+                deleted: true,
+                errors: Vec::new(),
+            },
+            |p, e| p.errors = e,
+        )
     }
 }
 
@@ -218,4 +300,36 @@ pub struct ChangePasswordInput {
     pub current_password: String,
     #[graphql(secret)]
     pub new_password: String,
+}
+
+#[derive(InputObject)]
+pub struct VerifyEmailInput {
+    #[graphql(secret)]
+    pub token: String,
+}
+
+#[derive(InputObject)]
+pub struct RequestPasswordResetInput {
+    pub email: String,
+}
+
+#[derive(InputObject)]
+pub struct ResetPasswordInput {
+    #[graphql(secret)]
+    pub token: String,
+    #[graphql(secret)]
+    pub new_password: String,
+}
+
+#[derive(InputObject)]
+pub struct ChangeEmailInput {
+    #[graphql(secret)]
+    pub current_password: String,
+    pub new_email: String,
+}
+
+#[derive(InputObject)]
+pub struct DeleteAccountInput {
+    #[graphql(secret)]
+    pub current_password: String,
 }

@@ -12,6 +12,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
     let (size, idle) = pool_use(&state);
     metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(size));
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
+    // Mail neither sent nor given up on, across every instance; a scrape
+    // while the database is away keeps the last value.
+    match crate::mail::outbox::pending(state.db()).await {
+        Ok(n) => metrics::gauge!("mail_outbox_pending").set(n as f64),
+        Err(e) => tracing::debug!(error = ?e, "mail_outbox_pending not read"),
+    }
     let handle = crate::telemetry::metrics_handle();
     handle.run_upkeep();
     (

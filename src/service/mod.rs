@@ -2,6 +2,8 @@
 //! GraphQL; they answer domain values, or an `AppError` (whose `Input`
 //! variant carries the problems a user should see).
 
+pub mod account;
+pub mod mail_token;
 pub mod session;
 pub mod throttle;
 pub mod user;
@@ -29,6 +31,10 @@ pub enum ProblemKind {
     InvalidCredentials,
     InvalidRefreshToken,
     RateLimited,
+    /// A mail token that is unknown, expired, used or superseded.
+    InvalidToken,
+    /// The right password, for an account an operator disabled.
+    AccountDisabled,
 }
 
 /// The inputs a problem can be about; the API names them (`currentPassword`).
@@ -39,6 +45,8 @@ pub enum Field {
     CurrentPassword,
     NewPassword,
     RefreshToken,
+    NewEmail,
+    Token,
 }
 
 impl InputProblem {

@@ -53,6 +53,28 @@ pub async fn per_ip(
     Ok(retry.map(InputProblem::rate_limited))
 }
 
+/// Counts a mail to `address` (as submitted, whether or not an account has
+/// it); `Some` (RATE_LIMITED) when it is over `RATE_LIMIT_MAIL` or a mail
+/// went there less than a minute ago. The answer is the same for any
+/// address, so it tells nothing about accounts.
+pub async fn per_mail_address(
+    state: &AppState,
+    address: &str,
+) -> Result<Option<InputProblem>, AppError> {
+    let minute = RateLimit {
+        count: 1,
+        window: std::time::Duration::from_secs(60),
+    };
+    let recent = hit(state, &format!("mail-minute:{address}"), minute).await?;
+    let window = hit(state, &format!("mail:{address}"), state.mail().per_address).await?;
+    let retry = recent.into_iter().chain(window).max();
+    if retry.is_some() {
+        metrics::counter!("rate_limited_total", "limit" => "mail").increment(1);
+        tracing::info!("mail requests over the per-address limit");
+    }
+    Ok(retry.map(InputProblem::rate_limited))
+}
+
 /// What the failure counters say of an account (by submitted email).
 pub enum Standing {
     /// No failure on record: nothing to forget after a success.

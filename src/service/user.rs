@@ -73,6 +73,8 @@ pub async fn register(
             password_hash: Set(hash),
             created_at: Set(now),
             updated_at: Set(now),
+            email_verified: Set(false),
+            disabled_at: Set(None),
         }
         .insert(&txn)
         .await;
@@ -85,7 +87,9 @@ pub async fn register(
             Err(e) => return Err(e.into()),
         };
         let (session, refresh) = session::open(&txn, &state, user.id, &client, now).await?;
+        super::account::send_verification(&txn, &state, user.id, &user.email, now).await?;
         txn.commit().await?;
+        state.mail_wake().notify_one();
         Ok(Some((user, session, refresh)))
     })
     .await?;
@@ -143,6 +147,14 @@ pub async fn login(
             )));
         }
     };
+    if user.disabled_at.is_some() {
+        tracing::info!(user = %user.id, "login refused: account disabled");
+        metrics::counter!("logins_total", "outcome" => "disabled").increment(1);
+        return Err(AppError::input(InputProblem::new(
+            ProblemKind::AccountDisabled,
+            None,
+        )));
+    }
     throttle::login_succeeded(state, email.as_str(), &standing).await?;
     let user = if needs_rehash {
         rehash(state, user, &password).await
@@ -209,7 +221,7 @@ pub async fn change_password(
         return Err(AppError::Input(problems));
     };
     let hash = state.hasher().hash(new.expose()).await?;
-    let (viewer, task_state) = (*viewer, state.clone());
+    let (viewer, task_state, address) = (*viewer, state.clone(), user.email.clone());
     let changed = super::to_completion(state, async move {
         let state = task_state;
         let now = super::now();
@@ -227,8 +239,11 @@ pub async fn change_password(
             txn.rollback().await?;
             return Ok(None);
         };
+        crate::mail::outbox::enqueue(&txn, crate::mail::messages::password_changed(&address), now)
+            .await?;
         txn.commit().await?;
         session::announce_revocations(&state, &others, now, revoked).await;
+        state.mail_wake().notify_one();
         Ok(Some((reissued, hash, now)))
     })
     .await?;
@@ -254,21 +269,23 @@ pub async fn profile(state: &AppState, id: Uuid) -> Result<Option<Profile>, AppE
     if let Some(p) = state.profiles().get(&id) {
         return Ok(Some(p));
     }
-    let row: Option<(Uuid, String, DateTime<Utc>)> = user::Entity::find_by_id(id)
+    let row: Option<(Uuid, String, DateTime<Utc>, bool)> = user::Entity::find_by_id(id)
         .select_only()
         .columns([
             user::Column::Id,
             user::Column::Email,
             user::Column::CreatedAt,
+            user::Column::EmailVerified,
         ])
         .into_tuple()
         .one(state.db())
         .await?;
-    Ok(row.map(|(id, email, created_at)| {
+    Ok(row.map(|(id, email, created_at, email_verified)| {
         let p = Profile {
             id,
             email: email.into(),
             created_at,
+            email_verified,
         };
         state.profiles().insert(id, p.clone());
         p
@@ -337,7 +354,7 @@ async fn find_for_login(
     Ok((user, standing))
 }
 
-async fn email_exists(state: &AppState, email: &Email) -> Result<bool, AppError> {
+pub async fn email_exists(state: &AppState, email: &Email) -> Result<bool, AppError> {
     let found: Option<Uuid> = user::Entity::find()
         .select_only()
         .column(user::Column::Id)

@@ -17,6 +17,9 @@ pub const PASSWORD: &str = "correct-horse-battery";
 /// A database that exists for one test.
 pub struct TestDb {
     pub url: String,
+    /// Where the app writes its mail (`MAIL_URL=file://…`) unless a test
+    /// points it at a mail server.
+    pub mail_dir: tempfile::TempDir,
     _dir: Option<tempfile::TempDir>,
     /// (server admin URL, database name) to drop at the end.
     server: Option<(String, String)>,
@@ -33,6 +36,7 @@ impl TestDb {
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join("sns.db").display());
                 Self {
                     url,
+                    mail_dir: tempfile::tempdir().expect("temp dir"),
                     _dir: Some(dir),
                     server: None,
                 }
@@ -50,6 +54,7 @@ impl TestDb {
                 let url = replace_database(&admin_url, &name);
                 Self {
                     url,
+                    mail_dir: tempfile::tempdir().expect("temp dir"),
                     _dir: None,
                     server: Some((admin_url, name)),
                 }
@@ -114,6 +119,7 @@ pub fn config_for(db: &TestDb) -> Config {
     c.bind_addr = "127.0.0.1:0".parse().unwrap();
     c.jwt_secret = Some(SECRET.into());
     c.database_max_connections = Some(8);
+    c.mail_url = format!("file://{}", db.mail_dir.path().display()).into();
     c.shutdown_timeout = Duration::from_secs(5);
     // Every test signs in from 127.0.0.1; the per-address limit has tests of its own.
     c.rate_limit_auth_per_ip = "1000000/1m".parse().unwrap();

@@ -40,6 +40,11 @@ pub struct Claims {
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
+    /// Whether the account's address was verified when the token was issued.
+    /// Always written; read as `false` when absent, so that tokens issued
+    /// before the claim existed stay valid for the rest of their lifetime.
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 /// Why a token was refused; for the log, never shown to the client, and
@@ -151,6 +156,7 @@ impl JwtKeys {
         &self,
         user: Uuid,
         session: Uuid,
+        email_verified: bool,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let expires_at = now + self.ttl;
@@ -165,6 +171,7 @@ impl JwtKeys {
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
+            email_verified,
         };
         let mut header = Header::new(self.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
@@ -271,7 +278,7 @@ mod tests {
         let k = keys();
         let cache = VerifiedTokens::new(16, Duration::from_secs(900));
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
-        let t = k.issue(user, session, Utc::now()).unwrap();
+        let t = k.issue(user, session, false, Utc::now()).unwrap();
         for _ in 0..2 {
             assert_eq!(
                 cache.verify(&k, t.token.expose_secret()),
@@ -304,13 +311,28 @@ mod tests {
     fn an_issued_token_verifies_and_carries_its_claims() {
         let k = keys();
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
-        let t = k.issue(user, session, Utc::now()).unwrap();
+        let t = k.issue(user, session, false, Utc::now()).unwrap();
         let c = k.verify(t.token.expose_secret()).unwrap();
         assert_eq!((c.sub, c.sid), (user, session));
         assert_eq!(c.exp - c.iat, 900);
         assert_eq!(URL_SAFE_NO_PAD.decode(&c.jti).unwrap().len(), 16);
         let header = jsonwebtoken::decode_header(t.token.expose_secret()).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    }
+
+    #[test]
+    fn email_verified_is_carried_and_a_token_from_before_the_claim_still_verifies() {
+        let k = keys();
+        let t = k
+            .issue(Uuid::now_v7(), Uuid::now_v7(), true, Utc::now())
+            .unwrap();
+        assert!(k.verify(t.token.expose_secret()).unwrap().email_verified);
+        // `good_claims` has no `email_verified`, as tokens issued before it.
+        let old = k.verify(&sign(good_header(), good_claims())).unwrap();
+        assert!(!old.email_verified);
+        let mut c = good_claims();
+        c["email_verified"] = "yes".into();
+        assert_eq!(k.verify(&sign(good_header(), c)), Err(TokenError::Invalid));
     }
 
     #[test]
@@ -398,7 +420,7 @@ mod tests {
             Duration::from_secs(60),
         );
         let t = other
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now())
+            .issue(Uuid::now_v7(), Uuid::now_v7(), false, Utc::now())
             .unwrap();
         assert_eq!(
             keys().verify(t.token.expose_secret()),
@@ -442,7 +464,7 @@ mod tests {
 
         #[test]
         fn a_token_with_any_byte_changed_is_refused(at in 0usize..400, byte in 0u8..128) {
-            let t = keys().issue(Uuid::now_v7(), Uuid::now_v7(), Utc::now()).unwrap().token.expose_secret().to_owned();
+            let t = keys().issue(Uuid::now_v7(), Uuid::now_v7(), false, Utc::now()).unwrap().token.expose_secret().to_owned();
             let mut bytes = t.clone().into_bytes();
             let i = at % bytes.len();
             proptest::prop_assume!(bytes[i] != byte);

@@ -17,8 +17,8 @@ use uuid::Uuid;
 pub use prune::prune;
 pub use refresh::{refresh, reissue};
 pub use revoke::{
-    REVOCATION_CHANNEL, announce_revocations, live_ids, load_revocations, pull_revocations, revoke,
-    revoke_ids, revoke_in, revoke_one,
+    REVOCATION_CHANNEL, announce_revocations, live_ids, live_ids_of_user, load_revocations,
+    pull_revocations, revoke, revoke_ids, revoke_in, revoke_one,
 };
 
 use crate::auth::jwt::IssuedToken;
@@ -86,9 +86,12 @@ pub fn sign_in(
     session: session::Model,
     refresh: RefreshToken,
 ) -> Result<SignedIn, AppError> {
-    let access = state
-        .jwt()
-        .issue(user.id, session.id, session.last_used_at)?;
+    let access = state.jwt().issue(
+        user.id,
+        session.id,
+        user.email_verified,
+        session.last_used_at,
+    )?;
     Ok(SignedIn {
         user,
         session,

@@ -5,7 +5,7 @@ use chrono::Utc;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use crate::entity::{refresh_token, session};
+use crate::entity::{refresh_token, revoked_session, session};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -30,6 +30,11 @@ pub async fn prune(state: &AppState) -> Result<u64, AppError> {
     // An access token outlives the moment its session ended by this much.
     let outlive = state.tokens_outlive_until(now) - now;
     let cutoff = now - outlive - ENDED_SESSIONS_KEPT;
+    // Tombstones of deleted sessions: no token of theirs is accepted any more.
+    revoked_session::Entity::delete_many()
+        .filter(revoked_session::Column::RevokedAt.lt(now - outlive))
+        .exec(db)
+        .await?;
     let ended = Condition::any()
         .add(session::Column::RevokedAt.lt(cutoff))
         .add(session::Column::ExpiresAt.lt(cutoff));

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::Scope;
 use crate::auth::Viewer;
-use crate::entity::session;
+use crate::entity::{revoked_session, session};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -37,6 +37,23 @@ pub async fn live_ids(
         Scope::All => targets,
     };
     Ok(targets.into_tuple().all(conn).await?)
+}
+
+/// The ids of every live session of `user`.
+pub async fn live_ids_of_user(
+    conn: &impl ConnectionTrait,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, AppError> {
+    Ok(session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::UserId.eq(user))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .into_tuple()
+        .all(conn)
+        .await?)
 }
 
 /// Revokes the viewer's sessions in `scope`; answers how many were live.
@@ -126,12 +143,13 @@ pub async fn announce_revocations(
     metrics::counter!("sessions_revoked_total").increment(revoked);
 }
 
-/// Sessions revoked at or after `since`, with their revocation time.
+/// Sessions revoked at or after `since`, with their revocation time: those
+/// whose rows remain, and the tombstones of those deleted with their account.
 pub async fn revoked_since(
     state: &AppState,
     since: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, DateTime<Utc>)>, AppError> {
-    Ok(session::Entity::find()
+    let mut rows: Vec<(Uuid, DateTime<Utc>)> = session::Entity::find()
         .select_only()
         .columns([session::Column::Id, session::Column::RevokedAt])
         .filter(session::Column::RevokedAt.gte(since))
@@ -140,7 +158,16 @@ pub async fn revoked_since(
         .await?
         .into_iter()
         .filter_map(|(id, at)| at.map(|at| (id, at)))
-        .collect())
+        .collect();
+    rows.extend(
+        revoked_session::Entity::find()
+            .filter(revoked_session::Column::RevokedAt.gte(since))
+            .all(state.db())
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.revoked_at)),
+    );
+    Ok(rows)
 }
 
 /// Puts every revocation since `since` into the cache; answers how many.
