@@ -311,7 +311,7 @@ pub async fn reset_password(
 /// account is RATE_LIMITED, a wrong password INVALID_CREDENTIALS (counted
 /// as a failed login). Answers the account, or the problems found (with
 /// `more`, the caller's own).
-async fn confirm_password(
+pub(super) async fn confirm_password(
     state: &AppState,
     viewer: &Viewer,
     current: &str,

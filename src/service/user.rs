@@ -191,35 +191,21 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> Result<SignedIn, AppError> {
-    let Some(user) = find(state, viewer.user_id).await? else {
-        return Err(AppError::Unauthenticated);
-    };
-    if let throttle::Standing::Locked(locked) =
-        throttle::account_standing(state, &user.email).await?
-    {
-        return Err(AppError::input(locked));
-    }
-    let email = Email::parse(&user.email).ok();
-    let new = NewPassword::parse(new, email.as_ref());
-    let verdict = state
-        .hasher()
-        .verify(&PasswordInput::new(current), Some(&user.password_hash))
-        .await?;
-    let mut problems = Vec::new();
-    if verdict == Verdict::Mismatch {
-        // A wrong current password is a failed login for the account.
-        throttle::login_failed(state, &user.email).await?;
-        problems.push(InputProblem::new(
-            ProblemKind::InvalidCredentials,
-            Some(Field::CurrentPassword),
-        ));
-    }
-    if let Err(e) = &new {
-        problems.push(InputProblem::new((*e).into(), Some(Field::NewPassword)));
-    }
-    let (true, Ok(new)) = (problems.is_empty(), new) else {
-        return Err(AppError::Input(problems));
-    };
+    // The current-password check of every sensitive change, with the rules
+    // for the new password as this change's own problems.
+    let mut parsed = None;
+    let user = super::account::confirm_password(state, viewer, current, |user| {
+        let email = Email::parse(&user.email).ok();
+        match NewPassword::parse(new, email.as_ref()) {
+            Ok(password) => {
+                parsed = Some(password);
+                Vec::new()
+            }
+            Err(e) => vec![InputProblem::new(e.into(), Some(Field::NewPassword))],
+        }
+    })
+    .await?;
+    let new = parsed.ok_or_else(|| AppError::internal("the new password was not parsed"))?;
     let hash = state.hasher().hash(new.expose()).await?;
     let (viewer, task_state, address) = (*viewer, state.clone(), user.email.clone());
     let changed = super::to_completion(state, async move {
