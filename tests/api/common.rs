@@ -421,3 +421,148 @@ pub async fn age_sessions(db: &TestDb, by: chrono::Duration) {
     }
     conn.close().await.ok();
 }
+
+// The social graph: register with a handle, profiles, posts, follows.
+
+pub const REGISTER_WITH_HANDLE: &str = "mutation($i: RegisterInput!) { register(input: $i) { accessToken refreshToken user { id email profile { id handle } } errors { code message field } } }";
+
+/// The fields of a `Profile` that tests compare (never `email`: it has none).
+pub const PROFILE_FIELDS: &str =
+    "id handle displayName bio createdAt postCount followerCount followingCount viewerFollows";
+
+/// The fields of a `UserError` that tests compare.
+pub const USER_ERROR_FIELDS: &str = "errors { code message field }";
+
+impl TestApp {
+    /// A register payload for `email` / `password` with `handle` when given
+    /// (the field is left out otherwise).
+    pub async fn register_with_handle(
+        &self,
+        email: &str,
+        password: &str,
+        handle: Option<&str>,
+    ) -> Value {
+        let mut input = json!({"email": email, "password": password});
+        if let Some(h) = handle {
+            input["handle"] = json!(h);
+        }
+        let body = self
+            .gql(REGISTER_WITH_HANDLE, json!({"i": input}), None)
+            .await;
+        assert!(body.get("errors").is_none(), "no top-level error: {body}");
+        body["data"]["register"].clone()
+    }
+
+    /// Registers a fresh email with `handle`; answers the access token.
+    pub async fn signed_up_as(&self, handle: &str) -> String {
+        let payload = self
+            .register_with_handle(&unique_email(handle), PASSWORD, Some(handle))
+            .await;
+        assert_eq!(payload["errors"], json!([]), "{handle}: {payload}");
+        payload["accessToken"].as_str().expect("a token").to_owned()
+    }
+
+    /// `profile(handle:)` with [`PROFILE_FIELDS`], as `token` sees it (null when unknown).
+    pub async fn profile(&self, handle: &str, token: Option<&str>) -> Value {
+        let body = self
+            .gql(
+                &format!("query($h: String!) {{ profile(handle: $h) {{ {PROFILE_FIELDS} }} }}"),
+                json!({"h": handle}),
+                token,
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "no top-level error: {body}");
+        body["data"]["profile"].clone()
+    }
+
+    /// The `createPost` payload (post with its author's handle, and errors).
+    pub async fn create_post(&self, token: &str, text: &str) -> Value {
+        let body = self
+            .gql(
+                &format!(
+                    "mutation($i: CreatePostInput!) {{ createPost(input: $i) {{ \
+                     post {{ id body createdAt author {{ id handle }} }} {USER_ERROR_FIELDS} }} }}"
+                ),
+                json!({"i": {"body": text}}),
+                Some(token),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "no top-level error: {body}");
+        body["data"]["createPost"].clone()
+    }
+
+    /// Creates a post that must be accepted; answers its id.
+    pub async fn posted(&self, token: &str, text: &str) -> String {
+        let payload = self.create_post(token, text).await;
+        assert_eq!(payload["errors"], json!([]), "{text:?}: {payload}");
+        payload["post"]["id"]
+            .as_str()
+            .expect("a post id")
+            .to_owned()
+    }
+
+    /// The `follow` (or `unfollow`) payload: the profile with [`PROFILE_FIELDS`], and errors.
+    pub async fn follow_as(&self, token: &str, mutation: &str, handle: &str) -> Value {
+        let body = self
+            .gql(
+                &format!(
+                    "mutation($h: String!) {{ {mutation}(handle: $h) {{ \
+                     profile {{ {PROFILE_FIELDS} }} {USER_ERROR_FIELDS} }} }}"
+                ),
+                json!({"h": handle}),
+                Some(token),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "no top-level error: {body}");
+        body["data"][mutation].clone()
+    }
+
+    /// Follows `handle`; the follow must be accepted.
+    pub async fn follow(&self, token: &str, handle: &str) {
+        let payload = self.follow_as(token, "follow", handle).await;
+        assert_eq!(payload["errors"], json!([]), "follow {handle}: {payload}");
+    }
+
+    /// Unfollows `handle`; the unfollow must be accepted.
+    pub async fn unfollow(&self, token: &str, handle: &str) {
+        let payload = self.follow_as(token, "unfollow", handle).await;
+        assert_eq!(payload["errors"], json!([]), "unfollow {handle}: {payload}");
+    }
+}
+
+impl TestApp {
+    /// Registers one account per handle, all at once; answers their access
+    /// tokens in the order of `handles`.
+    pub async fn signed_up_all(&self, handles: &[&str]) -> Vec<String> {
+        let signups: Vec<_> = handles
+            .iter()
+            .map(|handle| {
+                let (http, url) = (self.http.clone(), self.url("/graphql"));
+                let handle = (*handle).to_owned();
+                tokio::spawn(async move {
+                    let body: Value = http
+                        .post(url)
+                        .json(&json!({"query": REGISTER_WITH_HANDLE, "variables": {"i": {
+                            "email": unique_email(&handle),
+                            "password": PASSWORD,
+                            "handle": handle,
+                        }}}))
+                        .send()
+                        .await
+                        .expect("request sent")
+                        .json()
+                        .await
+                        .expect("a JSON body");
+                    let payload = &body["data"]["register"];
+                    assert_eq!(payload["errors"], json!([]), "{handle}: {body}");
+                    payload["accessToken"].as_str().expect("a token").to_owned()
+                })
+            })
+            .collect();
+        let mut tokens = Vec::with_capacity(signups.len());
+        for signup in signups {
+            tokens.push(signup.await.expect("the signup task"));
+        }
+        tokens
+    }
+}
