@@ -6,6 +6,7 @@ mod abuse;
 mod common;
 mod cutoff;
 mod eddsa;
+mod feed;
 mod flow;
 mod http;
 mod inputs;
