@@ -1,5 +1,7 @@
 //! Connecting to the database `DATABASE_URL` names, and migrating it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -48,7 +50,47 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
             options.test_before_acquire_if_idle_for(Duration::from_secs(30));
         }
     }
-    Database::connect(options).await
+    let mut db = Database::connect(options).await?;
+    db.set_metric_callback(|_| count_statement());
+    Ok(db)
+}
+
+tokio::task_local! {
+    /// The statements run on behalf of one request, counted while it runs
+    /// inside [`count_statements`].
+    static STATEMENTS: Arc<AtomicUsize>;
+}
+
+fn count_statement() {
+    let _ = STATEMENTS.try_with(|n| n.fetch_add(1, Ordering::Relaxed));
+}
+
+/// Runs `work`, counting the SQL statements it runs (including those of
+/// tasks spawned with [`spawn_counted`]); answers its output and the count.
+pub async fn count_statements<T>(work: impl Future<Output = T>) -> (T, usize) {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let out = STATEMENTS.scope(counter.clone(), work).await;
+    (out, counter.load(Ordering::Relaxed))
+}
+
+/// `work`, carrying the current request's statement count (if any) into
+/// wherever it is spawned.
+pub fn counted<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let counter = STATEMENTS.try_with(Arc::clone).ok();
+    async move {
+        match counter {
+            Some(counter) => STATEMENTS.scope(counter, work).await,
+            None => work.await,
+        }
+    }
+}
+
+/// `tokio::spawn` of [`counted`] work (the DataLoaders' batch loads run so).
+pub fn spawn_counted<F>(work: F) -> tokio::task::JoinHandle<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(counted(work))
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {

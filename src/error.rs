@@ -83,9 +83,17 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// for an internal error also an id, with the detail logged under it.
 impl From<AppError> for async_graphql::Error {
     fn from(e: AppError) -> Self {
+        Self::from(&e)
+    }
+}
+
+/// As above, for an error shared by every field that waited on one batch
+/// load (a DataLoader's error is cloned to each of them).
+impl From<&AppError> for async_graphql::Error {
+    fn from(e: &AppError) -> Self {
         let code = e.code();
         let mut error_id = None;
-        match &e {
+        match e {
             AppError::Unavailable(source) => {
                 tracing::warn!(detail = %chain(source.as_ref()), "service unavailable");
             }
@@ -94,7 +102,7 @@ impl From<AppError> for async_graphql::Error {
             }
             AppError::Conflict | AppError::Internal(_) => {
                 let id = Uuid::now_v7();
-                let detail = match &e {
+                let detail = match e {
                     AppError::Internal(source) => chain(source.as_ref()),
                     _ => "unexpected unique-key conflict".to_owned(),
                 };

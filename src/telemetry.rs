@@ -32,6 +32,11 @@ const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// SQL statements per request: a page should cost a handful whatever its size.
+const STATEMENT_BUCKETS: &[f64] = &[
+    0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0, 64.0, 128.0,
+];
+
 static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
     std::sync::OnceLock::new();
 
@@ -41,6 +46,14 @@ pub fn metrics_handle() -> &'static metrics_exporter_prometheus::PrometheusHandl
         let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
         let recorder = builder
             .set_buckets(BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        "graphql_request_db_statements".to_owned(),
+                    ),
+                    STATEMENT_BUCKETS,
+                )
+            })
             .unwrap_or_else(|_| metrics_exporter_prometheus::PrometheusBuilder::new())
             .build_recorder();
         let handle = recorder.handle();

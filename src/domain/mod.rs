@@ -2,9 +2,12 @@
 //! that takes one never checks again ("parse, don't validate").
 
 mod email;
+mod handle;
 mod password;
 mod profile;
+pub mod text;
 
 pub use email::{Email, EmailError};
+pub use handle::{Handle, HandleError};
 pub use password::{NewPassword, PasswordError, PasswordInput};
 pub use profile::Profile;

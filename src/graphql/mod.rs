@@ -4,14 +4,17 @@
 mod codes;
 mod cost;
 mod limits;
+mod loaders;
 mod mutation;
 mod observe;
 mod query;
 mod scan;
 mod schema;
+mod social;
 mod types;
 mod variables;
 
+pub use loaders::Loaders;
 pub use observe::Executed;
 pub use schema::{ApiSchema, SchemaOptions, build_schema};
 

@@ -1,5 +1,8 @@
 use async_graphql::{Context, ID, Object, Result};
 
+use super::social::{
+    CreatePostInput, DeletePayload, FollowPayload, PostPayload, ProfilePayload, UpdateProfileInput,
+};
 use super::types::{
     AuthPayload, ChangeEmailInput, ChangePasswordInput, DeleteAccountInput, DeleteAccountPayload,
     LoginInput, LogoutPayload, LogoutScope, MailPayload, RefreshInput, RegisterInput,
@@ -29,7 +32,14 @@ impl Mutation {
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
         let state = ctx.data::<AppState>()?;
         AuthPayload::answer(
-            service::user::register(state, &input.email, &input.password, &client(ctx)).await,
+            service::user::register(
+                state,
+                &input.email,
+                &input.password,
+                input.handle.as_deref(),
+                &client(ctx),
+            )
+            .await,
         )
     }
 
@@ -172,5 +182,49 @@ impl Mutation {
         DeleteAccountPayload::answer(
             service::account::delete_account(state, viewer, &input.current_password).await,
         )
+    }
+
+    /// Requires a token. Changes the viewer's handle, display name or bio; each optional.
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProfileInput,
+    ) -> Result<ProfilePayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        let change = service::profile::ProfileChange {
+            handle: input.handle.as_deref(),
+            display_name: input.display_name.as_deref(),
+            bio: input.bio.as_deref(),
+        };
+        ProfilePayload::answer(service::profile::update(state, viewer, change).await)
+    }
+
+    /// Requires a token. Follows the profile with this handle; following it again changes nothing.
+    async fn follow(&self, ctx: &Context<'_>, handle: String) -> Result<FollowPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        FollowPayload::answer(service::follow::follow(state, viewer, &handle).await)
+    }
+
+    /// Requires a token. Stops following the profile with this handle, if the viewer did.
+    async fn unfollow(&self, ctx: &Context<'_>, handle: String) -> Result<FollowPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        FollowPayload::answer(service::follow::unfollow(state, viewer, &handle).await)
+    }
+
+    /// Requires a token. Publishes a post: 1-500 code points once trimmed.
+    async fn create_post(&self, ctx: &Context<'_>, input: CreatePostInput) -> Result<PostPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        PostPayload::answer(service::post::create(state, viewer, &input.body).await)
+    }
+
+    /// Requires a token. Deletes one of the viewer's posts; anyone else's, or an unknown id, is FORBIDDEN.
+    async fn delete_post(&self, ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        DeletePayload::answer(service::post::delete(state, viewer, &id).await)
     }
 }

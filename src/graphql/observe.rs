@@ -100,6 +100,7 @@ struct OpMetrics {
     ok: Counter,
     error: Counter,
     duration: Histogram,
+    statements: Histogram,
 }
 
 impl OpMetrics {
@@ -108,6 +109,7 @@ impl OpMetrics {
             ok: metrics::counter!("graphql_requests_total", "operation" => label.clone(), "outcome" => "ok"),
             error: metrics::counter!("graphql_requests_total", "operation" => label.clone(), "outcome" => "error"),
             duration: metrics::histogram!("graphql_request_duration_seconds", "operation" => label.clone()),
+            statements: metrics::histogram!("graphql_request_db_statements", "operation" => label.clone()),
             label,
         }
     }
@@ -195,7 +197,8 @@ impl Extension for ObserveRequest {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let span = tracing::info_span!("graphql", operation = tracing::field::Empty);
         let start = Instant::now();
-        let mut response = next.run(ctx).instrument(span).await;
+        let (mut response, statements) =
+            crate::db::count_statements(next.run(ctx).instrument(span)).await;
         if !response.errors.is_empty() {
             response.errors = std::mem::take(&mut response.errors)
                 .into_iter()
@@ -214,6 +217,7 @@ impl Extension for ObserveRequest {
             metrics.error.increment(1);
         }
         metrics.duration.record(start.elapsed().as_secs_f64());
+        metrics.statements.record(statements as f64);
         response
     }
 
@@ -223,6 +227,10 @@ impl Extension for ObserveRequest {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        // The batch loads of this request (see `loaders.rs`).
+        if let Some(state) = ctx.data_opt::<crate::state::AppState>() {
+            request = request.data(super::Loaders::new(state));
+        }
         let name = request.operation_name.clone();
         let hit = if request.query.len() <= MAX_CACHED_QUERY_LEN {
             self.prepared

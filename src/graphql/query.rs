@@ -1,8 +1,10 @@
-use async_graphql::{Context, Object, Result};
+use async_graphql::{Context, ID, Object, Result};
 
+use super::social::{Post, PostConnection, Profile, connection};
 use super::types::{Session, User};
 use super::viewer_auth;
 use crate::service;
+use crate::service::page::Kind;
 use crate::state::AppState;
 
 pub struct Query;
@@ -26,5 +28,32 @@ impl Query {
         let state = ctx.data::<AppState>()?;
         let sessions = service::session::list(state, viewer).await?;
         Ok(sessions.into_iter().map(Session::from).collect())
+    }
+
+    /// The profile with this handle (any case); null when none has it.
+    async fn profile(&self, ctx: &Context<'_>, handle: String) -> Result<Option<Profile>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(service::profile::by_handle(state, &handle)
+            .await?
+            .map(Profile))
+    }
+
+    /// The post with this id; null when there is none.
+    async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Post>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(service::post::by_id(state, &id).await?.map(Post))
+    }
+
+    /// Requires a token: the viewer's posts and those of the profiles it follows, newest first.
+    async fn feed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PostConnection> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        let page = service::post::feed(state, viewer, first, after.as_deref()).await?;
+        Ok(connection(Kind::Post, page, Post))
     }
 }

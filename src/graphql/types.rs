@@ -11,6 +11,7 @@ use crate::service::session::{SessionView, SignedIn};
 use crate::service::{Field, InputProblem, ProblemKind};
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct User {
     /// A UUIDv7 (lower-case, hyphenated).
     pub id: ID,
@@ -62,6 +63,16 @@ pub enum UserErrorCode {
     InvalidToken,
     /// The right password, for an account that is disabled.
     AccountDisabled,
+    /// Not 3-30 of `[a-z0-9_]`, all digits, or a reserved word.
+    InvalidHandle,
+    /// Another profile has this handle (in any case).
+    HandleTaken,
+    TextTooLong,
+    /// Nothing left once trimmed.
+    TextEmpty,
+    CannotFollowSelf,
+    /// No profile has that handle.
+    NotFound,
 }
 
 /// An expected problem with a mutation's input, safe to show to the user.
@@ -76,16 +87,23 @@ pub struct UserError {
     pub retry_after_seconds: Option<i32>,
 }
 
-/// The name of an input field in the schema's input objects.
-fn field_name(f: Field) -> &'static str {
+/// The path of an input field: `["input", name]` in the schema's input
+/// objects, or an argument's name.
+fn field_path(f: Field) -> Vec<String> {
+    let in_input = |name: &str| vec!["input".to_owned(), name.to_owned()];
     match f {
-        Field::Email => "email",
-        Field::Password => "password",
-        Field::CurrentPassword => "currentPassword",
-        Field::NewPassword => "newPassword",
-        Field::RefreshToken => "refreshToken",
-        Field::NewEmail => "newEmail",
-        Field::Token => "token",
+        Field::Email => in_input("email"),
+        Field::Password => in_input("password"),
+        Field::CurrentPassword => in_input("currentPassword"),
+        Field::NewPassword => in_input("newPassword"),
+        Field::RefreshToken => in_input("refreshToken"),
+        Field::NewEmail => in_input("newEmail"),
+        Field::Token => in_input("token"),
+        Field::Handle => in_input("handle"),
+        Field::DisplayName => in_input("displayName"),
+        Field::Bio => in_input("bio"),
+        Field::Body => in_input("body"),
+        Field::HandleArgument => vec!["handle".to_owned()],
     }
 }
 
@@ -113,13 +131,19 @@ impl From<InputProblem> for UserError {
                 "This link is invalid, expired or already used; ask for a new one.".to_owned()
             }
             ProblemKind::AccountDisabled => "This account is disabled.".to_owned(),
+            ProblemKind::InvalidHandle => {
+                "A handle is 3 to 30 letters, digits or underscores, not all digits.".to_owned()
+            }
+            ProblemKind::HandleTaken => "This handle is taken.".to_owned(),
+            ProblemKind::TextTooLong => "This text is too long.".to_owned(),
+            ProblemKind::TextEmpty => "Write something first.".to_owned(),
+            ProblemKind::CannotFollowSelf => "You cannot follow yourself.".to_owned(),
+            ProblemKind::NotFound => "No profile has this handle.".to_owned(),
         };
         Self {
             code: p.kind.into(),
             message,
-            field: p
-                .field
-                .map(|f| vec!["input".to_owned(), field_name(f).to_owned()]),
+            field: p.field.map(field_path),
             retry_after_seconds: p.retry_after.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
         }
     }
@@ -181,7 +205,7 @@ pub struct DeleteAccountPayload {
 
 /// `Ok(value)` as `ok(value)`; input problems as `errors`; anything else a
 /// top-level error.
-fn answer_with<T, P: Default>(
+pub(super) fn answer_with<T, P: Default>(
     outcome: Result<T, AppError>,
     ok: impl FnOnce(T) -> P,
     errors: impl FnOnce(&mut P, Vec<UserError>),
@@ -279,6 +303,8 @@ pub struct RegisterInput {
     pub email: String,
     #[graphql(secret)]
     pub password: String,
+    /// 3-30 of `[a-z0-9_]`, any case (stored lower-case); a random one when absent.
+    pub handle: Option<String>,
 }
 
 #[derive(InputObject)]

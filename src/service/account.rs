@@ -490,6 +490,7 @@ pub async fn delete_in(
         .filter(token_row::Column::UserId.eq(user))
         .exec(conn)
         .await?;
+    super::profile::delete_in(conn, user).await?;
     user::Entity::delete_many()
         .filter(user::Column::Id.eq(user))
         .exec(conn)

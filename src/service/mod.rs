@@ -3,7 +3,11 @@
 //! variant carries the problems a user should see).
 
 pub mod account;
+pub mod follow;
 pub mod mail_token;
+pub mod page;
+pub mod post;
+pub mod profile;
 pub mod session;
 pub mod throttle;
 pub mod user;
@@ -35,6 +39,14 @@ pub enum ProblemKind {
     InvalidToken,
     /// The right password, for an account an operator disabled.
     AccountDisabled,
+    /// Not 3-30 of `[a-z0-9_]`, all digits, or reserved.
+    InvalidHandle,
+    HandleTaken,
+    TextTooLong,
+    TextEmpty,
+    CannotFollowSelf,
+    /// No profile has that handle.
+    NotFound,
 }
 
 /// The inputs a problem can be about; the API names them (`currentPassword`).
@@ -47,6 +59,12 @@ pub enum Field {
     RefreshToken,
     NewEmail,
     Token,
+    Handle,
+    DisplayName,
+    Bio,
+    Body,
+    /// The `handle` argument of `follow`/`unfollow` (not an input object's).
+    HandleArgument,
 }
 
 impl InputProblem {
@@ -65,6 +83,28 @@ impl InputProblem {
             retry_after: Some(retry_after.max(1)),
         }
     }
+}
+
+impl From<crate::domain::text::TextError> for ProblemKind {
+    fn from(e: crate::domain::text::TextError) -> Self {
+        use crate::domain::text::TextError;
+        match e {
+            TextError::Empty => Self::TextEmpty,
+            TextError::TooLong => Self::TextTooLong,
+        }
+    }
+}
+
+/// Whether `e` is a unique-index violation (a row that exists already).
+pub fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::SqlErr;
+    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// Whether `e` is a foreign-key violation (the row referred to is gone).
+pub fn is_foreign_key_violation(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::SqlErr;
+    matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_)))
 }
 
 impl From<crate::domain::PasswordError> for ProblemKind {
@@ -98,7 +138,7 @@ pub async fn to_completion<T: Send + 'static>(
     use tracing::Instrument as _;
     state
         .tasks()
-        .spawn(work.in_current_span())
+        .spawn(crate::db::counted(work.in_current_span()))
         .await
         .map_err(crate::error::AppError::internal)?
 }

@@ -25,6 +25,7 @@ pub async fn register(
     state: &AppState,
     email: &str,
     password: &str,
+    handle: Option<&str>,
     client: &ClientInfo,
 ) -> Result<SignedIn, AppError> {
     if let Some(limited) = throttle::per_ip(state, client).await? {
@@ -42,25 +43,29 @@ pub async fn register(
     if let Err(e) = &password {
         problems.push(InputProblem::new((*e).into(), Some(Field::Password)));
     }
-    let (Ok(email), Ok(password)) = (email, password) else {
+    let handle = super::profile::handle_for_new_account(state, handle).await?;
+    if let Err(p) = &handle {
+        problems.push(*p);
+    }
+    let (Ok(email), Ok(password), Ok(handle)) = (email, password, handle) else {
         return Err(AppError::Input(problems));
     };
-    let taken = || {
-        AppError::input(InputProblem::new(
-            ProblemKind::EmailTaken,
-            Some(Field::Email),
-        ))
+    let taken = |p: Taken| {
+        AppError::input(match p {
+            Taken::Email => InputProblem::new(ProblemKind::EmailTaken, Some(Field::Email)),
+            Taken::Handle => super::profile::handle_taken(),
+        })
     };
 
-    // Spare the hash when the answer is already known; the unique index
-    // below settles races.
+    // Spare the hash when the answer is already known; the unique indexes
+    // below settle races.
     if email_exists(state, &email).await? {
-        return Err(taken());
+        return Err(taken(Taken::Email));
     }
     let hash = state.hasher().hash(password.expose()).await?;
     // The account, its first session and that session's refresh token are
-    // written together or not at all (see `to_completion`). `None`: the
-    // email was taken in the meantime.
+    // written together or not at all (see `to_completion`). `Err`: the
+    // email or the handle was taken in the meantime.
     let task_state = state.clone();
     let (client, email) = (client.clone(), email.into_string());
     let created = super::to_completion(state, async move {
@@ -82,21 +87,34 @@ pub async fn register(
             Ok(user) => user,
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 txn.rollback().await?;
-                return Ok(None);
+                return Ok(Err(Taken::Email));
             }
             Err(e) => return Err(e.into()),
         };
+        if super::profile::create_in(&txn, user.id, handle, now)
+            .await?
+            .is_none()
+        {
+            txn.rollback().await?;
+            return Ok(Err(Taken::Handle));
+        }
         let (session, refresh) = session::open(&txn, &state, user.id, &client, now).await?;
         super::account::send_verification(&txn, &state, user.id, &user.email, now).await?;
         txn.commit().await?;
         state.mail_wake().notify_one();
-        Ok(Some((user, session, refresh)))
+        Ok(Ok((user, session, refresh)))
     })
     .await?;
-    let (user, session, refresh) = created.ok_or_else(taken)?;
+    let (user, session, refresh) = created.map_err(taken)?;
     tracing::info!(user = %user.id, "account registered");
     metrics::counter!("registrations_total").increment(1);
     session::sign_in(state, user, session, refresh)
+}
+
+/// What a unique index refused at registration.
+enum Taken {
+    Email,
+    Handle,
 }
 
 /// Signs in with email and password. An unknown email, a wrong password and a

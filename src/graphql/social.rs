@@ -1,0 +1,281 @@
+//! The social graph's GraphQL shapes: profiles, posts, their connections
+//! and the payloads of its mutations.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::loaders::Loaders;
+use super::types::{User, UserError};
+use super::viewer_auth;
+use crate::entity::{post, profile};
+use crate::error::AppError;
+use crate::service::page::{self, Kind, Page};
+use crate::service::{self, follow::Direction};
+use crate::state::AppState;
+
+pub type PostConnection = Connection<String, Post>;
+pub type ProfileConnection = Connection<String, Profile>;
+
+fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders> {
+    ctx.data::<Loaders>()
+}
+
+/// A page as a Relay connection, each edge with its opaque cursor.
+pub fn connection<T, N>(kind: Kind, page: Page<T>, node: impl Fn(T) -> N) -> Connection<String, N>
+where
+    N: async_graphql::OutputType,
+{
+    let mut c = Connection::new(false, page.has_next);
+    c.edges.extend(
+        page.items
+            .into_iter()
+            .map(|(key, item)| Edge::new(page::encode(kind, key), node(item))),
+    );
+    c
+}
+
+/// The public face of an account. Never carries the email.
+pub struct Profile(pub profile::Model);
+
+#[Object]
+impl Profile {
+    /// The account's id.
+    async fn id(&self) -> ID {
+        ID(self.0.user_id.to_string())
+    }
+
+    /// Unique; 3-30 of `[a-z0-9_]`, not all digits; lower-case (compared case-insensitively).
+    async fn handle(&self) -> &str {
+        &self.0.handle
+    }
+
+    /// Up to 50 code points.
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+
+    /// Up to 160 code points; may hold line breaks.
+    async fn bio(&self) -> Option<&str> {
+        self.0.bio.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn post_count(&self) -> i32 {
+        self.0.post_count
+    }
+
+    async fn follower_count(&self) -> i32 {
+        self.0.follower_count
+    }
+
+    async fn following_count(&self) -> i32 {
+        self.0.following_count
+    }
+
+    /// Whether the signed-in viewer follows this profile; false when anonymous.
+    async fn viewer_follows(&self, ctx: &Context<'_>) -> Result<bool> {
+        let Some(viewer) = viewer_auth(ctx).viewer()? else {
+            return Ok(false);
+        };
+        if viewer.user_id == self.0.user_id {
+            return Ok(false);
+        }
+        Ok(loaders(ctx)?
+            .follows
+            .load_one((viewer.user_id, self.0.user_id))
+            .await
+            .map_err(|e| async_graphql::Error::from(e.as_ref()))?
+            .is_some())
+    }
+
+    /// This profile's posts, newest first.
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PostConnection> {
+        let state = ctx.data::<AppState>()?;
+        let page = service::post::by_author(state, self.0.user_id, first, after.as_deref()).await?;
+        Ok(connection(Kind::Post, page, Post))
+    }
+
+    /// The profiles following this one, most recent follow first.
+    async fn followers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ProfileConnection> {
+        self.follows(ctx, Direction::Followers, first, after).await
+    }
+
+    /// The profiles this one follows, most recent follow first.
+    async fn following(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ProfileConnection> {
+        self.follows(ctx, Direction::Following, first, after).await
+    }
+}
+
+impl Profile {
+    async fn follows(
+        &self,
+        ctx: &Context<'_>,
+        direction: Direction,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ProfileConnection> {
+        let state = ctx.data::<AppState>()?;
+        let page = service::follow::page(state, self.0.user_id, direction, first, after.as_deref())
+            .await?;
+        Ok(connection(Kind::Follow, page, Profile))
+    }
+}
+
+pub struct Post(pub post::Model);
+
+#[Object]
+impl Post {
+    /// A UUIDv7.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn author(&self, ctx: &Context<'_>) -> Result<Profile> {
+        loaders(ctx)?
+            .profiles
+            .load_one(self.0.author_id)
+            .await
+            .map_err(|e| async_graphql::Error::from(e.as_ref()))?
+            .map(Profile)
+            // Gone between the two reads: its account was deleted.
+            .ok_or_else(|| AppError::Forbidden.into())
+    }
+
+    /// 1 to 500 code points; may hold line breaks.
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[ComplexObject]
+impl User {
+    /// The account's public profile.
+    async fn profile(&self, ctx: &Context<'_>) -> Result<Profile> {
+        let id = uuid::Uuid::parse_str(&self.id).map_err(AppError::internal)?;
+        loaders(ctx)?
+            .profiles
+            .load_one(id)
+            .await
+            .map_err(|e| async_graphql::Error::from(e.as_ref()))?
+            .map(Profile)
+            .ok_or_else(|| AppError::Unauthenticated.into())
+    }
+}
+
+/// Each field left out stays as it is; blank text clears a display name or bio.
+#[derive(InputObject)]
+pub struct UpdateProfileInput {
+    pub handle: Option<String>,
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreatePostInput {
+    /// 1-500 code points once trimmed.
+    pub body: String,
+}
+
+/// `profile` is set exactly when `errors` is empty.
+#[derive(SimpleObject, Default)]
+pub struct ProfilePayload {
+    pub profile: Option<Profile>,
+    pub errors: Vec<UserError>,
+}
+
+/// The profile followed or unfollowed, as it is now; set exactly when `errors` is empty.
+#[derive(SimpleObject, Default)]
+pub struct FollowPayload {
+    pub profile: Option<Profile>,
+    pub errors: Vec<UserError>,
+}
+
+/// `post` is set exactly when `errors` is empty.
+#[derive(SimpleObject, Default)]
+pub struct PostPayload {
+    pub post: Option<Post>,
+    pub errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct DeletePayload {
+    pub deleted: bool,
+    pub errors: Vec<UserError>,
+}
+
+use super::types::answer_with;
+
+impl ProfilePayload {
+    pub fn answer(outcome: Result<profile::Model, AppError>) -> Result<Self> {
+        answer_with(
+            outcome,
+            |p| Self {
+                profile: Some(Profile(p)),
+                errors: Vec::new(),
+            },
+            |p, e| p.errors = e,
+        )
+    }
+}
+
+impl FollowPayload {
+    pub fn answer(outcome: Result<profile::Model, AppError>) -> Result<Self> {
+        answer_with(
+            outcome,
+            |p| Self {
+                profile: Some(Profile(p)),
+                errors: Vec::new(),
+            },
+            |p, e| p.errors = e,
+        )
+    }
+}
+
+impl PostPayload {
+    pub fn answer(outcome: Result<post::Model, AppError>) -> Result<Self> {
+        answer_with(
+            outcome,
+            |p| Self {
+                post: Some(Post(p)),
+                errors: Vec::new(),
+            },
+            |p, e| p.errors = e,
+        )
+    }
+}
+
+impl DeletePayload {
+    pub fn answer(outcome: Result<(), AppError>) -> Result<Self> {
+        answer_with(
+            outcome,
+            |()| Self {
+                deleted: true,
+                errors: Vec::new(),
+            },
+            |p, e| p.errors = e,
+        )
+    }
+}

@@ -1,0 +1,219 @@
+//! Follows: one edge per pair, added and removed idempotently, with the
+//! counts of both profiles kept in the same transaction as the edge.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::page::{Kind, Page, PageRequest};
+use super::{Field, InputProblem, ProblemKind};
+use crate::auth::Viewer;
+use crate::entity::{follow, profile};
+use crate::error::AppError;
+use crate::state::AppState;
+
+fn not_found() -> AppError {
+    AppError::input(InputProblem::new(
+        ProblemKind::NotFound,
+        Some(Field::HandleArgument),
+    ))
+}
+
+/// The profile a follow or unfollow is about: it exists and is not the viewer's.
+async fn target(state: &AppState, viewer: &Viewer, handle: &str) -> Result<Uuid, AppError> {
+    let target = super::profile::by_handle(state, handle)
+        .await?
+        .ok_or_else(not_found)?;
+    if target.user_id == viewer.user_id {
+        return Err(AppError::input(InputProblem::new(
+            ProblemKind::CannotFollowSelf,
+            Some(Field::HandleArgument),
+        )));
+    }
+    Ok(target.user_id)
+}
+
+/// The viewer follows `handle` (again: nothing changes). Answers the
+/// followed profile as it is now.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn follow(
+    state: &AppState,
+    viewer: &Viewer,
+    handle: &str,
+) -> Result<profile::Model, AppError> {
+    let followee = target(state, viewer, handle).await?;
+    let (task_state, follower) = (state.clone(), viewer.user_id);
+    let added = super::to_completion(state, async move {
+        let txn = task_state.db().begin().await?;
+        // The insert first: it takes the write lock (SQLite) or the pair's
+        // index entry (a second follow of the pair waits, then finds it).
+        let now = super::now();
+        let inserted = follow::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            follower_id: Set(follower),
+            followee_id: Set(followee),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if super::is_unique_violation(&e) => {
+                txn.rollback().await?;
+                return Ok(false);
+            }
+            // The profile went (its account was deleted) since it was read.
+            Err(e) if super::is_foreign_key_violation(&e) => {
+                txn.rollback().await?;
+                return Err(not_found());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        adjust_counts(&txn, follower, followee, 1).await?;
+        txn.commit().await?;
+        Ok(true)
+    })
+    .await?;
+    if added {
+        metrics::counter!("follows_total").increment(1);
+    }
+    super::profile::by_id(state, followee)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// The viewer no longer follows `handle` (if it did). Answers that profile.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn unfollow(
+    state: &AppState,
+    viewer: &Viewer,
+    handle: &str,
+) -> Result<profile::Model, AppError> {
+    let followee = target(state, viewer, handle).await?;
+    let (task_state, follower) = (state.clone(), viewer.user_id);
+    super::to_completion(state, async move {
+        let txn = task_state.db().begin().await?;
+        let deleted = follow::Entity::delete_many()
+            .filter(follow::Column::FollowerId.eq(follower))
+            .filter(follow::Column::FolloweeId.eq(followee))
+            .exec(&txn)
+            .await?;
+        if deleted.rows_affected > 0 {
+            adjust_counts(&txn, follower, followee, -1).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    })
+    .await?;
+    super::profile::by_id(state, followee)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// `following_count` of the follower and `follower_count` of the followee,
+/// locked in the order of their ids, so that A following B while B follows
+/// A cannot deadlock.
+async fn adjust_counts(
+    conn: &impl ConnectionTrait,
+    follower: Uuid,
+    followee: Uuid,
+    delta: i32,
+) -> Result<(), AppError> {
+    use super::profile::add_to_count;
+    let mut updates = [
+        (follower, profile::Column::FollowingCount),
+        (followee, profile::Column::FollowerCount),
+    ];
+    updates.sort_by_key(|(id, _)| *id);
+    for (id, column) in updates {
+        add_to_count(conn, id, column, delta).await?;
+    }
+    Ok(())
+}
+
+/// Which of `followees` the viewer follows (one statement).
+pub async fn followed_among(
+    state: &AppState,
+    viewer: Uuid,
+    followees: &[Uuid],
+) -> Result<Vec<Uuid>, AppError> {
+    if followees.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(follow::Entity::find()
+        .select_only()
+        .column(follow::Column::FolloweeId)
+        .filter(follow::Column::FollowerId.eq(viewer))
+        .filter(follow::Column::FolloweeId.is_in(followees.iter().copied()))
+        .into_tuple()
+        .all(state.db())
+        .await?)
+}
+
+/// Which side of the edges a page lists.
+#[derive(Debug, Clone, Copy)]
+pub enum Direction {
+    /// The profiles following this one.
+    Followers,
+    /// The profiles this one follows.
+    Following,
+}
+
+/// A page of a profile's followers or following, newest edge first (two
+/// statements whatever the page size).
+pub async fn page(
+    state: &AppState,
+    of: Uuid,
+    direction: Direction,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> Result<Page<profile::Model>, AppError> {
+    let req = PageRequest::parse(Kind::Follow, first, after)?;
+    let rows = edges(state, of, direction, req).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|(_, other)| *other).collect();
+    let mut profiles: std::collections::HashMap<Uuid, profile::Model> =
+        super::profile::by_ids(state, &ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.user_id, p))
+            .collect();
+    let page = Page::from_rows(req, rows);
+    // An edge whose profile went between the two reads is left out.
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .filter_map(|(key, other)| profiles.remove(&other).map(|p| (key, p)))
+            .collect(),
+        has_next: page.has_next,
+    })
+}
+
+/// The edges of a page: (edge id, the profile on the other side).
+async fn edges(
+    state: &AppState,
+    of: Uuid,
+    direction: Direction,
+    req: PageRequest,
+) -> Result<Vec<(Uuid, Uuid)>, AppError> {
+    let (this_side, other_side) = match direction {
+        Direction::Followers => (follow::Column::FolloweeId, follow::Column::FollowerId),
+        Direction::Following => (follow::Column::FollowerId, follow::Column::FolloweeId),
+    };
+    let mut query = follow::Entity::find()
+        .select_only()
+        .column(follow::Column::Id)
+        .column(other_side)
+        .filter(this_side.eq(of));
+    if let Some(after) = req.after {
+        query = query.filter(follow::Column::Id.lt(after));
+    }
+    Ok(query
+        .order_by_desc(follow::Column::Id)
+        .limit(req.limit())
+        .into_tuple()
+        .all(state.db())
+        .await?)
+}

@@ -1,0 +1,144 @@
+//! Posts: written and deleted by their author, read by anyone, and the
+//! feed (the viewer's posts and those of the profiles it follows).
+
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::page::{Kind, Page, PageRequest};
+use super::{Field, InputProblem};
+use crate::auth::Viewer;
+use crate::domain::text::{self, POST_BODY};
+use crate::entity::{follow, post, profile};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Publishes a post by the viewer: the body is cleaned, then 1 to 500 code points.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn create(
+    state: &AppState,
+    viewer: &Viewer,
+    body: &str,
+) -> Result<post::Model, AppError> {
+    let body = text::required(body, POST_BODY)
+        .map_err(|e| AppError::input(InputProblem::new(e.into(), Some(Field::Body))))?;
+    let (task_state, author) = (state.clone(), viewer.user_id);
+    let post = super::to_completion(state, async move {
+        let txn = task_state.db().begin().await?;
+        let post = post::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            author_id: Set(author),
+            body: Set(body),
+            created_at: Set(super::now()),
+        }
+        .insert(&txn)
+        .await
+        // No profile: the account is being deleted; its token dies with it.
+        .map_err(|e| {
+            if super::is_foreign_key_violation(&e) {
+                AppError::Unauthenticated
+            } else {
+                e.into()
+            }
+        })?;
+        super::profile::add_to_count(&txn, author, profile::Column::PostCount, 1).await?;
+        txn.commit().await?;
+        Ok(post)
+    })
+    .await?;
+    metrics::counter!("posts_total").increment(1);
+    Ok(post)
+}
+
+/// Deletes one of the viewer's posts. Someone else's post, an unknown one
+/// and a malformed id answer alike: FORBIDDEN.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), AppError> {
+    let id = Uuid::parse_str(id).map_err(|_| AppError::Forbidden)?;
+    let (task_state, author) = (state.clone(), viewer.user_id);
+    let deleted = super::to_completion(state, async move {
+        let txn = task_state.db().begin().await?;
+        let deleted = post::Entity::delete_many()
+            .filter(post::Column::Id.eq(id))
+            .filter(post::Column::AuthorId.eq(author))
+            .exec(&txn)
+            .await?;
+        if deleted.rows_affected > 0 {
+            super::profile::add_to_count(&txn, author, profile::Column::PostCount, -1).await?;
+        }
+        txn.commit().await?;
+        Ok(deleted.rows_affected > 0)
+    })
+    .await?;
+    if deleted {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+/// The post with this id; a malformed id names none.
+pub async fn by_id(state: &AppState, id: &str) -> Result<Option<post::Model>, AppError> {
+    let Ok(id) = Uuid::parse_str(id) else {
+        return Ok(None);
+    };
+    Ok(post::Entity::find_by_id(id).one(state.db()).await?)
+}
+
+/// A page of one author's posts, newest first (one statement).
+pub async fn by_author(
+    state: &AppState,
+    author: Uuid,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> Result<Page<post::Model>, AppError> {
+    let req = PageRequest::parse(Kind::Post, first, after)?;
+    page(
+        state,
+        post::Entity::find().filter(post::Column::AuthorId.eq(author)),
+        req,
+    )
+    .await
+}
+
+/// A page of the viewer's feed: its own posts and those of the profiles it
+/// follows, newest first (one statement).
+pub async fn feed(
+    state: &AppState,
+    viewer: &Viewer,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> Result<Page<post::Model>, AppError> {
+    let req = PageRequest::parse(Kind::Post, first, after)?;
+    let followed = Query::select()
+        .column(follow::Column::FolloweeId)
+        .from(follow::Entity)
+        .and_where(follow::Column::FollowerId.eq(viewer.user_id))
+        .to_owned();
+    let authors = Condition::any()
+        .add(post::Column::AuthorId.eq(viewer.user_id))
+        .add(post::Column::AuthorId.in_subquery(followed));
+    page(state, post::Entity::find().filter(authors), req).await
+}
+
+async fn page(
+    state: &AppState,
+    mut query: Select<post::Entity>,
+    req: PageRequest,
+) -> Result<Page<post::Model>, AppError> {
+    if let Some(after) = req.after {
+        query = query.filter(post::Column::Id.lt(after));
+    }
+    let rows = query
+        .order_by_desc(post::Column::Id)
+        .limit(req.limit())
+        .all(state.db())
+        .await?;
+    Ok(Page::from_rows(
+        req,
+        rows.into_iter().map(|p| (p.id, p)).collect(),
+    ))
+}

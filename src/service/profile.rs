@@ -1,0 +1,240 @@
+//! Profiles: the public face of an account. Made with the account (a chosen
+//! handle or a random one), read by handle or id, edited by its owner.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::{Field, InputProblem, ProblemKind};
+use crate::auth::Viewer;
+use crate::domain::Handle;
+use crate::domain::text::{self, BIO, DISPLAY_NAME};
+use crate::entity::profile;
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn handle_taken() -> InputProblem {
+    InputProblem::new(ProblemKind::HandleTaken, Some(Field::Handle))
+}
+
+/// The handle an account asked for at registration, checked; or a random
+/// one when it asked for none. A taken handle is a problem to report with
+/// the others; the unique index settles races at the insert.
+pub async fn handle_for_new_account(
+    state: &AppState,
+    requested: Option<&str>,
+) -> Result<Result<Handle, InputProblem>, AppError> {
+    let Some(raw) = requested else {
+        return Ok(Ok(Handle::random()));
+    };
+    let Ok(handle) = Handle::parse(raw) else {
+        return Ok(Err(InputProblem::new(
+            ProblemKind::InvalidHandle,
+            Some(Field::Handle),
+        )));
+    };
+    if by_handle(state, handle.as_str()).await?.is_some() {
+        return Ok(Err(handle_taken()));
+    }
+    Ok(Ok(handle))
+}
+
+/// Writes the profile of a new account, within the caller's transaction.
+/// `Ok(None)`: the handle was taken meanwhile (the caller rolls back).
+pub async fn create_in(
+    conn: &impl ConnectionTrait,
+    user: Uuid,
+    handle: Handle,
+    now: DateTime<Utc>,
+) -> Result<Option<profile::Model>, AppError> {
+    let inserted = profile::ActiveModel {
+        user_id: Set(user),
+        handle: Set(handle.into_string()),
+        display_name: Set(None),
+        bio: Set(None),
+        post_count: Set(0),
+        follower_count: Set(0),
+        following_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(conn)
+    .await;
+    match inserted {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if super::is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The profile with this handle, in any case; a string that cannot be a
+/// handle names none.
+pub async fn by_handle(state: &AppState, handle: &str) -> Result<Option<profile::Model>, AppError> {
+    let Ok(handle) = Handle::parse(handle) else {
+        return Ok(None);
+    };
+    Ok(profile::Entity::find()
+        .filter(profile::Column::Handle.eq(handle.as_str()))
+        .one(state.db())
+        .await?)
+}
+
+pub async fn by_id(state: &AppState, id: Uuid) -> Result<Option<profile::Model>, AppError> {
+    Ok(profile::Entity::find_by_id(id).one(state.db()).await?)
+}
+
+/// The profiles of these accounts (one statement, in no order).
+pub async fn by_ids(state: &AppState, ids: &[Uuid]) -> Result<Vec<profile::Model>, AppError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(profile::Entity::find()
+        .filter(profile::Column::UserId.is_in(ids.iter().copied()))
+        .all(state.db())
+        .await?)
+}
+
+/// What `updateProfile` may change; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProfileChange<'a> {
+    pub handle: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub bio: Option<&'a str>,
+}
+
+/// Applies the viewer's changes: every problem is reported, nothing is
+/// written unless all of it is valid. Blank text clears a field.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn update(
+    state: &AppState,
+    viewer: &Viewer,
+    change: ProfileChange<'_>,
+) -> Result<profile::Model, AppError> {
+    let mut problems = Vec::new();
+    let handle = match change.handle.map(Handle::parse) {
+        None => None,
+        Some(Ok(h)) => Some(h),
+        Some(Err(_)) => {
+            problems.push(InputProblem::new(
+                ProblemKind::InvalidHandle,
+                Some(Field::Handle),
+            ));
+            None
+        }
+    };
+    let mut text_field =
+        |raw: Option<&str>, rules, field| match raw.map(|r| text::optional(r, rules)) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                problems.push(InputProblem::new(e.into(), Some(field)));
+                None
+            }
+        };
+    let display_name = text_field(change.display_name, DISPLAY_NAME, Field::DisplayName);
+    let bio = text_field(change.bio, BIO, Field::Bio);
+    let current = by_id(state, viewer.user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if let Some(h) = &handle
+        && h.as_str() != current.handle
+        && by_handle(state, h.as_str()).await?.is_some()
+    {
+        problems.push(handle_taken());
+    }
+    if !problems.is_empty() {
+        return Err(AppError::Input(problems));
+    }
+    let mut row: profile::ActiveModel = current.into();
+    if let Some(h) = handle {
+        row.handle = Set(h.into_string());
+    }
+    if let Some(v) = display_name {
+        row.display_name = Set(v);
+    }
+    if let Some(v) = bio {
+        row.bio = Set(v);
+    }
+    row.updated_at = Set(super::now());
+    // One statement: nothing to run to completion. The counts are not in
+    // the update (only changed columns are written), so a follow racing
+    // with this keeps its count.
+    match row.update(state.db()).await {
+        Ok(p) => Ok(p),
+        Err(e) if super::is_unique_violation(&e) => Err(AppError::input(handle_taken())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Adds `delta` to a count column of one profile, within the caller's
+/// transaction (an atomic increment: exact however many run at once).
+pub(super) async fn add_to_count(
+    conn: &impl ConnectionTrait,
+    user: Uuid,
+    column: profile::Column,
+    delta: i32,
+) -> Result<(), AppError> {
+    profile::Entity::update_many()
+        .col_expr(column, Expr::col(column).add(delta))
+        .filter(profile::Column::UserId.eq(user))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Removes an account's profile, its posts and its follow edges both ways,
+/// within the caller's transaction, after taking the account out of the
+/// counts of the profiles on the other side of each edge.
+pub async fn delete_in(conn: &impl ConnectionTrait, user: Uuid) -> Result<(), AppError> {
+    use crate::entity::{follow, post};
+    use sea_orm::sea_query::Query;
+    // Lock the profile first: a follow of it that comes now waits on its
+    // foreign key and then finds it gone, instead of adding an edge that
+    // the counts below would miss.
+    add_to_count(conn, user, profile::Column::FollowerCount, 0).await?;
+    for (counted, this_side, other_side) in [
+        (
+            profile::Column::FollowerCount,
+            follow::Column::FollowerId,
+            follow::Column::FolloweeId,
+        ),
+        (
+            profile::Column::FollowingCount,
+            follow::Column::FolloweeId,
+            follow::Column::FollowerId,
+        ),
+    ] {
+        profile::Entity::update_many()
+            .col_expr(counted, Expr::col(counted).sub(1))
+            .filter(
+                profile::Column::UserId.in_subquery(
+                    Query::select()
+                        .column(other_side)
+                        .from(follow::Entity)
+                        .and_where(this_side.eq(user))
+                        .to_owned(),
+                ),
+            )
+            .exec(conn)
+            .await?;
+    }
+    // Children first, not left to foreign keys: the same on every backend.
+    follow::Entity::delete_many()
+        .filter(
+            sea_orm::Condition::any()
+                .add(follow::Column::FollowerId.eq(user))
+                .add(follow::Column::FolloweeId.eq(user)),
+        )
+        .exec(conn)
+        .await?;
+    post::Entity::delete_many()
+        .filter(post::Column::AuthorId.eq(user))
+        .exec(conn)
+        .await?;
+    profile::Entity::delete_many()
+        .filter(profile::Column::UserId.eq(user))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
