@@ -618,6 +618,42 @@ fn statements(metrics: &str, operation: &str) -> (f64, f64) {
     (value("sum"), value("count"))
 }
 
+/// The SQL statements of one `query {name} { feed(first: {first}) { {selection} } }`.
+///
+/// Metrics are labelled by the operation's root fields (`feed`), never by
+/// the client's operation name, and the metrics registry is shared by
+/// every test of this process: a measurement that saw another test's feed
+/// request (its count rose by more than one) is taken again.
+async fn feed_statements(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    first: usize,
+    selection: &str,
+) -> f64 {
+    let query = format!("query {name} {{ feed(first: {first}) {{ {selection} }} }}");
+    for _ in 0..20 {
+        let before = statements(&scrape(app).await, "feed");
+        let body = app.gql(&query, json!({}), Some(token)).await;
+        let after = statements(&scrape(app).await, "feed");
+        assert!(body.get("errors").is_none(), "{body}");
+        let edges = body["data"]["feed"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), first, "a full page");
+        assert!(
+            edges
+                .iter()
+                .all(|e| e["node"]["author"]["viewerFollows"] == true
+                    && e["node"]["author"]["followerCount"] == 2),
+            "{body}"
+        );
+        assert!(after.1 > before.1, "the {name} request is observed");
+        if after.1 - before.1 == 1.0 {
+            return after.0 - before.0;
+        }
+    }
+    panic!("{name}: another feed request ran alongside every measurement");
+}
+
 async fn scrape(app: &TestApp) -> String {
     let res = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -657,36 +693,7 @@ async fn a_feed_page_costs_as_many_sql_statements_at_100_posts_as_at_20() {
 
     let mut per_page = Vec::new();
     for (name, first) in [("FeedHundred", 100), ("FeedTwenty", 20)] {
-        let before = statements(&scrape(&app).await, name);
-        let body = app
-            .gql(
-                &format!("query {name} {{ feed(first: {first}) {{ {SELECTION} }} }}"),
-                json!({}),
-                Some(viewer),
-            )
-            .await;
-        assert!(body.get("errors").is_none(), "{body}");
-        let edges = body["data"]["feed"]["edges"].as_array().unwrap();
-        assert_eq!(edges.len(), first, "a full page");
-        assert!(
-            edges
-                .iter()
-                .all(|e| e["node"]["author"]["viewerFollows"] == true
-                    && e["node"]["author"]["followerCount"] == 2),
-            "{body}"
-        );
-        let text = scrape(&app).await;
-        let after = statements(&text, name);
-        let series: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("graphql_request_db_statements"))
-            .collect();
-        assert_eq!(
-            after.1 - before.1,
-            1.0,
-            "one {name} request observed; the series: {series:#?}"
-        );
-        per_page.push(after.0 - before.0);
+        per_page.push(feed_statements(&app, viewer, name, first, SELECTION).await);
     }
     eprintln!(
         "SQL statements: feed(first: 100) {}, feed(first: 20) {}",
