@@ -101,6 +101,9 @@ impl Drop for TestDb {
                 .unwrap();
             rt.block_on(async {
                 if let Ok(db) = Database::connect(admin_url.as_str()).await {
+                    if !postgres {
+                        end_mysql_connections(&db, &name).await;
+                    }
                     let force = if postgres { " WITH (FORCE)" } else { "" };
                     let _ = db
                         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}{force}"))
@@ -110,6 +113,30 @@ impl Drop for TestDb {
             });
         })
         .join();
+    }
+}
+
+/// Ends every connection to database `name` (MySQL / MariaDB), as
+/// PostgreSQL's `DROP DATABASE … WITH (FORCE)` does. A test that failed
+/// midway can leave the app's transactions open: the app's tasks run on the
+/// test's runtime, which is blocked while the database is dropped, so they
+/// never finish, and `DROP DATABASE` would wait for their locks forever.
+async fn end_mysql_connections(admin: &sea_orm::DatabaseConnection, name: &str) {
+    use sea_orm::{DbBackend, Statement};
+    let Ok(rows) = admin
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::MySql,
+            "SELECT id FROM information_schema.processlist WHERE db = ?",
+            [name.into()],
+        ))
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        if let Ok(id) = row.try_get_by_index::<u64>(0) {
+            let _ = admin.execute_unprepared(&format!("KILL {id}")).await;
+        }
     }
 }
 
