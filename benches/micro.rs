@@ -99,6 +99,7 @@ fn me_in_process(c: &mut Criterion) {
             &state,
             "bench@example.com",
             "correct-horse-battery",
+            None,
             &ClientInfo::default(),
         )
         .await

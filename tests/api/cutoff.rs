@@ -42,7 +42,7 @@ async fn a_password_change_cut_off_at_any_step_changes_everything_or_nothing() {
     for cut in 0.. {
         assert!(cut < 500, "changePassword never finished");
         let email = unique_email(&format!("cut-{cut}"));
-        let this = service::user::register(&state, &email, PASSWORD, &client)
+        let this = service::user::register(&state, &email, PASSWORD, None, &client)
             .await
             .unwrap();
         let other = service::user::login(&state, &email, PASSWORD, &client)
