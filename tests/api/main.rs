@@ -18,4 +18,5 @@ mod outage;
 mod schema;
 mod sessions;
 mod smtp;
+mod statements;
 mod tokens;
