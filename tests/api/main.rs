@@ -3,6 +3,7 @@
 //! server (each test then creates and drops its own database there).
 
 mod abuse;
+mod backfill;
 mod common;
 mod cutoff;
 mod eddsa;
