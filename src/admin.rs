@@ -46,8 +46,18 @@ async fn act(db: &DatabaseConnection, action: UsersAction) -> anyhow::Result<()>
                 .filter(session::Column::UserId.eq(found.id))
                 .all(db)
                 .await?;
+            let profile = crate::entity::profile::Entity::find_by_id(found.id)
+                .one(db)
+                .await?;
             println!("id:             {}", found.id);
             println!("email:          {}", found.email);
+            if let Some(p) = &profile {
+                println!("handle:         {}", p.handle);
+                println!(
+                    "posts:          {} (followers {}, following {})",
+                    p.post_count, p.follower_count, p.following_count
+                );
+            }
             println!("email verified: {}", found.email_verified);
             match found.disabled_at {
                 Some(at) => println!("disabled:       since {at}"),

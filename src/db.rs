@@ -66,8 +66,14 @@ fn count_statement() {
 }
 
 /// Runs `work`, counting the SQL statements it runs (including those of
-/// tasks spawned with [`spawn_counted`]); answers its output and the count.
+/// tasks spawned with [`counted`]); answers its output and the count. Within
+/// an outer count, the outer one counts these too.
 pub async fn count_statements<T>(work: impl Future<Output = T>) -> (T, usize) {
+    if let Ok(outer) = STATEMENTS.try_with(Arc::clone) {
+        let before = outer.load(Ordering::Relaxed);
+        let out = work.await;
+        return (out, outer.load(Ordering::Relaxed).saturating_sub(before));
+    }
     let counter = Arc::new(AtomicUsize::new(0));
     let out = STATEMENTS.scope(counter.clone(), work).await;
     (out, counter.load(Ordering::Relaxed))

@@ -2,11 +2,18 @@
 //! `Post.author` of a page is one statement, every `viewerFollows` another,
 //! however many items the page holds. Made per request, so that nothing
 //! read is cached past it.
+//!
+//! A DataLoader batches the loads that arrive within its delay; a long list
+//! is resolved in slices (its futures yield every few dozen items), so on a
+//! busy machine a page could be split into several batches. A page that
+//! knows what its items will ask for loads it up front (`prefetch_*`), in
+//! one statement, into the request's cache: the count of statements of a
+//! page is then fixed, whatever its size and however busy the machine.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use uuid::Uuid;
 
 use crate::entity::profile;
@@ -31,12 +38,12 @@ impl Loader<Uuid> for ProfileLoader {
     }
 }
 
-/// Whether the viewer follows a profile: keyed by (viewer, profile); the
-/// value is present exactly when it does.
+/// Whether the viewer follows a profile: keyed by (viewer, profile); every
+/// key asked gets an answer (so that `false` is cached too).
 pub struct FollowsLoader(AppState);
 
 impl Loader<(Uuid, Uuid)> for FollowsLoader {
-    type Value = ();
+    type Value = bool;
     type Error = Arc<AppError>;
 
     async fn load(
@@ -49,30 +56,100 @@ impl Loader<(Uuid, Uuid)> for FollowsLoader {
         for (viewer, followee) in keys {
             by_viewer.entry(*viewer).or_default().push(*followee);
         }
-        let mut found = HashMap::new();
+        let mut found: HashMap<(Uuid, Uuid), bool> = keys.iter().map(|k| (*k, false)).collect();
         for (viewer, followees) in by_viewer {
             for followee in service::follow::followed_among(&self.0, viewer, &followees)
                 .await
                 .map_err(Arc::new)?
             {
-                found.insert((viewer, followee), ());
+                found.insert((viewer, followee), true);
             }
         }
         Ok(found)
     }
 }
 
+/// The loaders of one request, made on first use (most requests, `me` or
+/// a login, never need them).
+pub struct RequestLoaders {
+    state: AppState,
+    loaders: std::sync::OnceLock<Loaders>,
+}
+
+impl RequestLoaders {
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            state: state.clone(),
+            loaders: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn get(&self) -> &Loaders {
+        self.loaders.get_or_init(|| Loaders::new(&self.state))
+    }
+}
+
 /// The loaders of one request.
 pub struct Loaders {
-    pub profiles: DataLoader<ProfileLoader>,
-    pub follows: DataLoader<FollowsLoader>,
+    pub profiles: DataLoader<ProfileLoader, HashMapCache>,
+    pub follows: DataLoader<FollowsLoader, HashMapCache>,
 }
 
 impl Loaders {
     pub fn new(state: &AppState) -> Self {
         Self {
-            profiles: DataLoader::new(ProfileLoader(state.clone()), crate::db::spawn_counted),
-            follows: DataLoader::new(FollowsLoader(state.clone()), crate::db::spawn_counted),
+            profiles: DataLoader::with_cache(
+                ProfileLoader(state.clone()),
+                crate::db::spawn_counted,
+                HashMapCache::default(),
+            ),
+            follows: DataLoader::with_cache(
+                FollowsLoader(state.clone()),
+                crate::db::spawn_counted,
+                HashMapCache::default(),
+            ),
         }
     }
+
+    /// The profile of an account, from this request's cache or a batch.
+    pub async fn profile(&self, id: Uuid) -> async_graphql::Result<Option<profile::Model>> {
+        self.profiles.load_one(id).await.map_err(shared)
+    }
+
+    /// Whether `viewer` follows `followee`, from this request's cache or a batch.
+    pub async fn follows(&self, viewer: Uuid, followee: Uuid) -> async_graphql::Result<bool> {
+        Ok(self
+            .follows
+            .load_one((viewer, followee))
+            .await
+            .map_err(shared)?
+            .unwrap_or(false))
+    }
+
+    /// Loads these profiles into the cache, in one statement.
+    pub async fn prefetch_profiles(
+        &self,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> async_graphql::Result<()> {
+        self.profiles.load_many(ids).await.map_err(shared)?;
+        Ok(())
+    }
+
+    /// Loads whether `viewer` follows each of these into the cache, in one statement.
+    pub async fn prefetch_follows(
+        &self,
+        viewer: Uuid,
+        followees: impl IntoIterator<Item = Uuid>,
+    ) -> async_graphql::Result<()> {
+        self.follows
+            .load_many(followees.into_iter().map(|f| (viewer, f)))
+            .await
+            .map_err(shared)?;
+        Ok(())
+    }
+}
+
+/// A batch's error, shared by every field that waited on it.
+fn shared(e: Arc<AppError>) -> async_graphql::Error {
+    async_graphql::Error::from(e.as_ref())
 }

@@ -14,7 +14,6 @@ mod social;
 mod types;
 mod variables;
 
-pub use loaders::Loaders;
 pub use observe::Executed;
 pub use schema::{ApiSchema, SchemaOptions, build_schema};
 

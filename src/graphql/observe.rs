@@ -229,7 +229,7 @@ impl Extension for ObserveRequest {
     ) -> ServerResult<Request> {
         // The batch loads of this request (see `loaders.rs`).
         if let Some(state) = ctx.data_opt::<crate::state::AppState>() {
-            request = request.data(super::Loaders::new(state));
+            request = request.data(super::loaders::RequestLoaders::new(state));
         }
         let name = request.operation_name.clone();
         let hit = if request.query.len() <= MAX_CACHED_QUERY_LEN {

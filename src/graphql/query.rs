@@ -1,10 +1,9 @@
 use async_graphql::{Context, ID, Object, Result};
 
-use super::social::{Post, PostConnection, Profile, connection};
+use super::social::{Post, PostConnection, Profile, posts_connection};
 use super::types::{Session, User};
 use super::viewer_auth;
 use crate::service;
-use crate::service::page::Kind;
 use crate::state::AppState;
 
 pub struct Query;
@@ -54,6 +53,6 @@ impl Query {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
         let page = service::post::feed(state, viewer, first, after.as_deref()).await?;
-        Ok(connection(Kind::Post, page, Post))
+        posts_connection(ctx, page).await
     }
 }

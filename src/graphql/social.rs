@@ -5,7 +5,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::loaders::Loaders;
+use super::loaders::{Loaders, RequestLoaders};
 use super::types::{User, UserError};
 use super::viewer_auth;
 use crate::entity::{post, profile};
@@ -18,7 +18,7 @@ pub type PostConnection = Connection<String, Post>;
 pub type ProfileConnection = Connection<String, Profile>;
 
 fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders> {
-    ctx.data::<Loaders>()
+    Ok(ctx.data::<RequestLoaders>()?.get())
 }
 
 /// A page as a Relay connection, each edge with its opaque cursor.
@@ -33,6 +33,37 @@ where
             .map(|(key, item)| Edge::new(page::encode(kind, key), node(item))),
     );
     c
+}
+
+/// Whether the connection being resolved selects `path` in its items
+/// (`edges { node { … } }` or `nodes { … }`), fragments included.
+fn selects_in_items(ctx: &Context<'_>, path: &[&str]) -> bool {
+    let look = ctx.look_ahead();
+    [look.field("edges").field("node"), look.field("nodes")]
+        .into_iter()
+        .any(|items| path.iter().fold(items, |l, name| l.field(name)).exists())
+}
+
+/// A page of posts as a connection, with what its items will ask of their
+/// authors loaded first: one statement for the authors, one for whether the
+/// viewer follows them, whatever the page's size.
+pub async fn posts_connection(
+    ctx: &Context<'_>,
+    page: Page<post::Model>,
+) -> Result<PostConnection> {
+    if selects_in_items(ctx, &["author"]) {
+        let loaders = loaders(ctx)?;
+        let authors: std::collections::HashSet<uuid::Uuid> =
+            page.items.iter().map(|(_, p)| p.author_id).collect();
+        loaders.prefetch_profiles(authors.iter().copied()).await?;
+        if selects_in_items(ctx, &["author", "viewerFollows"])
+            && let Some(viewer) = viewer_auth(ctx).viewer().ok().flatten()
+        {
+            let others = authors.into_iter().filter(|id| *id != viewer.user_id);
+            loaders.prefetch_follows(viewer.user_id, others).await?;
+        }
+    }
+    Ok(connection(Kind::Post, page, Post))
 }
 
 /// The public face of an account. Never carries the email.
@@ -84,12 +115,7 @@ impl Profile {
         if viewer.user_id == self.0.user_id {
             return Ok(false);
         }
-        Ok(loaders(ctx)?
-            .follows
-            .load_one((viewer.user_id, self.0.user_id))
-            .await
-            .map_err(|e| async_graphql::Error::from(e.as_ref()))?
-            .is_some())
+        loaders(ctx)?.follows(viewer.user_id, self.0.user_id).await
     }
 
     /// This profile's posts, newest first.
@@ -151,10 +177,8 @@ impl Post {
 
     async fn author(&self, ctx: &Context<'_>) -> Result<Profile> {
         loaders(ctx)?
-            .profiles
-            .load_one(self.0.author_id)
-            .await
-            .map_err(|e| async_graphql::Error::from(e.as_ref()))?
+            .profile(self.0.author_id)
+            .await?
             .map(Profile)
             // Gone between the two reads: its account was deleted.
             .ok_or_else(|| AppError::Forbidden.into())
@@ -176,10 +200,8 @@ impl User {
     async fn profile(&self, ctx: &Context<'_>) -> Result<Profile> {
         let id = uuid::Uuid::parse_str(&self.id).map_err(AppError::internal)?;
         loaders(ctx)?
-            .profiles
-            .load_one(id)
-            .await
-            .map_err(|e| async_graphql::Error::from(e.as_ref()))?
+            .profile(id)
+            .await?
             .map(Profile)
             .ok_or_else(|| AppError::Unauthenticated.into())
     }

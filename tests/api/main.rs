@@ -3,6 +3,7 @@
 //! server (each test then creates and drops its own database there).
 
 mod abuse;
+mod backfill;
 mod common;
 mod cutoff;
 mod eddsa;
@@ -20,4 +21,5 @@ mod schema;
 mod sessions;
 mod smtp;
 mod social;
+mod statements;
 mod tokens;

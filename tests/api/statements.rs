@@ -1,0 +1,133 @@
+//! No N+1: a page costs the same SQL statements whatever its size. The
+//! schema runs in-process here, inside a statement count that also covers
+//! the DataLoaders' batch loads (they run in tasks of their own).
+
+use async_graphql::{Request, Variables};
+use serde_json::{Value, json};
+use sns_api::app::App;
+use sns_api::auth::Auth;
+use sns_api::graphql::{ApiSchema, SchemaOptions, build_schema};
+use sns_api::state::AppState;
+
+use crate::common::*;
+
+struct Harness {
+    state: AppState,
+    schema: ApiSchema,
+}
+
+impl Harness {
+    async fn new(db: &TestDb) -> Self {
+        let config = config_for(db);
+        let app = App::build(config.clone()).await.expect("the app starts");
+        let state = app.state();
+        let schema = build_schema(&SchemaOptions::from(&config), Some(state.clone()));
+        Self { state, schema }
+    }
+
+    /// Runs one operation as `auth`; answers its data and the statements it ran.
+    async fn run(&self, query: &str, variables: Value, auth: Auth) -> (Value, usize) {
+        let request = Request::new(query)
+            .variables(Variables::from_json(variables))
+            .data(auth);
+        let (response, statements) =
+            sns_api::db::count_statements(self.schema.execute(request)).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        (response.data.into_json().expect("JSON data"), statements)
+    }
+
+    /// A new account with this handle, signed in.
+    async fn account(&self, handle: &str) -> Auth {
+        let (data, _) = self
+            .run(
+                "mutation($i: RegisterInput!) { register(input: $i) { accessToken errors { code } } }",
+                json!({ "i": { "email": format!("{handle}@example.com"), "password": PASSWORD, "handle": handle } }),
+                Auth::Anonymous,
+            )
+            .await;
+        let token = data["register"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("registered: {data}"));
+        Auth::Viewer(self.state.authenticate(token).expect("a valid token"))
+    }
+}
+
+const FEED: &str = "query($first: Int) { feed(first: $first) { edges { cursor node { id body author { handle viewerFollows followerCount } } } pageInfo { hasNextPage endCursor } } }";
+
+const PROFILE: &str = "query($first: Int) { profile(handle: \"author0\") { handle posts(first: $first) { edges { node { id author { handle viewerFollows } } } } followers(first: $first) { edges { node { handle viewerFollows postCount } } } } }";
+
+#[tokio::test]
+async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
+    let db = TestDb::fresh().await;
+    let h = Harness::new(&db).await;
+    let viewer = h.account("viewer").await;
+    let mut authors = Vec::new();
+    for i in 0..4 {
+        authors.push(h.account(&format!("author{i}")).await);
+    }
+    // Followers of author0 for its followers page, followed back by the viewer
+    // now and then (so viewerFollows answers both ways).
+    for i in 0..25 {
+        let fan = h.account(&format!("fan{i}")).await;
+        h.run(
+            "mutation { follow(handle: \"author0\") { errors { code } } }",
+            json!({}),
+            fan,
+        )
+        .await;
+        if i % 3 == 0 {
+            h.run(
+                &format!("mutation {{ follow(handle: \"fan{i}\") {{ errors {{ code }} }} }}"),
+                json!({}),
+                viewer.clone(),
+            )
+            .await;
+        }
+    }
+    for i in 0..4 {
+        h.run(
+            &format!("mutation {{ follow(handle: \"author{i}\") {{ errors {{ code }} }} }}"),
+            json!({}),
+            viewer.clone(),
+        )
+        .await;
+    }
+    for n in 0..120 {
+        let author = authors[n % authors.len()].clone();
+        h.run(
+            "mutation($i: CreatePostInput!) { createPost(input: $i) { errors { code } } }",
+            json!({ "i": { "body": format!("post {n}") } }),
+            author,
+        )
+        .await;
+    }
+
+    let (big, big_cost) = h.run(FEED, json!({ "first": 100 }), viewer.clone()).await;
+    let (small, small_cost) = h.run(FEED, json!({ "first": 20 }), viewer.clone()).await;
+    assert_eq!(big["feed"]["edges"].as_array().map(Vec::len), Some(100));
+    assert_eq!(small["feed"]["edges"].as_array().map(Vec::len), Some(20));
+    assert_eq!(
+        big["feed"]["edges"][0]["node"]["author"]["viewerFollows"],
+        true
+    );
+    // The page, its authors, whether the viewer follows them.
+    assert_eq!(big_cost, small_cost);
+    assert!(small_cost <= 3, "a feed page ran {small_cost} statements");
+
+    let (big, big_cost) = h.run(PROFILE, json!({ "first": 25 }), viewer.clone()).await;
+    let (_, small_cost) = h.run(PROFILE, json!({ "first": 5 }), viewer).await;
+    assert_eq!(
+        big["profile"]["followers"]["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(25)
+    );
+    let follows: Vec<&Value> = big["profile"]["followers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"]["viewerFollows"])
+        .collect();
+    assert!(follows.contains(&&json!(true)) && follows.contains(&&json!(false)));
+    assert_eq!(big_cost, small_cost);
+}
