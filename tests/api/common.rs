@@ -134,7 +134,7 @@ async fn end_mysql_connections(admin: &sea_orm::DatabaseConnection, name: &str) 
         return;
     };
     for row in rows {
-        if let Ok(id) = row.try_get_by_index::<u64>(0) {
+        if let Ok(id) = row.try_get_by_index::<i64>(0) {
             let _ = admin.execute_unprepared(&format!("KILL {id}")).await;
         }
     }
@@ -558,37 +558,13 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// Registers one account per handle, all at once; answers their access
-    /// tokens in the order of `handles`.
+    /// Registers one account per handle, one after the other (racing
+    /// registrations have tests of their own); answers their access tokens
+    /// in the order of `handles`.
     pub async fn signed_up_all(&self, handles: &[&str]) -> Vec<String> {
-        let signups: Vec<_> = handles
-            .iter()
-            .map(|handle| {
-                let (http, url) = (self.http.clone(), self.url("/graphql"));
-                let handle = (*handle).to_owned();
-                tokio::spawn(async move {
-                    let body: Value = http
-                        .post(url)
-                        .json(&json!({"query": REGISTER_WITH_HANDLE, "variables": {"i": {
-                            "email": unique_email(&handle),
-                            "password": PASSWORD,
-                            "handle": handle,
-                        }}}))
-                        .send()
-                        .await
-                        .expect("request sent")
-                        .json()
-                        .await
-                        .expect("a JSON body");
-                    let payload = &body["data"]["register"];
-                    assert_eq!(payload["errors"], json!([]), "{handle}: {body}");
-                    payload["accessToken"].as_str().expect("a token").to_owned()
-                })
-            })
-            .collect();
-        let mut tokens = Vec::with_capacity(signups.len());
-        for signup in signups {
-            tokens.push(signup.await.expect("the signup task"));
+        let mut tokens = Vec::with_capacity(handles.len());
+        for handle in handles {
+            tokens.push(self.signed_up_as(handle).await);
         }
         tokens
     }

@@ -261,6 +261,120 @@ async fn without_a_handle_registration_picks_a_random_one_not_made_from_the_emai
     app.stop().await;
 }
 
+/// Sends every (query, variables, token) at once; answers the bodies in order.
+async fn all_at_once(app: &TestApp, requests: Vec<(String, Value, Option<String>)>) -> Vec<Value> {
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|(query, variables, token)| {
+            let (http, url) = (app.http.clone(), app.url("/graphql"));
+            tokio::spawn(async move {
+                let mut req = http
+                    .post(url)
+                    .json(&json!({"query": query, "variables": variables}));
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                let res = req.send().await.expect("request sent");
+                assert_eq!(res.status(), 200);
+                res.json::<Value>().await.expect("a JSON body")
+            })
+        })
+        .collect();
+    let mut bodies = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        bodies.push(t.await.expect("the request task"));
+    }
+    bodies
+}
+
+#[tokio::test]
+async fn racing_registrations_with_distinct_handles_all_succeed() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let requests = (0..12)
+        .map(|i| {
+            let input = json!({"email": format!("racer{i}@example.com"), "password": PASSWORD, "handle": format!("racer_{i}")});
+            (REGISTER_WITH_HANDLE.to_owned(), json!({"i": input}), None)
+        })
+        .collect();
+    for (i, body) in all_at_once(&app, requests).await.iter().enumerate() {
+        assert!(body.get("errors").is_none(), "racer {i}: {body}");
+        assert_eq!(body["data"]["register"]["errors"], json!([]), "{body}");
+        assert_eq!(handle_of(&body["data"]["register"]), format!("racer_{i}"));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn racing_claims_of_one_handle_give_it_to_exactly_one_account() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    // By registration, in several spellings.
+    let requests = (0..8)
+        .map(|i| {
+            let handle = if i % 2 == 0 { "Contested" } else { "contested" };
+            let input = json!({"email": format!("claim{i}@example.com"), "password": PASSWORD, "handle": handle});
+            (REGISTER_WITH_HANDLE.to_owned(), json!({"i": input}), None)
+        })
+        .collect();
+    let bodies = all_at_once(&app, requests).await;
+    let mut winners = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        assert!(body.get("errors").is_none(), "claim {i}: {body}");
+        let payload = &body["data"]["register"];
+        if payload["errors"] == json!([]) {
+            winners.push((i, payload["user"]["id"].clone()));
+        } else {
+            assert_eq!(
+                problems(payload),
+                [problem("HANDLE_TAKEN", &["input", "handle"])],
+                "{body}"
+            );
+            assert_refused(payload);
+        }
+    }
+    assert_eq!(winners.len(), 1, "one account gets it: {bodies:?}");
+    assert_eq!(app.profile("contested", None).await["id"], winners[0].1);
+    // The losers wrote nothing: each email registers now, without a handle.
+    for i in (0..8).filter(|i| *i != winners[0].0) {
+        let payload = app
+            .register_with_handle(&format!("claim{i}@example.com"), PASSWORD, None)
+            .await;
+        assert_eq!(payload["errors"], json!([]), "claim {i}: {payload}");
+    }
+
+    // By updateProfile.
+    let tokens = app.signed_up_all(&["first_x", "second_x", "third_x"]).await;
+    let requests = tokens
+        .iter()
+        .map(|t| {
+            (
+                UPDATE_PROFILE.to_owned(),
+                json!({"i": {"handle": "prize"}}),
+                Some(t.clone()),
+            )
+        })
+        .collect();
+    let bodies = all_at_once(&app, requests).await;
+    let mut won = 0;
+    for body in &bodies {
+        assert!(body.get("errors").is_none(), "{body}");
+        let payload = &body["data"]["updateProfile"];
+        if payload["errors"] == json!([]) {
+            won += 1;
+            assert_eq!(payload["profile"]["handle"], "prize");
+        } else {
+            assert_eq!(
+                problems(payload),
+                [problem("HANDLE_TAKEN", &["input", "handle"])],
+                "{body}"
+            );
+        }
+    }
+    assert_eq!(won, 1, "{bodies:?}");
+    app.stop().await;
+}
+
 // --- Reading profiles ----------------------------------------------------
 
 #[tokio::test]
@@ -740,30 +854,28 @@ async fn fifty_concurrent_follows_with_repeats_count_each_follower_once() {
     let tokens = app.signed_up_all(&handles).await;
 
     // Every follower once, every third one two more times, all at once.
+    let follow = "mutation { follow(handle: \"popular\") { profile { handle } errors { code } } }";
     let mut requests = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
         let repeats = if i % 3 == 0 { 3 } else { 1 };
         for _ in 0..repeats {
-            let (http, url, token) = (app.http.clone(), app.url("/graphql"), token.clone());
-            requests.push(tokio::spawn(async move {
-                http.post(url)
-                    .bearer_auth(token)
-                    .json(&json!({"query": "mutation { follow(handle: \"popular\") { profile { handle } errors { code } } }"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json::<Value>()
-                    .await
-                    .unwrap()
-            }));
+            requests.push((follow.to_owned(), json!({}), Some(token.clone())));
         }
     }
-    assert!(requests.len() > FOLLOWERS);
-    for r in requests {
-        let body = r.await.unwrap();
-        assert!(body.get("errors").is_none(), "{body}");
-        assert_eq!(body["data"]["follow"]["errors"], json!([]), "{body}");
-    }
+    let sent = requests.len();
+    assert!(sent > FOLLOWERS);
+    let failed: Vec<Value> = all_at_once(&app, requests)
+        .await
+        .into_iter()
+        .filter(|body| {
+            body.get("errors").is_some() || body["data"]["follow"]["errors"] != json!([])
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {sent} follows failed: {failed:?}",
+        failed.len()
+    );
 
     let popular = app.profile("popular", None).await;
     assert_eq!(popular["followerCount"], FOLLOWERS, "{popular}");
