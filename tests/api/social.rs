@@ -291,7 +291,7 @@ async fn all_at_once(app: &TestApp, requests: Vec<(String, Value, Option<String>
 async fn racing_registrations_with_distinct_handles_all_succeed() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
-    let requests = (0..12)
+    let requests = (0..40)
         .map(|i| {
             let input = json!({"email": format!("racer{i}@example.com"), "password": PASSWORD, "handle": format!("racer_{i}")});
             (REGISTER_WITH_HANDLE.to_owned(), json!({"i": input}), None)
