@@ -2,6 +2,8 @@
 // access token; an ErrorLink answers UNAUTHENTICATED with one `refresh`
 // (shared by every operation failing at the same time) and retries the
 // operation, which passes the SetContextLink again with the new token.
+// The cache keeps one list per connection field, which `fetchMore` with
+// `after: pageInfo.endCursor` extends page by page.
 import {
   ApolloClient,
   ApolloLink,
@@ -11,6 +13,7 @@ import {
 } from '@apollo/client';
 import { SetContextLink } from '@apollo/client/link/context';
 import { ErrorLink } from '@apollo/client/link/error';
+import { relayStylePagination } from '@apollo/client/utilities';
 import { print } from 'graphql';
 import { from, switchMap } from 'rxjs';
 
@@ -66,7 +69,19 @@ export function apolloClient(url: string, tokens: TokenStore): ApolloClient {
 
   return new ApolloClient({
     link: ApolloLink.from([retryOnUnauthenticated, auth, new HttpLink({ uri: url })]),
-    cache: new InMemoryCache(),
+    cache: new InMemoryCache({
+      typePolicies: {
+        // `first` and `after` choose a page, not a list: keyArgs false.
+        Query: { fields: { feed: relayStylePagination() } },
+        Profile: {
+          fields: {
+            posts: relayStylePagination(),
+            followers: relayStylePagination(),
+            following: relayStylePagination(),
+          },
+        },
+      },
+    }),
     defaultOptions: { query: { fetchPolicy: 'network-only' } },
   });
 }
