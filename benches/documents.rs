@@ -252,6 +252,10 @@ fn documents(config: &Config, admitted: &dyn Fn(&Doc) -> bool) -> Vec<(String, D
             "fragment fan-out 10^10 (10 levels of 10 spreads)",
             fan_out(10, 10),
         ),
+        fixed(
+            "connection fan-out 200^40 (40 levels of 2 spreads in followers(first: 100))",
+            connection_fan_out(40),
+        ),
         fixed("GraphiQL's introspection query", INTROSPECTION.to_owned()),
     ];
     for s in shapes() {
@@ -277,6 +281,20 @@ fn fan_out(levels: usize, width: usize) -> String {
         q.push_str(&format!("fragment F{i} on Query {{ {spreads}}} "));
     }
     q.push_str(&format!("fragment F{levels} on Query {{ __typename }}"));
+    q
+}
+
+/// `levels` fragments, each spreading the next twice inside a connection of
+/// a hundred: each level counts 200 times the next.
+fn connection_fan_out(levels: usize) -> String {
+    let mut q = String::from("{ profile(handle: \"a\") { ...F0 } } ");
+    for i in 0..levels {
+        q.push_str(&format!(
+            "fragment F{i} on Profile {{ followers(first: 100) {{ nodes {{ ...F{n} ...F{n} }} }} }} ",
+            n = i + 1
+        ));
+    }
+    q.push_str(&format!("fragment F{levels} on Profile {{ handle }}"));
     q
 }
 

@@ -7,6 +7,17 @@
 //! reused wherever it is spread, so the count is linear in the document
 //! however the fragments fan out.
 //!
+//! With fragments expanded, a connection field ([`CONNECTIONS`]) counts 1
+//! plus `first` times its selection, as running it resolves the selection
+//! once per item: `followers` within `followers` within `followers` counts
+//! `first`³ times what the innermost selects. `first` is the literal
+//! argument or its variable (the request's value, else the largest default
+//! any operation declares for it), 20 (the schema's default) when absent or
+//! not an integer, and counts 1 to 100: values outside are refused by the
+//! resolver, and validation walks the selection of `first: 0` all the same.
+//! A fragment's figure then depends on the request's variables only, never
+//! on where it is spread, so it is still measured once.
+//!
 //! Also what a document asks of introspection, whose fields answer lists as
 //! long as the schema (every type, every field of a type): how often it
 //! selects `__schema` or `__type`, and whether it selects a field twice in
@@ -14,8 +25,20 @@
 
 use std::collections::{HashMap, HashSet};
 
-use async_graphql::Positioned;
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::{Positioned, Variables};
+use async_graphql_value::{ConstValue, Value};
+
+/// The fields that answer a Relay connection, whatever type they are
+/// selected on (the measure sees no types): `Profile.posts`,
+/// `Profile.followers`, `Profile.following` and `Query.feed`. A test checks
+/// the list against the schema.
+pub(super) const CONNECTIONS: [&str; 4] = ["posts", "followers", "following", "feed"];
+
+/// `first` of a connection field that does not give it (the schema's default).
+const DEFAULT_FIRST: usize = 20;
+/// The largest `first` a connection field answers.
+const MAX_FIRST: usize = 100;
 
 /// The measures of one document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +46,8 @@ pub(super) struct Cost {
     /// Fields as written, in every operation and fragment definition.
     pub written: usize,
     /// Fields with fragments expanded, summed over every operation and
-    /// fragment definition (validation walks each of them so); saturates.
+    /// fragment definition (validation walks each of them so), a connection's
+    /// selection `first` times; saturates.
     pub fields: usize,
     /// Deepest nesting of fields, fragments expanded (`{ me { id } }` is 2).
     pub depth: usize,
@@ -39,10 +63,20 @@ pub(super) struct Cycle(pub String);
 /// One definition's own selections, before its spreads are resolved.
 #[derive(Default)]
 struct Body<'a> {
+    /// Fields as written.
+    written: usize,
+    /// Fields, each counted as many times as the connections around it ask.
     fields: usize,
     depth: usize,
-    /// Each spread, with the field depth it sits at.
-    spreads: Vec<(&'a str, usize)>,
+    /// Each spread, with the field depth it sits at and how many times the
+    /// connections around it count it.
+    spreads: Vec<Spread<'a>>,
+}
+
+struct Spread<'a> {
+    name: &'a str,
+    depth: usize,
+    times: usize,
 }
 
 /// A definition's figures with its spreads expanded.
@@ -52,8 +86,77 @@ struct Expanded {
     depth: usize,
 }
 
-/// Measures `doc`.
-pub(super) fn measure(doc: &ExecutableDocument) -> Result<Cost, Cycle> {
+/// What `first` counts as for each connection field; fixed for a request.
+struct Firsts<'a> {
+    variables: &'a Variables,
+    /// The largest default declared for each variable, over the operations.
+    defaults: HashMap<&'a str, usize>,
+}
+
+impl<'a> Firsts<'a> {
+    fn new(doc: &'a ExecutableDocument, variables: &'a Variables) -> Self {
+        let mut defaults: HashMap<&str, usize> = HashMap::new();
+        for (_, op) in doc.operations.iter() {
+            for v in &op.node.variable_definitions {
+                if let Some(default) = &v.node.default_value {
+                    let n = first_of(&default.node);
+                    let d = defaults.entry(v.node.name.node.as_str()).or_insert(n);
+                    *d = (*d).max(n);
+                }
+            }
+        }
+        Self {
+            variables,
+            defaults,
+        }
+    }
+
+    /// How many times `field` counts its selection.
+    fn times(&self, field: &Field) -> usize {
+        if !CONNECTIONS.contains(&field.name.node.as_str()) {
+            return 1;
+        }
+        // Given twice (which validation refuses), the larger counts.
+        field
+            .arguments
+            .iter()
+            .filter(|(name, _)| name.node == "first")
+            .map(|(_, value)| match &value.node {
+                Value::Variable(var) => match self.variables.get(var) {
+                    Some(v) => first_of(v),
+                    None => self
+                        .defaults
+                        .get(var.as_str())
+                        .copied()
+                        .unwrap_or(DEFAULT_FIRST),
+                },
+                Value::Number(n) => clamped(n.as_i64()),
+                _ => DEFAULT_FIRST,
+            })
+            .max()
+            .unwrap_or(DEFAULT_FIRST)
+    }
+}
+
+/// What a value of `first` counts as: an integer clamped to 1 to 100 (0
+/// still counts once: validation walks the selection whatever `first` is),
+/// anything else (null, a string, a float) the default.
+fn first_of(value: &ConstValue) -> usize {
+    match value {
+        ConstValue::Number(n) => clamped(n.as_i64()),
+        _ => DEFAULT_FIRST,
+    }
+}
+
+fn clamped(n: Option<i64>) -> usize {
+    n.map_or(DEFAULT_FIRST, |n| {
+        usize::try_from(n.clamp(1, MAX_FIRST as i64)).unwrap_or(MAX_FIRST)
+    })
+}
+
+/// Measures `doc`, whose connection fields may take `first` from `variables`.
+pub(super) fn measure(doc: &ExecutableDocument, variables: &Variables) -> Result<Cost, Cycle> {
+    let firsts = Firsts::new(doc, variables);
     let mut cost = Cost {
         written: 0,
         fields: 0,
@@ -65,7 +168,10 @@ pub(super) fn measure(doc: &ExecutableDocument) -> Result<Cost, Cycle> {
         .iter()
         .map(|(name, f)| {
             cost.directives = cost.directives.max(f.node.directives.len());
-            (name.as_str(), body(&f.node.selection_set, &mut cost))
+            (
+                name.as_str(),
+                body(&f.node.selection_set, &firsts, &mut cost),
+            )
         })
         .collect();
     let operations: Vec<Body<'_>> = doc
@@ -77,13 +183,13 @@ pub(super) fn measure(doc: &ExecutableDocument) -> Result<Cost, Cycle> {
             for v in &op.variable_definitions {
                 cost.directives = cost.directives.max(v.node.directives.len());
             }
-            body(&op.selection_set, &mut cost)
+            body(&op.selection_set, &firsts, &mut cost)
         })
         .collect();
     cost.written = fragments
         .values()
         .chain(&operations)
-        .map(|b| b.fields)
+        .map(|b| b.written)
         .sum();
 
     let mut done: HashMap<&str, Expanded> = HashMap::with_capacity(fragments.len());
@@ -102,27 +208,47 @@ pub(super) fn measure(doc: &ExecutableDocument) -> Result<Cost, Cycle> {
 }
 
 /// The own selections of one definition; directives counted into `cost`.
-fn body<'a>(set: &'a Positioned<SelectionSet>, cost: &mut Cost) -> Body<'a> {
+fn body<'a>(set: &'a Positioned<SelectionSet>, firsts: &Firsts<'_>, cost: &mut Cost) -> Body<'a> {
     let mut body = Body::default();
-    walk(&set.node, 0, &mut body, cost);
+    let mut walk = Walk {
+        body: &mut body,
+        firsts,
+        cost,
+    };
+    walk.set(&set.node, 0, 1);
     body
 }
 
-/// Adds the selections of `set`, whose fields sit at `depth` + 1, to `body`.
-/// Recurses once per nesting level, which the parser bounds.
-fn walk<'a>(set: &'a SelectionSet, depth: usize, body: &mut Body<'a>, cost: &mut Cost) {
-    for item in &set.items {
-        cost.directives = cost.directives.max(item.node.directives().len());
-        match &item.node {
-            Selection::Field(f) => {
-                body.fields += 1;
-                body.depth = body.depth.max(depth + 1);
-                walk(&f.node.selection_set.node, depth + 1, body, cost);
+/// The walk of one definition's selections.
+struct Walk<'w, 'a> {
+    body: &'w mut Body<'a>,
+    firsts: &'w Firsts<'w>,
+    cost: &'w mut Cost,
+}
+
+impl<'a> Walk<'_, 'a> {
+    /// Adds the selections of `set`, whose fields sit at `depth` + 1 and
+    /// count `times` each, to the body. Recurses once per nesting level,
+    /// which the parser bounds.
+    fn set(&mut self, set: &'a SelectionSet, depth: usize, times: usize) {
+        for item in &set.items {
+            self.cost.directives = self.cost.directives.max(item.node.directives().len());
+            match &item.node {
+                Selection::Field(f) => {
+                    let body = &mut *self.body;
+                    body.written += 1;
+                    body.fields = body.fields.saturating_add(times);
+                    body.depth = body.depth.max(depth + 1);
+                    let inner = times.saturating_mul(self.firsts.times(&f.node));
+                    self.set(&f.node.selection_set.node, depth + 1, inner);
+                }
+                Selection::InlineFragment(f) => self.set(&f.node.selection_set.node, depth, times),
+                Selection::FragmentSpread(s) => self.body.spreads.push(Spread {
+                    name: s.node.fragment_name.node.as_str(),
+                    depth,
+                    times,
+                }),
             }
-            Selection::InlineFragment(f) => walk(&f.node.selection_set.node, depth, body, cost),
-            Selection::FragmentSpread(s) => body
-                .spreads
-                .push((s.node.fragment_name.node.as_str(), depth)),
         }
     }
 }
@@ -135,11 +261,17 @@ fn expanded(body: &Body<'_>, done: &HashMap<&str, Expanded>) -> Expanded {
             fields: body.fields,
             depth: body.depth,
         },
-        |acc, (name, at)| {
-            let f = done.get(name).copied().unwrap_or_default();
+        |acc, spread| {
+            let f = done.get(spread.name).copied().unwrap_or_default();
             Expanded {
-                fields: acc.fields.saturating_add(f.fields),
-                depth: acc.depth.max(if f.fields == 0 { 0 } else { at + f.depth }),
+                fields: acc
+                    .fields
+                    .saturating_add(spread.times.saturating_mul(f.fields)),
+                depth: acc.depth.max(if f.fields == 0 {
+                    0
+                } else {
+                    spread.depth + f.depth
+                }),
             }
         },
     )
@@ -161,7 +293,7 @@ fn expand_fragment<'a>(
     let mut open: HashSet<&str> = HashSet::from([root]);
     while let Some(&mut (name, ref mut next)) = stack.last_mut() {
         let body = &fragments[name];
-        if let Some(&(spread, _)) = body.spreads.get(*next) {
+        if let Some(spread) = body.spreads.get(*next).map(|s| s.name) {
             *next += 1;
             if done.contains_key(spread) || !fragments.contains_key(spread) {
                 continue;
@@ -245,10 +377,20 @@ fn each_once(doc: &ExecutableDocument, field: &Field, found: &mut Introspection)
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn cost(query: &str) -> Cost {
-        measure(&async_graphql::parser::parse_query(query).unwrap()).unwrap()
+        cost_with(query, serde_json::json!({}))
+    }
+
+    fn cost_with(query: &str, variables: serde_json::Value) -> Cost {
+        measure(
+            &async_graphql::parser::parse_query(query).unwrap(),
+            &Variables::from_json(variables),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -314,16 +456,236 @@ mod tests {
             "{ ...A } fragment A on Query { a ...B } fragment B on Query { ...A }",
         )
         .unwrap();
-        let Cycle(name) = measure(&doc).unwrap_err();
+        let none = Variables::default();
+        let Cycle(name) = measure(&doc, &none).unwrap_err();
         assert!(name == "A" || name == "B", "{name}");
         let itself =
             async_graphql::parser::parse_query("{ ...A } fragment A on Query { ...A }").unwrap();
-        assert_eq!(measure(&itself).unwrap_err(), Cycle("A".into()));
+        assert_eq!(measure(&itself, &none).unwrap_err(), Cycle("A".into()));
     }
 
     #[test]
     fn an_unknown_fragment_adds_nothing() {
         assert_eq!(cost("{ a ...Nope }").fields, 1);
+    }
+
+    #[test]
+    fn a_connection_counts_first_times_its_selection() {
+        let c = cost("{ feed(first: 5) { edges { node { id body } } } }");
+        assert_eq!(
+            c.fields,
+            1 + 5 * 4,
+            "feed, then edges, node, id, body 5 times"
+        );
+        assert_eq!(
+            (c.written, c.depth),
+            (5, 4),
+            "as written and depth unchanged"
+        );
+        assert_eq!(
+            cost("{ feed { nodes { id } } }").fields,
+            1 + 20 * 2,
+            "absent: 20"
+        );
+        for odd in [
+            r#"first: "ten""#,
+            "first: null",
+            "first: 2.5",
+            "after: \"x\"",
+        ] {
+            let doc = format!("{{ feed({odd}) {{ nodes {{ id }} }} }}");
+            assert_eq!(cost(&doc).fields, 41, "{doc}");
+        }
+    }
+
+    #[test]
+    fn first_counts_from_one_to_a_hundred() {
+        let feed = |first: &str| cost(&format!("{{ feed(first: {first}) {{ nodes {{ id }} }} }}"));
+        assert_eq!(feed("1000").fields, 1 + 100 * 2);
+        assert_eq!(feed("100").fields, 1 + 100 * 2);
+        assert_eq!(
+            feed("99999999999999999999").fields,
+            41,
+            "not an Int: the default"
+        );
+        // Validation walks the selection whatever `first` is.
+        assert_eq!(feed("0").fields, 1 + 2);
+        assert_eq!(feed("-5").fields, 1 + 2);
+    }
+
+    #[test]
+    fn first_comes_from_the_request_variables_then_the_default() {
+        let doc = "query($n: Int) { feed(first: $n) { nodes { id } } }";
+        assert_eq!(cost_with(doc, serde_json::json!({"n": 7})).fields, 15);
+        assert_eq!(cost_with(doc, serde_json::json!({"n": 5000})).fields, 201);
+        assert_eq!(cost_with(doc, serde_json::json!({"n": null})).fields, 41);
+        assert_eq!(cost_with(doc, serde_json::json!({"n": "7"})).fields, 41);
+        assert_eq!(cost(doc).fields, 41, "neither given nor defaulted: 20");
+
+        let defaulted = "query($n: Int = 3) { feed(first: $n) { nodes { id } } }";
+        assert_eq!(cost(defaulted).fields, 1 + 3 * 2);
+        assert_eq!(
+            cost_with(defaulted, serde_json::json!({"n": 9})).fields,
+            1 + 9 * 2,
+            "the request's value wins"
+        );
+        assert_eq!(
+            cost("{ feed(first: $undeclared) { nodes { id } } }").fields,
+            41
+        );
+    }
+
+    #[test]
+    fn nested_connections_multiply_whatever_their_parent() {
+        let c = cost(
+            r#"{ profile(handle: "a") { followers(first: 10) { nodes {
+                following(first: 10) { nodes { posts(first: 10) { nodes { id } } } } } } } }"#,
+        );
+        // posts 1 + 10 * 2 = 21; following 1 + 10 * (1 + 21) = 221;
+        // followers 1 + 10 * (1 + 221) = 2221; profile 1 more.
+        assert_eq!(c.fields, 2222);
+        assert_eq!((c.written, c.depth), (8, 8));
+        assert_eq!(cost("{ a { posts(first: 2) { x } } }").fields, 1 + 1 + 2);
+        assert_eq!(
+            cost("{ users(first: 50) { id } }").fields,
+            2,
+            "only connections multiply"
+        );
+        assert_eq!(
+            cost("{ feed(first: 10) { ... on PostConnection { nodes { id } } } }").fields,
+            21,
+            "inline fragments are part of the selection"
+        );
+    }
+
+    #[test]
+    fn connections_multiply_through_fragments() {
+        let c = cost(
+            r#"{ profile(handle: "a") { followers(first: 3) { nodes { ...P } } } }
+            fragment P on Profile { followers(first: 4) { nodes { id } } }"#,
+        );
+        // P: 1 + 4 * 2 = 9; the operation: 1 + 1 + 3 * (1 + 9) = 32; P's definition 9.
+        assert_eq!(c.fields, 41);
+        assert_eq!((c.written, c.depth), (6, 6));
+        let spread_in_a_connection =
+            "{ feed(first: 10) { ...E } } fragment E on PostConnection { nodes { id } }";
+        assert_eq!(cost(spread_in_a_connection).fields, 1 + 10 * 2 + 2);
+    }
+
+    #[test]
+    fn a_fragment_with_a_variable_counts_the_same_wherever_it_is_spread() {
+        let doc = r#"query($n: Int = 2) {
+            profile(handle: "a") { ...F followers(first: 3) { nodes { ...F } } }
+        }
+        fragment F on Profile { posts(first: $n) { nodes { id } } }"#;
+        // F: 1 + n * 2; the operation: 1 + F + 1 + 3 * (1 + F); F's definition.
+        let expect = |f: usize| 1 + f + 1 + 3 * (1 + f) + f;
+        assert_eq!(cost(doc).fields, expect(5));
+        assert_eq!(
+            cost_with(doc, serde_json::json!({"n": 10})).fields,
+            expect(21)
+        );
+        // Two operations declare `$n` with different defaults: whichever
+        // runs, F counts no less than it can.
+        let two = "query A($n: Int = 2) { ...F } query B($n: Int = 50) { ...F }
+            fragment F on Query { feed(first: $n) { nodes { id } } }";
+        assert_eq!(cost(two).fields, 3 * (1 + 50 * 2));
+    }
+
+    #[test]
+    fn multiplied_connections_saturate_in_linear_time() {
+        let nested = format!(
+            "{{ {}id{} }}",
+            "followers(first: 100) { nodes { ".repeat(10),
+            " } }".repeat(10)
+        );
+        let c = cost(&nested);
+        assert_eq!(c.fields, usize::MAX, "about 2 * 100^10");
+        assert_eq!((c.written, c.depth), (21, 21));
+
+        // 40 levels of two spreads, each inside a connection: 200^40 if
+        // expanded; measured once per fragment.
+        let mut doc = String::from("{ ...F0 }");
+        for i in 0..40 {
+            doc.push_str(&format!(
+                " fragment F{i} on Profile {{ followers(first: 100) {{ nodes {{ ...F{n} ...F{n} }} }} }}",
+                n = i + 1
+            ));
+        }
+        doc.push_str(" fragment F40 on Profile { id }");
+        let c = cost(&doc);
+        assert_eq!(c.fields, usize::MAX);
+        assert_eq!(c.written, 81);
+    }
+
+    #[test]
+    fn first_zero_does_not_hide_a_fan_out() {
+        // Validation would walk 2^64 fields; each counts at least once.
+        let mut doc = String::from("{ ...F0 }");
+        for i in 0..64 {
+            doc.push_str(&format!(
+                " fragment F{i} on Profile {{ followers(first: 0) {{ ...F{n} ...F{n} }} }}",
+                n = i + 1
+            ));
+        }
+        doc.push_str(" fragment F64 on Profile { id }");
+        assert_eq!(cost(&doc).fields, usize::MAX);
+    }
+
+    /// The fields whose type is a `…Connection!`, from the schema's SDL,
+    /// and the fields of any other type.
+    fn connection_fields_of_the_schema() -> (BTreeSet<String>, BTreeSet<String>) {
+        use async_graphql::parser::types::{BaseType, TypeKind, TypeSystemDefinition};
+
+        let options = crate::graphql::SchemaOptions::from(&crate::config::Config::defaults());
+        let sdl = crate::graphql::build_schema(&options, None).sdl();
+        let doc = async_graphql::parser::parse_schema(&sdl).unwrap();
+        let (mut connections, mut others) = (BTreeSet::new(), BTreeSet::new());
+        for def in &doc.definitions {
+            let TypeSystemDefinition::Type(t) = def else {
+                continue;
+            };
+            let fields = match &t.node.kind {
+                TypeKind::Object(o) => &o.fields,
+                TypeKind::Interface(i) => &i.fields,
+                _ => continue,
+            };
+            for f in fields {
+                let ty = &f.node.ty.node;
+                let name = f.node.name.node.to_string();
+                match &ty.base {
+                    BaseType::Named(n) if !ty.nullable && n.ends_with("Connection") => {
+                        let first = f
+                            .node
+                            .arguments
+                            .iter()
+                            .find(|a| a.node.name.node == "first");
+                        let default = first.and_then(|a| a.node.default_value.as_ref());
+                        assert_eq!(
+                            default.map(|d| d.node.to_string()),
+                            Some(DEFAULT_FIRST.to_string()),
+                            "{}.{name}(first: Int = {DEFAULT_FIRST})",
+                            t.node.name.node
+                        );
+                        connections.insert(name)
+                    }
+                    _ => others.insert(name),
+                };
+            }
+        }
+        (connections, others)
+    }
+
+    #[test]
+    fn the_connection_list_is_the_schemas_connection_fields() {
+        let (connections, others) = connection_fields_of_the_schema();
+        let list: BTreeSet<String> = CONNECTIONS.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(connections, list);
+        assert!(
+            others.is_disjoint(&list),
+            "a field of another type shares a connection's name: {:?}",
+            others.intersection(&list).collect::<Vec<_>>()
+        );
     }
 
     fn asked(query: &str) -> Introspection {

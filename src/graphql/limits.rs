@@ -3,8 +3,9 @@
 //! tokens and how deep its brackets nest, which bound what the parser costs
 //! and how deep it recurses; length and tokens are allowed in proportion to
 //! the field limit, so one setting sizes a document. On the parsed document
-//! (`cost.rs`): fields as written, fields with fragments expanded, depth,
-//! directives, and introspection asked for once. Enforced by the
+//! (`cost.rs`): fields as written, fields with fragments expanded (a
+//! connection's selection `first` times), depth, directives, and
+//! introspection asked for once. Enforced by the
 //! per-operation extension (`observe.rs`) before the document is parsed and
 //! right after; a cached document passed them when it was first seen.
 //!
@@ -13,9 +14,9 @@
 //! request. Counted over the root of the operation that runs, fragments
 //! included.
 
-use async_graphql::ErrorExtensionValues;
-use async_graphql::ServerError;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+
+use async_graphql::{ErrorExtensionValues, ServerError, Variables};
 
 use super::codes::{PARSE_FAILED, VALIDATION_FAILED};
 use super::cost::{Cycle, introspection, measure};
@@ -41,7 +42,8 @@ const BYTES_PER_FIELD: usize = 32;
 pub(super) struct Limits {
     /// Fields as written (`QUERY_FIELD_LIMIT`).
     pub fields: usize,
-    /// Fields with fragments expanded (`QUERY_COMPLEXITY_LIMIT`).
+    /// Fields with fragments expanded, a connection's selection `first`
+    /// times (`QUERY_COMPLEXITY_LIMIT`).
     pub complexity: usize,
     /// Field depth (`QUERY_DEPTH_LIMIT`).
     pub depth: usize,
@@ -98,11 +100,17 @@ impl Limits {
     }
 
     /// Refuses a parsed document that selects too many fields, as written
-    /// or with its fragments expanded, nests them too deep, carries too many
-    /// directives in one place, or asks introspection for the same lists
-    /// more than once (each costs as much as the schema is big).
-    pub(super) fn check_document(&self, doc: &ExecutableDocument) -> Result<(), ServerError> {
-        let cost = measure(doc).map_err(|Cycle(name)| {
+    /// or with its fragments expanded and its connections multiplied (by
+    /// `first`, which may come from `variables`), nests them too deep,
+    /// carries too many directives in one place, or asks introspection for
+    /// the same lists more than once (each costs as much as the schema is
+    /// big).
+    pub(super) fn check_document(
+        &self,
+        doc: &ExecutableDocument,
+        variables: &Variables,
+    ) -> Result<(), ServerError> {
+        let cost = measure(doc, variables).map_err(|Cycle(name)| {
             refused(
                 format!(
                     "The fragment \"{name}\" spreads itself, directly or through other fragments."
@@ -139,7 +147,8 @@ impl Limits {
             };
             return Err(refused(
                 format!(
-                    "The document selects {fields} once its fragments are expanded; \
+                    "The document selects {fields} once its fragments are expanded \
+                     and each connection's selection is counted `first` times; \
                      at most {} are allowed (QUERY_COMPLEXITY_LIMIT).",
                     self.complexity
                 ),
@@ -272,7 +281,7 @@ mod tests {
     async fn graphiql_introspection_fits_the_defaults_with_room_to_spare() {
         let c = Config::defaults();
         let doc = async_graphql::parser::parse_query(INTROSPECTION).unwrap();
-        let cost = measure(&doc).unwrap();
+        let cost = measure(&doc, &Variables::default()).unwrap();
         let text = scan(INTROSPECTION);
         assert_eq!(
             (
@@ -364,7 +373,8 @@ mod tests {
         assert_eq!(code, VALIDATION_FAILED);
         assert_eq!(
             message,
-            "The document selects 12 fields once its fragments are expanded; \
+            "The document selects 12 fields once its fragments are expanded \
+             and each connection's selection is counted `first` times; \
              at most 10 are allowed (QUERY_COMPLEXITY_LIMIT)."
         );
     }
@@ -379,6 +389,90 @@ mod tests {
         let schema = schema_with(|o| o.complexity_limit = 13);
         let (_, message) = refusal(&schema, doc).await.unwrap();
         assert!(message.contains("selects 14 fields"), "{message}");
+    }
+
+    /// The complexity limit's message for `request`, if that limit refused
+    /// it (the connection fields need not exist: the limit runs before
+    /// validation).
+    async fn too_complex(schema: &ApiSchema, request: Request) -> Option<String> {
+        let r = schema.execute(request).await;
+        r.errors
+            .iter()
+            .find(|e| e.message.contains("QUERY_COMPLEXITY_LIMIT"))
+            .map(|e| {
+                let code = e.extensions.as_ref().and_then(|x| x.get("code"));
+                assert_eq!(
+                    code,
+                    Some(&async_graphql::Value::from(VALIDATION_FAILED)),
+                    "{e:?}"
+                );
+                assert!(r.data == async_graphql::Value::Null, "nothing ran");
+                e.message.clone()
+            })
+    }
+
+    #[tokio::test]
+    async fn followers_of_followers_of_followers_are_refused() {
+        let doc = r#"{ profile(handle: "alice") {
+            followers(first: 100) { edges { node {
+                followers(first: 100) { edges { node {
+                    followers(first: 100) { edges { node { handle } } }
+                } } }
+            } } }
+        } }"#;
+        // 11 fields as written. The innermost followers: 1 + 100 * 3 = 301;
+        // the middle: 1 + 100 * (2 + 301) = 30,301; the outer: 1 + 100 *
+        // (2 + 30,301) = 3,030,301; profile 1 more.
+        let message = too_complex(&schema_with(|_| {}), Request::new(doc))
+            .await
+            .unwrap();
+        assert_eq!(
+            message,
+            "The document selects 3030302 fields once its fragments are expanded \
+             and each connection's selection is counted `first` times; \
+             at most 1000 are allowed (QUERY_COMPLEXITY_LIMIT)."
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_feed_page_with_a_handful_of_fields_is_admitted() {
+        let doc = "{ feed(first: 100) { edges { node { id body } } } }";
+        // feed, then edges, node, id and body a hundred times.
+        let figure = 1 + 100 * 4;
+        assert_eq!(figure, 401);
+        assert_eq!(
+            too_complex(&schema_with(|_| {}), Request::new(doc)).await,
+            None
+        );
+        let at = schema_with(|o| o.complexity_limit = figure);
+        assert_eq!(too_complex(&at, Request::new(doc)).await, None);
+        let below = schema_with(|o| o.complexity_limit = figure - 1);
+        let message = too_complex(&below, Request::new(doc)).await.unwrap();
+        assert!(
+            message.starts_with("The document selects 401 fields"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn first_is_read_from_the_request_variables() {
+        let schema = schema_with(|o| o.complexity_limit = 400);
+        let doc = "query($n: Int = 100) { feed(first: $n) { edges { node { id body } } } }";
+        let with = |n: serde_json::Value| {
+            Request::new(doc).variables(Variables::from_json(serde_json::json!({ "n": n })))
+        };
+        // 1 + 99 * 4 = 397 is within; 1 + 100 * 4 = 401 is not.
+        assert_eq!(too_complex(&schema, with(99.into())).await, None);
+        let message = too_complex(&schema, with(100.into())).await.unwrap();
+        assert!(
+            message.starts_with("The document selects 401 fields"),
+            "{message}"
+        );
+        let defaulted = too_complex(&schema, Request::new(doc)).await.unwrap();
+        assert!(
+            defaulted.starts_with("The document selects 401 fields"),
+            "{defaulted}"
+        );
     }
 
     #[tokio::test]

@@ -8,15 +8,17 @@
 //!
 //! The limits run when the request is prepared: the text is scanned, then
 //! parsed here (async-graphql takes the parsed document from the request),
-//! then measured, all before async-graphql's own checks, which expand
-//! fragments at every spread. The cache: a query without variable
-//! definitions validates the same way whatever the request carries, so once
-//! it has passed the limits, parsed and validated it is kept (by its exact
-//! text and operation name) with its validation result and its metric
-//! handles; the next request with the same text skips the limits, parse,
-//! validation and label work. Documents with variables are never cached
-//! (validation can depend on them), nor are mutations (inline arguments can
-//! be a password, which must not become a cache key).
+//! then measured (with the request's variables, which can give a
+//! connection's `first`), all before async-graphql's own checks, which
+//! expand fragments at every spread. The cache: a query without variable
+//! definitions validates and measures the same way whatever the request
+//! carries, so once it has passed the limits, parsed and validated it is
+//! kept (by its exact text and operation name) with its validation result
+//! and its metric handles; the next request with the same text skips the
+//! limits, parse, validation and label work. Documents with variables are
+//! never cached (validation and the measure can depend on them), nor are
+//! mutations (inline arguments can be a password, which must not become a
+//! cache key).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -249,13 +251,17 @@ impl Extension for ObserveRequest {
             return next.run(ctx, request).await;
         }
         self.limits.check_text(&request.query)?;
+        // Connection fields may take `first` from a variable; moved out for
+        // the measure, as the parsed document borrows the request.
+        let variables = std::mem::take(&mut request.variables);
         let doc = request
             .parsed_query()
             .map_err(|e| with_code(e, PARSE_FAILED))?;
-        self.limits.check_document(doc)?;
+        self.limits.check_document(doc, &variables)?;
         if let Some(refused) = super::limits::check_one_auth_mutation(doc, name.as_deref()) {
             return Err(refused);
         }
+        request.variables = variables;
         next.run(ctx, request).await
     }
 

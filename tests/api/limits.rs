@@ -69,7 +69,8 @@ async fn a_document_at_the_complexity_limit_runs_and_one_spread_more_is_refused(
     assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"], "{body}");
     assert_eq!(
         message(&body),
-        "The document selects 1010 fields once its fragments are expanded; \
+        "The document selects 1010 fields once its fragments are expanded \
+         and each connection's selection is counted `first` times; \
          at most 1000 are allowed (QUERY_COMPLEXITY_LIMIT)."
     );
     app.stop().await;
