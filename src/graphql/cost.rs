@@ -677,7 +677,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "enable when the social schema lands"]
     fn the_connection_list_is_the_schemas_connection_fields() {
         let (connections, others) = connection_fields_of_the_schema();
         let list: BTreeSet<String> = CONNECTIONS.iter().map(|s| (*s).to_owned()).collect();
