@@ -55,7 +55,7 @@ pub async fn request_email_verification(state: &AppState, viewer: &Viewer) -> Re
         let state = task_state;
         let now = super::now();
         let txn = state.db().begin().await?;
-        send_verification(&txn, &state, user.id, &user.email, now).await?;
+        send_verification(&txn, &state, user.id, &user.email, false, now).await?;
         txn.commit().await?;
         state.mail_wake().notify_one();
         Ok(())
@@ -64,17 +64,22 @@ pub async fn request_email_verification(state: &AppState, viewer: &Viewer) -> Re
 }
 
 /// Issues a verification token for `user` and writes its mail, within the
-/// caller's transaction.
+/// caller's transaction. `new_account`: the account was created in it.
 pub async fn send_verification(
     conn: &impl ConnectionTrait,
     state: &AppState,
     user: Uuid,
     email: &str,
+    new_account: bool,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let policy = state.mail();
-    let token =
-        mail_token::issue(conn, user, Kind::Verify, None, policy.verification_ttl, now).await?;
+    let ttl = policy.verification_ttl;
+    let token = if new_account {
+        mail_token::issue_for_new_account(conn, user, Kind::Verify, None, ttl, now).await?
+    } else {
+        mail_token::issue(conn, user, Kind::Verify, None, ttl, now).await?
+    };
     let link = mail::link(&policy.verify_url, &token);
     outbox::enqueue(conn, messages::verify_email(email, &link), now).await
 }

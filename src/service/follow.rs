@@ -47,14 +47,17 @@ pub async fn follow(
     let (task_state, follower) = (state.clone(), viewer.user_id);
     let added = super::to_completion(state, async move {
         let txn = task_state.db().begin().await?;
-        // The insert first: it takes the write lock (SQLite) or the pair's
-        // index entry (a second follow of the pair waits, then finds it).
-        let now = super::now();
+        // The counts first: that locks both profiles, in the order of their
+        // ids, before the insert's foreign-key checks take shared locks on
+        // them (on MySQL, two follows of one profile that each held a shared
+        // lock and then asked for the write lock deadlocked). A repeated
+        // follow then finds the edge and rolls the counts back.
+        adjust_counts(&txn, follower, followee, 1).await?;
         let inserted = follow::ActiveModel {
             id: Set(Uuid::now_v7()),
             follower_id: Set(follower),
             followee_id: Set(followee),
-            created_at: Set(now),
+            created_at: Set(super::now()),
         }
         .insert(&txn)
         .await;
@@ -71,7 +74,6 @@ pub async fn follow(
             }
             Err(e) => return Err(e.into()),
         }
-        adjust_counts(&txn, follower, followee, 1).await?;
         txn.commit().await?;
         Ok(true)
     })

@@ -69,6 +69,20 @@ pub async fn issue(
     now: DateTime<Utc>,
 ) -> Result<String, AppError> {
     supersede(conn, user, Some(kind), now).await?;
+    issue_for_new_account(conn, user, kind, new_email, ttl, now).await
+}
+
+/// As `issue`, for an account created in the caller's transaction: it has
+/// no token to supersede. (On MySQL the supersede's UPDATE, matching no row,
+/// locks the index gap at its end, and racing registrations deadlocked on it.)
+pub async fn issue_for_new_account(
+    conn: &impl ConnectionTrait,
+    user: Uuid,
+    kind: Kind,
+    new_email: Option<&str>,
+    ttl: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Result<String, AppError> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);

@@ -99,7 +99,7 @@ pub async fn register(
             return Ok(Err(Taken::Handle));
         }
         let (session, refresh) = session::open(&txn, &state, user.id, &client, now).await?;
-        super::account::send_verification(&txn, &state, user.id, &user.email, now).await?;
+        super::account::send_verification(&txn, &state, user.id, &user.email, true, now).await?;
         txn.commit().await?;
         state.mail_wake().notify_one();
         Ok(Ok((user, session, refresh)))

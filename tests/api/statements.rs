@@ -81,7 +81,7 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
             h.run(
                 &format!("mutation {{ follow(handle: \"fan{i}\") {{ errors {{ code }} }} }}"),
                 json!({}),
-                viewer.clone(),
+                viewer,
             )
             .await;
         }
@@ -90,12 +90,12 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
         h.run(
             &format!("mutation {{ follow(handle: \"author{i}\") {{ errors {{ code }} }} }}"),
             json!({}),
-            viewer.clone(),
+            viewer,
         )
         .await;
     }
     for n in 0..120 {
-        let author = authors[n % authors.len()].clone();
+        let author = authors[n % authors.len()];
         h.run(
             "mutation($i: CreatePostInput!) { createPost(input: $i) { errors { code } } }",
             json!({ "i": { "body": format!("post {n}") } }),
@@ -104,8 +104,8 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
         .await;
     }
 
-    let (big, big_cost) = h.run(FEED, json!({ "first": 100 }), viewer.clone()).await;
-    let (small, small_cost) = h.run(FEED, json!({ "first": 20 }), viewer.clone()).await;
+    let (big, big_cost) = h.run(FEED, json!({ "first": 100 }), viewer).await;
+    let (small, small_cost) = h.run(FEED, json!({ "first": 20 }), viewer).await;
     assert_eq!(big["feed"]["edges"].as_array().map(Vec::len), Some(100));
     assert_eq!(small["feed"]["edges"].as_array().map(Vec::len), Some(20));
     assert_eq!(
@@ -116,7 +116,7 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
     assert_eq!(big_cost, small_cost);
     assert!(small_cost <= 3, "a feed page ran {small_cost} statements");
 
-    let (big, big_cost) = h.run(PROFILE, json!({ "first": 25 }), viewer.clone()).await;
+    let (big, big_cost) = h.run(PROFILE, json!({ "first": 25 }), viewer).await;
     let (_, small_cost) = h.run(PROFILE, json!({ "first": 5 }), viewer).await;
     assert_eq!(
         big["profile"]["followers"]["edges"]
