@@ -145,7 +145,10 @@ pub async fn verify_email(
 }
 
 /// Mails a reset link when `email` is an account's (and it is not
-/// disabled). The answer, and the database work, are the same either way.
+/// disabled). The answer, and the work done before it, are the same either
+/// way: the per-address counters and one read of the account. A known
+/// account's token and mail are then written by a background task (see
+/// `write_reset_mail`), which the answer does not wait for.
 #[tracing::instrument(skip_all)]
 pub async fn request_password_reset(
     state: &AppState,
@@ -164,57 +167,56 @@ pub async fn request_password_reset(
     if let Some(limited) = throttle::per_mail_address(state, email.as_str()).await? {
         return Err(AppError::input(limited));
     }
-    let task_state = state.clone();
-    let email = email.into_string();
-    let sent = super::to_completion(state, async move {
-        let state = task_state;
-        let now = super::now();
-        let txn = state.db().begin().await?;
-        // Writes first: on SQLite a transaction that reads before it writes
-        // fails (SQLITE_BUSY_SNAPSHOT) when another connection wrote in
-        // between. The same statements run whether or not the address has
-        // an account, so that timing tells nothing; only the token and the
-        // mail are not written.
-        token_row::Entity::update_many()
-            .col_expr(token_row::Column::UsedAt, Expr::value(Some(now)))
-            .filter(token_row::Column::Kind.eq(Kind::Reset.as_str()))
-            .filter(token_row::Column::UsedAt.is_null())
-            .filter(
-                token_row::Column::UserId.in_subquery(
-                    Query::select()
-                        .column(user::Column::Id)
-                        .from(user::Entity)
-                        .and_where(user::Column::Email.eq(email.as_str()))
-                        .to_owned(),
-                ),
-            )
-            .exec(&txn)
-            .await?;
-        let found: Option<(Uuid, Option<DateTime<Utc>>)> = user::Entity::find()
-            .select_only()
-            .columns([user::Column::Id, user::Column::DisabledAt])
-            .filter(user::Column::Email.eq(email.as_str()))
-            .into_tuple()
-            .one(&txn)
-            .await?;
-        let target = found
-            .filter(|(_, disabled)| disabled.is_none())
-            .map(|(id, _)| id);
-        if let Some(user) = target {
-            let policy = state.mail();
-            let token =
-                mail_token::issue(&txn, user, Kind::Reset, None, policy.reset_ttl, now).await?;
-            let link = mail::link(&policy.reset_url, &token);
-            outbox::enqueue(&txn, messages::reset_password(&email, &link), now).await?;
-        }
-        txn.commit().await?;
-        Ok(target.is_some())
-    })
-    .await?;
-    if sent {
-        state.mail_wake().notify_one();
+    let found: Option<(Uuid, Option<DateTime<Utc>>)> = user::Entity::find()
+        .select_only()
+        .columns([user::Column::Id, user::Column::DisabledAt])
+        .filter(user::Column::Email.eq(email.as_str()))
+        .into_tuple()
+        .one(state.db())
+        .await?;
+    if let Some((user, None)) = found {
+        let (task_state, email) = (state.clone(), email.into_string());
+        super::in_background(state, "password_reset_mail", move || {
+            write_reset_mail(task_state.clone(), user, email.clone())
+        });
     }
     tracing::info!("password reset requested");
+    Ok(())
+}
+
+/// The reset token of `user` and its mail to `email`, in one transaction;
+/// then the mail worker is woken. Nothing when the account has meanwhile
+/// gone, been disabled or moved to another address (the mail would go to an
+/// address that is no longer the account's).
+async fn write_reset_mail(state: AppState, user: Uuid, email: String) -> Result<(), AppError> {
+    let now = super::now();
+    let policy = state.mail();
+    let txn = state.db().begin().await?;
+    // Writes first: on SQLite a transaction that reads before it writes
+    // fails (SQLITE_BUSY_SNAPSHOT) when another connection wrote in
+    // between. The older reset links end here whether or not a new one
+    // follows.
+    mail_token::supersede(&txn, user, Some(Kind::Reset), now).await?;
+    let still: Option<Uuid> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Id.eq(user))
+        .filter(user::Column::Email.eq(email.as_str()))
+        .filter(user::Column::DisabledAt.is_null())
+        .into_tuple()
+        .one(&txn)
+        .await?;
+    if still.is_none() {
+        txn.rollback().await?;
+        tracing::info!(%user, "reset mail not written: the account changed meanwhile");
+        return Ok(());
+    }
+    let token = mail_token::issue(&txn, user, Kind::Reset, None, policy.reset_ttl, now).await?;
+    let link = mail::link(&policy.reset_url, &token);
+    outbox::enqueue(&txn, messages::reset_password(&email, &link), now).await?;
+    txn.commit().await?;
+    state.mail_wake().notify_one();
+    tracing::debug!(%user, "reset mail written");
     Ok(())
 }
 
@@ -449,7 +451,7 @@ pub async fn delete_in(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, AppError> {
-    // A write first (see `request_password_reset`): the live sessions are
+    // A write first (see `write_reset_mail`): the live sessions are
     // revoked now, so each tombstone below carries its revocation time.
     let ended = end_sessions_in(conn, user, now).await?;
     let sessions: Vec<(Uuid, Option<DateTime<Utc>>)> = session_row::Entity::find()
@@ -505,7 +507,7 @@ pub async fn end_sessions_in(
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, AppError> {
     // The UPDATE first, then the rows it stamped: a write before any read
-    // (see `request_password_reset`). A session revoked elsewhere in the
+    // (see `write_reset_mail`). A session revoked elsewhere in the
     // same second is answered too; announcing it twice is harmless.
     session_row::Entity::update_many()
         .col_expr(session_row::Column::RevokedAt, Expr::value(Some(now)))

@@ -748,3 +748,87 @@ async fn a_disabled_account_answers_account_disabled_only_to_the_right_password(
     app.signed_up(&email).await;
     app.stop().await;
 }
+
+/// Collects what the tracing subscriber writes, for a look at the log.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_reset_mail_that_cannot_be_written_is_logged_and_counted_and_answers_alike() {
+    use sea_orm::ConnectionTrait as _;
+    use sns_api::auth::ClientInfo;
+    use sns_api::service;
+
+    let db = TestDb::fresh().await;
+    let app = sns_api::app::App::build(config_for(&db))
+        .await
+        .expect("the app starts");
+    let state = app.state();
+    let client = ClientInfo::default();
+    let email = unique_email("unwritable");
+    service::user::register(&state, &email, PASSWORD, &client)
+        .await
+        .unwrap();
+    // The outbox is gone: the token is written, then its mail fails.
+    state
+        .db()
+        .execute_unprepared("ALTER TABLE mail_outbox RENAME TO mail_outbox_away")
+        .await
+        .unwrap();
+    let series = r#"background_writes_failed_total{task="password_reset_mail"}"#;
+    let failures = || {
+        sns_api::telemetry::metrics_handle()
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    };
+    let before = failures();
+
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer({
+            let log = log.clone();
+            move || log.clone()
+        })
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let known = service::account::request_password_reset(&state, &email, &client).await;
+    let unknown =
+        service::account::request_password_reset(&state, &unique_email("nobody"), &client).await;
+    // The answer did not wait for the write; now it has failed.
+    state.settle().await;
+    drop(guard);
+
+    assert!(known.is_ok() && unknown.is_ok(), "{known:?} {unknown:?}");
+    assert!(failures() >= before + 1.0, "counted");
+    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("background write failed") && log.contains("password_reset_mail"),
+        "logged: {log}"
+    );
+    assert!(!log.contains("token="), "no link in the log: {log}");
+    assert!(!log.contains(&email), "no address in the log: {log}");
+    let resets = mail_token::Entity::find()
+        .filter(mail_token::Column::Kind.eq("reset"))
+        .count(state.db())
+        .await
+        .unwrap();
+    assert_eq!(resets, 0, "the token went with its mail: one transaction");
+    state
+        .db()
+        .execute_unprepared("ALTER TABLE mail_outbox_away RENAME TO mail_outbox")
+        .await
+        .unwrap();
+}
