@@ -14,6 +14,7 @@ mod m20261203_000006_user_lifecycle;
 mod m20261203_000007_create_mail_token;
 mod m20261203_000008_create_mail_outbox;
 mod m20261203_000009_create_revoked_session;
+mod m20261203_000020_index_user_updated_at;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_create_mail_token::Migration),
             Box::new(m20261203_000008_create_mail_outbox::Migration),
             Box::new(m20261203_000009_create_revoked_session::Migration),
+            Box::new(m20261203_000020_index_user_updated_at::Migration),
         ]
     }
 }

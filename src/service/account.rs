@@ -127,12 +127,12 @@ pub async fn verify_email(
             return Ok(Err(ProblemKind::InvalidToken));
         };
         txn.commit().await?;
+        super::user::announce_profile_change(&state, user.id).await;
         Ok(Ok((user, row.new_email.is_some())))
     })
     .await?;
     match outcome {
         Ok((user, moved)) => {
-            state.profiles().invalidate(&user.id);
             tracing::info!(user = %user.id, moved, "email verified");
             Ok(user)
         }
@@ -297,6 +297,8 @@ pub async fn reset_password(
         };
         txn.commit().await?;
         session::announce_revocations(&state, &ended, now, revoked).await;
+        // The address now counts as verified.
+        super::user::announce_profile_change(&state, user.id).await;
         state.mail_wake().notify_one();
         Ok(Some((user, session, refresh)))
     })
@@ -304,7 +306,6 @@ pub async fn reset_password(
     let Some((user, session, refresh)) = done else {
         return Err(invalid_token());
     };
-    state.profiles().invalidate(&user.id);
     tracing::info!(user = %user.id, "password reset; every other session ended");
     session::sign_in(state, user, session, refresh)
 }
@@ -526,7 +527,9 @@ pub async fn end_sessions_in(
         .await?)
 }
 
-/// Disables (`Some(now)`) or enables (`None`) an account; answers whether it exists.
+/// Disables (`Some(now)`) or enables (`None`) an account; answers whether it
+/// exists. `updated_at` is set too, as by every change of the account's
+/// standing, so that other instances drop what they cached of it.
 pub async fn set_disabled(
     db: &DatabaseConnection,
     user: Uuid,
@@ -534,6 +537,7 @@ pub async fn set_disabled(
 ) -> Result<bool, AppError> {
     let updated = user::Entity::update_many()
         .col_expr(user::Column::DisabledAt, Expr::value(disabled_at))
+        .col_expr(user::Column::UpdatedAt, Expr::value(super::now()))
         .filter(user::Column::Id.eq(user))
         .exec(db)
         .await?;

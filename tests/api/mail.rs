@@ -749,6 +749,108 @@ async fn a_disabled_account_answers_account_disabled_only_to_the_right_password(
     app.stop().await;
 }
 
+const ME: &str = "{ me { email emailVerified } }";
+
+/// Moves `email`'s `updated_at` an hour back, as if the account had not
+/// changed for long: a later change must set it again to reach the other
+/// instances.
+async fn age_account(db: &TestDb, email: &str) {
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let updated = user::Entity::update_many()
+        .col_expr(
+            user::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(sns_api::service::now() - chrono::Duration::hours(1)),
+        )
+        .filter(user::Column::Email.eq(email))
+        .exec(&conn)
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected, 1);
+    conn.close().await.ok();
+}
+
+/// `me` on `app` as it is now: (email, emailVerified).
+async fn me_shows(app: &TestApp, token: &str) -> (String, bool) {
+    let body = app.gql(ME, json!({}), Some(token)).await;
+    let me = &body["data"]["me"];
+    assert!(me.is_object(), "{body}");
+    (
+        me["email"].as_str().unwrap().to_owned(),
+        me["emailVerified"].as_bool().unwrap(),
+    )
+}
+
+/// Polls `me` on `app` until it shows (`email`, `verified`), within five
+/// sync intervals and a second (the profile cache alone would keep the old
+/// one for five minutes).
+async fn until_me_shows(app: &TestApp, token: &str, email: &str, verified: bool) {
+    let deadline = std::time::Instant::now() + SYNC * 5 + Duration::from_secs(1);
+    loop {
+        let shown = me_shows(app, token).await;
+        if shown == (email.to_owned(), verified) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance still shows {shown:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn another_instance_shows_a_verified_or_changed_address_within_the_interval() {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    let db = TestDb::fresh().await;
+    let a = TestApp::spawn_with(mail_config(&db, &sink)).await;
+    let b = TestApp::spawn_with(mail_config(&db, &sink)).await;
+
+    // Verification: B has the unverified profile cached.
+    let email = unique_email("profile-two");
+    let token = a.signed_up(&email).await;
+    let link = sink.mail_to(&email, SUBJECT_VERIFY).await;
+    age_account(&db, &email).await;
+    assert_eq!(me_shows(&b, &token).await, (email.clone(), false));
+    assert_eq!(a.verify(&link.token()).await["errors"], json!([]));
+    assert_eq!(
+        me_shows(&a, &token).await,
+        (email.clone(), true),
+        "at once on A"
+    );
+    until_me_shows(&b, &token, &email, true).await;
+
+    // A change of address, followed on A: B shows the new one.
+    let moved = unique_email("profile-moved");
+    assert_eq!(
+        a.change_email(&token, PASSWORD, &moved).await["errors"],
+        json!([])
+    );
+    let link = sink.mail_to(&moved, SUBJECT_NEW_EMAIL).await;
+    age_account(&db, &email).await;
+    assert_eq!(me_shows(&b, &token).await, (email.clone(), true));
+    assert_eq!(a.verify(&link.token()).await["errors"], json!([]));
+    until_me_shows(&b, &token, &moved, true).await;
+
+    // A reset on A verifies the address: B's cached profile goes too.
+    let other = unique_email("profile-reset");
+    a.signed_up(&other).await;
+    sink.mail_to(&other, SUBJECT_VERIFY).await;
+    forget_mail_limits(&db).await;
+    assert_eq!(a.request_reset(&other).await["errors"], json!([]));
+    let link = sink.mail_to(&other, SUBJECT_RESET).await;
+    let on_b = b.logged_in(&other).await;
+    age_account(&db, &other).await;
+    assert_eq!(me_shows(&b, &on_b).await, (other.clone(), false));
+    let reset = a.reset(&link.token(), NEW_PASSWORD).await;
+    assert_eq!(reset["errors"], json!([]), "{reset}");
+    let fresh = reset["accessToken"].as_str().unwrap();
+    until_me_shows(&b, fresh, &other, true).await;
+    a.stop().await;
+    b.stop().await;
+}
+
 /// Collects what the tracing subscriber writes, for a look at the log.
 #[derive(Clone, Default)]
 struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
