@@ -5,6 +5,8 @@
 //! Every mail is written to the outbox in the transaction that issues its
 //! token; no request waits on the mail server.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
@@ -144,11 +146,18 @@ pub async fn verify_email(
     }
 }
 
+/// How long after its answer a reset mail is written, at most: a random
+/// delay, so that the write (on SQLite it holds the one writer for about a
+/// millisecond) does not land on whatever request the same client sends
+/// next, which would time it.
+const RESET_MAIL_JITTER_MS: u64 = 1000;
+
 /// Mails a reset link when `email` is an account's (and it is not
 /// disabled). The answer, and the work done before it, are the same either
 /// way: the per-address counters and one read of the account. A known
 /// account's token and mail are then written by a background task (see
-/// `write_reset_mail`), which the answer does not wait for.
+/// `write_reset_mail`), which the answer does not wait for, after a random
+/// delay of up to `RESET_MAIL_JITTER_MS`.
 #[tracing::instrument(skip_all)]
 pub async fn request_password_reset(
     state: &AppState,
@@ -176,7 +185,8 @@ pub async fn request_password_reset(
         .await?;
     if let Some((user, None)) = found {
         let (task_state, email) = (state.clone(), email.into_string());
-        super::in_background(state, "password_reset_mail", move || {
+        let delay = Duration::from_millis(rand::random_range(0..=RESET_MAIL_JITTER_MS));
+        super::in_background(state, "password_reset_mail", delay, move || {
             write_reset_mail(task_state.clone(), user, email.clone())
         });
     }

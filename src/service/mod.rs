@@ -108,20 +108,26 @@ pub async fn to_completion<T: Send + 'static>(
 const BACKGROUND_ATTEMPTS: u32 = 3;
 
 /// Runs `work` (a database transaction, built afresh for each attempt) in a
-/// task tracked by the state, without waiting for it: the request answers
-/// at once, shutdown waits for the task, and tests can `settle` it. A
+/// task tracked by the state, after `delay`, without waiting for it: the
+/// request answers at once, shutdown waits for the task, and tests can
+/// `settle` it. A
 /// database that cannot serve now is tried again (`BACKGROUND_ATTEMPTS`,
 /// after 0.2 s, then 1 s). A failure is never lost silently: it is logged at
 /// `error` with the error's message chain (which holds no bound value) and
 /// counted in `background_writes_failed_total{task}`. `task` names the
 /// write, for both.
-pub fn in_background<F, Fut>(state: &crate::state::AppState, task: &'static str, mut work: F)
-where
+pub fn in_background<F, Fut>(
+    state: &crate::state::AppState,
+    task: &'static str,
+    delay: std::time::Duration,
+    mut work: F,
+) where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), crate::error::AppError>> + Send + 'static,
 {
     use tracing::Instrument as _;
     let run = async move {
+        tokio::time::sleep(delay).await;
         let mut attempt = 1;
         loop {
             match work().await {
