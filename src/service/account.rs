@@ -204,8 +204,8 @@ async fn write_reset_mail(state: AppState, user: Uuid, email: String) -> Result<
     let txn = state.db().begin().await?;
     // Writes first: on SQLite a transaction that reads before it writes
     // fails (SQLITE_BUSY_SNAPSHOT) when another connection wrote in
-    // between. The older reset links end here whether or not a new one
-    // follows.
+    // between. The older reset links end here, and stay valid if no new
+    // one follows (the transaction is rolled back).
     mail_token::supersede(&txn, user, Some(Kind::Reset), now).await?;
     let still: Option<Uuid> = user::Entity::find()
         .select_only()
