@@ -81,6 +81,7 @@ async fn act(db: &DatabaseConnection, action: UsersAction) -> anyhow::Result<()>
             account::set_disabled(db, found.id, None)
                 .await
                 .map_err(err)?;
+            wake_instances(db).await;
             println!("enabled {}", found.email);
         }
         UsersAction::EndSessions { .. } => {
@@ -112,7 +113,8 @@ async fn end_sessions(
     Ok(ended.len())
 }
 
-/// PostgreSQL: wakes the instances' revocation sync now (the others poll).
+/// PostgreSQL: wakes the instances' revocation sync now (the others poll);
+/// it reads ended sessions and changed accounts alike.
 async fn wake_instances(db: &DatabaseConnection) {
     if db.get_database_backend() == DatabaseBackend::Postgres {
         let channel = service::session::REVOCATION_CHANNEL;

@@ -65,6 +65,12 @@ impl AppError {
     pub fn input(problem: InputProblem) -> Self {
         Self::Input(vec![problem])
     }
+
+    /// What went wrong, for the log: the message and its causes' messages
+    /// (never a `Debug` dump, which can hold a driver's bound values).
+    pub fn detail(&self) -> String {
+        chain(self)
+    }
 }
 
 /// `e` and its causes, `: `-separated, for the log.

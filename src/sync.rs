@@ -1,8 +1,11 @@
 //! Revocation sync: revocations made by other instances reach this one. Every
 //! `REVOCATION_SYNC_INTERVAL` it reads the sessions revoked recently (an
-//! indexed range on `session.revoked_at`) into its cache. On PostgreSQL a
-//! LISTEN on the revocation channel also wakes it at once, and a lost
-//! listener connection is followed by the same catch-up read.
+//! indexed range on `session.revoked_at`) into its cache, and the accounts
+//! changed recently (an indexed range on `user.updated_at`) out of its
+//! profile cache, so that `me` shows another instance's change of email or
+//! verification within the interval too. On PostgreSQL a LISTEN on the
+//! revocation channel also wakes it at once, and a lost listener connection
+//! is followed by the same catch-up read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +16,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::service::session::{REVOCATION_CHANNEL, pull_revocations};
+use crate::service::user::pull_profile_changes;
 use crate::state::AppState;
 
-/// Each read looks this far back, so that a revocation committed late (a
-/// slow transaction) or stamped by an instance whose clock lags is still
-/// seen. Reading a revocation twice is harmless.
+/// Each read looks this far back, so that a revocation or account change
+/// committed late (a slow transaction) or stamped by an instance whose
+/// clock lags is still seen. Reading one twice is harmless.
 fn lookback(interval: Duration) -> Duration {
     (interval * 3).max(Duration::from_secs(30))
 }
@@ -56,9 +60,14 @@ async fn pull_loop(state: AppState, interval: Duration, wake: Arc<Notify>) {
             () = tokio::time::sleep(interval) => {}
             () = wake.notified() => {}
         }
-        match pull_revocations(&state, Utc::now() - lookback).await {
+        let since = Utc::now() - lookback;
+        match pull_revocations(&state, since).await {
             Ok(n) => tracing::trace!(seen = n, "revocations pulled"),
             Err(e) => tracing::warn!(error = ?e, "revocation pull failed; retrying next interval"),
+        }
+        match pull_profile_changes(&state, since).await {
+            Ok(n) => tracing::trace!(seen = n, "profile changes pulled"),
+            Err(e) => tracing::warn!(error = ?e, "profile pull failed; retrying next interval"),
         }
     }
 }

@@ -15,6 +15,7 @@ mod m20261203_000007_create_mail_token;
 mod m20261203_000008_create_mail_outbox;
 mod m20261203_000009_create_revoked_session;
 mod m20261203_000010_create_social;
+mod m20261203_000020_index_user_updated_at;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_create_mail_outbox::Migration),
             Box::new(m20261203_000009_create_revoked_session::Migration),
             Box::new(m20261203_000010_create_social::Migration),
+            Box::new(m20261203_000020_index_user_updated_at::Migration),
         ]
     }
 }

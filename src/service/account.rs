@@ -5,6 +5,8 @@
 //! Every mail is written to the outbox in the transaction that issues its
 //! token; no request waits on the mail server.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
@@ -132,12 +134,12 @@ pub async fn verify_email(
             return Ok(Err(ProblemKind::InvalidToken));
         };
         txn.commit().await?;
+        super::user::announce_profile_change(&state, user.id).await;
         Ok(Ok((user, row.new_email.is_some())))
     })
     .await?;
     match outcome {
         Ok((user, moved)) => {
-            state.profiles().invalidate(&user.id);
             tracing::info!(user = %user.id, moved, "email verified");
             Ok(user)
         }
@@ -149,8 +151,18 @@ pub async fn verify_email(
     }
 }
 
+/// How long after its answer a reset mail is written, at most: a random
+/// delay, so that the write (on SQLite it holds the one writer for about a
+/// millisecond) does not land on whatever request the same client sends
+/// next, which would time it.
+const RESET_MAIL_JITTER_MS: u64 = 1000;
+
 /// Mails a reset link when `email` is an account's (and it is not
-/// disabled). The answer, and the database work, are the same either way.
+/// disabled). The answer, and the work done before it, are the same either
+/// way: the per-address counters and one read of the account. A known
+/// account's token and mail are then written by a background task (see
+/// `write_reset_mail`), which the answer does not wait for, after a random
+/// delay of up to `RESET_MAIL_JITTER_MS`.
 #[tracing::instrument(skip_all)]
 pub async fn request_password_reset(
     state: &AppState,
@@ -169,57 +181,57 @@ pub async fn request_password_reset(
     if let Some(limited) = throttle::per_mail_address(state, email.as_str()).await? {
         return Err(AppError::input(limited));
     }
-    let task_state = state.clone();
-    let email = email.into_string();
-    let sent = super::to_completion(state, async move {
-        let state = task_state;
-        let now = super::now();
-        let txn = state.db().begin().await?;
-        // Writes first: on SQLite a transaction that reads before it writes
-        // fails (SQLITE_BUSY_SNAPSHOT) when another connection wrote in
-        // between. The same statements run whether or not the address has
-        // an account, so that timing tells nothing; only the token and the
-        // mail are not written.
-        token_row::Entity::update_many()
-            .col_expr(token_row::Column::UsedAt, Expr::value(Some(now)))
-            .filter(token_row::Column::Kind.eq(Kind::Reset.as_str()))
-            .filter(token_row::Column::UsedAt.is_null())
-            .filter(
-                token_row::Column::UserId.in_subquery(
-                    Query::select()
-                        .column(user::Column::Id)
-                        .from(user::Entity)
-                        .and_where(user::Column::Email.eq(email.as_str()))
-                        .to_owned(),
-                ),
-            )
-            .exec(&txn)
-            .await?;
-        let found: Option<(Uuid, Option<DateTime<Utc>>)> = user::Entity::find()
-            .select_only()
-            .columns([user::Column::Id, user::Column::DisabledAt])
-            .filter(user::Column::Email.eq(email.as_str()))
-            .into_tuple()
-            .one(&txn)
-            .await?;
-        let target = found
-            .filter(|(_, disabled)| disabled.is_none())
-            .map(|(id, _)| id);
-        if let Some(user) = target {
-            let policy = state.mail();
-            let token =
-                mail_token::issue(&txn, user, Kind::Reset, None, policy.reset_ttl, now).await?;
-            let link = mail::link(&policy.reset_url, &token);
-            outbox::enqueue(&txn, messages::reset_password(&email, &link), now).await?;
-        }
-        txn.commit().await?;
-        Ok(target.is_some())
-    })
-    .await?;
-    if sent {
-        state.mail_wake().notify_one();
+    let found: Option<(Uuid, Option<DateTime<Utc>>)> = user::Entity::find()
+        .select_only()
+        .columns([user::Column::Id, user::Column::DisabledAt])
+        .filter(user::Column::Email.eq(email.as_str()))
+        .into_tuple()
+        .one(state.db())
+        .await?;
+    if let Some((user, None)) = found {
+        let (task_state, email) = (state.clone(), email.into_string());
+        let delay = Duration::from_millis(rand::random_range(0..=RESET_MAIL_JITTER_MS));
+        super::in_background(state, "password_reset_mail", delay, move || {
+            write_reset_mail(task_state.clone(), user, email.clone())
+        });
     }
     tracing::info!("password reset requested");
+    Ok(())
+}
+
+/// The reset token of `user` and its mail to `email`, in one transaction;
+/// then the mail worker is woken. Nothing when the account has meanwhile
+/// gone, been disabled or moved to another address (the mail would go to an
+/// address that is no longer the account's).
+async fn write_reset_mail(state: AppState, user: Uuid, email: String) -> Result<(), AppError> {
+    let now = super::now();
+    let policy = state.mail();
+    let txn = state.db().begin().await?;
+    // Writes first: on SQLite a transaction that reads before it writes
+    // fails (SQLITE_BUSY_SNAPSHOT) when another connection wrote in
+    // between. The older reset links end here, and stay valid if no new
+    // one follows (the transaction is rolled back).
+    mail_token::supersede(&txn, user, Some(Kind::Reset), now).await?;
+    let still: Option<Uuid> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Id.eq(user))
+        .filter(user::Column::Email.eq(email.as_str()))
+        .filter(user::Column::DisabledAt.is_null())
+        .into_tuple()
+        .one(&txn)
+        .await?;
+    if still.is_none() {
+        txn.rollback().await?;
+        tracing::info!(%user, "reset mail not written: the account changed meanwhile");
+        return Ok(());
+    }
+    let token = mail_token::issue(&txn, user, Kind::Reset, None, policy.reset_ttl, now).await?;
+    let link = mail::link(&policy.reset_url, &token);
+    outbox::enqueue(&txn, messages::reset_password(&email, &link), now).await?;
+    txn.commit().await?;
+    state.mail_wake().notify_one();
+    tracing::debug!(%user, "reset mail written");
     Ok(())
 }
 
@@ -300,6 +312,8 @@ pub async fn reset_password(
         };
         txn.commit().await?;
         session::announce_revocations(&state, &ended, now, revoked).await;
+        // The address now counts as verified.
+        super::user::announce_profile_change(&state, user.id).await;
         state.mail_wake().notify_one();
         Ok(Some((user, session, refresh)))
     })
@@ -307,7 +321,6 @@ pub async fn reset_password(
     let Some((user, session, refresh)) = done else {
         return Err(invalid_token());
     };
-    state.profiles().invalidate(&user.id);
     tracing::info!(user = %user.id, "password reset; every other session ended");
     session::sign_in(state, user, session, refresh)
 }
@@ -454,7 +467,7 @@ pub async fn delete_in(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, AppError> {
-    // A write first (see `request_password_reset`): the live sessions are
+    // A write first (see `write_reset_mail`): the live sessions are
     // revoked now, so each tombstone below carries its revocation time.
     let ended = end_sessions_in(conn, user, now).await?;
     let sessions: Vec<(Uuid, Option<DateTime<Utc>>)> = session_row::Entity::find()
@@ -511,7 +524,7 @@ pub async fn end_sessions_in(
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, AppError> {
     // The UPDATE first, then the rows it stamped: a write before any read
-    // (see `request_password_reset`). A session revoked elsewhere in the
+    // (see `write_reset_mail`). A session revoked elsewhere in the
     // same second is answered too; announcing it twice is harmless.
     session_row::Entity::update_many()
         .col_expr(session_row::Column::RevokedAt, Expr::value(Some(now)))
@@ -530,7 +543,9 @@ pub async fn end_sessions_in(
         .await?)
 }
 
-/// Disables (`Some(now)`) or enables (`None`) an account; answers whether it exists.
+/// Disables (`Some(now)`) or enables (`None`) an account; answers whether it
+/// exists. `updated_at` is set too, as by every change of the account's
+/// standing, so that other instances drop what they cached of it.
 pub async fn set_disabled(
     db: &DatabaseConnection,
     user: Uuid,
@@ -538,6 +553,7 @@ pub async fn set_disabled(
 ) -> Result<bool, AppError> {
     let updated = user::Entity::update_many()
         .col_expr(user::Column::DisabledAt, Expr::value(disabled_at))
+        .col_expr(user::Column::UpdatedAt, Expr::value(super::now()))
         .filter(user::Column::Id.eq(user))
         .exec(db)
         .await?;

@@ -142,3 +142,50 @@ pub async fn to_completion<T: Send + 'static>(
         .await
         .map_err(crate::error::AppError::internal)?
 }
+
+/// Attempts of a background write before it is given up: a database that
+/// cannot serve for a moment (a full pool, SQLite busy) is tried again.
+const BACKGROUND_ATTEMPTS: u32 = 3;
+
+/// Runs `work` (a database transaction, built afresh for each attempt) in a
+/// task tracked by the state, after `delay`, without waiting for it: the
+/// request answers at once, shutdown waits for the task, and tests can
+/// `settle` it. A
+/// database that cannot serve now is tried again (`BACKGROUND_ATTEMPTS`,
+/// after 0.2 s, then 1 s). A failure is never lost silently: it is logged at
+/// `error` with the error's message chain (which holds no bound value) and
+/// counted in `background_writes_failed_total{task}`. `task` names the
+/// write, for both.
+pub fn in_background<F, Fut>(
+    state: &crate::state::AppState,
+    task: &'static str,
+    delay: std::time::Duration,
+    mut work: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), crate::error::AppError>> + Send + 'static,
+{
+    use tracing::Instrument as _;
+    let run = async move {
+        tokio::time::sleep(delay).await;
+        let mut attempt = 1;
+        loop {
+            match work().await {
+                Ok(()) => return,
+                Err(crate::error::AppError::Unavailable(_)) if attempt < BACKGROUND_ATTEMPTS => {
+                    let delay = if attempt == 1 { 200 } else { 1000 };
+                    tracing::debug!(task, attempt, "background write: database busy; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::error!(task, attempt, detail = %e.detail(), "background write failed");
+                    metrics::counter!("background_writes_failed_total", "task" => task)
+                        .increment(1);
+                    return;
+                }
+            }
+        }
+    };
+    state.tasks().spawn(run.in_current_span());
+}

@@ -296,6 +296,38 @@ pub async fn profile(state: &AppState, id: Uuid) -> Result<Option<Profile>, AppE
     }))
 }
 
+/// After a committed change of what `me` shows (the email, whether it is
+/// verified): this instance's cached profile goes at once; the other
+/// instances drop theirs at their next sync (`pull_profile_changes`), woken
+/// at once on PostgreSQL. Every such change also sets `user.updated_at`,
+/// which is what they read.
+pub async fn announce_profile_change(state: &AppState, id: Uuid) {
+    state.profiles().invalidate(&id);
+    session::wake_other_instances(state).await;
+}
+
+/// Drops the cached profile of every account changed (`updated_at`) at or
+/// after `since`, here or on another instance; answers how many were read.
+/// An indexed range (`ix_user_updated_at`). The sync reads a look-back
+/// window each time, so a profile cached from a read that raced the change
+/// is dropped again at the next interval.
+pub async fn pull_profile_changes(
+    state: &AppState,
+    since: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    let changed: Vec<Uuid> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::UpdatedAt.gte(since))
+        .into_tuple()
+        .all(state.db())
+        .await?;
+    for id in &changed {
+        state.profiles().invalidate(id);
+    }
+    Ok(changed.len())
+}
+
 /// A login's one read before the verify: the account behind `email` (if
 /// any) and what its failure counters say, in one query. Every statement a
 /// login makes is a round trip (on SQLite, to a connection thread and back)

@@ -748,3 +748,189 @@ async fn a_disabled_account_answers_account_disabled_only_to_the_right_password(
     app.signed_up(&email).await;
     app.stop().await;
 }
+
+const ME: &str = "{ me { email emailVerified } }";
+
+/// Moves `email`'s `updated_at` an hour back, as if the account had not
+/// changed for long: a later change must set it again to reach the other
+/// instances.
+async fn age_account(db: &TestDb, email: &str) {
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let updated = user::Entity::update_many()
+        .col_expr(
+            user::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(sns_api::service::now() - chrono::Duration::hours(1)),
+        )
+        .filter(user::Column::Email.eq(email))
+        .exec(&conn)
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected, 1);
+    conn.close().await.ok();
+}
+
+/// `me` on `app` as it is now: (email, emailVerified).
+async fn me_shows(app: &TestApp, token: &str) -> (String, bool) {
+    let body = app.gql(ME, json!({}), Some(token)).await;
+    let me = &body["data"]["me"];
+    assert!(me.is_object(), "{body}");
+    (
+        me["email"].as_str().unwrap().to_owned(),
+        me["emailVerified"].as_bool().unwrap(),
+    )
+}
+
+/// Polls `me` on `app` until it shows (`email`, `verified`), within five
+/// sync intervals and a second (the profile cache alone would keep the old
+/// one for five minutes).
+async fn until_me_shows(app: &TestApp, token: &str, email: &str, verified: bool) {
+    let deadline = std::time::Instant::now() + SYNC * 5 + Duration::from_secs(1);
+    loop {
+        let shown = me_shows(app, token).await;
+        if shown == (email.to_owned(), verified) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance still shows {shown:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn another_instance_shows_a_verified_or_changed_address_within_the_interval() {
+    let Some(sink) = SmtpSink::start() else {
+        return;
+    };
+    let db = TestDb::fresh().await;
+    let a = TestApp::spawn_with(mail_config(&db, &sink)).await;
+    let b = TestApp::spawn_with(mail_config(&db, &sink)).await;
+
+    // Verification: B has the unverified profile cached.
+    let email = unique_email("profile-two");
+    let token = a.signed_up(&email).await;
+    let link = sink.mail_to(&email, SUBJECT_VERIFY).await;
+    age_account(&db, &email).await;
+    assert_eq!(me_shows(&b, &token).await, (email.clone(), false));
+    assert_eq!(a.verify(&link.token()).await["errors"], json!([]));
+    assert_eq!(
+        me_shows(&a, &token).await,
+        (email.clone(), true),
+        "at once on A"
+    );
+    until_me_shows(&b, &token, &email, true).await;
+
+    // A change of address, followed on A: B shows the new one.
+    let moved = unique_email("profile-moved");
+    assert_eq!(
+        a.change_email(&token, PASSWORD, &moved).await["errors"],
+        json!([])
+    );
+    let link = sink.mail_to(&moved, SUBJECT_NEW_EMAIL).await;
+    age_account(&db, &email).await;
+    assert_eq!(me_shows(&b, &token).await, (email.clone(), true));
+    assert_eq!(a.verify(&link.token()).await["errors"], json!([]));
+    until_me_shows(&b, &token, &moved, true).await;
+
+    // A reset on A verifies the address: B's cached profile goes too.
+    let other = unique_email("profile-reset");
+    a.signed_up(&other).await;
+    sink.mail_to(&other, SUBJECT_VERIFY).await;
+    forget_mail_limits(&db).await;
+    assert_eq!(a.request_reset(&other).await["errors"], json!([]));
+    let link = sink.mail_to(&other, SUBJECT_RESET).await;
+    let on_b = b.logged_in(&other).await;
+    age_account(&db, &other).await;
+    assert_eq!(me_shows(&b, &on_b).await, (other.clone(), false));
+    let reset = a.reset(&link.token(), NEW_PASSWORD).await;
+    assert_eq!(reset["errors"], json!([]), "{reset}");
+    let fresh = reset["accessToken"].as_str().unwrap();
+    until_me_shows(&b, fresh, &other, true).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Collects what the tracing subscriber writes, for a look at the log.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_reset_mail_that_cannot_be_written_is_logged_and_counted_and_answers_alike() {
+    use sea_orm::ConnectionTrait as _;
+    use sns_api::auth::ClientInfo;
+    use sns_api::service;
+
+    let db = TestDb::fresh().await;
+    let app = sns_api::app::App::build(config_for(&db))
+        .await
+        .expect("the app starts");
+    let state = app.state();
+    let client = ClientInfo::default();
+    let email = unique_email("unwritable");
+    service::user::register(&state, &email, PASSWORD, None, &client)
+        .await
+        .unwrap();
+    // The outbox is gone: the token is written, then its mail fails.
+    state
+        .db()
+        .execute_unprepared("ALTER TABLE mail_outbox RENAME TO mail_outbox_away")
+        .await
+        .unwrap();
+    let series = r#"background_writes_failed_total{task="password_reset_mail"}"#;
+    let failures = || {
+        sns_api::telemetry::metrics_handle()
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    };
+    let before = failures();
+
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer({
+            let log = log.clone();
+            move || log.clone()
+        })
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let known = service::account::request_password_reset(&state, &email, &client).await;
+    let unknown =
+        service::account::request_password_reset(&state, &unique_email("nobody"), &client).await;
+    // The answer did not wait for the write; now it has failed.
+    state.settle().await;
+    drop(guard);
+
+    assert!(known.is_ok() && unknown.is_ok(), "{known:?} {unknown:?}");
+    assert!(failures() >= before + 1.0, "counted");
+    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("background write failed") && log.contains("password_reset_mail"),
+        "logged: {log}"
+    );
+    assert!(!log.contains("token="), "no link in the log: {log}");
+    assert!(!log.contains(&email), "no address in the log: {log}");
+    let resets = mail_token::Entity::find()
+        .filter(mail_token::Column::Kind.eq("reset"))
+        .count(state.db())
+        .await
+        .unwrap();
+    assert_eq!(resets, 0, "the token went with its mail: one transaction");
+    state
+        .db()
+        .execute_unprepared("ALTER TABLE mail_outbox_away RENAME TO mail_outbox")
+        .await
+        .unwrap();
+}

@@ -15,7 +15,8 @@ use crate::entity::{revoked_session, session};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// The PostgreSQL channel that wakes other instances after a revocation.
+/// The PostgreSQL channel that wakes other instances after a revocation (or
+/// a change of what `me` shows: the same sync reads both).
 pub const REVOCATION_CHANNEL: &str = "sns_revocations";
 
 /// The ids of the user's live sessions in `scope` of `viewer`'s.
@@ -131,6 +132,15 @@ pub async fn announce_revocations(
     for id in ids {
         state.revocations().revoke(*id, until);
     }
+    wake_other_instances(state).await;
+    tracing::info!(revoked, "sessions revoked");
+    metrics::counter!("sessions_revoked_total").increment(revoked);
+}
+
+/// PostgreSQL: a notification that wakes every instance's sync (see
+/// `crate::sync`) now, after a revocation or a profile change committed.
+/// Elsewhere nothing: the instances read both at their next interval.
+pub async fn wake_other_instances(state: &AppState) {
     if state.backend() == DatabaseBackend::Postgres
         && let Err(e) = state
             .db()
@@ -139,8 +149,6 @@ pub async fn announce_revocations(
     {
         tracing::warn!(error = %e, "revocation notify failed");
     }
-    tracing::info!(revoked, "sessions revoked");
-    metrics::counter!("sessions_revoked_total").increment(revoked);
 }
 
 /// Sessions revoked at or after `since`, with their revocation time: those
