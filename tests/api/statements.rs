@@ -56,7 +56,11 @@ impl Harness {
 // field of an item counts `first` times).
 const FEED: &str = "query($first: Int) { feed(first: $first) { edges { node { id author { handle viewerFollows } } } pageInfo { hasNextPage endCursor } } }";
 
-const PROFILE: &str = "query($first: Int) { profile(handle: \"author0\") { handle posts(first: $first) { edges { node { id author { handle viewerFollows } } } } followers(first: $first) { edges { node { handle viewerFollows postCount } } } } }";
+// One connection per document: two sibling connections resolve side by
+// side, and whether their loads share a batch depends on timing.
+const POSTS: &str = "query($first: Int) { profile(handle: \"author0\") { handle posts(first: $first) { edges { node { id author { handle viewerFollows } } } } } }";
+
+const FOLLOWERS: &str = "query($first: Int) { profile(handle: \"author0\") { handle followers(first: $first) { edges { node { handle viewerFollows postCount } } } } }";
 
 #[tokio::test]
 async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
@@ -116,8 +120,16 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
     assert_eq!(big_cost, small_cost);
     assert!(small_cost <= 3, "a feed page ran {small_cost} statements");
 
-    let (big, big_cost) = h.run(PROFILE, json!({ "first": 25 }), viewer).await;
-    let (_, small_cost) = h.run(PROFILE, json!({ "first": 5 }), viewer).await;
+    let (big, big_cost) = h.run(POSTS, json!({ "first": 25 }), viewer).await;
+    let (_, small_cost) = h.run(POSTS, json!({ "first": 5 }), viewer).await;
+    assert_eq!(
+        big["profile"]["posts"]["edges"].as_array().map(Vec::len),
+        Some(25)
+    );
+    assert_eq!(big_cost, small_cost);
+
+    let (big, big_cost) = h.run(FOLLOWERS, json!({ "first": 25 }), viewer).await;
+    let (_, small_cost) = h.run(FOLLOWERS, json!({ "first": 5 }), viewer).await;
     assert_eq!(
         big["profile"]["followers"]["edges"]
             .as_array()
