@@ -3,8 +3,8 @@
 
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Set, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -96,12 +96,8 @@ pub async fn by_author(
     after: Option<&str>,
 ) -> Result<Page<post::Model>, AppError> {
     let req = PageRequest::parse(Kind::Post, first, after)?;
-    page(
-        state,
-        post::Entity::find().filter(post::Column::AuthorId.eq(author)),
-        req,
-    )
-    .await
+    let query = post::Entity::find().filter(post::Column::AuthorId.eq(author));
+    run(state, paged(query, req), req).await
 }
 
 /// A page of the viewer's feed: its own posts and those of the profiles it
@@ -113,30 +109,46 @@ pub async fn feed(
     after: Option<&str>,
 ) -> Result<Page<post::Model>, AppError> {
     let req = PageRequest::parse(Kind::Post, first, after)?;
+    let rows = post::Entity::find()
+        .from_raw_sql(feed_statement(state.backend(), viewer.user_id, req))
+        .all(state.db())
+        .await?;
+    Ok(Page::from_rows(
+        req,
+        rows.into_iter().map(|p| (p.id, p)).collect(),
+    ))
+}
+
+/// The statement `feed` runs for a page of `viewer`'s feed (public so that
+/// benches/feed.rs can explain the very statement the server runs).
+pub fn feed_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Statement {
     let followed = Query::select()
         .column(follow::Column::FolloweeId)
         .from(follow::Entity)
-        .and_where(follow::Column::FollowerId.eq(viewer.user_id))
+        .and_where(follow::Column::FollowerId.eq(viewer))
         .to_owned();
     let authors = Condition::any()
-        .add(post::Column::AuthorId.eq(viewer.user_id))
+        .add(post::Column::AuthorId.eq(viewer))
         .add(post::Column::AuthorId.in_subquery(followed));
-    page(state, post::Entity::find().filter(authors), req).await
+    paged(post::Entity::find().filter(authors), req).build(backend)
 }
 
-async fn page(
-    state: &AppState,
-    mut query: Select<post::Entity>,
-    req: PageRequest,
-) -> Result<Page<post::Model>, AppError> {
+/// `query` limited to one page: below the cursor, newest first, one row
+/// more than asked.
+fn paged(mut query: Select<post::Entity>, req: PageRequest) -> Select<post::Entity> {
     if let Some(after) = req.after {
         query = query.filter(post::Column::Id.lt(after));
     }
-    let rows = query
-        .order_by_desc(post::Column::Id)
-        .limit(req.limit())
-        .all(state.db())
-        .await?;
+    query.order_by_desc(post::Column::Id).limit(req.limit())
+}
+
+/// The page that `query` (made by `paged` with `req`) reads.
+async fn run(
+    state: &AppState,
+    query: Select<post::Entity>,
+    req: PageRequest,
+) -> Result<Page<post::Model>, AppError> {
+    let rows = query.all(state.db()).await?;
     Ok(Page::from_rows(
         req,
         rows.into_iter().map(|p| (p.id, p)).collect(),
