@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Before and after, side by side: builds the release-lto binary of BASE (a git
+# revision, in a temporary worktree) and of this tree, with one target
+# directory (the dependencies are built once), then measures both in turn,
+# alternating for ROUNDS rounds in one run, so that both see the same machine.
+#
+#   benches/compare.sh a1c2c51                 # `me` at 32 connections, 3 rounds of 8 s
+#   ROUNDS=5 DURATION=5 benches/compare.sh main
+#   benches/compare.sh HEAD~1 feed postgres    # the feed (benches/feed.sh), one seeded database
+#
+# `me`: each binary on a fresh SQLite file with one registered user, wrk
+# with benches/wrk/gql_me.lua; prints req/s and p99 of every round and the
+# median ratio of this tree to BASE. `feed`: benches/feed.sh with both
+# binaries (BINS), whose schemas must agree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BASE=${1:?usage: benches/compare.sh BASE-REVISION [me|feed] [sqlite|postgres]}
+WORKLOAD=${2:-me}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-8}
+PORT=${PORT:-18083}
+URL="http://127.0.0.1:$PORT/graphql"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+base_rev=$(git rev-parse --short "$BASE^{commit}")
+head_rev=$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo "+changes")
+
+command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+WORK=$(mktemp -d)
+PID=
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null
+  wait 2>/dev/null
+  git worktree remove --force "$WORK/base" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# BASE first, then this tree: target/release-lto/sns-api is this tree's after.
+git worktree add -q --detach "$WORK/base" "$base_rev"
+(cd "$WORK/base" && cargo build -q --profile release-lto)
+cp "$CARGO_TARGET_DIR/release-lto/sns-api" "$WORK/base-sns-api"
+git worktree remove --force "$WORK/base"
+cargo build -q --profile release-lto
+cp "$CARGO_TARGET_DIR/release-lto/sns-api" "$WORK/head-sns-api"
+
+if [ "$WORKLOAD" = feed ]; then
+  BINS="$base_rev=$WORK/base-sns-api $head_rev=$WORK/head-sns-api" ROUNDS=$ROUNDS \
+    DURATION=$DURATION benches/feed.sh "${3:-sqlite}"
+  exit
+fi
+[ "$WORKLOAD" = me ] || { echo "unknown workload $WORKLOAD: me or feed" >&2; exit 2; }
+
+SCRIPT="$WORK/me.lua"
+cat "$ROOT/benches/wrk/check.lua" "$ROOT/benches/wrk/gql_me.lua" > "$SCRIPT"
+
+# Starts $1 on a fresh SQLite file, registers a user; sets PID and TOKEN.
+start() {
+  rm -f "$WORK"/sns.db*
+  DATABASE_URL="sqlite://$WORK/sns.db?mode=rwc" BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=warn \
+    JWT_SECRET=compare-bench-secret-0123456789abcdef "$1" > "$WORK/server.log" 2>&1 &
+  PID=$!
+  until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
+    kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
+    sleep 0.01
+  done
+  TOKEN=$(curl -sf -H 'content-type: application/json' "$URL" \
+    -d '{"query":"mutation { register(input: {email: \"c@example.com\", password: \"correct-horse-battery\"}) { accessToken } }"}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["register"]["accessToken"])')
+  export TOKEN
+}
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+
+# req/s and p99 (ms) of one wrk run; fails on bad answers.
+measure() {
+  local out bad
+  out=$(wrk -t2 -c32 -d"${DURATION}s" -s "$SCRIPT" "$URL")
+  bad=$(awk '/^BAD_RESPONSES/ {print $2}' <<< "$out")
+  [ "$bad" = 0 ] || { echo "bad responses: $bad" >&2; exit 1; }
+  echo "$(awk '/^RPS/ {print $2}' <<< "$out") $(awk '/^P99_MS/ {print $2}' <<< "$out")"
+}
+
+printf '%-6s %-16s %10s %8s\n' round build req/s p99_ms
+ratios=()
+for round in $(seq 1 "$ROUNDS"); do
+  declare -A rate=()
+  for build in base head; do
+    start "$WORK/$build-sns-api"
+    read -r rps p99 < <(measure)
+    stop
+    rate[$build]=$rps
+    label=$([ $build = base ] && echo "$base_rev" || echo "$head_rev")
+    printf '%-6s %-16s %10s %8s\n' "$round" "$label" "$rps" "$p99"
+  done
+  ratios+=("$(python3 -c "print(f'{${rate[head]} / ${rate[base]}:.3f}')")")
+done
+sorted=$(printf '%s\n' "${ratios[@]}" | sort -n)
+median=$(sed -n "$(( (ROUNDS + 1) / 2 ))p" <<< "$sorted")
+echo "me req/s, $head_rev / $base_rev: median $median (rounds: ${ratios[*]})"

@@ -1,0 +1,431 @@
+//! The social graph at scale, for the feed benchmark (benches/feed.sh):
+//! `seed` writes accounts, profiles, follows and posts straight into the
+//! database `DATABASE_URL` names (after migrating it), with every count
+//! exact; `explain` prints the plan of the very statement the server runs
+//! for a feed page (`service::post::feed_statement`), for page 1 and page 3.
+//!
+//!   DATABASE_URL=sqlite:///tmp/feed.db?mode=rwc cargo bench --bench feed -- seed
+//!   DATABASE_URL=postgres://postgres@127.0.0.1:5432/feed cargo bench --bench feed -- explain
+//!   cargo test --bench feed      # quick: a temporary SQLite file, seed, check, explain
+//!
+//! Full size (under `cargo bench`): 10,000 accounts, each following 200
+//! others, and 1,000,000 posts over the last 30 days; SEED_ACCOUNTS,
+//! SEED_FOLLOWS and SEED_POSTS change them. Account N signs in as
+//! bench-N@example.com with the password `correct-horse-battery` (one
+//! Argon2id hash, computed once before the runtime starts, shared by all).
+//! Post and follow ids are UUIDv7 built from their `created_at`, so the two
+//! orders agree. The seed is one transaction: a failed one leaves nothing.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::{Context as _, ensure};
+use argon2::password_hash::{PasswordHasher as _, SaltString};
+use chrono::{DateTime, SubsecRound as _, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use sea_orm::sqlx::sqlite::SqliteSynchronous;
+use sea_orm::{
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
+    TransactionTrait,
+};
+use sns_api::entity::{follow, post, profile, user};
+use sns_api::service::page::PageRequest;
+use uuid::Uuid;
+
+/// The password of every seeded account.
+pub const PASSWORD: &str = "correct-horse-battery";
+/// Rows per INSERT: within every backend's limit on bound values (9 columns).
+const BATCH: usize = 1000;
+/// The same graph at every run.
+const RNG_SEED: u64 = 15;
+
+struct Sizes {
+    accounts: usize,
+    follows: usize,
+    posts: usize,
+}
+
+impl Sizes {
+    fn from_env(full: bool) -> anyhow::Result<Self> {
+        let get = |name: &str, full_size: usize, quick: usize| -> anyhow::Result<usize> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse()
+                    .with_context(|| format!("{name}={v:?} is not a count")),
+                Err(_) => Ok(if full { full_size } else { quick }),
+            }
+        };
+        let sizes = Self {
+            accounts: get("SEED_ACCOUNTS", 10_000, 300)?,
+            follows: get("SEED_FOLLOWS", 200, 20)?,
+            posts: get("SEED_POSTS", 1_000_000, 6_000)?,
+        };
+        ensure!(
+            sizes.accounts >= 2 && sizes.follows < sizes.accounts,
+            "SEED_FOLLOWS must be below SEED_ACCOUNTS (no one follows itself), and 2 accounts at least"
+        );
+        Ok(sizes)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; `cargo test --bench feed` does not: quick.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let full = args.iter().any(|a| a == "--bench");
+    let mode = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .map(String::as_str);
+    let sizes = Sizes::from_env(full)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    match mode {
+        Some("seed") => {
+            let url = std::env::var("DATABASE_URL").context("seed: set DATABASE_URL")?;
+            // Argon2 before the runtime runs anything: never on its threads.
+            let hash = password_hash()?;
+            runtime.block_on(seed(&url, &sizes, &hash))
+        }
+        Some("explain") => {
+            let url = std::env::var("DATABASE_URL").context("explain: set DATABASE_URL")?;
+            runtime.block_on(explain(&url))
+        }
+        Some(other) => anyhow::bail!("unknown mode {other:?}: seed or explain"),
+        None => {
+            // The quick run (CI): all of it on a temporary SQLite file.
+            let dir = tempfile::tempdir()?;
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("feed.db").display());
+            let hash = password_hash()?;
+            runtime.block_on(async {
+                seed(&url, &sizes, &hash).await?;
+                explain(&url).await
+            })
+        }
+    }
+}
+
+/// An Argon2id PHC string of PASSWORD under the server's default parameters.
+fn password_hash() -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let hash = argon2::Argon2::default()
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(hash.to_string())
+}
+
+/// One connection, so that SQLite's seeding pragmas hold for the transaction.
+async fn connect(url: &str, seeding: bool) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.max_connections(1).sqlx_logging(false);
+    if seeding {
+        // Nothing to lose if the machine stops mid-seed: the seed starts over.
+        options.map_sqlx_sqlite_opts(|o| {
+            o.synchronous(SqliteSynchronous::Off)
+                .pragma("cache_size", "-1048576")
+                .foreign_keys(true)
+        });
+    }
+    Ok(Database::connect(options).await?)
+}
+
+/// A UUIDv7 of the millisecond `ms`, random within it.
+fn v7(rng: &mut StdRng, ms: i64) -> Uuid {
+    let ms = u64::try_from(ms).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(ms, &rng.random()).into_uuid()
+}
+
+/// The instant of a millisecond, to the second as the server stores them.
+fn instant(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .trunc_subsecs(0)
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+async fn seed(url: &str, sizes: &Sizes, hash: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let db = connect(url, true).await?;
+    sns_api::db::migrate(&db).await.context("migrating")?;
+    let existing = profile::Entity::find().count(&db).await?;
+    ensure!(
+        existing == 0,
+        "the database already holds {existing} profiles: seed a fresh one"
+    );
+    let mut rng = StdRng::seed_from_u64(RNG_SEED);
+    let now_ms = Utc::now().timestamp_millis();
+    // Accounts made 60 to 31 days ago, follows 31 to 30 days ago, posts over
+    // the last 30 days (to a minute ago); each kind in increasing time.
+    let spread = |from_days: i64, to_days_ms: i64, i: usize, n: usize| {
+        let (from, to) = (now_ms - from_days * DAY_MS, now_ms - to_days_ms);
+        from + (to - from) * i as i64 / n.max(1) as i64
+    };
+
+    let accounts: Vec<Uuid> = (0..sizes.accounts)
+        .map(|i| v7(&mut rng, spread(60, 31 * DAY_MS, i, sizes.accounts)))
+        .collect();
+
+    // Follows: `follows` distinct others each, in time order.
+    let mut edges: Vec<(u32, u32)> = Vec::with_capacity(sizes.accounts * sizes.follows);
+    for a in 0..sizes.accounts {
+        for b in rand::seq::index::sample(&mut rng, sizes.accounts - 1, sizes.follows) {
+            let b = if b >= a { b + 1 } else { b };
+            edges.push((a as u32, b as u32));
+        }
+    }
+    // Shuffled in time: no follower's edges all at once.
+    let n_edges = edges.len();
+    for i in (1..n_edges).rev() {
+        edges.swap(i, rng.random_range(0..=i));
+    }
+    let mut followers = vec![0i32; sizes.accounts];
+    for &(_, b) in &edges {
+        followers[b as usize] += 1;
+    }
+
+    // Posts: strictly increasing milliseconds (about 2.6 s apart at full
+    // size), each by a random author.
+    let (first_post, last_post) = (now_ms - 30 * DAY_MS, now_ms - 60_000);
+    let step = ((last_post - first_post) / sizes.posts.max(1) as i64).max(1);
+    let authors: Vec<u32> = (0..sizes.posts)
+        .map(|_| rng.random_range(0..sizes.accounts as u32))
+        .collect();
+    let mut posts_of = vec![0i32; sizes.accounts];
+    for &a in &authors {
+        posts_of[a as usize] += 1;
+    }
+
+    let txn = db.begin().await?;
+    for (n, chunk) in accounts.chunks(BATCH).enumerate() {
+        let rows = chunk.iter().enumerate().map(|(k, id)| {
+            let i = n * BATCH + k;
+            let at = instant(spread(60, 31 * DAY_MS, i, sizes.accounts));
+            user::ActiveModel {
+                id: Set(*id),
+                email: Set(format!("bench-{i}@example.com")),
+                password_hash: Set(hash.to_owned()),
+                created_at: Set(at),
+                updated_at: Set(at),
+                email_verified: Set(true),
+                disabled_at: Set(None),
+            }
+        });
+        user::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+        let rows = chunk.iter().enumerate().map(|(k, id)| {
+            let i = n * BATCH + k;
+            let at = instant(spread(60, 31 * DAY_MS, i, sizes.accounts));
+            profile::ActiveModel {
+                user_id: Set(*id),
+                handle: Set(format!("bench_{i}")),
+                display_name: Set(Some(format!("Bench Account {i}"))),
+                bio: Set(Some(format!("Seeded account number {i}."))),
+                post_count: Set(posts_of[i]),
+                follower_count: Set(followers[i]),
+                following_count: Set(sizes.follows as i32),
+                created_at: Set(at),
+                updated_at: Set(at),
+            }
+        });
+        profile::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    let accounts_done = started.elapsed();
+
+    for (n, chunk) in edges.chunks(BATCH).enumerate() {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (k, &(a, b)) in chunk.iter().enumerate() {
+            let ms = spread(31, 30 * DAY_MS, n * BATCH + k, n_edges);
+            rows.push(follow::ActiveModel {
+                id: Set(v7(&mut rng, ms)),
+                follower_id: Set(accounts[a as usize]),
+                followee_id: Set(accounts[b as usize]),
+                created_at: Set(instant(ms)),
+            });
+        }
+        follow::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    let follows_done = started.elapsed();
+
+    for (n, chunk) in authors.chunks(BATCH).enumerate() {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (k, &a) in chunk.iter().enumerate() {
+            let i = n * BATCH + k;
+            let ms = first_post + step * i as i64 + rng.random_range(0..step);
+            rows.push(post::ActiveModel {
+                id: Set(v7(&mut rng, ms)),
+                author_id: Set(accounts[a as usize]),
+                body: Set(body(&mut rng, i, a)),
+                created_at: Set(instant(ms)),
+            });
+        }
+        post::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    let posts_done = started.elapsed();
+
+    if db.get_database_backend() == DbBackend::Postgres {
+        // What autovacuum would do shortly after such a load: statistics for
+        // the planner and the visibility map for index-only scans. (SQLite
+        // gets nothing: the server never runs ANALYZE there either.)
+        db.execute_unprepared("VACUUM ANALYZE").await?;
+    }
+    check(&db, sizes).await?;
+    println!(
+        "seeded {} accounts, {} follows, {} posts on {:?} in {:.1} s \
+         (accounts {:.1} s, follows {:.1} s, posts {:.1} s, vacuum and check {:.1} s)",
+        sizes.accounts,
+        n_edges,
+        sizes.posts,
+        db.get_database_backend(),
+        started.elapsed().as_secs_f64(),
+        accounts_done.as_secs_f64(),
+        (follows_done - accounts_done).as_secs_f64(),
+        (posts_done - follows_done).as_secs_f64(),
+        (started.elapsed() - posts_done).as_secs_f64(),
+    );
+    Ok(())
+}
+
+/// A post's text: 40 to 200 characters of plain words.
+fn body(rng: &mut StdRng, i: usize, author: u32) -> String {
+    const WORDS: &[&str] = &[
+        "the", "feed", "morning", "coffee", "river", "train", "garden", "music", "quiet", "city",
+        "light", "rain", "weekend", "book", "walk", "tea", "window", "bridge", "market", "song",
+    ];
+    let mut text = format!("Post {i} by bench_{author}:");
+    let len = rng.random_range(40..=200);
+    while text.len() < len {
+        text.push(' ');
+        text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+    }
+    text
+}
+
+/// The seeded rows and every profile's counts are as they must be.
+async fn check(db: &DatabaseConnection, sizes: &Sizes) -> anyhow::Result<()> {
+    let (posts, follows) = (
+        post::Entity::find().count(db).await?,
+        follow::Entity::find().count(db).await?,
+    );
+    ensure!(posts == sizes.posts as u64, "{posts} posts seeded");
+    ensure!(
+        follows == (sizes.accounts * sizes.follows) as u64,
+        "{follows} follows seeded"
+    );
+    // A profile whose stored count differs from its rows.
+    let mismatches = |count: &str, table: &str, key: &str| {
+        format!(
+            "SELECT COUNT(*) AS n FROM profile p WHERE p.{count} <> \
+             (SELECT COUNT(*) FROM {table} x WHERE x.{key} = p.user_id)"
+        )
+    };
+    for (count, table, key) in [
+        ("post_count", "post", "author_id"),
+        ("follower_count", "follow", "followee_id"),
+        ("following_count", "follow", "follower_id"),
+    ] {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                mismatches(count, table, key),
+            ))
+            .await?
+            .context("a count answers one row")?;
+        let wrong: i64 = row.try_get("", "n")?;
+        ensure!(wrong == 0, "{wrong} profiles have a wrong {count}");
+    }
+    // Ids in the order of their instants (to the second, as stored).
+    let newest: Vec<post::Model> = post::Entity::find()
+        .order_by_desc(post::Column::Id)
+        .limit(1000)
+        .all(db)
+        .await?;
+    ensure!(
+        newest
+            .windows(2)
+            .all(|w| w[0].created_at >= w[1].created_at),
+        "post ids and created_at disagree"
+    );
+    Ok(())
+}
+
+/// The plan of the feed statement for the first seeded account's page 1 and
+/// page 3 (after the last post of page 2), with the SQL as the server builds
+/// it (placeholders, not values).
+async fn explain(url: &str) -> anyhow::Result<()> {
+    let db = connect(url, false).await?;
+    let backend = db.get_database_backend();
+    let viewer: Uuid = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Email.eq("bench-0@example.com"))
+        .into_tuple()
+        .one(&db)
+        .await?
+        .context("no bench-0@example.com: seed first")?;
+    let page = |after| PageRequest { first: 20, after };
+    let feed = |req| sns_api::service::post::feed_statement(backend, viewer, req);
+    // The 40th post of the feed: page 3 starts after it.
+    let two_pages = post::Entity::find()
+        .from_raw_sql(feed(PageRequest {
+            first: 39,
+            after: None,
+        }))
+        .all(&db)
+        .await?;
+    let after = two_pages.last().map(|p| p.id);
+    let prefix = match backend {
+        DbBackend::Sqlite => "EXPLAIN QUERY PLAN",
+        DbBackend::Postgres => "EXPLAIN (ANALYZE, BUFFERS)",
+        _ => "EXPLAIN",
+    };
+    for (name, req) in [("page 1", page(None)), ("page 3", page(after))] {
+        let statement = feed(req);
+        if name == "page 1" {
+            println!("feed statement ({backend:?}):\n  {}\n", statement.sql);
+        }
+        // Once unmeasured, so the plan is of warm caches as under load.
+        db.query_all_raw(statement.clone()).await?;
+        let explained = Statement {
+            sql: format!("{prefix} {}", statement.sql),
+            ..statement
+        };
+        println!("{prefix}, {name}:");
+        for line in plan_lines(&db, explained).await? {
+            println!("  {line}");
+        }
+        println!();
+    }
+    Ok(())
+}
+
+async fn plan_lines(db: &DatabaseConnection, explained: Statement) -> anyhow::Result<Vec<String>> {
+    let rows = db.query_all_raw(explained).await?;
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return rows
+            .iter()
+            .map(|r| Ok(r.try_get_by_index::<String>(0)?))
+            .collect();
+    }
+    // SQLite: (id, parent, notused, detail) rows, a tree by parent.
+    let mut depth: HashMap<i64, usize> = HashMap::new();
+    let mut lines = Vec::new();
+    for r in rows {
+        let (id, parent): (i64, i64) = (r.try_get("", "id")?, r.try_get("", "parent")?);
+        let detail: String = r.try_get("", "detail")?;
+        let d = depth.get(&parent).map_or(0, |d| d + 1);
+        depth.insert(id, d);
+        lines.push(format!("{}{detail}", "  ".repeat(d)));
+    }
+    Ok(lines)
+}
