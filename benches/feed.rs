@@ -27,7 +27,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use sea_orm::sqlx::sqlite::SqliteSynchronous;
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
     TransactionTrait,
 };
 use sns_api::entity::{follow, post, profile, user};
