@@ -6,7 +6,7 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, Sim
 use chrono::{DateTime, Utc};
 
 use super::loaders::{Loaders, RequestLoaders};
-use super::types::{User, UserError};
+use super::types::{User, UserError, payload_answer};
 use super::viewer_auth;
 use crate::entity::{post, profile};
 use crate::error::AppError;
@@ -248,56 +248,7 @@ pub struct DeletePayload {
     pub errors: Vec<UserError>,
 }
 
-use super::types::answer_with;
-
-impl ProfilePayload {
-    pub fn answer(outcome: Result<profile::Model, AppError>) -> Result<Self> {
-        answer_with(
-            outcome,
-            |p| Self {
-                profile: Some(Profile(p)),
-                errors: Vec::new(),
-            },
-            |p, e| p.errors = e,
-        )
-    }
-}
-
-impl FollowPayload {
-    pub fn answer(outcome: Result<profile::Model, AppError>) -> Result<Self> {
-        answer_with(
-            outcome,
-            |p| Self {
-                profile: Some(Profile(p)),
-                errors: Vec::new(),
-            },
-            |p, e| p.errors = e,
-        )
-    }
-}
-
-impl PostPayload {
-    pub fn answer(outcome: Result<post::Model, AppError>) -> Result<Self> {
-        answer_with(
-            outcome,
-            |p| Self {
-                post: Some(Post(p)),
-                errors: Vec::new(),
-            },
-            |p, e| p.errors = e,
-        )
-    }
-}
-
-impl DeletePayload {
-    pub fn answer(outcome: Result<(), AppError>) -> Result<Self> {
-        answer_with(
-            outcome,
-            |()| Self {
-                deleted: true,
-                errors: Vec::new(),
-            },
-            |p, e| p.errors = e,
-        )
-    }
-}
+payload_answer!(ProfilePayload, profile::Model, |p| profile: Some(Profile(p)));
+payload_answer!(FollowPayload, profile::Model, |p| profile: Some(Profile(p)));
+payload_answer!(PostPayload, post::Model, |p| post: Some(Post(p)));
+payload_answer!(DeletePayload, (), |()| deleted: true);

@@ -227,31 +227,31 @@ impl MailPayload {
     }
 }
 
-impl VerifyEmailPayload {
-    pub fn answer(outcome: Result<user::Model, AppError>) -> async_graphql::Result<Self> {
-        answer_with(
-            outcome,
-            |u| Self {
-                user: Some(u.into()),
-                errors: Vec::new(),
-            },
-            |p, e| p.errors = e,
-        )
-    }
+/// `answer` for a payload of one value beside its `errors`: the service's
+/// value made into `$field`, or its input problems in `errors`; any other
+/// error is a top-level one.
+macro_rules! payload_answer {
+    ($payload:ty, $value:ty, |$v:pat_param| $field:ident: $make:expr) => {
+        impl $payload {
+            pub fn answer(
+                outcome: Result<$value, crate::error::AppError>,
+            ) -> async_graphql::Result<Self> {
+                super::types::answer_with(
+                    outcome,
+                    |$v| Self {
+                        $field: $make,
+                        errors: Vec::new(),
+                    },
+                    |p, e| p.errors = e,
+                )
+            }
+        }
+    };
 }
+pub(super) use payload_answer;
 
-impl DeleteAccountPayload {
-    pub fn answer(outcome: Result<(), AppError>) -> async_graphql::Result<Self> {
-        answer_with(
-            outcome,
-            |()| Self {
-                deleted: true,
-                errors: Vec::new(),
-            },
-            |p, e| p.errors = e,
-        )
-    }
-}
+payload_answer!(VerifyEmailPayload, user::Model, |u| user: Some(u.into()));
+payload_answer!(DeleteAccountPayload, (), |()| deleted: true);
 
 /// A signed-in device or browser.
 #[derive(SimpleObject)]
