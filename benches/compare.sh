@@ -8,7 +8,8 @@
 #   ROUNDS=5 DURATION=5 benches/compare.sh main
 #   benches/compare.sh HEAD~1 feed postgres    # the feed (benches/feed.sh), one seeded database
 #
-# `me`: each binary on a fresh SQLite file with one registered user, wrk
+# BASE's binary is kept in target/compare/ and reused by later runs (a
+# revision's code does not change). `me`: each binary on a fresh SQLite file with one registered user, wrk
 # with benches/wrk/gql_me.lua; prints req/s and p99 of every round and the
 # median ratio of this tree to BASE. `feed`: benches/feed.sh with both
 # binaries (BINS), whose schemas must agree.
@@ -37,10 +38,15 @@ cleanup() {
 trap cleanup EXIT
 
 # BASE first, then this tree: target/release-lto/sns-api is this tree's after.
-git worktree add -q --detach "$WORK/base" "$base_rev"
-(cd "$WORK/base" && cargo build -q --profile release-lto)
-cp "$CARGO_TARGET_DIR/release-lto/sns-api" "$WORK/base-sns-api"
-git worktree remove --force "$WORK/base"
+kept="$CARGO_TARGET_DIR/compare/$(git rev-parse "$BASE^{commit}")-sns-api"
+if [ ! -x "$kept" ]; then
+  git worktree add -q --detach "$WORK/base" "$base_rev"
+  (cd "$WORK/base" && cargo build -q --profile release-lto)
+  mkdir -p "$(dirname "$kept")"
+  cp "$CARGO_TARGET_DIR/release-lto/sns-api" "$kept"
+  git worktree remove --force "$WORK/base"
+fi
+cp "$kept" "$WORK/base-sns-api"
 cargo build -q --profile release-lto
 cp "$CARGO_TARGET_DIR/release-lto/sns-api" "$WORK/head-sns-api"
 

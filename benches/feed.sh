@@ -33,12 +33,6 @@ if [ -n "${QUICK:-}" ]; then
 fi
 
 command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
-cargo build -q --profile release-lto
-cargo bench -q --profile release-lto --bench feed --no-run
-# The seeder (`seed`, `explain`): benches/feed.rs.
-feed_rs() { cargo bench -q --profile release-lto --bench feed -- "$@"; }
-BINS=${BINS:-"head=${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/sns-api"}
-
 WORK=$(mktemp -d)
 PID= PG_DB=
 cleanup() {
@@ -47,9 +41,22 @@ cleanup() {
   if [ -n "$PG_DB" ] && [ -z "${KEEP:-}" ]; then
     psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
   fi
-  if [ -n "${KEEP:-}" ]; then echo "kept: SEEDED_URL=$DATABASE_URL"; else rm -rf "$WORK"; fi
+  if [ -n "${KEEP:-}" ]; then echo "kept: SEEDED_URL=${DATABASE_URL:-} (tokens in $WORK)"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+
+# The seeder (`seed`, `explain`: benches/feed.rs), run as itself: `cargo
+# bench` would also rebuild the server with the dev-dependencies' features.
+SEEDER=$(cargo bench -q --profile release-lto --bench feed --no-run --message-format=json \
+  | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "feed" and m.get("executable"):
+        print(m["executable"])')
+feed_rs() { "$SEEDER" --bench "$@"; }
+cargo build -q --profile release-lto
+cp "${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/sns-api" "$WORK/sns-api"
+BINS=${BINS:-"head=$WORK/sns-api"}
 
 if [ -n "${SEEDED_URL:-}" ]; then
   export DATABASE_URL=$SEEDED_URL
