@@ -9,10 +9,11 @@
 #   benches/compare.sh HEAD~1 feed postgres    # the feed (benches/feed.sh), one seeded database
 #
 # BASE's binary is kept in target/compare/ and reused by later runs (a
-# revision's code does not change). `me`: each binary on a fresh SQLite file with one registered user, wrk
-# with benches/wrk/gql_me.lua; prints req/s and p99 of every round and the
-# median ratio of this tree to BASE. `feed`: benches/feed.sh with both
-# binaries (BINS), whose schemas must agree.
+# revision's code does not change). `me`: each binary on a fresh SQLite
+# file with one registered user, wrk with benches/wrk/gql_me.lua; prints
+# req/s and p99 of every round and the median ratio of this tree to BASE,
+# and the server's CPU time a request (user + system) with its median ratio.
+# `feed`: benches/feed.sh with both binaries (BINS), whose schemas must agree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -77,29 +78,37 @@ start() {
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
 
-# req/s and p99 (ms) of one wrk run; fails on bad answers.
+# The server's CPU time so far, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+
+# req/s, p99 (ms) and server CPU µs a request of one wrk run; fails on bad
+# answers.
 measure() {
-  local out bad
+  local out bad before rps
+  before=$(ticks)
   out=$(wrk -t2 -c32 -d"${DURATION}s" -s "$SCRIPT" "$URL")
   bad=$(awk '/^BAD_RESPONSES/ {print $2}' <<< "$out")
   [ "$bad" = 0 ] || { echo "bad responses: $bad" >&2; exit 1; }
-  echo "$(awk '/^RPS/ {print $2}' <<< "$out") $(awk '/^P99_MS/ {print $2}' <<< "$out")"
+  rps=$(awk '/^RPS/ {print $2}' <<< "$out")
+  echo "$rps $(awk '/^P99_MS/ {print $2}' <<< "$out")" \
+    "$(python3 -c "print(round(1e6 * ($(ticks) - $before) / $(getconf CLK_TCK) / ($rps * $DURATION), 1))")"
 }
 
-printf '%-6s %-16s %10s %8s\n' round build req/s p99_ms
-ratios=()
+printf '%-6s %-16s %10s %8s %12s\n' round build req/s p99_ms cpu_us/req
+ratios=() cpu_ratios=()
 for round in $(seq 1 "$ROUNDS"); do
-  declare -A rate=()
+  declare -A rate=() cpu=()
   for build in base head; do
     start "$WORK/$build-sns-api"
-    read -r rps p99 < <(measure)
+    read -r rps p99 us < <(measure)
     stop
-    rate[$build]=$rps
+    rate[$build]=$rps cpu[$build]=$us
     label=$([ $build = base ] && echo "$base_rev" || echo "$head_rev")
-    printf '%-6s %-16s %10s %8s\n' "$round" "$label" "$rps" "$p99"
+    printf '%-6s %-16s %10s %8s %12s\n' "$round" "$label" "$rps" "$p99" "$us"
   done
   ratios+=("$(python3 -c "print(f'{${rate[head]} / ${rate[base]}:.3f}')")")
+  cpu_ratios+=("$(python3 -c "print(f'{${cpu[head]} / ${cpu[base]}:.3f}')")")
 done
-sorted=$(printf '%s\n' "${ratios[@]}" | sort -n)
-median=$(sed -n "$(( (ROUNDS + 1) / 2 ))p" <<< "$sorted")
-echo "me req/s, $head_rev / $base_rev: median $median (rounds: ${ratios[*]})"
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+echo "me req/s, $head_rev / $base_rev: median $(median "${ratios[@]}") (rounds: ${ratios[*]})"
+echo "server CPU a request, $head_rev / $base_rev: median $(median "${cpu_ratios[@]}") (rounds: ${cpu_ratios[*]})"
