@@ -1,10 +1,9 @@
 //! Posts: written and deleted by their author, read by anyone, and the
 //! feed (the viewer's posts and those of the profiles it follows).
 
-use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select, Set, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, Set, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -12,7 +11,7 @@ use super::page::{Kind, Page, PageRequest};
 use super::{Field, InputProblem};
 use crate::auth::Viewer;
 use crate::domain::text::{self, POST_BODY};
-use crate::entity::{follow, post, profile};
+use crate::entity::{post, profile};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -101,7 +100,8 @@ pub async fn by_author(
 }
 
 /// A page of the viewer's feed: its own posts and those of the profiles it
-/// follows, newest first (one statement).
+/// follows, newest first: one statement, two when the newest posts hold too
+/// few of the viewer's (see [`feed_statements`]).
 pub async fn feed(
     state: &AppState,
     viewer: &Viewer,
@@ -109,74 +109,158 @@ pub async fn feed(
     after: Option<&str>,
 ) -> Result<Page<post::Model>, AppError> {
     let req = PageRequest::parse(Kind::Post, first, after)?;
-    let rows = post::Entity::find()
-        .from_raw_sql(feed_statement(state.backend(), viewer.user_id, req))
-        .all(state.db())
-        .await?;
+    let mut rows = Vec::new();
+    for statement in feed_statements(state.backend(), viewer.user_id, req) {
+        rows = post::Entity::find()
+            .from_raw_sql(statement)
+            .all(state.db())
+            .await?;
+        // A full page from the newest posts is the page; a short one may
+        // only mean that the window ended.
+        if rows.len() as u64 == req.limit() {
+            break;
+        }
+    }
     Ok(Page::from_rows(
         req,
         rows.into_iter().map(|p| (p.id, p)).collect(),
     ))
 }
 
-/// The statement `feed` runs for a page of `viewer`'s feed (public so that
-/// benches/feed.rs can explain the very statement the server runs).
-pub fn feed_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Statement {
+/// Posts a feed page looks for among the newest (below the cursor) before
+/// it reads author by author.
+pub const RECENT_WINDOW: u64 = 2000;
+
+/// The statements `feed` tries in turn for a page of `viewer`'s feed, each
+/// reading `req.limit()` rows at most; the first full answer, or the last
+/// answer, is the page. (Public so that benches/feed.rs explains the very
+/// statements the server runs.)
+///
+/// Which posts the page holds: the `limit` newest below the cursor among
+/// the viewer's and its followees'. Two ways to find them, measured in
+/// docs/benchmarks.md ("Feed"):
+///
+/// - [`recent_statement`]: the newest [`RECENT_WINDOW`] posts of everyone,
+///   keeping the viewer's. Cheap when the viewer follows enough of those
+///   who post, and complete then: a full page from the window is the page.
+///   PostgreSQL and MariaDB walk their primary key for it.
+/// - [`by_author_statement`]: author by author, a bounded read each, for
+///   any feed. SQLite runs only this one: its primary key on `post.id` is
+///   a separate index, so the window costs a row lookup a post.
+pub fn feed_statements(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Vec<Statement> {
     if backend == DbBackend::Sqlite {
-        return sqlite_feed_statement(viewer, req);
+        vec![by_author_statement(backend, viewer, req)]
+    } else {
+        vec![
+            recent_statement(backend, viewer, req),
+            by_author_statement(backend, viewer, req),
+        ]
     }
-    let followed = Query::select()
-        .column(follow::Column::FolloweeId)
-        .from(follow::Entity)
-        .and_where(follow::Column::FollowerId.eq(viewer))
-        .to_owned();
-    let authors = Condition::any()
-        .add(post::Column::AuthorId.eq(viewer))
-        .add(post::Column::AuthorId.in_subquery(followed));
-    paged(post::Entity::find().filter(authors), req).build(backend)
 }
 
-/// The feed on SQLite, bounded by the profiles followed times the page.
+/// The viewer's posts among the newest [`RECENT_WINDOW`] below the cursor.
+fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Statement {
+    const RECENT: &str = "\
+        SELECT id, author_id, body, created_at FROM ( \
+            SELECT id, author_id, body, created_at FROM post WHERE id < ? \
+            ORDER BY id DESC LIMIT ?) recent \
+        WHERE author_id = ? OR author_id IN ( \
+            SELECT followee_id FROM follow WHERE follower_id = ?) \
+        ORDER BY id DESC LIMIT ?";
+    let limit = i64::try_from(req.limit()).unwrap_or(i64::MAX);
+    let window = i64::try_from(RECENT_WINDOW).unwrap_or(i64::MAX);
+    statement(
+        backend,
+        RECENT,
+        [
+            req.after.unwrap_or(Uuid::max()).into(),
+            window.into(),
+            viewer.into(),
+            viewer.into(),
+            limit.into(),
+        ],
+    )
+}
+
+/// The page read author by author, for any feed:
 ///
-/// SQLite plans the statement above as one read of `ix_post_author_id` per
-/// author, each reading all of that author's posts, then sorts them all:
-/// 20,000 rows for a viewer following 200 profiles of 100 posts each. Here
-/// each author's floor is its `limit`-th newest post below the cursor (one
-/// short read of that index), the page's ids are the newest `limit` of the
-/// ids from each floor up, and only those rows are read: at most `limit`
-/// index entries an author, however long its history. (PostgreSQL plans
-/// the statement above as a newest-first scan of posts that keeps the
-/// followed authors' until the page is full, which costs it less than one
-/// read an author: benches/feed.sh measures both.)
-fn sqlite_feed_statement(viewer: Uuid, req: PageRequest) -> Statement {
-    const FEED: &str = "\
+/// 1. `tops`: each author's newest post below the cursor (one index seek).
+/// 2. `bound`: the `limit`-th newest of those. At least `limit` posts are
+///    at or above it (those tops), so the page lies at or above it too.
+/// 3. Fewer than `limit` authors with posts: no such bound, but no author
+///    holds more than `limit` posts of the page, so each author's floor is
+///    its own `limit`-th newest post below the cursor.
+/// 4. The page: each author's posts from its floor to the cursor (a range
+///    of `ix_post_author_id`), newest `limit` first.
+///
+/// About two index seeks an author and a few dozen rows, however long the
+/// authors' histories and however little they post.
+fn by_author_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Statement {
+    const BY_AUTHOR: &str = "\
         WITH authors(author_id) AS ( \
             SELECT followee_id FROM follow WHERE follower_id = ? UNION SELECT ?), \
-        floors(author_id, floor) AS ( \
-            SELECT author_id, COALESCE(( \
+        tops(author_id, top) AS ( \
+            SELECT author_id, ( \
                 SELECT id FROM post WHERE post.author_id = authors.author_id AND id < ? \
+                ORDER BY id DESC LIMIT 1) \
+            FROM authors), \
+        bound(floor) AS ( \
+            SELECT top FROM tops WHERE top IS NOT NULL ORDER BY top DESC LIMIT 1 OFFSET ?), \
+        floors(author_id, floor) AS ( \
+            SELECT author_id, COALESCE((SELECT floor FROM bound), ( \
+                SELECT id FROM post WHERE post.author_id = tops.author_id AND id < ? \
                 ORDER BY id DESC LIMIT 1 OFFSET ?), ?) \
-            FROM authors) \
-        SELECT post.id, post.author_id, post.body, post.created_at FROM post \
-        WHERE post.id IN ( \
-            SELECT p.id FROM floors JOIN post p ON p.author_id = floors.author_id \
-                AND p.id >= floors.floor AND p.id < ? \
-            ORDER BY p.id DESC LIMIT ?) \
-        ORDER BY post.id DESC";
+            FROM tops WHERE top IS NOT NULL) \
+        SELECT post.id, post.author_id, post.body, post.created_at \
+        FROM floors JOIN post ON post.author_id = floors.author_id \
+            AND post.id >= floors.floor AND post.id < ? \
+        ORDER BY post.id DESC LIMIT ?";
     let after = req.after.unwrap_or(Uuid::max());
     let limit = i64::try_from(req.limit()).unwrap_or(i64::MAX);
-    Statement::from_sql_and_values(
-        DbBackend::Sqlite,
-        FEED,
+    statement(
+        backend,
+        BY_AUTHOR,
         [
             viewer.into(),
             viewer.into(),
+            after.into(),
+            (limit - 1).into(),
             after.into(),
             (limit - 1).into(),
             Uuid::nil().into(),
             after.into(),
             limit.into(),
         ],
+    )
+}
+
+/// `sql` written with `?` placeholders, for `backend`.
+fn statement<const N: usize>(
+    backend: DbBackend,
+    sql: &str,
+    values: [sea_orm::Value; N],
+) -> Statement {
+    let sql = if backend == DbBackend::Postgres {
+        numbered_placeholders(sql)
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// `?` placeholders as PostgreSQL's `$1`, `$2`, ...
+fn numbered_placeholders(sql: &str) -> String {
+    let mut n = 0;
+    sql.split('?').enumerate().fold(
+        String::with_capacity(sql.len() + 16),
+        |mut out, (i, part)| {
+            if i > 0 {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            }
+            out.push_str(part);
+            out
+        },
     )
 }
 

@@ -4,7 +4,11 @@
 //! takes with it; a page's SQL statements do not grow with its size; and
 //! nested connections are refused for their complexity.
 
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
+use sns_api::service::page::PageRequest;
+use sns_api::service::post;
+use uuid::Uuid;
 
 use crate::common::*;
 
@@ -508,6 +512,75 @@ async fn the_feed_holds_ones_own_posts_and_those_of_followed_profiles_only() {
     let page = app.page(Conn::Feed, Some(&lonely), 20, None).await;
     assert!(page.items.is_empty() && !page.has_next, "{page:?}");
     assert!(page.end_cursor.is_null(), "{page:?}");
+    app.stop().await;
+}
+
+/// The feed statement bounds what it reads: by the page-size-th newest of
+/// the authors' newest posts when that many authors have posts below the
+/// cursor, else by each author's own page-size-th newest. Uneven authors
+/// (one writing most posts, some none) at page sizes on both sides of the
+/// number of authors: every page is exactly the next posts, newest first.
+#[tokio::test]
+async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let handles = [
+        "viewer", "ann", "bob", "cid", "dee", "eve", "fay", "stranger",
+    ];
+    let tokens = app.signed_up_all(&handles).await;
+    for followed in &handles[1..7] {
+        app.follow(&tokens[0], followed).await;
+    }
+    // Interleaved at first, then a run of ann's: 6 authors with posts
+    // (the viewer, ann, bob, cid, eve, fay; dee has none), ann 26 of 36.
+    let order = "vabaceafsabvaaeafsaaabaaaaaaaaaaaaaaasa";
+    let (mut expected, mut ids) = (Vec::new(), Vec::new());
+    for (i, who) in order.chars().enumerate() {
+        let k = "vabcdefs".find(who).unwrap();
+        let body = format!("{} {i:02}", handles[k]);
+        let id = app.posted(&tokens[k], &body).await;
+        if who != 's' {
+            expected.push(body);
+            ids.push(Uuid::parse_str(&id).unwrap());
+        }
+    }
+    let (expected, ids) = (
+        newest_first(expected),
+        ids.into_iter().rev().collect::<Vec<_>>(),
+    );
+    for first in [1, 2, 3, 5, 6, 7, 20, 100] {
+        assert_eq!(
+            app.walk(Conn::Feed, Some(&tokens[0]), first).await,
+            expected,
+            "pages of {first}"
+        );
+    }
+
+    // Each statement the server may run answers every page whole on its
+    // own (the server runs the second only when the first falls short).
+    let me = app.gql("{ me { id } }", json!({}), Some(&tokens[0])).await;
+    let viewer = Uuid::parse_str(me["data"]["me"]["id"].as_str().unwrap()).unwrap();
+    let conn = sns_api::db::connect(&config_for(&db)).await.unwrap();
+    for first in [1, 2, 3, 5, 6, 7, 20, 100] {
+        for start in (0..ids.len()).step_by(first) {
+            let req = PageRequest {
+                first: first as u64,
+                after: start.checked_sub(1).map(|k| ids[k]),
+            };
+            let page = &ids[start..ids.len().min(start + first + 1)];
+            let statements = post::feed_statements(conn.get_database_backend(), viewer, req);
+            for (k, statement) in statements.into_iter().enumerate() {
+                let rows: Vec<Uuid> = conn
+                    .query_all_raw(statement)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.try_get("", "id").unwrap())
+                    .collect();
+                assert_eq!(rows, page, "statement {k}, pages of {first} from {start}");
+            }
+        }
+    }
     app.stop().await;
 }
 
