@@ -140,26 +140,38 @@ pub const RECENT_WINDOW: u64 = 2000;
 /// the viewer's and its followees'. Two ways to find them, measured in
 /// docs/benchmarks.md ("Feed"):
 ///
-/// - [`recent_statement`]: the newest [`RECENT_WINDOW`] posts of everyone,
-///   keeping the viewer's. Cheap when the viewer follows enough of those
-///   who post, and complete then: a full page from the window is the page.
-///   PostgreSQL and MariaDB walk their primary key for it.
-/// - [`by_author_statement`]: author by author, a bounded read each, for
-///   any feed. SQLite runs only this one: its primary key on `post.id` is
-///   a separate index, so the window costs a row lookup a post.
+/// 1. [`recent_statement`]: the viewer's posts among the newest
+///    [`RECENT_WINDOW`] posts of everyone. Cheap when the viewer follows
+///    enough of those who post, and complete then: nothing outside the
+///    window is newer than what is in it, so a full page from it is the page.
+/// 2. [`by_author_statement`]: author by author, a bounded read each, for
+///    any feed.
 pub fn feed_statements(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Vec<Statement> {
-    if backend == DbBackend::Sqlite {
-        vec![by_author_statement(backend, viewer, req)]
-    } else {
-        vec![
-            recent_statement(backend, viewer, req),
-            by_author_statement(backend, viewer, req),
-        ]
-    }
+    feed_statements_in_window(backend, viewer, req, RECENT_WINDOW)
 }
 
-/// The viewer's posts among the newest [`RECENT_WINDOW`] below the cursor.
-fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Statement {
+/// [`feed_statements`] with another window (the tests make it small).
+pub fn feed_statements_in_window(
+    backend: DbBackend,
+    viewer: Uuid,
+    req: PageRequest,
+    window: u64,
+) -> Vec<Statement> {
+    vec![
+        recent_statement(backend, viewer, req, window),
+        by_author_statement(backend, viewer, req),
+    ]
+}
+
+/// The viewer's posts among the newest `window` posts below the cursor.
+///
+/// PostgreSQL and MariaDB walk their primary key backwards and keep the
+/// viewer's. SQLite's key on `post.id` is an index apart from the rows, so
+/// that walk costs a row lookup a post: there the window's oldest post is
+/// found on the key alone, then each followed author's posts from it up
+/// are read from `ix_post_author_id` (an index seek an author, and at most
+/// `window` entries in all).
+fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest, window: u64) -> Statement {
     const RECENT: &str = "\
         SELECT id, author_id, body, created_at FROM ( \
             SELECT id, author_id, body, created_at FROM post WHERE id < ? \
@@ -167,13 +179,38 @@ fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> State
         WHERE author_id = ? OR author_id IN ( \
             SELECT followee_id FROM follow WHERE follower_id = ?) \
         ORDER BY id DESC LIMIT ?";
+    const RECENT_SQLITE: &str = "\
+        WITH floor(id) AS ( \
+            SELECT id FROM post WHERE id < ? ORDER BY id DESC LIMIT 1 OFFSET ?), \
+        authors(author_id) AS ( \
+            SELECT followee_id FROM follow WHERE follower_id = ? UNION SELECT ?) \
+        SELECT post.id, post.author_id, post.body, post.created_at \
+        FROM authors JOIN post ON post.author_id = authors.author_id AND post.id < ? \
+            AND post.id >= COALESCE((SELECT id FROM floor), ?) \
+        ORDER BY post.id DESC LIMIT ?";
+    let after = req.after.unwrap_or(Uuid::max());
     let limit = i64::try_from(req.limit()).unwrap_or(i64::MAX);
-    let window = i64::try_from(RECENT_WINDOW).unwrap_or(i64::MAX);
+    let window = i64::try_from(window.max(1)).unwrap_or(i64::MAX);
+    if backend == DbBackend::Sqlite {
+        return statement(
+            backend,
+            RECENT_SQLITE,
+            [
+                after.into(),
+                (window - 1).into(),
+                viewer.into(),
+                viewer.into(),
+                after.into(),
+                Uuid::nil().into(),
+                limit.into(),
+            ],
+        );
+    }
     statement(
         backend,
         RECENT,
         [
-            req.after.unwrap_or(Uuid::max()).into(),
+            after.into(),
             window.into(),
             viewer.into(),
             viewer.into(),

@@ -534,19 +534,21 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
     // Interleaved at first, then a run of ann's: 6 authors with posts
     // (the viewer, ann, bob, cid, eve, fay; dee has none), ann 26 of 36.
     let order = "vabaceafsabvaaeafsaaabaaaaaaaaaaaaaaasa";
-    let (mut expected, mut ids) = (Vec::new(), Vec::new());
+    let (mut expected, mut ids, mut everyones) = (Vec::new(), Vec::new(), Vec::new());
     for (i, who) in order.chars().enumerate() {
         let k = "vabcdefs".find(who).unwrap();
         let body = format!("{} {i:02}", handles[k]);
-        let id = app.posted(&tokens[k], &body).await;
+        let id = Uuid::parse_str(&app.posted(&tokens[k], &body).await).unwrap();
+        everyones.push(id);
         if who != 's' {
             expected.push(body);
-            ids.push(Uuid::parse_str(&id).unwrap());
+            ids.push(id);
         }
     }
-    let (expected, ids) = (
-        newest_first(expected),
-        ids.into_iter().rev().collect::<Vec<_>>(),
+    let expected = newest_first(expected);
+    let (ids, everyones): (Vec<_>, Vec<_>) = (
+        ids.into_iter().rev().collect(),
+        everyones.into_iter().rev().collect(),
     );
     for first in [1, 2, 3, 5, 6, 7, 20, 100] {
         assert_eq!(
@@ -578,6 +580,34 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
                     .map(|r| r.try_get("", "id").unwrap())
                     .collect();
                 assert_eq!(rows, page, "statement {k}, pages of {first} from {start}");
+            }
+            // With a window of 5, the first statement holds the viewer's
+            // posts among everyone's 5 newest below the cursor (the
+            // stranger's count too); a full page of them is the page.
+            let statement =
+                post::feed_statements_in_window(conn.get_database_backend(), viewer, req, 5)
+                    .remove(0);
+            let rows: Vec<Uuid> = conn
+                .query_all_raw(statement)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get("", "id").unwrap())
+                .collect();
+            let window: Vec<Uuid> = everyones
+                .iter()
+                .filter(|id| req.after.is_none_or(|after| **id < after))
+                .take(5)
+                .copied()
+                .collect();
+            let within: Vec<Uuid> = page
+                .iter()
+                .filter(|id| window.contains(id))
+                .copied()
+                .collect();
+            assert_eq!(rows, within, "window of 5, pages of {first} from {start}");
+            if rows.len() == first + 1 {
+                assert_eq!(rows, page);
             }
         }
     }
