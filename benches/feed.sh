@@ -3,7 +3,8 @@
 # with benches/feed.rs (10,000 accounts each following 200, 1,000,000 posts),
 # starts the server on it, signs in VIEWERS of the seeded accounts, measures
 # the first feed page and the third (after page 2's cursor) under wrk, and
-# prints req/s and p99 beside the goal, then the plan of the feed statement.
+# prints req/s and p99 beside the goal and the server's CPU a page, then the
+# plans of the feed statements.
 #
 #   benches/feed.sh                      # SQLite, a fresh file
 #   benches/feed.sh postgres             # a fresh PostgreSQL database (PG_ADMIN)
@@ -117,18 +118,24 @@ for k in range(viewers):
 PY
 }
 
-# req/s, p50, p99 and bad answers of one wrk run of page $1.
+# The server's CPU time so far, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+
+# req/s, p50, p99, bad answers and the server's CPU ms a request of one wrk
+# run of page $1.
 measure() {
-  local script out
+  local script out before rps
   script=$(mktemp --suffix=.lua)
   cat "$ROOT/benches/wrk/check.lua" "$ROOT/benches/wrk/gql_feed.lua" > "$script"
+  before=$(ticks)
   out=$(FEED_PAGE=$1 FEED_TOKENS="$WORK/tokens" wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$script" "$URL")
   rm -f "$script"
   for k in RPS P50_MS P99_MS BAD_RESPONSES; do awk -v k="$k" '$1 == k {printf "%s ", $2}' <<< "$out"; done
-  echo
+  rps=$(awk '$1 == "RPS" {print $2}' <<< "$out")
+  python3 -c "print(round(1e3 * ($(ticks) - $before) / $(getconf CLK_TCK) / ($rps * $DURATION), 3))"
 }
 
-printf '%-6s %-8s %-7s %10s %9s %9s %5s %9s %5s\n' round build page req/s p50_ms p99_ms bad goal_p99 met
+printf '%-6s %-8s %-7s %10s %9s %9s %5s %9s %5s %11s\n' round build page req/s p50_ms p99_ms bad goal_p99 met cpu_ms/req
 for round in $(seq 1 "$ROUNDS"); do
   for named in $BINS; do
     name=${named%%=*} bin=${named#*=}
@@ -137,9 +144,9 @@ for round in $(seq 1 "$ROUNDS"); do
     # Warm the caches (the database's and the server's) before measuring.
     DURATION=2 measure 1 > /dev/null
     for page in 1 3; do
-      read -r rps p50 p99 bad < <(measure "$page")
+      read -r rps p50 p99 bad cpu < <(measure "$page")
       met=$(python3 -c "print('yes' if $p99 <= $GOAL_P99_MS and $bad == 0 else 'no')")
-      printf '%-6s %-8s %-7s %10s %9s %9s %5s %9s %5s\n' "$round" "$name" "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met"
+      printf '%-6s %-8s %-7s %10s %9s %9s %5s %9s %5s %11s\n' "$round" "$name" "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met" "$cpu"
     done
     stop
   done
