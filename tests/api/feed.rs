@@ -572,13 +572,7 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
             let page = &ids[start..ids.len().min(start + first + 1)];
             let statements = post::feed_statements(conn.get_database_backend(), viewer, req);
             for (k, statement) in statements.into_iter().enumerate() {
-                let rows: Vec<Uuid> = conn
-                    .query_all_raw(statement)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.try_get("", "id").unwrap())
-                    .collect();
+                let rows = post_ids(&conn, statement).await;
                 assert_eq!(rows, page, "statement {k}, pages of {first} from {start}");
             }
             // With a window of 5, the first statement holds the viewer's
@@ -587,13 +581,7 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
             let statement =
                 post::feed_statements_in_window(conn.get_database_backend(), viewer, req, 5)
                     .remove(0);
-            let rows: Vec<Uuid> = conn
-                .query_all_raw(statement)
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.try_get("", "id").unwrap())
-                .collect();
+            let rows = post_ids(&conn, statement).await;
             let window: Vec<Uuid> = everyones
                 .iter()
                 .filter(|id| req.after.is_none_or(|after| **id < after))
@@ -612,6 +600,16 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
         }
     }
     app.stop().await;
+}
+
+/// The ids of the posts a feed statement answers, in its order.
+async fn post_ids(conn: &sea_orm::DatabaseConnection, statement: sea_orm::Statement) -> Vec<Uuid> {
+    conn.query_all_raw(statement)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("", "id").unwrap())
+        .collect()
 }
 
 #[tokio::test]
