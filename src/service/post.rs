@@ -219,19 +219,22 @@ fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest, window: 
     )
 }
 
-/// The page read author by author, for any feed:
+/// The page read author by author, for any feed. `limit` is one more
+/// than the page (the extra row tells whether a next page follows).
 ///
 /// 1. `tops`: each author's newest post below the cursor (one index seek).
 /// 2. `bound`: the `limit`-th newest of those. At least `limit` posts are
-///    at or above it (those tops), so the page lies at or above it too.
-/// 3. Fewer than `limit` authors with posts: no such bound, but no author
-///    holds more than `limit` posts of the page, so each author's floor is
-///    its own `limit`-th newest post below the cursor.
-/// 4. The page: each author's posts from its floor to the cursor (a range
-///    of `ix_post_author_id`), newest `limit` first.
+///    at or above it (those tops), so the page lies at or above it too, and
+///    only the `limit` authors whose top reaches it can be on the page.
+///    Fewer than `limit` authors with posts: no bound (nil).
+/// 3. `floors`: no author holds more than `limit` posts of the page, so
+///    each remaining author's floor is the later of the bound and its own
+///    `limit`-th newest post below the cursor.
+/// 4. The page: each remaining author's posts from its floor to the cursor
+///    (a range of `ix_post_author_id`), newest `limit` first.
 ///
-/// About two index seeks an author and a few dozen rows, however long the
-/// authors' histories and however little they post.
+/// A seek an author for its top, then for at most `limit` authors a seek
+/// and at most `limit` entries each, however long the authors' histories.
 fn by_author_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Statement {
     const BY_AUTHOR: &str = "\
         WITH authors(author_id) AS ( \
@@ -244,19 +247,25 @@ fn by_author_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> St
         bound(floor) AS ( \
             SELECT top FROM tops WHERE top IS NOT NULL ORDER BY top DESC LIMIT 1 OFFSET ?), \
         floors(author_id, floor) AS ( \
-            SELECT author_id, COALESCE((SELECT floor FROM bound), ( \
+            SELECT author_id, GREATEST(COALESCE(( \
                 SELECT id FROM post WHERE post.author_id = tops.author_id AND id < ? \
-                ORDER BY id DESC LIMIT 1 OFFSET ?), ?) \
-            FROM tops WHERE top IS NOT NULL) \
+                ORDER BY id DESC LIMIT 1 OFFSET ?), ?), COALESCE((SELECT floor FROM bound), ?)) \
+            FROM tops WHERE top >= COALESCE((SELECT floor FROM bound), ?)) \
         SELECT post.id, post.author_id, post.body, post.created_at \
         FROM floors JOIN post ON post.author_id = floors.author_id \
             AND post.id >= floors.floor AND post.id < ? \
         ORDER BY post.id DESC LIMIT ?";
     let after = req.after.unwrap_or(Uuid::max());
     let limit = i64::try_from(req.limit()).unwrap_or(i64::MAX);
+    // SQLite's GREATEST is its two-argument max().
+    let sql = if backend == DbBackend::Sqlite {
+        BY_AUTHOR.replace("GREATEST(", "max(")
+    } else {
+        BY_AUTHOR.to_owned()
+    };
     statement(
         backend,
-        BY_AUTHOR,
+        &sql,
         [
             viewer.into(),
             viewer.into(),
@@ -264,6 +273,8 @@ fn by_author_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> St
             (limit - 1).into(),
             after.into(),
             (limit - 1).into(),
+            Uuid::nil().into(),
+            Uuid::nil().into(),
             Uuid::nil().into(),
             after.into(),
             limit.into(),
