@@ -2,7 +2,8 @@
 //! `seed` writes accounts, profiles, follows and posts straight into the
 //! database `DATABASE_URL` names (after migrating it), with every count
 //! exact; `explain` prints the plans of the very statements the server runs
-//! for a feed page (`service::post::feed_statements`), for page 1 and page 3.
+//! for a feed page (`service::post::feed_statements`), for page 1, page 3
+//! and a sparse feed (the viewer following one account, rolled back after).
 //!
 //!   DATABASE_URL=sqlite:///tmp/feed.db?mode=rwc cargo bench --bench feed -- seed
 //!   DATABASE_URL=postgres://postgres@127.0.0.1:5432/feed cargo bench --bench feed -- explain
@@ -388,44 +389,97 @@ async fn explain(url: &str) -> anyhow::Result<()> {
         .all(&db)
         .await?;
     let after = two_pages.last().map(|p| p.id);
-    let prefix = match backend {
+    let prefix = prefix_for(backend);
+    for (name, req) in [("page 1", page(None)), ("page 3", page(after))] {
+        explain_page(&db, prefix, name, feed(req), req, name == "page 1").await?;
+    }
+    // A sparse feed, where a newest-first walk of every post is at its
+    // worst: the same viewer following one account and with no posts of
+    // its own, in a transaction rolled back afterwards.
+    let txn = db.begin().await?;
+    let kept: Option<Uuid> = follow::Entity::find()
+        .select_only()
+        .column(follow::Column::FolloweeId)
+        .filter(follow::Column::FollowerId.eq(viewer))
+        .order_by_asc(follow::Column::FolloweeId)
+        .into_tuple()
+        .one(&txn)
+        .await?;
+    follow::Entity::delete_many()
+        .filter(follow::Column::FollowerId.eq(viewer))
+        .filter(follow::Column::FolloweeId.ne(kept.context("the viewer follows no one")?))
+        .exec(&txn)
+        .await?;
+    post::Entity::delete_many()
+        .filter(post::Column::AuthorId.eq(viewer))
+        .exec(&txn)
+        .await?;
+    let req = page(None);
+    explain_page(
+        &txn,
+        prefix,
+        "one account followed, page 1",
+        feed(req),
+        req,
+        false,
+    )
+    .await?;
+    txn.rollback().await?;
+    Ok(())
+}
+
+/// How `backend` is asked for a plan (with its run time where it can).
+fn prefix_for(backend: DbBackend) -> &'static str {
+    match backend {
         DbBackend::Sqlite => "EXPLAIN QUERY PLAN",
         DbBackend::Postgres => "EXPLAIN (ANALYZE, BUFFERS)",
         _ => "EXPLAIN",
-    };
-    for (name, req) in [("page 1", page(None)), ("page 3", page(after))] {
-        // Each statement, also those the server skips after a full page.
-        let statements = feed(req);
-        let tried = statements.len();
-        for (k, statement) in statements.into_iter().enumerate() {
-            if name == "page 1" {
-                println!(
-                    "feed statement {} of {tried} ({backend:?}):\n  {}\n",
-                    k + 1,
-                    statement.sql
-                );
-            }
-            // Once unmeasured, so the plan is of warm caches as under load.
-            let rows = db.query_all_raw(statement.clone()).await?.len();
-            let explained = Statement {
-                sql: format!("{prefix} {}", statement.sql),
-                ..statement
-            };
+    }
+}
+
+/// Each statement of one page (also those the server skips after a full
+/// page): its rows, then its plan.
+async fn explain_page(
+    db: &impl ConnectionTrait,
+    prefix: &str,
+    name: &str,
+    statements: Vec<Statement>,
+    req: PageRequest,
+    print_sql: bool,
+) -> anyhow::Result<()> {
+    let tried = statements.len();
+    for (k, statement) in statements.into_iter().enumerate() {
+        if print_sql {
             println!(
-                "{prefix}, {name}, statement {} of {tried} ({rows} rows of {}):",
+                "feed statement {} of {tried} ({:?}):\n  {}\n",
                 k + 1,
-                req.limit()
+                db.get_database_backend(),
+                statement.sql
             );
-            for line in plan_lines(&db, explained).await? {
-                println!("  {line}");
-            }
-            println!();
         }
+        // Once unmeasured, so the plan is of warm caches as under load.
+        let rows = db.query_all_raw(statement.clone()).await?.len();
+        let explained = Statement {
+            sql: format!("{prefix} {}", statement.sql),
+            ..statement
+        };
+        println!(
+            "{prefix}, {name}, statement {} of {tried} ({rows} rows of {}):",
+            k + 1,
+            req.limit()
+        );
+        for line in plan_lines(db, explained).await? {
+            println!("  {line}");
+        }
+        println!();
     }
     Ok(())
 }
 
-async fn plan_lines(db: &DatabaseConnection, explained: Statement) -> anyhow::Result<Vec<String>> {
+async fn plan_lines(
+    db: &impl ConnectionTrait,
+    explained: Statement,
+) -> anyhow::Result<Vec<String>> {
     let rows = db.query_all_raw(explained).await?;
     if db.get_database_backend() != DbBackend::Sqlite {
         return rows

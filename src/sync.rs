@@ -63,11 +63,15 @@ async fn pull_loop(state: AppState, interval: Duration, wake: Arc<Notify>) {
         let since = Utc::now() - lookback;
         match pull_revocations(&state, since).await {
             Ok(n) => tracing::trace!(seen = n, "revocations pulled"),
-            Err(e) => tracing::warn!(error = ?e, "revocation pull failed; retrying next interval"),
+            Err(e) => {
+                tracing::warn!(detail = %e.detail(), "revocation pull failed; retrying next interval")
+            }
         }
         match pull_profile_changes(&state, since).await {
             Ok(n) => tracing::trace!(seen = n, "profile changes pulled"),
-            Err(e) => tracing::warn!(error = ?e, "profile pull failed; retrying next interval"),
+            Err(e) => {
+                tracing::warn!(detail = %e.detail(), "profile pull failed; retrying next interval")
+            }
         }
     }
 }

@@ -165,8 +165,9 @@ pub fn feed_statements_in_window(
 
 /// The viewer's posts among the newest `window` posts below the cursor.
 ///
-/// PostgreSQL and MariaDB walk their primary key backwards and keep the
-/// viewer's. SQLite's key on `post.id` is an index apart from the rows, so
+/// PostgreSQL walks its primary key backwards and keeps the viewer's
+/// (MariaDB copies the window's rows first: a derived table with a `LIMIT`
+/// is not merged). SQLite's key on `post.id` is an index apart from the rows, so
 /// that walk costs a row lookup a post: there the window's oldest post is
 /// found on the key alone, then each followed author's posts from it up
 /// are read from `ix_post_author_id` (an index seek an author, and at most
