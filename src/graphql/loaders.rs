@@ -6,9 +6,10 @@
 //! A DataLoader batches the loads that arrive within its delay; a long list
 //! is resolved in slices (its futures yield every few dozen items), so on a
 //! busy machine a page could be split into several batches. A page that
-//! knows what its items will ask for loads it up front (`prefetch_*`), in
-//! one statement, into the request's cache: the count of statements of a
-//! page is then fixed, whatever its size and however busy the machine.
+//! read what its items will ask for in its own statement puts it in the
+//! request's cache first (`prime_*`): the feed reads its authors with its
+//! posts, so its page costs that statement alone, whatever its size and
+//! however busy the machine.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -126,26 +127,19 @@ impl Loaders {
             .unwrap_or(false))
     }
 
-    /// Loads these profiles into the cache, in one statement.
-    pub async fn prefetch_profiles(
-        &self,
-        ids: impl IntoIterator<Item = Uuid>,
-    ) -> async_graphql::Result<()> {
-        self.profiles.load_many(ids).await.map_err(shared)?;
-        Ok(())
+    /// Puts these profiles, read by the caller, in this request's cache.
+    pub async fn prime_profiles(&self, profiles: impl IntoIterator<Item = profile::Model>) {
+        self.profiles
+            .feed_many(profiles.into_iter().map(|p| (p.user_id, p)))
+            .await;
     }
 
-    /// Loads whether `viewer` follows each of these into the cache, in one statement.
-    pub async fn prefetch_follows(
-        &self,
-        viewer: Uuid,
-        followees: impl IntoIterator<Item = Uuid>,
-    ) -> async_graphql::Result<()> {
+    /// Records in this request's cache that `viewer` follows each of these
+    /// (as the caller read them).
+    pub async fn prime_follows(&self, viewer: Uuid, followees: impl IntoIterator<Item = Uuid>) {
         self.follows
-            .load_many(followees.into_iter().map(|f| (viewer, f)))
-            .await
-            .map_err(shared)?;
-        Ok(())
+            .feed_many(followees.into_iter().map(|f| ((viewer, f), true)))
+            .await;
     }
 }
 

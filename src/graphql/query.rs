@@ -1,6 +1,6 @@
 use async_graphql::{Context, ID, Object, Result};
 
-use super::social::{Post, PostConnection, Profile, posts_connection};
+use super::social::{Post, PostConnection, Profile, feed_connection};
 use super::types::{Session, User};
 use super::viewer_auth;
 use crate::service;
@@ -53,6 +53,6 @@ impl Query {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
         let page = service::post::feed(state, viewer, first, after.as_deref()).await?;
-        posts_connection(ctx, page).await
+        feed_connection(ctx, viewer.user_id, page).await
     }
 }

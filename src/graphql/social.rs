@@ -11,6 +11,7 @@ use super::viewer_auth;
 use crate::entity::{post, profile};
 use crate::error::AppError;
 use crate::service::page::{self, Kind, Page};
+use crate::service::post::FeedItem;
 use crate::service::{self, follow::Direction};
 use crate::state::AppState;
 
@@ -35,35 +36,26 @@ where
     c
 }
 
-/// Whether the connection being resolved selects `path` in its items
-/// (`edges { node { … } }` or `nodes { … }`), fragments included.
-fn selects_in_items(ctx: &Context<'_>, path: &[&str]) -> bool {
-    let look = ctx.look_ahead();
-    [look.field("edges").field("node"), look.field("nodes")]
-        .into_iter()
-        .any(|items| path.iter().fold(items, |l, name| l.field(name)).exists())
-}
-
-/// A page of posts as a connection, with what its items will ask of their
-/// authors loaded first: one statement for the authors, one for whether the
-/// viewer follows them, whatever the page's size.
-pub async fn posts_connection(
+/// A feed page as a connection. Its statement read each post's author,
+/// and every author but the viewer is one the viewer followed as of that
+/// read: the request's loaders start with both, so `author` and
+/// `viewerFollows` cost no statement of their own.
+pub async fn feed_connection(
     ctx: &Context<'_>,
-    page: Page<post::Model>,
+    viewer: uuid::Uuid,
+    page: Page<FeedItem>,
 ) -> Result<PostConnection> {
-    if selects_in_items(ctx, &["author"]) {
-        let loaders = loaders(ctx)?;
-        let authors: std::collections::HashSet<uuid::Uuid> =
-            page.items.iter().map(|(_, p)| p.author_id).collect();
-        loaders.prefetch_profiles(authors.iter().copied()).await?;
-        if selects_in_items(ctx, &["author", "viewerFollows"])
-            && let Some(viewer) = viewer_auth(ctx).viewer().ok().flatten()
-        {
-            let others = authors.into_iter().filter(|id| *id != viewer.user_id);
-            loaders.prefetch_follows(viewer.user_id, others).await?;
-        }
-    }
-    Ok(connection(Kind::Post, page, Post))
+    let authors: std::collections::HashMap<uuid::Uuid, profile::Model> = page
+        .items
+        .iter()
+        .map(|(_, item)| (item.author.user_id, item.author.clone()))
+        .collect();
+    let loaders = loaders(ctx)?;
+    loaders
+        .prime_follows(viewer, authors.keys().copied().filter(|a| *a != viewer))
+        .await;
+    loaders.prime_profiles(authors.into_values()).await;
+    Ok(connection(Kind::Post, page, |item| Post(item.post)))
 }
 
 /// The public face of an account. Never carries the email.

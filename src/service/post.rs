@@ -1,9 +1,12 @@
 //! Posts: written and deleted by their author, read by anyone, and the
 //! feed (the viewer's posts and those of the profiles it follows).
 
+use std::sync::LazyLock;
+
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, Set, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
+    IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect, Select, Set, Statement,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -99,32 +102,67 @@ pub async fn by_author(
     run(state, paged(query, req), req).await
 }
 
+/// A post of a feed page with its author's profile, read in the same
+/// statement. The author is the viewer, or a profile the viewer followed
+/// when the page was read.
+#[derive(Debug, Clone)]
+pub struct FeedItem {
+    pub post: post::Model,
+    pub author: profile::Model,
+}
+
 /// A page of the viewer's feed: its own posts and those of the profiles it
-/// follows, newest first: one statement, two when the newest posts hold too
-/// few of the viewer's (see [`feed_statements`]).
+/// follows, newest first, each with its author: one statement, two when the
+/// newest posts hold too few of the viewer's (see [`feed_statements`]).
 pub async fn feed(
     state: &AppState,
     viewer: &Viewer,
     first: Option<i32>,
     after: Option<&str>,
-) -> Result<Page<post::Model>, AppError> {
+) -> Result<Page<FeedItem>, AppError> {
     let req = PageRequest::parse(Kind::Post, first, after)?;
     let mut rows = Vec::new();
     for statement in feed_statements(state.backend(), viewer.user_id, req) {
-        rows = post::Entity::find()
-            .from_raw_sql(statement)
-            .all(state.db())
-            .await?;
+        rows = state.db().query_all_raw(statement).await?;
         // A full page from the newest posts is the page; a short one may
         // only mean that the window ended.
         if rows.len() as u64 == req.limit() {
             break;
         }
     }
-    Ok(Page::from_rows(
-        req,
-        rows.into_iter().map(|p| (p.id, p)).collect(),
-    ))
+    let items = rows
+        .iter()
+        .map(|row| {
+            let item = FeedItem {
+                post: post::Model::from_query_result(row, "")?,
+                author: profile::Model::from_query_result(row, AUTHOR)?,
+            };
+            Ok((item.post.id, item))
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    Ok(Page::from_rows(req, items))
+}
+
+/// The prefix of the author's columns in a feed statement's rows.
+const AUTHOR: &str = "author_";
+
+/// `page_sql` (the page's posts, newest first) with each post's author's
+/// profile beside it, its columns named with the prefix [`AUTHOR`]. The
+/// page is a derived table with its own `LIMIT`, so the join reads the
+/// page's authors only.
+fn with_authors(page_sql: &str) -> String {
+    static AUTHOR_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+        profile::Column::iter()
+            .map(|c| format!("profile.{0} AS {AUTHOR}{0}", c.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    format!(
+        "SELECT page.id, page.author_id, page.body, page.created_at, {} \
+         FROM ({page_sql}) page JOIN profile ON profile.user_id = page.author_id \
+         ORDER BY page.id DESC",
+        *AUTHOR_COLUMNS
+    )
 }
 
 /// Posts a feed page looks for among the newest (below the cursor) before
@@ -132,8 +170,8 @@ pub async fn feed(
 pub const RECENT_WINDOW: u64 = 2000;
 
 /// The statements `feed` tries in turn for a page of `viewer`'s feed, each
-/// reading `req.limit()` rows at most; the first full answer, or the last
-/// answer, is the page. (Public so that benches/feed.rs explains the very
+/// reading `req.limit()` rows at most (with their authors, see
+/// [`with_authors`]); the first full answer, or the last answer, is the page. (Public so that benches/feed.rs explains the very
 /// statements the server runs.)
 ///
 /// Which posts the page holds: the `limit` newest below the cursor among
@@ -195,7 +233,7 @@ fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest, window: 
     if backend == DbBackend::Sqlite {
         return statement(
             backend,
-            RECENT_SQLITE,
+            &with_authors(RECENT_SQLITE),
             [
                 after.into(),
                 (window - 1).into(),
@@ -209,7 +247,7 @@ fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest, window: 
     }
     statement(
         backend,
-        RECENT,
+        &with_authors(RECENT),
         [
             after.into(),
             window.into(),
@@ -259,11 +297,11 @@ fn by_author_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> St
     let after = req.after.unwrap_or(Uuid::max());
     let limit = i64::try_from(req.limit()).unwrap_or(i64::MAX);
     // SQLite's GREATEST is its two-argument max().
-    let sql = if backend == DbBackend::Sqlite {
+    let sql = with_authors(&if backend == DbBackend::Sqlite {
         BY_AUTHOR.replace("GREATEST(", "max(")
     } else {
         BY_AUTHOR.to_owned()
-    };
+    });
     statement(
         backend,
         &sql,
