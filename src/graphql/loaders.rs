@@ -1,6 +1,7 @@
 //! The batch loads of one request (async-graphql's DataLoader): every
 //! `Post.author` of a page is one statement, every `viewerFollows` another,
-//! however many items the page holds. Made per request, so that nothing
+//! however many items the page holds (a feed page's cost none: see
+//! `prime_*`). Made per request, so that nothing
 //! read is cached past it.
 //!
 //! A DataLoader batches the loads that arrive within its delay; a long list

@@ -45,11 +45,12 @@ pub async fn feed_connection(
     viewer: uuid::Uuid,
     page: Page<FeedItem>,
 ) -> Result<PostConnection> {
-    let authors: std::collections::HashMap<uuid::Uuid, profile::Model> = page
-        .items
-        .iter()
-        .map(|(_, item)| (item.author.user_id, item.author.clone()))
-        .collect();
+    let mut authors = std::collections::HashMap::new();
+    for (_, item) in &page.items {
+        authors
+            .entry(item.author.user_id)
+            .or_insert_with(|| item.author.clone());
+    }
     let loaders = loaders(ctx)?;
     loaders
         .prime_follows(viewer, authors.keys().copied().filter(|a| *a != viewer))

@@ -143,7 +143,9 @@ pub async fn feed(
     Ok(Page::from_rows(req, items))
 }
 
-/// The prefix of the author's columns in a feed statement's rows.
+/// The prefix of the author's columns in a feed statement's rows (no
+/// prefixed profile column may be named as a post column: a unit test
+/// checks).
 const AUTHOR: &str = "author_";
 
 /// `page_sql` (the page's posts, newest first) with each post's author's
@@ -151,17 +153,19 @@ const AUTHOR: &str = "author_";
 /// page is a derived table with its own `LIMIT`, so the join reads the
 /// page's authors only.
 fn with_authors(page_sql: &str) -> String {
-    static AUTHOR_COLUMNS: LazyLock<String> = LazyLock::new(|| {
-        profile::Column::iter()
-            .map(|c| format!("profile.{0} AS {AUTHOR}{0}", c.as_str()))
+    static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+        post::Column::iter()
+            .map(|c| format!("page.{}", c.as_str()))
+            .chain(
+                profile::Column::iter().map(|c| format!("profile.{0} AS {AUTHOR}{0}", c.as_str())),
+            )
             .collect::<Vec<_>>()
             .join(", ")
     });
     format!(
-        "SELECT page.id, page.author_id, page.body, page.created_at, {} \
-         FROM ({page_sql}) page JOIN profile ON profile.user_id = page.author_id \
-         ORDER BY page.id DESC",
-        *AUTHOR_COLUMNS
+        "SELECT {} FROM ({page_sql}) page \
+         JOIN profile ON profile.user_id = page.author_id ORDER BY page.id DESC",
+        *COLUMNS
     )
 }
 
@@ -171,8 +175,9 @@ pub const RECENT_WINDOW: u64 = 2000;
 
 /// The statements `feed` tries in turn for a page of `viewer`'s feed, each
 /// reading `req.limit()` rows at most (with their authors, see
-/// [`with_authors`]); the first full answer, or the last answer, is the page. (Public so that benches/feed.rs explains the very
-/// statements the server runs.)
+/// [`with_authors`]); the first full answer, or the last answer, is the
+/// page. (Public so that benches/feed.rs explains the very statements the
+/// server runs.)
 ///
 /// Which posts the page holds: the `limit` newest below the cursor among
 /// the viewer's and its followees'. Two ways to find them, measured in
@@ -371,4 +376,21 @@ async fn run(
         req,
         rows.into_iter().map(|p| (p.id, p)).collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feed_rows_author_columns_are_named_apart_from_its_post_columns() {
+        for c in profile::Column::iter() {
+            let named = format!("{AUTHOR}{}", c.as_str());
+            assert!(
+                post::Column::iter().all(|p| p.as_str() != named),
+                "profile column {} would read as the post's {named}",
+                c.as_str()
+            );
+        }
+    }
 }
