@@ -7,6 +7,7 @@
 #   benches/compare.sh a1c2c51                 # `me` at 32 connections, 3 rounds of 8 s
 #   ROUNDS=5 DURATION=5 benches/compare.sh main
 #   benches/compare.sh HEAD~1 feed postgres    # the feed (benches/feed.sh), one seeded database
+#   ME_ALIASES=20 benches/compare.sh HEAD~1    # twenty `me` in one request (benches/wrk/gql_me.lua)
 #
 # BASE's binary is kept in target/compare/ and reused by later runs (a
 # revision's code does not change). `me`: each binary on a fresh SQLite

@@ -1,9 +1,10 @@
 //! Revocation sync: revocations made by other instances reach this one. Every
 //! `REVOCATION_SYNC_INTERVAL` it reads the sessions revoked recently (an
 //! indexed range on `session.revoked_at`) into its cache, and the accounts
-//! changed recently (an indexed range on `user.updated_at`) out of its
-//! profile cache, so that `me` shows another instance's change of email or
-//! verification within the interval too. On PostgreSQL a LISTEN on the
+//! changed recently (an indexed range on `user.updated_at`), dropping each
+//! cached profile that no longer matches its account, so that `me` shows
+//! another instance's change of email or verification within the interval
+//! too. On PostgreSQL a LISTEN on the
 //! revocation channel also wakes it at once, and a lost listener connection
 //! is followed by the same catch-up read.
 

@@ -273,7 +273,35 @@ pub async fn profile(state: &AppState, id: Uuid) -> Result<Option<Profile>, AppE
     if let Some(p) = state.profiles().get(&id) {
         return Ok(Some(p));
     }
-    let row: Option<(Uuid, String, DateTime<Utc>, bool)> = user::Entity::find_by_id(id)
+    let found = shown(user::Entity::find_by_id(id))
+        .one(state.db())
+        .await?
+        .map(Profile::from);
+    if let Some(p) = &found {
+        state.profiles().insert(id, p.clone());
+    }
+    Ok(found)
+}
+
+/// The columns of `user` that `me` shows, as a row.
+type Shown = (Uuid, String, DateTime<Utc>, bool);
+
+impl From<Shown> for Profile {
+    fn from((id, email, created_at, email_verified): Shown) -> Self {
+        Profile {
+            id,
+            email: email.into(),
+            created_at,
+            email_verified,
+        }
+    }
+}
+
+/// `query` reading only the columns `me` shows.
+fn shown(
+    query: sea_orm::Select<user::Entity>,
+) -> sea_orm::Selector<sea_orm::SelectGetableTuple<Shown>> {
+    query
         .select_only()
         .columns([
             user::Column::Id,
@@ -282,18 +310,6 @@ pub async fn profile(state: &AppState, id: Uuid) -> Result<Option<Profile>, AppE
             user::Column::EmailVerified,
         ])
         .into_tuple()
-        .one(state.db())
-        .await?;
-    Ok(row.map(|(id, email, created_at, email_verified)| {
-        let p = Profile {
-            id,
-            email: email.into(),
-            created_at,
-            email_verified,
-        };
-        state.profiles().insert(id, p.clone());
-        p
-    }))
 }
 
 /// After a committed change of what `me` shows (the email, whether it is
@@ -307,23 +323,31 @@ pub async fn announce_profile_change(state: &AppState, id: Uuid) {
 }
 
 /// Drops the cached profile of every account changed (`updated_at`) at or
-/// after `since`, here or on another instance; answers how many were read.
-/// An indexed range (`ix_user_updated_at`). The sync reads a look-back
-/// window each time, so a profile cached from a read that raced the change
-/// is dropped again at the next interval.
+/// after `since`, here or on another instance, where the copy differs from
+/// the account as it is now; answers how many were read. An indexed range
+/// (`ix_user_updated_at`). The sync reads a look-back window each time, so
+/// a profile cached from a read that raced the change is dropped at a later
+/// interval, while a copy that shows the account as it is stays (an account
+/// changed a moment ago is not read again, each interval, by every `me`
+/// that would find its copy gone). Contents are compared, not stamps: two
+/// changes within one tick of a coarse `updated_at` (MariaDB's is whole
+/// seconds) still tell apart.
 pub async fn pull_profile_changes(
     state: &AppState,
     since: DateTime<Utc>,
 ) -> Result<usize, AppError> {
-    let changed: Vec<Uuid> = user::Entity::find()
-        .select_only()
-        .column(user::Column::Id)
-        .filter(user::Column::UpdatedAt.gte(since))
-        .into_tuple()
+    let changed = shown(user::Entity::find().filter(user::Column::UpdatedAt.gte(since)))
         .all(state.db())
         .await?;
-    for id in &changed {
-        state.profiles().invalidate(id);
+    for row in &changed {
+        let now = Profile::from(row.clone());
+        if state
+            .profiles()
+            .get(&now.id)
+            .is_some_and(|cached| cached != now)
+        {
+            state.profiles().invalidate(&now.id);
+        }
     }
     Ok(changed.len())
 }

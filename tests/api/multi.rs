@@ -111,3 +111,68 @@ async fn refresh_reuse_detected_on_one_instance_revokes_the_session_on_the_other
     a.stop().await;
     b.stop().await;
 }
+
+/// What another instance's sync does with its cached `me` profile: a copy
+/// that no longer shows the account as it is goes, whether cached before
+/// the change or by a read that raced it; a copy that does stays, so an
+/// account changed a moment ago is not read again every interval.
+#[tokio::test]
+async fn the_sync_drops_a_stale_me_profile_and_keeps_a_current_one() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter};
+    use sns_api::db::count_statements;
+    use sns_api::entity::user;
+    use sns_api::service::user::{profile, pull_profile_changes};
+
+    let db = TestDb::fresh().await;
+    let a = TestApp::spawn(&db).await;
+    // The other instance, built but not run: no sync of its own in the way.
+    let b = sns_api::app::App::build(config_for(&db))
+        .await
+        .expect("the app starts")
+        .state();
+    let token = a.signed_up(&unique_email("synced")).await;
+    let id = b.authenticate(&token).expect("a valid token").user_id;
+    let since = sns_api::service::now() - chrono::Duration::hours(1);
+    let read = |b: &sns_api::state::AppState| {
+        let b = b.clone();
+        async move {
+            let (shown, statements) = count_statements(profile(&b, id)).await;
+            (
+                shown.unwrap().expect("the account").email_verified,
+                statements,
+            )
+        }
+    };
+
+    assert_eq!(read(&b).await, (false, 1), "read once, then cached");
+    assert_eq!(pull_profile_changes(&b, since).await.unwrap(), 1);
+    assert_eq!(read(&b).await, (false, 0), "a current copy stays");
+
+    // Another instance verifies the address.
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    user::Entity::update_many()
+        .col_expr(user::Column::EmailVerified, Expr::value(true))
+        .col_expr(
+            user::Column::UpdatedAt,
+            Expr::value(sns_api::service::now()),
+        )
+        .filter(user::Column::Id.eq(id))
+        .exec(&conn)
+        .await
+        .unwrap();
+    assert_eq!(read(&b).await, (false, 0), "cached until the sync");
+    pull_profile_changes(&b, since).await.unwrap();
+    assert_eq!(read(&b).await, (true, 1), "the stale copy went");
+    pull_profile_changes(&b, since).await.unwrap();
+    assert_eq!(read(&b).await, (true, 0), "the new one stays");
+
+    // A read that raced the change put the old profile back.
+    let mut raced = profile(&b, id).await.unwrap().unwrap();
+    raced.email_verified = false;
+    b.profiles().insert(id, raced);
+    pull_profile_changes(&b, since).await.unwrap();
+    assert_eq!(read(&b).await, (true, 1), "the raced copy went too");
+    conn.close().await.ok();
+    a.stop().await;
+}
