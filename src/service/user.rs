@@ -330,8 +330,8 @@ pub async fn announce_profile_change(state: &AppState, id: Uuid) {
 /// interval, while a copy that shows the account as it is stays (an account
 /// changed a moment ago is not read again, each interval, by every `me`
 /// that would find its copy gone). Contents are compared, not stamps: two
-/// changes within one tick of a coarse `updated_at` (MariaDB's is whole
-/// seconds) still tell apart.
+/// changes within one second (timestamps are stored to the second) still
+/// tell apart.
 pub async fn pull_profile_changes(
     state: &AppState,
     since: DateTime<Utc>,
