@@ -545,7 +545,8 @@ pub async fn end_sessions_in(
 
 /// Disables (`Some(now)`) or enables (`None`) an account; answers whether it
 /// exists. `updated_at` is set too, as by every change of the account's
-/// standing, so that other instances drop what they cached of it.
+/// standing (other instances' syncs read it; what `me` shows does not hold
+/// the disabled state, and disabling ends the account's sessions).
 pub async fn set_disabled(
     db: &DatabaseConnection,
     user: Uuid,

@@ -173,6 +173,34 @@ async fn the_sync_drops_a_stale_me_profile_and_keeps_a_current_one() {
     b.profiles().insert(id, raced);
     pull_profile_changes(&b, since).await.unwrap();
     assert_eq!(read(&b).await, (true, 1), "the raced copy went too");
+
+    // The address changes and changes back, all within one second.
+    let first = profile(&b, id).await.unwrap().unwrap().email;
+    let set_email = |email: String| {
+        user::Entity::update_many()
+            .col_expr(user::Column::Email, Expr::value(email))
+            .col_expr(
+                user::Column::UpdatedAt,
+                Expr::value(sns_api::service::now()),
+            )
+            .filter(user::Column::Id.eq(id))
+            .exec(&conn)
+    };
+    let moved = unique_email("synced-moved");
+    set_email(moved.clone()).await.unwrap();
+    pull_profile_changes(&b, since).await.unwrap();
+    assert_eq!(
+        profile(&b, id).await.unwrap().unwrap().email.as_ref(),
+        moved
+    );
+    set_email(first.to_string()).await.unwrap();
+    pull_profile_changes(&b, since).await.unwrap();
+    let (shown, statements) = count_statements(profile(&b, id)).await;
+    assert_eq!(
+        (shown.unwrap().unwrap().email, statements),
+        (first, 1),
+        "moved back: read again"
+    );
     conn.close().await.ok();
     a.stop().await;
 }
