@@ -149,16 +149,21 @@ async fn the_sync_drops_a_stale_me_profile_and_keeps_a_current_one() {
     assert_eq!(pull_profile_changes(&b, since).await.unwrap(), 1);
     assert_eq!(read(&b).await, (false, 0), "a current copy stays");
 
-    // Another instance verifies the address.
+    // Another instance's change of the account: one column, and `updated_at`.
     let conn = Database::connect(db.url.as_str()).await.unwrap();
-    user::Entity::update_many()
-        .col_expr(user::Column::EmailVerified, Expr::value(true))
-        .col_expr(
-            user::Column::UpdatedAt,
-            Expr::value(sns_api::service::now()),
-        )
-        .filter(user::Column::Id.eq(id))
-        .exec(&conn)
+    let change = |column: user::Column, value: sea_orm::Value| {
+        user::Entity::update_many()
+            .col_expr(column, Expr::value(value))
+            .col_expr(
+                user::Column::UpdatedAt,
+                Expr::value(sns_api::service::now()),
+            )
+            .filter(user::Column::Id.eq(id))
+            .exec(&conn)
+    };
+
+    // Another instance verifies the address.
+    change(user::Column::EmailVerified, true.into())
         .await
         .unwrap();
     assert_eq!(read(&b).await, (false, 0), "cached until the sync");
@@ -176,16 +181,7 @@ async fn the_sync_drops_a_stale_me_profile_and_keeps_a_current_one() {
 
     // The address changes and changes back, all within one second.
     let first = profile(&b, id).await.unwrap().unwrap().email;
-    let set_email = |email: String| {
-        user::Entity::update_many()
-            .col_expr(user::Column::Email, Expr::value(email))
-            .col_expr(
-                user::Column::UpdatedAt,
-                Expr::value(sns_api::service::now()),
-            )
-            .filter(user::Column::Id.eq(id))
-            .exec(&conn)
-    };
+    let set_email = |email: String| change(user::Column::Email, email.into());
     let moved = unique_email("synced-moved");
     set_email(moved.clone()).await.unwrap();
     pull_profile_changes(&b, since).await.unwrap();
