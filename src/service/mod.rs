@@ -150,11 +150,11 @@ const BACKGROUND_ATTEMPTS: u32 = 3;
 /// Runs `work` (a database transaction, built afresh for each attempt) in a
 /// task tracked by the state, after `delay`, without waiting for it: the
 /// request answers at once, shutdown waits for the task, and tests can
-/// `settle` it. A database that cannot serve now is tried again (`BACKGROUND_ATTEMPTS`,
-/// after 0.2 s, then 1 s). A failure is never lost silently: it is logged at
-/// `error` with the error's message chain (which holds no bound value) and
-/// counted in `background_writes_failed_total{task}`. `task` names the
-/// write, for both.
+/// `settle` it. A database that cannot serve now is tried again
+/// (`BACKGROUND_ATTEMPTS`, after 0.2 s, then 1 s). A failure is never lost
+/// silently: it is logged at `error` with the error's message chain (which
+/// holds no bound value) and counted in `background_writes_failed_total{task}`.
+/// `task` names the write, for both.
 pub fn in_background<F, Fut>(
     state: &crate::state::AppState,
     task: &'static str,

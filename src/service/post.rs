@@ -153,20 +153,59 @@ const AUTHOR: &str = "author_";
 /// page is a derived table with its own `LIMIT`, so the join reads the
 /// page's authors only.
 fn with_authors(page_sql: &str) -> String {
-    static COLUMNS: LazyLock<String> = LazyLock::new(|| {
-        post::Column::iter()
-            .map(|c| format!("page.{}", c.as_str()))
-            .chain(
-                profile::Column::iter().map(|c| format!("profile.{0} AS {AUTHOR}{0}", c.as_str())),
-            )
-            .collect::<Vec<_>>()
-            .join(", ")
-    });
+    let columns: Vec<String> = post::Column::iter()
+        .map(|c| format!("page.{}", c.as_str()))
+        .chain(profile::Column::iter().map(|c| format!("profile.{0} AS {AUTHOR}{0}", c.as_str())))
+        .collect();
     format!(
         "SELECT {} FROM ({page_sql}) page \
          JOIN profile ON profile.user_id = page.author_id ORDER BY page.id DESC",
-        *COLUMNS
+        columns.join(", ")
     )
+}
+
+/// The text of the feed's two statements for one backend, written once
+/// (authors joined, SQLite's `max` for `GREATEST`, PostgreSQL's numbered
+/// placeholders): a page only binds its values.
+struct FeedSql {
+    recent: String,
+    by_author: String,
+}
+
+impl FeedSql {
+    fn of(backend: DbBackend) -> &'static Self {
+        static SQLITE: LazyLock<FeedSql> = LazyLock::new(|| FeedSql::new(DbBackend::Sqlite));
+        static POSTGRES: LazyLock<FeedSql> = LazyLock::new(|| FeedSql::new(DbBackend::Postgres));
+        static MYSQL: LazyLock<FeedSql> = LazyLock::new(|| FeedSql::new(DbBackend::MySql));
+        match backend {
+            DbBackend::Sqlite => &SQLITE,
+            DbBackend::Postgres => &POSTGRES,
+            _ => &MYSQL,
+        }
+    }
+
+    fn new(backend: DbBackend) -> Self {
+        let finish = |page_sql: &str| {
+            let sql = with_authors(page_sql);
+            if backend == DbBackend::Postgres {
+                numbered_placeholders(&sql)
+            } else {
+                sql
+            }
+        };
+        if backend == DbBackend::Sqlite {
+            Self {
+                recent: finish(RECENT_SQLITE),
+                // SQLite's GREATEST is its two-argument max().
+                by_author: finish(&BY_AUTHOR.replace("GREATEST(", "max(")),
+            }
+        } else {
+            Self {
+                recent: finish(RECENT),
+                by_author: finish(BY_AUTHOR),
+            }
+        }
+    }
 }
 
 /// Posts a feed page looks for among the newest (below the cursor) before
@@ -206,6 +245,25 @@ pub fn feed_statements_in_window(
     ]
 }
 
+/// The window statement, written with `?` (see [`FeedSql`]).
+const RECENT: &str = "\
+    SELECT id, author_id, body, created_at FROM ( \
+        SELECT id, author_id, body, created_at FROM post WHERE id < ? \
+        ORDER BY id DESC LIMIT ?) recent \
+    WHERE author_id = ? OR author_id IN ( \
+        SELECT followee_id FROM follow WHERE follower_id = ?) \
+    ORDER BY id DESC LIMIT ?";
+/// SQLite's window statement (see [`recent_statement`]).
+const RECENT_SQLITE: &str = "\
+    WITH floor(id) AS ( \
+        SELECT id FROM post WHERE id < ? ORDER BY id DESC LIMIT 1 OFFSET ?), \
+    authors(author_id) AS ( \
+        SELECT followee_id FROM follow WHERE follower_id = ? UNION SELECT ?) \
+    SELECT post.id, post.author_id, post.body, post.created_at \
+    FROM authors JOIN post ON post.author_id = authors.author_id AND post.id < ? \
+        AND post.id >= COALESCE((SELECT id FROM floor), ?) \
+    ORDER BY post.id DESC LIMIT ?";
+
 /// The viewer's posts among the newest `window` posts below the cursor.
 ///
 /// PostgreSQL walks its primary key backwards and keeps the viewer's
@@ -216,29 +274,14 @@ pub fn feed_statements_in_window(
 /// are read from `ix_post_author_id` (an index seek an author, and at most
 /// `window` entries in all).
 fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest, window: u64) -> Statement {
-    const RECENT: &str = "\
-        SELECT id, author_id, body, created_at FROM ( \
-            SELECT id, author_id, body, created_at FROM post WHERE id < ? \
-            ORDER BY id DESC LIMIT ?) recent \
-        WHERE author_id = ? OR author_id IN ( \
-            SELECT followee_id FROM follow WHERE follower_id = ?) \
-        ORDER BY id DESC LIMIT ?";
-    const RECENT_SQLITE: &str = "\
-        WITH floor(id) AS ( \
-            SELECT id FROM post WHERE id < ? ORDER BY id DESC LIMIT 1 OFFSET ?), \
-        authors(author_id) AS ( \
-            SELECT followee_id FROM follow WHERE follower_id = ? UNION SELECT ?) \
-        SELECT post.id, post.author_id, post.body, post.created_at \
-        FROM authors JOIN post ON post.author_id = authors.author_id AND post.id < ? \
-            AND post.id >= COALESCE((SELECT id FROM floor), ?) \
-        ORDER BY post.id DESC LIMIT ?";
     let after = req.after.unwrap_or(Uuid::max());
     let limit = i64::try_from(req.limit()).unwrap_or(i64::MAX);
     let window = i64::try_from(window.max(1)).unwrap_or(i64::MAX);
+    let sql = FeedSql::of(backend).recent.as_str();
     if backend == DbBackend::Sqlite {
-        return statement(
+        return Statement::from_sql_and_values(
             backend,
-            &with_authors(RECENT_SQLITE),
+            sql,
             [
                 after.into(),
                 (window - 1).into(),
@@ -250,9 +293,9 @@ fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest, window: 
             ],
         );
     }
-    statement(
+    Statement::from_sql_and_values(
         backend,
-        &with_authors(RECENT),
+        sql,
         [
             after.into(),
             window.into(),
@@ -262,6 +305,27 @@ fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest, window: 
         ],
     )
 }
+
+/// The author-by-author statement (see [`by_author_statement`]).
+const BY_AUTHOR: &str = "\
+    WITH authors(author_id) AS ( \
+        SELECT followee_id FROM follow WHERE follower_id = ? UNION SELECT ?), \
+    tops(author_id, top) AS ( \
+        SELECT author_id, ( \
+            SELECT id FROM post WHERE post.author_id = authors.author_id AND id < ? \
+            ORDER BY id DESC LIMIT 1) \
+        FROM authors), \
+    bound(floor) AS ( \
+        SELECT top FROM tops WHERE top IS NOT NULL ORDER BY top DESC LIMIT 1 OFFSET ?), \
+    floors(author_id, floor) AS ( \
+        SELECT author_id, GREATEST(COALESCE(( \
+            SELECT id FROM post WHERE post.author_id = tops.author_id AND id < ? \
+            ORDER BY id DESC LIMIT 1 OFFSET ?), ?), COALESCE((SELECT floor FROM bound), ?)) \
+        FROM tops WHERE top >= COALESCE((SELECT floor FROM bound), ?)) \
+    SELECT post.id, post.author_id, post.body, post.created_at \
+    FROM floors JOIN post ON post.author_id = floors.author_id \
+        AND post.id >= floors.floor AND post.id < ? \
+    ORDER BY post.id DESC LIMIT ?";
 
 /// The page read author by author, for any feed. `limit` is one more
 /// than the page (the extra row tells whether a next page follows).
@@ -280,36 +344,11 @@ fn recent_statement(backend: DbBackend, viewer: Uuid, req: PageRequest, window: 
 /// A seek an author for its top, then for at most `limit` authors a seek
 /// and at most `limit` entries each, however long the authors' histories.
 fn by_author_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Statement {
-    const BY_AUTHOR: &str = "\
-        WITH authors(author_id) AS ( \
-            SELECT followee_id FROM follow WHERE follower_id = ? UNION SELECT ?), \
-        tops(author_id, top) AS ( \
-            SELECT author_id, ( \
-                SELECT id FROM post WHERE post.author_id = authors.author_id AND id < ? \
-                ORDER BY id DESC LIMIT 1) \
-            FROM authors), \
-        bound(floor) AS ( \
-            SELECT top FROM tops WHERE top IS NOT NULL ORDER BY top DESC LIMIT 1 OFFSET ?), \
-        floors(author_id, floor) AS ( \
-            SELECT author_id, GREATEST(COALESCE(( \
-                SELECT id FROM post WHERE post.author_id = tops.author_id AND id < ? \
-                ORDER BY id DESC LIMIT 1 OFFSET ?), ?), COALESCE((SELECT floor FROM bound), ?)) \
-            FROM tops WHERE top >= COALESCE((SELECT floor FROM bound), ?)) \
-        SELECT post.id, post.author_id, post.body, post.created_at \
-        FROM floors JOIN post ON post.author_id = floors.author_id \
-            AND post.id >= floors.floor AND post.id < ? \
-        ORDER BY post.id DESC LIMIT ?";
     let after = req.after.unwrap_or(Uuid::max());
     let limit = i64::try_from(req.limit()).unwrap_or(i64::MAX);
-    // SQLite's GREATEST is its two-argument max().
-    let sql = with_authors(&if backend == DbBackend::Sqlite {
-        BY_AUTHOR.replace("GREATEST(", "max(")
-    } else {
-        BY_AUTHOR.to_owned()
-    });
-    statement(
+    Statement::from_sql_and_values(
         backend,
-        &sql,
+        FeedSql::of(backend).by_author.as_str(),
         [
             viewer.into(),
             viewer.into(),
@@ -324,20 +363,6 @@ fn by_author_statement(backend: DbBackend, viewer: Uuid, req: PageRequest) -> St
             limit.into(),
         ],
     )
-}
-
-/// `sql` written with `?` placeholders, for `backend`.
-fn statement<const N: usize>(
-    backend: DbBackend,
-    sql: &str,
-    values: [sea_orm::Value; N],
-) -> Statement {
-    let sql = if backend == DbBackend::Postgres {
-        numbered_placeholders(sql)
-    } else {
-        sql.to_owned()
-    };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// `?` placeholders as PostgreSQL's `$1`, `$2`, ...

@@ -339,8 +339,9 @@ pub async fn pull_profile_changes(
     let changed = shown(user::Entity::find().filter(user::Column::UpdatedAt.gte(since)))
         .all(state.db())
         .await?;
-    for row in &changed {
-        let now = Profile::from(row.clone());
+    let read = changed.len();
+    for row in changed {
+        let now = Profile::from(row);
         if state
             .profiles()
             .get(&now.id)
@@ -349,7 +350,7 @@ pub async fn pull_profile_changes(
             state.profiles().invalidate(&now.id);
         }
     }
-    Ok(changed.len())
+    Ok(read)
 }
 
 /// A login's one read before the verify: the account behind `email` (if

@@ -594,9 +594,6 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
                 .copied()
                 .collect();
             assert_eq!(rows, within, "window of 5, pages of {first} from {start}");
-            if rows.len() == first + 1 {
-                assert_eq!(rows, page);
-            }
         }
     }
     app.stop().await;
