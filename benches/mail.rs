@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Throughput: rows written straight to the outbox, then timed until the
     // sink has them all.
-    let now = sns_api::service::now();
+    let now = sns_api::service::clock::now();
     for i in 0..mails {
         let mail = sns_api::mail::Mail {
             to: format!("bench-{i}@example.com"),

@@ -36,7 +36,7 @@ async fn act(db: &DatabaseConnection, action: UsersAction) -> anyhow::Result<()>
         .one(db)
         .await?
         .ok_or_else(|| anyhow::anyhow!("no account has the address {}", email.as_str()))?;
-    let now = service::now();
+    let now = service::clock::now();
     match action {
         UsersAction::Show { .. } => {
             let live = service::session::live_ids_of_user(db, found.id, now)

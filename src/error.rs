@@ -9,7 +9,7 @@ use sea_orm::{DbErr, RuntimeErr};
 use uuid::Uuid;
 
 use crate::auth::password::HashError;
-use crate::service::InputProblem;
+use crate::service::problem::InputProblem;
 
 /// An error's cause, kept for the log.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -59,7 +59,7 @@ struct Inner {
     /// Wakes this instance's mail worker after a request wrote mail.
     mail_wake: tokio::sync::Notify,
     shutting_down: AtomicBool,
-    /// Transactions running to completion (`service::to_completion`).
+    /// Tasks that outlive their request (`service::tasks`).
     tasks: tokio_util::task::TaskTracker,
 }
 
@@ -168,18 +168,9 @@ impl AppState {
         })
     }
 
-    /// The transactions that run to completion whatever happens to their request.
+    /// The tasks that outlive their request (`service::tasks`).
     pub fn tasks(&self) -> &tokio_util::task::TaskTracker {
         &self.inner.tasks
-    }
-
-    /// Waits until every transaction started so far has finished (tests
-    /// that cut a request off use it; shutdown closes the tracker instead).
-    pub async fn settle(&self) {
-        let tasks = &self.inner.tasks;
-        tasks.close();
-        tasks.wait().await;
-        tasks.reopen();
     }
 
     pub fn begin_shutdown(&self) {

@@ -7,8 +7,8 @@ use secrecy::ExposeSecret as _;
 use crate::domain::Profile;
 use crate::entity::user;
 use crate::error::AppError;
+use crate::service::problem::{Field, InputProblem, ProblemKind};
 use crate::service::session::{SessionView, SignedIn};
-use crate::service::{Field, InputProblem, ProblemKind};
 
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -45,7 +45,7 @@ impl From<Profile> for User {
 }
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::service::ProblemKind")]
+#[graphql(remote = "crate::service::problem::ProblemKind")]
 pub enum UserErrorCode {
     InvalidEmail,
     EmailTaken,

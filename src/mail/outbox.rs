@@ -111,7 +111,7 @@ pub async fn run(state: AppState, worker: Worker) {
 /// One round: claims up to a batch of due mails, sends them at once and
 /// records each outcome; answers how many were claimed.
 pub async fn send_due(state: &AppState, worker: &Worker) -> Result<usize, AppError> {
-    let now = crate::service::now();
+    let now = crate::service::clock::now();
     let claim = Uuid::new_v4();
     let rows = claim_due(state.db(), claim, now, worker.lease()).await?;
     let count = rows.len();
@@ -235,7 +235,7 @@ async fn record(
     claim: Uuid,
     outcome: Result<(), String>,
 ) -> Result<(), AppError> {
-    let now = crate::service::now();
+    let now = crate::service::clock::now();
     let attempts = u32::try_from(row.attempts).unwrap_or(0).saturating_add(1);
     let update = mail_outbox::Entity::update_many()
         .col_expr(

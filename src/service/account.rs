@@ -11,13 +11,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, SqlErr, TransactionTrait,
+    QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::mail_token::{self, Kind};
+use super::problem::{Field, InputProblem, ProblemKind};
 use super::session::{self, SignedIn};
-use super::{Field, InputProblem, ProblemKind, throttle};
+use super::throttle;
 use crate::auth::password::Verdict;
 use crate::auth::{ClientInfo, Viewer};
 use crate::domain::{Email, NewPassword, PasswordInput};
@@ -53,9 +54,9 @@ pub async fn request_email_verification(state: &AppState, viewer: &Viewer) -> Re
         return Err(AppError::input(limited));
     }
     let task_state = state.clone();
-    super::to_completion(state, async move {
+    super::tasks::to_completion(state, async move {
         let state = task_state;
-        let now = super::now();
+        let now = super::clock::now();
         let txn = state.db().begin().await?;
         send_verification(&txn, &state, user.id, &user.email, false, now).await?;
         txn.commit().await?;
@@ -99,9 +100,9 @@ pub async fn verify_email(
     }
     let hash = mail_token::hash_of(token).ok_or_else(invalid_token)?;
     let task_state = state.clone();
-    let outcome = super::to_completion(state, async move {
+    let outcome = super::tasks::to_completion(state, async move {
         let state = task_state;
-        let now = super::now();
+        let now = super::clock::now();
         let txn = state.db().begin().await?;
         let Some(row) =
             mail_token::consume(&txn, &hash, &[Kind::Verify, Kind::ChangeEmail], now).await?
@@ -118,7 +119,7 @@ pub async fn verify_email(
         }
         match update.exec(&txn).await {
             Ok(_) => {}
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(e) if super::db_error::is_unique_violation(&e) => {
                 // Taken since the change was asked for; the token stays unused.
                 txn.rollback().await?;
                 return Ok(Err(ProblemKind::EmailTaken));
@@ -191,7 +192,7 @@ pub async fn request_password_reset(
     if let Some((user, None)) = found {
         let (task_state, email) = (state.clone(), email.into_string());
         let delay = Duration::from_millis(rand::random_range(0..=RESET_MAIL_JITTER_MS));
-        super::in_background(state, "password_reset_mail", delay, move || {
+        super::tasks::in_background(state, "password_reset_mail", delay, move || {
             write_reset_mail(task_state.clone(), user, email.clone())
         });
     }
@@ -204,7 +205,7 @@ pub async fn request_password_reset(
 /// gone, been disabled or moved to another address (the mail would go to an
 /// address that is no longer the account's).
 async fn write_reset_mail(state: AppState, user: Uuid, email: String) -> Result<(), AppError> {
-    let now = super::now();
+    let now = super::clock::now();
     let policy = state.mail();
     let txn = state.db().begin().await?;
     // Writes first: on SQLite a transaction that reads before it writes
@@ -253,7 +254,7 @@ pub async fn reset_password(
     // The rules of the new password need the account's email; a token that
     // cannot be used is reported together with the password's problems.
     let row = match &hash {
-        Some(h) => mail_token::peek(state.db(), h, &[Kind::Reset], super::now()).await?,
+        Some(h) => mail_token::peek(state.db(), h, &[Kind::Reset], super::clock::now()).await?,
         None => None,
     };
     let user = match &row {
@@ -283,9 +284,9 @@ pub async fn reset_password(
     }
     let password_hash = state.hasher().hash(new.expose()).await?;
     let (task_state, client) = (state.clone(), client.clone());
-    let done = super::to_completion(state, async move {
+    let done = super::tasks::to_completion(state, async move {
         let state = task_state;
-        let now = super::now();
+        let now = super::clock::now();
         let txn = state.db().begin().await?;
         let Some(row) = mail_token::consume(&txn, &hash, &[Kind::Reset], now).await? else {
             txn.rollback().await?;
@@ -402,9 +403,9 @@ pub async fn change_email(
         return Err(AppError::input(limited));
     }
     let task_state = state.clone();
-    super::to_completion(state, async move {
+    super::tasks::to_completion(state, async move {
         let state = task_state;
-        let now = super::now();
+        let now = super::clock::now();
         let policy = state.mail();
         let txn = state.db().begin().await?;
         let token = mail_token::issue(
@@ -438,9 +439,9 @@ pub async fn delete_account(
 ) -> Result<(), AppError> {
     let user = confirm_password(state, viewer, current_password, |_| Vec::new()).await?;
     let task_state = state.clone();
-    super::to_completion(state, async move {
+    super::tasks::to_completion(state, async move {
         let state = task_state;
-        let now = super::now();
+        let now = super::clock::now();
         let txn = state.db().begin().await?;
         let ended = delete_in(&txn, user.id, now).await?;
         txn.commit().await?;
@@ -554,7 +555,7 @@ pub async fn set_disabled(
 ) -> Result<bool, AppError> {
     let updated = user::Entity::update_many()
         .col_expr(user::Column::DisabledAt, Expr::value(disabled_at))
-        .col_expr(user::Column::UpdatedAt, Expr::value(super::now()))
+        .col_expr(user::Column::UpdatedAt, Expr::value(super::clock::now()))
         .filter(user::Column::Id.eq(user))
         .exec(db)
         .await?;

@@ -8,7 +8,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::page::{Kind, Page, PageRequest};
-use super::{Field, InputProblem, ProblemKind};
+use super::problem::{Field, InputProblem, ProblemKind};
 use crate::auth::Viewer;
 use crate::entity::{follow, profile};
 use crate::error::AppError;
@@ -45,7 +45,7 @@ pub async fn follow(
 ) -> Result<profile::Model, AppError> {
     let followee = target(state, viewer, handle).await?;
     let (task_state, follower) = (state.clone(), viewer.user_id);
-    let added = super::to_completion(state, async move {
+    let added = super::tasks::to_completion(state, async move {
         let txn = task_state.db().begin().await?;
         // The counts first: that locks both profiles, in the order of their
         // ids, before the insert's foreign-key checks take shared locks on
@@ -57,18 +57,18 @@ pub async fn follow(
             id: Set(Uuid::now_v7()),
             follower_id: Set(follower),
             followee_id: Set(followee),
-            created_at: Set(super::now()),
+            created_at: Set(super::clock::now()),
         }
         .insert(&txn)
         .await;
         match inserted {
             Ok(_) => {}
-            Err(e) if super::is_unique_violation(&e) => {
+            Err(e) if super::db_error::is_unique_violation(&e) => {
                 txn.rollback().await?;
                 return Ok(false);
             }
             // The profile went (its account was deleted) since it was read.
-            Err(e) if super::is_foreign_key_violation(&e) => {
+            Err(e) if super::db_error::is_foreign_key_violation(&e) => {
                 txn.rollback().await?;
                 return Err(not_found());
             }
@@ -95,7 +95,7 @@ pub async fn unfollow(
 ) -> Result<profile::Model, AppError> {
     let followee = target(state, viewer, handle).await?;
     let (task_state, follower) = (state.clone(), viewer.user_id);
-    super::to_completion(state, async move {
+    super::tasks::to_completion(state, async move {
         let txn = task_state.db().begin().await?;
         let deleted = follow::Entity::delete_many()
             .filter(follow::Column::FollowerId.eq(follower))

@@ -11,7 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::page::{Kind, Page, PageRequest};
-use super::{Field, InputProblem};
+use super::problem::{Field, InputProblem};
 use crate::auth::Viewer;
 use crate::domain::text::{self, POST_BODY};
 use crate::entity::{post, profile};
@@ -28,19 +28,19 @@ pub async fn create(
     let body = text::required(body, POST_BODY)
         .map_err(|e| AppError::input(InputProblem::new(e.into(), Some(Field::Body))))?;
     let (task_state, author) = (state.clone(), viewer.user_id);
-    let post = super::to_completion(state, async move {
+    let post = super::tasks::to_completion(state, async move {
         let txn = task_state.db().begin().await?;
         let post = post::ActiveModel {
             id: Set(Uuid::now_v7()),
             author_id: Set(author),
             body: Set(body),
-            created_at: Set(super::now()),
+            created_at: Set(super::clock::now()),
         }
         .insert(&txn)
         .await
         // No profile: the account is being deleted; its token dies with it.
         .map_err(|e| {
-            if super::is_foreign_key_violation(&e) {
+            if super::db_error::is_foreign_key_violation(&e) {
                 AppError::Unauthenticated
             } else {
                 e.into()
@@ -61,7 +61,7 @@ pub async fn create(
 pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), AppError> {
     let id = Uuid::parse_str(id).map_err(|_| AppError::Forbidden)?;
     let (task_state, author) = (state.clone(), viewer.user_id);
-    let deleted = super::to_completion(state, async move {
+    let deleted = super::tasks::to_completion(state, async move {
         let txn = task_state.db().begin().await?;
         let deleted = post::Entity::delete_many()
             .filter(post::Column::Id.eq(id))

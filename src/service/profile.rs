@@ -6,7 +6,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use super::{Field, InputProblem, ProblemKind};
+use super::problem::{Field, InputProblem, ProblemKind};
 use crate::auth::Viewer;
 use crate::domain::Handle;
 use crate::domain::text::{self, BIO, DISPLAY_NAME};
@@ -63,7 +63,7 @@ pub async fn create_in(
     .await;
     match inserted {
         Ok(p) => Ok(Some(p)),
-        Err(e) if super::is_unique_violation(&e) => Ok(None),
+        Err(e) if super::db_error::is_unique_violation(&e) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -156,13 +156,13 @@ pub async fn update(
     if let Some(v) = bio {
         row.bio = Set(v);
     }
-    row.updated_at = Set(super::now());
+    row.updated_at = Set(super::clock::now());
     // One statement: nothing to run to completion. The counts are not in
     // the update (only changed columns are written), so a follow racing
     // with this keeps its count.
     match row.update(state.db()).await {
         Ok(p) => Ok(p),
-        Err(e) if super::is_unique_violation(&e) => Err(AppError::input(handle_taken())),
+        Err(e) if super::db_error::is_unique_violation(&e) => Err(AppError::input(handle_taken())),
         Err(e) => Err(e.into()),
     }
 }

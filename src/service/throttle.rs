@@ -14,7 +14,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
 };
 
-use super::InputProblem;
+use super::problem::InputProblem;
 use crate::auth::ClientInfo;
 use crate::config::RateLimit;
 use crate::entity::throttle;
@@ -103,7 +103,7 @@ pub async fn account_standing(state: &AppState, email: &str) -> Result<Standing,
         state.policy().login_failures,
         find(&login),
         find(&strikes),
-        super::now(),
+        super::clock::now(),
     ))
 }
 
@@ -182,7 +182,7 @@ pub async fn login_succeeded(
 pub async fn hit(state: &AppState, key: &str, limit: RateLimit) -> Result<Option<u32>, AppError> {
     let row = bump(state, key, limit.window).await?;
     // Refused once the hits go past the limit.
-    Ok(retry_after(&row, limit.count, limit, super::now()))
+    Ok(retry_after(&row, limit.count, limit, super::clock::now()))
 }
 
 /// Adds one to `key`'s count, starting a new window if the last one ended,
@@ -195,7 +195,7 @@ async fn bump(
     window: std::time::Duration,
 ) -> Result<throttle::Model, AppError> {
     let db = state.db();
-    let now = super::now();
+    let now = super::clock::now();
     let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
     let expired = now
         .checked_sub_signed(window)
@@ -228,7 +228,7 @@ async fn bump(
     // upserts of a new key can deadlock in InnoDB; the one rolled back runs
     // again.
     let (db, key) = (db.clone(), key.to_owned());
-    super::to_completion(state, async move {
+    super::tasks::to_completion(state, async move {
         for _ in 0..5 {
             let attempt = async {
                 let txn = db.begin().await?;
@@ -288,7 +288,7 @@ fn retry_after(
 /// failed-login counter holds its account's lock, which back-off stretches
 /// up to a day past the counter's window; so it stays as long as strikes do.
 pub async fn prune(state: &AppState) -> Result<u64, AppError> {
-    let now = super::now();
+    let now = super::clock::now();
     let cutoff = |d: std::time::Duration| {
         now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(1))
     };

@@ -4,13 +4,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic,
-    Iterable, QueryFilter, QuerySelect, Set, SqlErr, TransactionTrait,
+    Iterable, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
+use super::problem::{Field, InputProblem, ProblemKind};
 use super::session::{self, SignedIn};
 use super::throttle;
-use super::{Field, InputProblem, ProblemKind};
 use crate::auth::password::{HashError, Verdict};
 use crate::auth::{ClientInfo, Viewer};
 use crate::domain::{Email, NewPassword, PasswordInput, Profile};
@@ -68,9 +68,9 @@ pub async fn register(
     // email or the handle was taken in the meantime.
     let task_state = state.clone();
     let (client, email) = (client.clone(), email.into_string());
-    let created = super::to_completion(state, async move {
+    let created = super::tasks::to_completion(state, async move {
         let state = task_state;
-        let now = super::now();
+        let now = super::clock::now();
         let txn = state.db().begin().await?;
         let inserted = user::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -85,7 +85,7 @@ pub async fn register(
         .await;
         let user = match inserted {
             Ok(user) => user,
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(e) if super::db_error::is_unique_violation(&e) => {
                 txn.rollback().await?;
                 return Ok(Err(Taken::Email));
             }
@@ -181,10 +181,10 @@ pub async fn login(
     };
     // The session and its refresh token are written together or not at all.
     let (task_state, client, user_id) = (state.clone(), client.clone(), user.id);
-    let (session, refresh) = super::to_completion(state, async move {
+    let (session, refresh) = super::tasks::to_completion(state, async move {
         let state = task_state;
         let txn = state.db().begin().await?;
-        let opened = session::open(&txn, &state, user_id, &client, super::now()).await?;
+        let opened = session::open(&txn, &state, user_id, &client, super::clock::now()).await?;
         txn.commit().await?;
         Ok(opened)
     })
@@ -226,9 +226,9 @@ pub async fn change_password(
     let new = parsed.ok_or_else(|| AppError::internal("the new password was not parsed"))?;
     let hash = state.hasher().hash(new.expose()).await?;
     let (viewer, task_state, address) = (*viewer, state.clone(), user.email.clone());
-    let changed = super::to_completion(state, async move {
+    let changed = super::tasks::to_completion(state, async move {
         let state = task_state;
-        let now = super::now();
+        let now = super::clock::now();
         let txn = state.db().begin().await?;
         user::Entity::update_many()
             .col_expr(user::Column::PasswordHash, Expr::value(hash.clone()))
@@ -410,7 +410,7 @@ async fn find_for_login(
         state.policy().login_failures,
         login.as_ref(),
         strikes.as_ref(),
-        super::now(),
+        super::clock::now(),
     );
     Ok((user, standing))
 }
@@ -436,7 +436,7 @@ async fn rehash(state: &AppState, user: user::Model, password: &PasswordInput) -
             return user;
         }
     };
-    let now = super::now();
+    let now = super::clock::now();
     let updated = user::Entity::update_many()
         .col_expr(user::Column::PasswordHash, Expr::value(hash.clone()))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))

@@ -359,7 +359,7 @@ async fn expired_counters_are_pruned_but_an_account_lock_outlives_its_window() {
             throttle::ActiveModel {
                 key: Set(format!("strikes:{email}")),
                 hits: Set(n),
-                window_start: Set(sns_api::service::now()),
+                window_start: Set(sns_api::service::clock::now()),
             }
             .update(&conn)
             .await

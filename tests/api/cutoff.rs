@@ -55,7 +55,7 @@ async fn a_password_change_cut_off_at_any_step_changes_everything_or_nothing() {
         let work = service::user::change_password(&state, &viewer, PASSWORD, NEW_PASSWORD);
         let finished = cut_after(work, cut).await;
         // Whatever was spawned to run to completion has now done so.
-        state.settle().await;
+        service::tasks::wait_until_idle(&state).await;
 
         let hash = user::Entity::find_by_id(viewer.user_id)
             .one(state.db())

@@ -759,7 +759,9 @@ async fn age_account(db: &TestDb, email: &str) {
     let updated = user::Entity::update_many()
         .col_expr(
             user::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(sns_api::service::now() - chrono::Duration::hours(1)),
+            sea_orm::sea_query::Expr::value(
+                sns_api::service::clock::now() - chrono::Duration::hours(1),
+            ),
         )
         .filter(user::Column::Email.eq(email))
         .exec(&conn)
@@ -910,7 +912,7 @@ async fn a_reset_mail_that_cannot_be_written_is_logged_and_counted_and_answers_a
     let unknown =
         service::account::request_password_reset(&state, &unique_email("nobody"), &client).await;
     // The answer did not wait for the write; now it has failed.
-    state.settle().await;
+    service::tasks::wait_until_idle(&state).await;
     drop(guard);
 
     assert!(known.is_ok() && unknown.is_ok(), "{known:?} {unknown:?}");

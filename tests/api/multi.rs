@@ -133,7 +133,7 @@ async fn the_sync_drops_a_stale_me_profile_and_keeps_a_current_one() {
         .state();
     let token = a.signed_up(&unique_email("synced")).await;
     let id = b.authenticate(&token).expect("a valid token").user_id;
-    let since = sns_api::service::now() - chrono::Duration::hours(1);
+    let since = sns_api::service::clock::now() - chrono::Duration::hours(1);
     let read = |b: &sns_api::state::AppState| {
         let b = b.clone();
         async move {
@@ -156,7 +156,7 @@ async fn the_sync_drops_a_stale_me_profile_and_keeps_a_current_one() {
             .col_expr(column, Expr::value(value))
             .col_expr(
                 user::Column::UpdatedAt,
-                Expr::value(sns_api::service::now()),
+                Expr::value(sns_api::service::clock::now()),
             )
             .filter(user::Column::Id.eq(id))
             .exec(&conn)

@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    SqlErr,
 };
 use uuid::Uuid;
 
@@ -105,7 +104,7 @@ pub async fn list(state: &AppState, viewer: &Viewer) -> Result<Vec<SessionView>,
     let rows = session::Entity::find()
         .filter(session::Column::UserId.eq(viewer.user_id))
         .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(super::now()))
+        .filter(session::Column::ExpiresAt.gt(crate::service::clock::now()))
         .order_by_desc(session::Column::CreatedAt)
         .order_by_desc(session::Column::Id)
         .all(state.db())
@@ -178,9 +177,7 @@ async fn store_refresh(
         .await
     {
         Ok(_) => Ok(()),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            Err(AppError::Conflict)
-        }
+        Err(e) if crate::service::db_error::is_unique_violation(&e) => Err(AppError::Conflict),
         Err(e) => Err(e.into()),
     }
 }

@@ -12,7 +12,7 @@ use crate::auth::ClientInfo;
 use crate::auth::refresh::RefreshToken;
 use crate::entity::{refresh_token, session, user};
 use crate::error::AppError;
-use crate::service::{Field, InputProblem, ProblemKind};
+use crate::service::problem::{Field, InputProblem, ProblemKind};
 use crate::state::AppState;
 
 /// A rotation chain longer than this is not followed (each step is one
@@ -57,7 +57,7 @@ pub async fn refresh(
         .one(db)
         .await?
         .ok_or_else(invalid_refresh)?;
-    let now = crate::service::now();
+    let now = crate::service::clock::now();
     let session = session::Entity::find_by_id(row.session_id)
         .one(db)
         .await?

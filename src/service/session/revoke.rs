@@ -60,7 +60,7 @@ pub async fn live_ids_of_user(
 /// Revokes the viewer's sessions in `scope`; answers how many were live.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id, ?scope))]
 pub async fn revoke(state: &AppState, viewer: &Viewer, scope: Scope) -> Result<u64, AppError> {
-    let ids = live_ids(state.db(), viewer, scope, crate::service::now()).await?;
+    let ids = live_ids(state.db(), viewer, scope, crate::service::clock::now()).await?;
     revoke_ids(state, &ids).await
 }
 
@@ -90,7 +90,7 @@ pub async fn revoke_ids(state: &AppState, ids: &[Uuid]) -> Result<u64, AppError>
     if ids.is_empty() {
         return Ok(0);
     }
-    let now = crate::service::now();
+    let now = crate::service::clock::now();
     let revoked = revoke_in(state.db(), ids, now).await?;
     announce_revocations(state, ids, now, revoked).await;
     Ok(revoked)
