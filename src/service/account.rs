@@ -53,9 +53,7 @@ pub async fn request_email_verification(state: &AppState, viewer: &Viewer) -> Re
     if let Some(limited) = throttle::per_mail_address(state, &user.email).await? {
         return Err(AppError::input(limited));
     }
-    let task_state = state.clone();
-    super::tasks::to_completion(state, async move {
-        let state = task_state;
+    super::tasks::to_completion(state, |state| async move {
         let now = super::clock::now();
         let txn = state.db().begin().await?;
         send_verification(&txn, &state, user.id, &user.email, false, now).await?;
@@ -99,9 +97,7 @@ pub async fn verify_email(
         return Err(AppError::input(limited));
     }
     let hash = mail_token::hash_of(token).ok_or_else(invalid_token)?;
-    let task_state = state.clone();
-    let outcome = super::tasks::to_completion(state, async move {
-        let state = task_state;
+    let outcome = super::tasks::to_completion(state, |state| async move {
         let now = super::clock::now();
         let txn = state.db().begin().await?;
         let Some(row) =
@@ -190,10 +186,10 @@ pub async fn request_password_reset(
         .one(state.db())
         .await?;
     if let Some((user, None)) = found {
-        let (task_state, email) = (state.clone(), email.into_string());
+        let email = email.into_string();
         let delay = Duration::from_millis(rand::random_range(0..=RESET_MAIL_JITTER_MS));
-        super::tasks::in_background(state, "password_reset_mail", delay, move || {
-            write_reset_mail(task_state.clone(), user, email.clone())
+        super::tasks::in_background(state, "password_reset_mail", delay, move |state| {
+            write_reset_mail(state, user, email.clone())
         });
     }
     tracing::info!("password reset requested");
@@ -283,9 +279,8 @@ pub async fn reset_password(
         )));
     }
     let password_hash = state.hasher().hash(new.expose()).await?;
-    let (task_state, client) = (state.clone(), client.clone());
-    let done = super::tasks::to_completion(state, async move {
-        let state = task_state;
+    let client = client.clone();
+    let done = super::tasks::to_completion(state, |state| async move {
         let now = super::clock::now();
         let txn = state.db().begin().await?;
         let Some(row) = mail_token::consume(&txn, &hash, &[Kind::Reset], now).await? else {
@@ -402,9 +397,7 @@ pub async fn change_email(
     if let Some(limited) = throttle::per_mail_address(state, new.as_str()).await? {
         return Err(AppError::input(limited));
     }
-    let task_state = state.clone();
-    super::tasks::to_completion(state, async move {
-        let state = task_state;
+    super::tasks::to_completion(state, |state| async move {
         let now = super::clock::now();
         let policy = state.mail();
         let txn = state.db().begin().await?;
@@ -438,9 +431,7 @@ pub async fn delete_account(
     current_password: &str,
 ) -> Result<(), AppError> {
     let user = confirm_password(state, viewer, current_password, |_| Vec::new()).await?;
-    let task_state = state.clone();
-    super::tasks::to_completion(state, async move {
-        let state = task_state;
+    super::tasks::to_completion(state, |state| async move {
         let now = super::clock::now();
         let txn = state.db().begin().await?;
         let ended = delete_in(&txn, user.id, now).await?;

@@ -44,9 +44,9 @@ pub async fn follow(
     handle: &str,
 ) -> Result<profile::Model, AppError> {
     let followee = target(state, viewer, handle).await?;
-    let (task_state, follower) = (state.clone(), viewer.user_id);
-    let added = super::tasks::to_completion(state, async move {
-        let txn = task_state.db().begin().await?;
+    let follower = viewer.user_id;
+    let added = super::tasks::to_completion(state, |state| async move {
+        let txn = state.db().begin().await?;
         // The counts first: that locks both profiles, in the order of their
         // ids, before the insert's foreign-key checks take shared locks on
         // them (on MySQL, two follows of one profile that each held a shared
@@ -94,9 +94,9 @@ pub async fn unfollow(
     handle: &str,
 ) -> Result<profile::Model, AppError> {
     let followee = target(state, viewer, handle).await?;
-    let (task_state, follower) = (state.clone(), viewer.user_id);
-    super::tasks::to_completion(state, async move {
-        let txn = task_state.db().begin().await?;
+    let follower = viewer.user_id;
+    super::tasks::to_completion(state, |state| async move {
+        let txn = state.db().begin().await?;
         let deleted = follow::Entity::delete_many()
             .filter(follow::Column::FollowerId.eq(follower))
             .filter(follow::Column::FolloweeId.eq(followee))

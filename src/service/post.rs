@@ -27,9 +27,9 @@ pub async fn create(
 ) -> Result<post::Model, AppError> {
     let body = text::required(body, POST_BODY)
         .map_err(|e| AppError::input(InputProblem::new(e.into(), Some(Field::Body))))?;
-    let (task_state, author) = (state.clone(), viewer.user_id);
-    let post = super::tasks::to_completion(state, async move {
-        let txn = task_state.db().begin().await?;
+    let author = viewer.user_id;
+    let post = super::tasks::to_completion(state, |state| async move {
+        let txn = state.db().begin().await?;
         let post = post::ActiveModel {
             id: Set(Uuid::now_v7()),
             author_id: Set(author),
@@ -60,9 +60,9 @@ pub async fn create(
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), AppError> {
     let id = Uuid::parse_str(id).map_err(|_| AppError::Forbidden)?;
-    let (task_state, author) = (state.clone(), viewer.user_id);
-    let deleted = super::tasks::to_completion(state, async move {
-        let txn = task_state.db().begin().await?;
+    let author = viewer.user_id;
+    let deleted = super::tasks::to_completion(state, |state| async move {
+        let txn = state.db().begin().await?;
         let deleted = post::Entity::delete_many()
             .filter(post::Column::Id.eq(id))
             .filter(post::Column::AuthorId.eq(author))

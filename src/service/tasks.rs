@@ -15,14 +15,17 @@ use crate::state::AppState;
 /// its connection out of the pool for good on MySQL (seen with a 2 ms
 /// REQUEST_TIMEOUT). In its own task the transaction always commits or
 /// rolls back; only its answer is lost. The task is tracked by the state, so
-/// that shutdown waits for it before closing the pool.
-pub async fn to_completion<T: Send + 'static>(
-    state: &AppState,
-    work: impl Future<Output = Result<T, AppError>> + Send + 'static,
-) -> Result<T, AppError> {
+/// that shutdown waits for it before closing the pool. `work` is handed a
+/// clone of the state for the task to own.
+pub async fn to_completion<T, F, Fut>(state: &AppState, work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(AppState) -> Fut,
+    Fut: Future<Output = Result<T, AppError>> + Send + 'static,
+{
     state
         .tasks()
-        .spawn(crate::db::counted(work.in_current_span()))
+        .spawn(crate::db::counted(work(state.clone()).in_current_span()))
         .await
         .map_err(AppError::internal)?
 }
@@ -39,16 +42,18 @@ const BACKGROUND_ATTEMPTS: u32 = 3;
 /// never lost silently: it is logged at `error` with the error's message
 /// chain (which holds no bound value) and counted in
 /// `background_writes_failed_total{task}`. `task` names the write, for both.
+/// Each attempt is handed a clone of the state.
 pub fn in_background<F, Fut>(state: &AppState, task: &'static str, delay: Duration, mut work: F)
 where
-    F: FnMut() -> Fut + Send + 'static,
+    F: FnMut(AppState) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), AppError>> + Send + 'static,
 {
+    let owned = state.clone();
     let run = async move {
         tokio::time::sleep(delay).await;
         let mut attempt = 1;
         loop {
-            match work().await {
+            match work(owned.clone()).await {
                 Ok(()) => return,
                 Err(AppError::Unavailable(_)) if attempt < BACKGROUND_ATTEMPTS => {
                     let delay = if attempt == 1 { 200 } else { 1000 };

@@ -227,8 +227,9 @@ async fn bump(
     // cancelled request never drops the transaction half-done). Concurrent
     // upserts of a new key can deadlock in InnoDB; the one rolled back runs
     // again.
-    let (db, key) = (db.clone(), key.to_owned());
-    super::tasks::to_completion(state, async move {
+    let key = key.to_owned();
+    super::tasks::to_completion(state, |state| async move {
+        let db = state.db();
         for _ in 0..5 {
             let attempt = async {
                 let txn = db.begin().await?;

@@ -66,10 +66,8 @@ pub async fn register(
     // The account, its first session and that session's refresh token are
     // written together or not at all (see `to_completion`). `Err`: the
     // email or the handle was taken in the meantime.
-    let task_state = state.clone();
     let (client, email) = (client.clone(), email.into_string());
-    let created = super::tasks::to_completion(state, async move {
-        let state = task_state;
+    let created = super::tasks::to_completion(state, |state| async move {
         let now = super::clock::now();
         let txn = state.db().begin().await?;
         let inserted = user::ActiveModel {
@@ -180,9 +178,8 @@ pub async fn login(
         user
     };
     // The session and its refresh token are written together or not at all.
-    let (task_state, client, user_id) = (state.clone(), client.clone(), user.id);
-    let (session, refresh) = super::tasks::to_completion(state, async move {
-        let state = task_state;
+    let (client, user_id) = (client.clone(), user.id);
+    let (session, refresh) = super::tasks::to_completion(state, |state| async move {
         let txn = state.db().begin().await?;
         let opened = session::open(&txn, &state, user_id, &client, super::clock::now()).await?;
         txn.commit().await?;
@@ -225,9 +222,8 @@ pub async fn change_password(
     .await?;
     let new = parsed.ok_or_else(|| AppError::internal("the new password was not parsed"))?;
     let hash = state.hasher().hash(new.expose()).await?;
-    let (viewer, task_state, address) = (*viewer, state.clone(), user.email.clone());
-    let changed = super::tasks::to_completion(state, async move {
-        let state = task_state;
+    let (viewer, address) = (*viewer, user.email.clone());
+    let changed = super::tasks::to_completion(state, |state| async move {
         let now = super::clock::now();
         let txn = state.db().begin().await?;
         user::Entity::update_many()
