@@ -11,7 +11,7 @@ use sea_orm::{
 use crate::config::{Config, UsersAction};
 use crate::domain::Email;
 use crate::entity::{session, user};
-use crate::service::{self, account};
+use crate::service::{self, deletion, disable};
 
 /// Runs one `users` subcommand; prints what it did.
 pub async fn run(config: &Config, action: UsersAction) -> anyhow::Result<()> {
@@ -71,14 +71,14 @@ async fn act(db: &DatabaseConnection, action: UsersAction) -> anyhow::Result<()>
             );
         }
         UsersAction::Disable { .. } => {
-            account::set_disabled(db, found.id, Some(now))
+            disable::set_disabled(db, found.id, Some(now))
                 .await
                 .map_err(err)?;
             let ended = end_sessions(db, found.id, now).await?;
             println!("disabled {}; {ended} session(s) ended", found.email);
         }
         UsersAction::Enable { .. } => {
-            account::set_disabled(db, found.id, None)
+            disable::set_disabled(db, found.id, None)
                 .await
                 .map_err(err)?;
             wake_instances(db).await;
@@ -90,7 +90,9 @@ async fn act(db: &DatabaseConnection, action: UsersAction) -> anyhow::Result<()>
         }
         UsersAction::Delete { .. } => {
             let txn = db.begin().await?;
-            let ended = account::delete_in(&txn, found.id, now).await.map_err(err)?;
+            let ended = deletion::delete_in(&txn, found.id, now)
+                .await
+                .map_err(err)?;
             txn.commit().await?;
             wake_instances(db).await;
             println!("deleted {}; {} session(s) ended", found.email, ended.len());
@@ -105,7 +107,7 @@ async fn end_sessions(
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<usize> {
     let txn = db.begin().await?;
-    let ended = account::end_sessions_in(&txn, user, now)
+    let ended = service::session::end_sessions_in(&txn, user, now)
         .await
         .map_err(err)?;
     txn.commit().await?;

@@ -107,7 +107,7 @@ impl Mutation {
     async fn request_email_verification(&self, ctx: &Context<'_>) -> Result<MailPayload> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
-        MailPayload::answer(service::account::request_email_verification(state, viewer).await)
+        MailPayload::answer(service::verification::request_email_verification(state, viewer).await)
     }
 
     /// No token needed: the mail's token verifies the address, or confirms a pending email change.
@@ -118,7 +118,7 @@ impl Mutation {
     ) -> Result<VerifyEmailPayload> {
         let state = ctx.data::<AppState>()?;
         VerifyEmailPayload::answer(
-            service::account::verify_email(state, &input.token, &client(ctx)).await,
+            service::verification::verify_email(state, &input.token, &client(ctx)).await,
         )
     }
 
@@ -130,7 +130,8 @@ impl Mutation {
     ) -> Result<MailPayload> {
         let state = ctx.data::<AppState>()?;
         MailPayload::answer(
-            service::account::request_password_reset(state, &input.email, &client(ctx)).await,
+            service::password_reset::request_password_reset(state, &input.email, &client(ctx))
+                .await,
         )
     }
 
@@ -142,7 +143,7 @@ impl Mutation {
     ) -> Result<AuthPayload> {
         let state = ctx.data::<AppState>()?;
         AuthPayload::answer(
-            service::account::reset_password(
+            service::password_reset::reset_password(
                 state,
                 &input.token,
                 &input.new_password,
@@ -161,7 +162,7 @@ impl Mutation {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
         MailPayload::answer(
-            service::account::change_email(
+            service::email_change::change_email(
                 state,
                 viewer,
                 &input.current_password,
@@ -180,7 +181,7 @@ impl Mutation {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
         DeleteAccountPayload::answer(
-            service::account::delete_account(state, viewer, &input.current_password).await,
+            service::deletion::delete_account(state, viewer, &input.current_password).await,
         )
     }
 

@@ -12,6 +12,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
+use super::problem::{Field, InputProblem, ProblemKind};
 use crate::entity::mail_token;
 use crate::error::AppError;
 
@@ -37,6 +38,15 @@ impl Kind {
             Self::ChangeEmail => "change_email",
         }
     }
+}
+
+/// The answer to a token that cannot be used: unknown, expired, used or
+/// superseded alike.
+pub fn invalid() -> AppError {
+    AppError::input(InputProblem::new(
+        ProblemKind::InvalidToken,
+        Some(Field::Token),
+    ))
 }
 
 /// The hash a token is stored (and looked up) by, or `None` when the text

@@ -4,21 +4,28 @@
 //!
 //! Accounts: `user` (register, login, change of password), `reauth` (the
 //! current password before a sensitive change), `verification`,
-//! `password_reset`, `email_change`, `deletion`, `disable`; `session`,
-//! `throttle` (attempt counters), `mail_token`. The social graph: `profile`,
-//! `follow`, `post`, `page` (keyset pages). Shared by all: `problem`,
-//! `db_error`, `clock`, `tasks` (work that outlives its request).
+//! `password_reset`, `email_change`, `deletion`, `disable`, `session`,
+//! `throttle` (attempt counters), `mail_token`. Each mail flow writes its
+//! mail to the outbox in the transaction that issues its token; no request
+//! waits on the mail server. The social graph: `profile`, `follow`, `post`,
+//! `page` (keyset pages). Shared: `problem`, `db_error`, `clock`, `tasks`
+//! (work that outlives its request).
 
-pub mod account;
 pub mod clock;
 pub mod db_error;
+pub mod deletion;
+pub mod disable;
+pub mod email_change;
 pub mod follow;
 pub mod mail_token;
 pub mod page;
+pub mod password_reset;
 pub mod post;
 pub mod problem;
 pub mod profile;
+pub mod reauth;
 pub mod session;
 pub mod tasks;
 pub mod throttle;
 pub mod user;
+pub mod verification;

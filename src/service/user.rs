@@ -97,7 +97,8 @@ pub async fn register(
             return Ok(Err(Taken::Handle));
         }
         let (session, refresh) = session::open(&txn, &state, user.id, &client, now).await?;
-        super::account::send_verification(&txn, &state, user.id, &user.email, true, now).await?;
+        super::verification::send_verification(&txn, &state, user.id, &user.email, true, now)
+            .await?;
         txn.commit().await?;
         state.mail_wake().notify_one();
         Ok(Ok((user, session, refresh)))
@@ -209,7 +210,7 @@ pub async fn change_password(
     // The current-password check of every sensitive change, with the rules
     // for the new password as this change's own problems.
     let mut parsed = None;
-    let user = super::account::confirm_password(state, viewer, current, |user| {
+    let user = super::reauth::confirm_password(state, viewer, current, |user| {
         let email = Email::parse(&user.email).ok();
         match NewPassword::parse(new, email.as_ref()) {
             Ok(password) => {

@@ -908,9 +908,10 @@ async fn a_reset_mail_that_cannot_be_written_is_logged_and_counted_and_answers_a
         })
         .finish();
     let guard = tracing::subscriber::set_default(subscriber);
-    let known = service::account::request_password_reset(&state, &email, &client).await;
+    let known = service::password_reset::request_password_reset(&state, &email, &client).await;
     let unknown =
-        service::account::request_password_reset(&state, &unique_email("nobody"), &client).await;
+        service::password_reset::request_password_reset(&state, &unique_email("nobody"), &client)
+            .await;
     // The answer did not wait for the write; now it has failed.
     service::tasks::wait_until_idle(&state).await;
     drop(guard);

@@ -16,8 +16,9 @@ use uuid::Uuid;
 pub use prune::prune;
 pub use refresh::{refresh, reissue};
 pub use revoke::{
-    REVOCATION_CHANNEL, announce_revocations, live_ids, live_ids_of_user, load_revocations,
-    pull_revocations, revoke, revoke_ids, revoke_in, revoke_one, wake_other_instances,
+    REVOCATION_CHANNEL, announce_revocations, end_sessions_in, live_ids, live_ids_of_user,
+    load_revocations, pull_revocations, revoke, revoke_ids, revoke_in, revoke_one,
+    wake_other_instances,
 };
 
 use crate::auth::jwt::IssuedToken;

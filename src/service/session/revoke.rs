@@ -57,6 +57,34 @@ pub async fn live_ids_of_user(
         .await?)
 }
 
+/// Ends every live session of `user` (within the caller's transaction);
+/// answers their ids.
+pub async fn end_sessions_in(
+    conn: &impl ConnectionTrait,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, AppError> {
+    // The UPDATE first, then the rows it stamped: a write before any read
+    // (see `service::password_reset::write_reset_mail`). A session revoked
+    // elsewhere in the same second is answered too; announcing it twice is
+    // harmless.
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(Some(now)))
+        .filter(session::Column::UserId.eq(user))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .exec(conn)
+        .await?;
+    Ok(session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(session::Column::UserId.eq(user))
+        .filter(session::Column::RevokedAt.eq(now))
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
+
 /// Revokes the viewer's sessions in `scope`; answers how many were live.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id, ?scope))]
 pub async fn revoke(state: &AppState, viewer: &Viewer, scope: Scope) -> Result<u64, AppError> {
