@@ -104,9 +104,8 @@ fn me_in_process(c: &mut Criterion) {
         )
         .await
         .unwrap();
-        let viewer = state
-            .authenticate(signed_in.access.token.expose_secret())
-            .unwrap();
+        let viewer =
+            sns_api::auth::authenticate(&state, signed_in.access.token.expose_secret()).unwrap();
         (
             build_schema(&SchemaOptions::from(&config), Some(state)),
             Auth::Viewer(viewer),

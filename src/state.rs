@@ -5,11 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 
-use crate::auth::Viewer;
-use crate::auth::jwt::{JwtKeys, LEEWAY_SECS, VerifiedTokens};
+use crate::auth::jwt::{JwtKeys, VerifiedTokens};
 use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshKeys;
 use crate::auth::revocation::RevocationCache;
@@ -61,15 +59,6 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Tasks that outlive their request (`service::tasks`).
     tasks: tokio_util::task::TaskTracker,
-}
-
-/// Why a bearer token was refused (for the log; the client only sees UNAUTHENTICATED).
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error(transparent)]
-    Token(#[from] crate::auth::jwt::TokenError),
-    #[error("session revoked")]
-    Revoked,
 }
 
 impl AppState {
@@ -146,26 +135,9 @@ impl AppState {
         &self.inner.mail_wake
     }
 
-    /// Until when a session revoked at `revoked_at` can still have an
-    /// unexpired access token: every token was issued before the revocation
-    /// (a refresh only succeeds on an unrevoked session), so none outlives
-    /// this. One second more because stored times are truncated to seconds.
-    pub fn tokens_outlive_until(&self, revoked_at: DateTime<Utc>) -> DateTime<Utc> {
-        revoked_at + self.inner.jwt.ttl() + Duration::from_secs(LEEWAY_SECS + 1)
-    }
-
-    /// Verifies an access token (once per token text; see `VerifiedTokens`)
-    /// and checks its session against the revocation cache, every time; no
-    /// database access.
-    pub fn authenticate(&self, token: &str) -> Result<Viewer, AuthError> {
-        let (user_id, session_id) = self.inner.verified.verify(&self.inner.jwt, token)?;
-        if self.inner.revocations.is_revoked(&session_id) {
-            return Err(AuthError::Revoked);
-        }
-        Ok(Viewer {
-            user_id,
-            session_id,
-        })
+    /// Access tokens that verified, by their text.
+    pub fn verified_tokens(&self) -> &VerifiedTokens {
+        &self.inner.verified
     }
 
     /// The tasks that outlive their request (`service::tasks`).

@@ -1,6 +1,7 @@
-//! Who is asking: password hashing, tokens, the request's viewer and the
-//! revoked-session cache.
+//! Who is asking: password hashing, tokens, authenticating a request's
+//! token, the request's viewer and the revoked-session cache.
 
+pub mod authenticate;
 pub mod hash_cost;
 pub mod jwt;
 pub mod password;
@@ -8,4 +9,5 @@ pub mod refresh;
 pub mod revocation;
 pub mod viewer;
 
+pub use authenticate::{AuthError, authenticate};
 pub use viewer::{Auth, ClientInfo, Viewer};

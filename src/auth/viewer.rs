@@ -121,7 +121,8 @@ where
         let Some(token) = value.to_str().ok().and_then(bearer_token) else {
             return Ok(Self::Invalid);
         };
-        Ok(match AppState::from_ref(state).authenticate(token) {
+        let state = AppState::from_ref(state);
+        Ok(match super::authenticate(&state, token) {
             Ok(viewer) => Self::Viewer(viewer),
             Err(reason) => {
                 tracing::debug!(%reason, "bearer token refused");

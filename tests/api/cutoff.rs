@@ -48,9 +48,8 @@ async fn a_password_change_cut_off_at_any_step_changes_everything_or_nothing() {
         let other = service::user::login(&state, &email, PASSWORD, &client)
             .await
             .unwrap();
-        let viewer = state
-            .authenticate(this.access.token.expose_secret())
-            .unwrap();
+        let viewer =
+            sns_api::auth::authenticate(&state, this.access.token.expose_secret()).unwrap();
 
         let work = service::user::change_password(&state, &viewer, PASSWORD, NEW_PASSWORD);
         let finished = cut_after(work, cut).await;
@@ -103,9 +102,7 @@ async fn a_password_change_cut_off_at_any_step_changes_everything_or_nothing() {
             "this session's refresh token is replaced exactly when the password changes ({context})"
         );
         assert!(
-            state
-                .authenticate(this.access.token.expose_secret())
-                .is_ok(),
+            sns_api::auth::authenticate(&state, this.access.token.expose_secret()).is_ok(),
             "this session lives on ({context})"
         );
         if let Some(answer) = finished {

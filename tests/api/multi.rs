@@ -132,7 +132,9 @@ async fn the_sync_drops_a_stale_me_profile_and_keeps_a_current_one() {
         .expect("the app starts")
         .state();
     let token = a.signed_up(&unique_email("synced")).await;
-    let id = b.authenticate(&token).expect("a valid token").user_id;
+    let id = sns_api::auth::authenticate(&b, &token)
+        .expect("a valid token")
+        .user_id;
     let since = sns_api::service::clock::now() - chrono::Duration::hours(1);
     let read = |b: &sns_api::state::AppState| {
         let b = b.clone();

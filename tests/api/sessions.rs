@@ -573,7 +573,7 @@ async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
     }
     assert!(is_signed_in(&app.refresh(&live_rt).await));
     assert_eq!(app.me(&live_at).await["data"]["me"]["email"], live_email);
-    assert!(state.authenticate(&recent_at).is_err());
+    assert!(sns_api::auth::authenticate(&state, &recent_at).is_err());
     assert_eq!(error_codes(&app.me(&recent_at).await), ["UNAUTHENTICATED"]);
     app.stop().await;
 }

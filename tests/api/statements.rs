@@ -48,7 +48,7 @@ impl Harness {
         let token = data["register"]["accessToken"]
             .as_str()
             .unwrap_or_else(|| panic!("registered: {data}"));
-        Auth::Viewer(self.state.authenticate(token).expect("a valid token"))
+        Auth::Viewer(sns_api::auth::authenticate(&self.state, token).expect("a valid token"))
     }
 }
 

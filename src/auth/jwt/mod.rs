@@ -152,6 +152,14 @@ impl JwtKeys {
         self.ttl
     }
 
+    /// Until when a session revoked at `revoked_at` can still have an
+    /// unexpired access token: every token was issued before the revocation
+    /// (a refresh only succeeds on an unrevoked session), so none outlives
+    /// this. One second more because stored times are truncated to seconds.
+    pub fn tokens_outlive_until(&self, revoked_at: DateTime<Utc>) -> DateTime<Utc> {
+        revoked_at + self.ttl + Duration::from_secs(LEEWAY_SECS + 1)
+    }
+
     pub fn issue(
         &self,
         user: Uuid,

@@ -28,7 +28,7 @@ pub async fn prune(state: &AppState) -> Result<u64, AppError> {
     let db = state.db();
     let now = Utc::now();
     // An access token outlives the moment its session ended by this much.
-    let outlive = state.tokens_outlive_until(now) - now;
+    let outlive = state.jwt().tokens_outlive_until(now) - now;
     let cutoff = now - outlive - ENDED_SESSIONS_KEPT;
     // Tombstones of deleted sessions: no token of theirs is accepted any more.
     revoked_session::Entity::delete_many()

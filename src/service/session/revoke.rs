@@ -156,7 +156,7 @@ pub async fn announce_revocations(
     if ids.is_empty() {
         return;
     }
-    let until = state.tokens_outlive_until(revoked_at);
+    let until = state.jwt().tokens_outlive_until(revoked_at);
     for id in ids {
         state.revocations().revoke(*id, until);
     }
@@ -213,7 +213,7 @@ pub async fn pull_revocations(state: &AppState, since: DateTime<Utc>) -> Result<
     for (id, revoked_at) in rows {
         state
             .revocations()
-            .revoke(id, state.tokens_outlive_until(revoked_at));
+            .revoke(id, state.jwt().tokens_outlive_until(revoked_at));
     }
     Ok(count)
 }
@@ -223,6 +223,6 @@ pub async fn pull_revocations(state: &AppState, since: DateTime<Utc>) -> Result<
 /// logged-out token stays dead across a restart.
 pub async fn load_revocations(state: &AppState) -> Result<usize, AppError> {
     let now = Utc::now();
-    let window = state.tokens_outlive_until(now) - now;
+    let window = state.jwt().tokens_outlive_until(now) - now;
     pull_revocations(state, now - window).await
 }
