@@ -23,7 +23,7 @@ pub mod password_reset;
 pub mod post;
 pub mod problem;
 pub mod profile;
-pub mod reauth;
+mod reauth;
 pub mod session;
 pub mod tasks;
 pub mod throttle;
