@@ -18,6 +18,7 @@ use crate::common::poll_until;
 /// One mail as received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The envelope's recipients (`RCPT TO`), comma-separated.
     pub to: String,
     pub subject: String,
     pub body: String,
