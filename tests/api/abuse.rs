@@ -81,8 +81,8 @@ async fn success_resets_the_account_counter_and_the_lock_lifts_after_the_window(
         rate_limited(&app.login(&email, PASSWORD).await).is_some(),
         "three failures since the success"
     );
-    let conn = sea_orm::Database::connect(db.url.as_str()).await.unwrap();
-    age_counters(&conn, chrono::Duration::minutes(16)).await;
+    let conn = &app.db;
+    age_counters(conn, chrono::Duration::minutes(16)).await;
     assert_eq!(
         app.login(&email, PASSWORD).await["errors"],
         json!([]),
@@ -325,7 +325,7 @@ async fn age_counters(conn: &sea_orm::DatabaseConnection, by: chrono::Duration) 
 
 #[tokio::test]
 async fn expired_counters_are_pruned_but_an_account_lock_outlives_its_window() {
-    use sea_orm::{Database, EntityTrait, PaginatorTrait};
+    use sea_orm::{EntityTrait, PaginatorTrait};
     use sns_api::auth::ClientInfo;
     use sns_api::entity::throttle;
     let db = TestDb::fresh().await;
@@ -351,7 +351,7 @@ async fn expired_counters_are_pruned_but_an_account_lock_outlives_its_window() {
             .await
             .unwrap();
     }
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let conn = state.db();
     let strikes = |n: i32| {
         let conn = conn.clone();
         async move {
@@ -367,14 +367,14 @@ async fn expired_counters_are_pruned_but_an_account_lock_outlives_its_window() {
         }
     };
     strikes(2).await;
-    assert_eq!(throttle::Entity::find().count(&conn).await.unwrap(), 3);
+    assert_eq!(throttle::Entity::find().count(conn).await.unwrap(), 3);
     assert_eq!(
         sns_api::service::throttle::prune(&state).await.unwrap(),
         0,
         "windows still open"
     );
 
-    age_counters(&conn, chrono::Duration::minutes(20)).await;
+    age_counters(conn, chrono::Duration::minutes(20)).await;
     assert_eq!(
         sns_api::service::throttle::prune(&state).await.unwrap(),
         1,
@@ -388,14 +388,14 @@ async fn expired_counters_are_pruned_but_an_account_lock_outlives_its_window() {
         "20 minutes into a 30-minute lock, the account is still locked"
     );
 
-    age_counters(&conn, chrono::Duration::hours(25)).await;
+    age_counters(conn, chrono::Duration::hours(25)).await;
     assert_eq!(sns_api::service::throttle::prune(&state).await.unwrap(), 2);
-    assert_eq!(throttle::Entity::find().count(&conn).await.unwrap(), 0);
+    assert_eq!(throttle::Entity::find().count(conn).await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn each_lock_in_a_row_lasts_twice_as_long() {
-    use sea_orm::{ActiveModelTrait, Database, EntityTrait, Set};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
     use sns_api::entity::throttle;
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
@@ -403,7 +403,7 @@ async fn each_lock_in_a_row_lasts_twice_as_long() {
     // lock length to the next.
     config.rate_limit_login_failures = "2/10m".parse().unwrap();
     let app = TestApp::spawn_with(config).await;
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let conn = &app.db;
 
     // A first lock: one window, and a strike is recorded.
     let first = unique_email("strike-one");
@@ -413,7 +413,7 @@ async fn each_lock_in_a_row_lasts_twice_as_long() {
     let retry = rate_limited(&app.login(&first, PASSWORD).await).expect("locked");
     assert!((300..=600).contains(&retry), "one window: {retry}");
     let strike = throttle::Entity::find_by_id(format!("strikes:{first}"))
-        .one(&conn)
+        .one(conn)
         .await
         .unwrap();
     assert_eq!(strike.map(|s| s.hits), Some(1));
@@ -425,7 +425,7 @@ async fn each_lock_in_a_row_lasts_twice_as_long() {
         hits: Set(2),
         window_start: Set(chrono::Utc::now()),
     }
-    .insert(&conn)
+    .insert(conn)
     .await
     .unwrap();
     for _ in 0..2 {

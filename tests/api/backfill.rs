@@ -2,7 +2,7 @@
 //! migration gives each one a profile with a random handle.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ActiveModelTrait, Database, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use sns_api::entity::{profile, user};
 
 use crate::common::*;
@@ -10,7 +10,7 @@ use crate::common::*;
 #[tokio::test]
 async fn existing_accounts_get_a_random_handle_of_their_own() {
     let db = TestDb::fresh().await;
-    let conn = Database::connect(db.url.as_str()).await.expect("connects");
+    let conn = db.connect().await;
     // Every migration before the social graph's.
     Migrator::up(&conn, Some(9))
         .await

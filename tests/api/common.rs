@@ -2,12 +2,13 @@
 //! database on the server `TEST_DATABASE_URL` names) and the real app served
 //! over HTTP on port 0.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use sns_api::app::App;
 use sns_api::config::Config;
+use sns_api::state::AppState;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -64,10 +65,22 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// A connection of the test's own, for a test that runs no [`TestApp`]
+    /// (which has [`TestApp::db`]).
+    pub async fn connect(&self) -> DatabaseConnection {
+        connect(&self.url).await
+    }
+
     /// (admin URL, database name) when the database lives on a server.
     pub fn server(&self) -> Option<(&str, &str)> {
         self.server.as_ref().map(|(a, n)| (a.as_str(), n.as_str()))
     }
+}
+
+async fn connect(url: &str) -> DatabaseConnection {
+    Database::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("the test database is unreachable: {e}"))
 }
 
 /// `scheme://user@host:port/db?opts` with another `db`.
@@ -157,6 +170,11 @@ pub fn config_for(db: &TestDb) -> Config {
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
+    /// The app's database, through a pool of the test's own: what a test
+    /// reads or writes there goes beside the app, as another client would.
+    pub db: DatabaseConnection,
+    /// The app's own state, for what only it can tell (its hash queue).
+    pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -167,8 +185,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> Self {
+        let url = config.database_url.clone();
         let app = App::build(config).await.expect("the app starts");
         let base = format!("http://{}", app.local_addr());
+        let db = connect(&url).await;
+        let state = app.state();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
@@ -176,6 +197,8 @@ impl TestApp {
         Self {
             base,
             http: reqwest::Client::new(),
+            db,
+            state,
             stop: Some(stop),
             task: Some(task),
         }
@@ -319,6 +342,20 @@ impl TestApp {
             .await
     }
 
+    /// Polls `me` until `token` is refused (on another instance than the
+    /// one that ended its session: at its next sync).
+    pub async fn until_refused(&self, token: &str) {
+        poll_until("the token refused", || async {
+            let body = self.me(token).await;
+            if error_codes(&body) == ["UNAUTHENTICATED"] {
+                Ok(())
+            } else {
+                Err(body.to_string())
+            }
+        })
+        .await;
+    }
+
     pub async fn logout(&self, token: &str, scope: &str) -> Value {
         self.gql(
             &format!("mutation {{ logout(scope: {scope}) {{ revokedSessions }} }}"),
@@ -404,49 +441,73 @@ fn database_urls_are_rewritten_to_the_fresh_database() {
     );
 }
 
-/// Moves the rotation of refresh token `raw` `by` into the past, as time
-/// passing would (rules read stored times, so no test sleeps for them).
-pub async fn age_rotation(db: &TestDb, raw: &str, by: chrono::Duration) {
-    use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    use sns_api::entity::refresh_token;
-    let hash = sns_api::auth::refresh::RefreshToken::parse(raw)
-        .expect("a refresh token")
-        .hash();
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
-    let row = refresh_token::Entity::find_by_id(hash.clone())
-        .one(&conn)
-        .await
-        .unwrap()
-        .expect("the token is stored");
-    let rotated = row.rotated_at.expect("the token was rotated");
-    refresh_token::Entity::update_many()
-        .col_expr(
-            refresh_token::Column::RotatedAt,
-            Expr::value(Some(rotated - by)),
-        )
-        .filter(refresh_token::Column::Hash.eq(hash))
-        .exec(&conn)
-        .await
-        .unwrap();
-    conn.close().await.ok();
-}
-
-/// Moves the creation of every session in the test's database `by` into the past.
-pub async fn age_sessions(db: &TestDb, by: chrono::Duration) {
-    use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    use sns_api::entity::session;
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
-    for row in session::Entity::find().all(&conn).await.unwrap() {
-        session::Entity::update_many()
-            .col_expr(session::Column::CreatedAt, Expr::value(row.created_at - by))
-            .filter(session::Column::Id.eq(row.id))
-            .exec(&conn)
+impl TestApp {
+    /// Moves the rotation of refresh token `raw` `by` into the past, as time
+    /// passing would (rules read stored times, so no test sleeps for them).
+    pub async fn age_rotation(&self, raw: &str, by: chrono::Duration) {
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use sns_api::entity::refresh_token;
+        let hash = sns_api::auth::refresh::RefreshToken::parse(raw)
+            .expect("a refresh token")
+            .hash();
+        let row = refresh_token::Entity::find_by_id(hash.clone())
+            .one(&self.db)
+            .await
+            .unwrap()
+            .expect("the token is stored");
+        let rotated = row.rotated_at.expect("the token was rotated");
+        refresh_token::Entity::update_many()
+            .col_expr(
+                refresh_token::Column::RotatedAt,
+                Expr::value(Some(rotated - by)),
+            )
+            .filter(refresh_token::Column::Hash.eq(hash))
+            .exec(&self.db)
             .await
             .unwrap();
     }
-    conn.close().await.ok();
+
+    /// Moves the creation of every session in the test's database `by` into the past.
+    pub async fn age_sessions(&self, by: chrono::Duration) {
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use sns_api::entity::session;
+        for row in session::Entity::find().all(&self.db).await.unwrap() {
+            session::Entity::update_many()
+                .col_expr(session::Column::CreatedAt, Expr::value(row.created_at - by))
+                .filter(session::Column::Id.eq(row.id))
+                .exec(&self.db)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// How long [`poll_until`] waits: what it waits for takes a poll or sync
+/// interval of a second or less, so this only bounds a test that would
+/// otherwise hang; it claims nothing about speed.
+const POLL_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Calls `check` until it answers `Ok`, and answers that. `Err` says what
+/// was seen instead; after [`POLL_DEADLINE`] the test fails with it and
+/// `what` it waited for.
+pub async fn poll_until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + POLL_DEADLINE;
+    loop {
+        match check().await {
+            Ok(found) => return found,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "waited {POLL_DEADLINE:?} for {what}; last saw: {seen}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 // The social graph: register with a handle, profiles, posts, follows.

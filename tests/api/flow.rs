@@ -1,4 +1,4 @@
-use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use sns_api::entity::{session, user};
 
@@ -38,10 +38,10 @@ async fn a_user_registers_reads_me_logs_out_and_the_token_dies() {
     assert_eq!(error_codes(&app.me(token).await), ["UNAUTHENTICATED"]);
 
     // The session row says so too.
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let conn = &app.db;
     let rows = session::Entity::find()
         .filter(session::Column::UserId.eq(parsed))
-        .all(&conn)
+        .all(conn)
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -166,10 +166,10 @@ async fn the_password_is_stored_as_argon2id_with_the_contract_parameters() {
     let app = TestApp::spawn(&db).await;
     let email = unique_email("hash");
     app.signed_up(&email).await;
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let conn = &app.db;
     let row = user::Entity::find()
         .filter(user::Column::Email.eq(email.to_lowercase()))
-        .one(&conn)
+        .one(conn)
         .await
         .unwrap()
         .expect("the user row");
@@ -191,10 +191,10 @@ async fn a_login_with_a_weaker_hash_rehashes_it() {
     let app = TestApp::spawn(&db).await;
     let email = unique_email("rehash");
     app.signed_up(&email).await;
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let conn = &app.db;
     let row = user::Entity::find()
         .filter(user::Column::Email.eq(email.to_lowercase()))
-        .one(&conn)
+        .one(conn)
         .await
         .unwrap()
         .unwrap();
@@ -211,11 +211,11 @@ async fn a_login_with_a_weaker_hash_rehashes_it() {
     .to_string();
     let mut active = row.into_active_model();
     active.password_hash = Set(weak.clone());
-    let row = active.update(&conn).await.unwrap();
+    let row = active.update(conn).await.unwrap();
 
     assert_eq!(app.login(&email, PASSWORD).await["errors"], json!([]));
     let after = user::Entity::find_by_id(row.id)
-        .one(&conn)
+        .one(conn)
         .await
         .unwrap()
         .unwrap();

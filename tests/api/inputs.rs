@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use sea_orm::{Database, EntityTrait, PaginatorTrait};
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::json;
 use sns_api::entity::{session, user};
 
@@ -61,9 +61,9 @@ async fn every_bad_register_input_gets_its_code_and_field() {
         }
     }
     // Nothing was written by any of them.
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
-    assert_eq!(user::Entity::find().count(&conn).await.unwrap(), 0);
-    assert_eq!(session::Entity::find().count(&conn).await.unwrap(), 0);
+    let conn = &app.db;
+    assert_eq!(user::Entity::find().count(conn).await.unwrap(), 0);
+    assert_eq!(session::Entity::find().count(conn).await.unwrap(), 0);
     app.stop().await;
 }
 
@@ -77,9 +77,9 @@ async fn a_taken_email_is_refused_in_any_case_without_a_second_row() {
         .await;
     assert_eq!(payload_codes(&payload), ["EMAIL_TAKEN"]);
     assert_eq!(payload["errors"][0]["field"], json!(["input", "email"]));
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
-    assert_eq!(user::Entity::find().count(&conn).await.unwrap(), 1);
-    assert_eq!(session::Entity::find().count(&conn).await.unwrap(), 1);
+    let conn = &app.db;
+    assert_eq!(user::Entity::find().count(conn).await.unwrap(), 1);
+    assert_eq!(session::Entity::find().count(conn).await.unwrap(), 1);
     app.stop().await;
 }
 
@@ -140,10 +140,10 @@ async fn concurrent_registrations_of_one_email_give_exactly_one_account() {
         outcomes,
         BTreeMap::from([("EMAIL_TAKEN".to_owned(), 24), ("ok".to_owned(), 1)])
     );
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
-    assert_eq!(user::Entity::find().count(&conn).await.unwrap(), 1);
+    let conn = &app.db;
+    assert_eq!(user::Entity::find().count(conn).await.unwrap(), 1);
     assert_eq!(
-        session::Entity::find().count(&conn).await.unwrap(),
+        session::Entity::find().count(conn).await.unwrap(),
         1,
         "no half-written registration"
     );

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sea_orm::{Database, EntityTrait};
+use sea_orm::EntityTrait;
 use serde_json::json;
 use sns_api::entity::user;
 
@@ -95,7 +95,7 @@ async fn no_secret_ever_reaches_the_log_even_at_trace() {
     )
     .await;
 
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let conn = db.connect().await;
     let hash = user::Entity::find()
         .one(&conn)
         .await
@@ -104,11 +104,11 @@ async fn no_secret_ever_reaches_the_log_even_at_trace() {
         .password_hash;
     conn.close().await.ok();
 
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .expect("SIGTERM sent");
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM is a clean exit: {status}");
     let log = reader.join().unwrap().join("\n");

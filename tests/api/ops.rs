@@ -1,8 +1,8 @@
 //! Operations: metrics, and a shutdown that lets in-flight work finish.
 
-use std::time::Duration;
-
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
+use sns_api::entity::session;
 
 use crate::common::*;
 
@@ -51,6 +51,7 @@ async fn metrics_count_operations_logins_and_the_hash_pool() {
     assert!(!after.contains("WhoAmI"), "client names are no labels");
     for name in [
         "graphql_request_duration_seconds_bucket{operation=\"login\"",
+        "graphql_request_db_statements_sum{operation=\"login\"}",
         "password_hash_queue_depth",
         "password_hash_wait_seconds_bucket",
         "revocation_cache_entries",
@@ -88,7 +89,20 @@ async fn shutdown_lets_logins_in_flight_finish() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    // In flight: each login waits for the one hashing thread or is past it
+    // (one hashes meanwhile, uncounted).
+    poll_until("the four logins in flight", || async {
+        let waiting = app.state.hasher().queue_depth();
+        let done = session::Entity::find().count(&app.db).await.unwrap() - 1;
+        if waiting as u64 + done >= 3 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{waiting} waiting for the hasher, {done} signed in"
+            ))
+        }
+    })
+    .await;
     let base = app.base.clone();
     app.stop().await;
     for login in logins {

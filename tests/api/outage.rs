@@ -1,8 +1,9 @@
 //! The database goes away mid-run (PostgreSQL: the app's backends are
 //! terminated and new connections refused), then comes back: requests that
 //! need it answer SERVICE_UNAVAILABLE within the acquire timeout, /readyz is
-//! 503 and /healthz 200, and everything recovers without a restart. Runs
-//! where TEST_DATABASE_URL names a PostgreSQL server (as `.ci/run` does).
+//! 503 and /healthz 200, and everything recovers without a restart. It
+//! needs TEST_DATABASE_URL to name a PostgreSQL server, so it is ignored
+//! unless asked for (`.ci/run` runs it against PostgreSQL).
 
 use std::time::{Duration, Instant};
 
@@ -12,12 +13,13 @@ use serde_json::json;
 use crate::common::*;
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: TEST_DATABASE_URL=postgres://…"]
 async fn a_database_outage_is_service_unavailable_then_recovers() {
     let db = TestDb::fresh().await;
-    let Some((admin_url, name)) = db.server().filter(|(url, _)| url.starts_with("postgres")) else {
-        eprintln!("outage test runs on PostgreSQL only (TEST_DATABASE_URL)");
-        return;
-    };
+    let (admin_url, name) = db
+        .server()
+        .filter(|(url, _)| url.starts_with("postgres"))
+        .expect("TEST_DATABASE_URL names a PostgreSQL server");
     let mut config = config_for(&db);
     config.database_acquire_timeout = Duration::from_secs(1);
     let app = TestApp::spawn_with(config).await;
@@ -54,15 +56,15 @@ async fn a_database_outage_is_service_unavailable_then_recovers() {
         .execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    poll_until("a login after the outage", || async {
         let body = app.login_response(&email, PASSWORD).await;
         if body["data"]["login"]["errors"] == json!([]) {
-            break;
+            Ok(())
+        } else {
+            Err(body.to_string())
         }
-        assert!(Instant::now() < deadline, "no recovery: {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     assert_eq!(app.status("/readyz").await, 200);
     admin.close().await.ok();
     app.stop().await;

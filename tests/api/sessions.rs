@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use sns_api::entity::session;
 
@@ -95,7 +95,7 @@ async fn a_rotated_token_presented_after_the_grace_revokes_the_session() {
     let app = TestApp::spawn_with(config).await;
     let (at0, rt0) = app.signed_up_pair(&unique_email("thief")).await;
     let (at1, rt1) = pair(&app.refresh(&rt0).await);
-    age_rotation(&db, &rt0, chrono::Duration::seconds(2)).await;
+    app.age_rotation(&rt0, chrono::Duration::seconds(2)).await;
 
     let reuse = app.refresh(&rt0).await;
     assert_eq!(payload_codes(&reuse), ["INVALID_REFRESH_TOKEN"]);
@@ -160,14 +160,14 @@ async fn a_session_s_refresh_token_dies_with_it() {
 
     // An expired session too.
     let (_, rt) = app.signed_up_pair(&unique_email("expired")).await;
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let conn = &app.db;
     session::Entity::update_many()
         .col_expr(
             session::Column::ExpiresAt,
             Expr::value(chrono::Utc::now() - chrono::Duration::hours(1)),
         )
         .filter(session::Column::RevokedAt.is_null())
-        .exec(&conn)
+        .exec(conn)
         .await
         .unwrap();
     assert_eq!(
@@ -183,7 +183,7 @@ async fn sessions_lists_the_live_ones_newest_first_with_the_current_marked() {
     let app = TestApp::spawn(&db).await;
     let email = unique_email("list");
     let (first, _) = app.signed_up_pair(&email).await;
-    age_sessions(&db, chrono::Duration::seconds(5)).await;
+    app.age_sessions(chrono::Duration::seconds(5)).await;
     let second = app
         .http
         .post(app.url("/graphql"))
@@ -397,14 +397,14 @@ async fn the_refresh_token_is_stored_only_as_a_hash() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
     let (_, rt) = app.signed_up_pair(&unique_email("hashed")).await;
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
-    let rows = refresh_token::Entity::find().all(&conn).await.unwrap();
+    let conn = &app.db;
+    let rows = refresh_token::Entity::find().all(conn).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].hash.len(), 64);
     assert!(!rows.iter().any(|r| r.hash.contains(&rt)));
     let by_session = refresh_token::Entity::find()
         .filter(refresh_token::Column::SessionId.eq(rows[0].session_id))
-        .all(&conn)
+        .all(conn)
         .await
         .unwrap();
     assert_eq!(by_session.len(), 1);
@@ -428,9 +428,9 @@ async fn a_session_ends_at_its_absolute_limit_however_active() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
     let (_, rt) = app.signed_up_pair(&unique_email("absolute")).await;
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let conn = &app.db;
     // Signed in 89 days ago: one refresh left, and it may not slide past day 90.
-    signed_in_days_ago(&conn, 89).await;
+    signed_in_days_ago(conn, 89).await;
     let refreshed = app.refresh(&rt).await;
     assert!(is_signed_in(&refreshed), "{refreshed}");
     let (at, rt) = pair(&refreshed);
@@ -447,7 +447,7 @@ async fn a_session_ends_at_its_absolute_limit_however_active() {
         "capped at the absolute limit: {left}"
     );
 
-    signed_in_days_ago(&conn, 91).await;
+    signed_in_days_ago(conn, 91).await;
     assert_eq!(
         payload_codes(&app.refresh(&rt).await),
         ["INVALID_REFRESH_TOKEN"]
@@ -461,17 +461,17 @@ async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
     use sns_api::entity::{refresh_token, user};
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
-    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let conn = &app.db;
     let session_of = async |email: &str| {
         let user = user::Entity::find()
             .filter(user::Column::Email.eq(email))
-            .one(&conn)
+            .one(conn)
             .await
             .unwrap()
             .expect("the account");
         session::Entity::find()
             .filter(session::Column::UserId.eq(user.id))
-            .one(&conn)
+            .one(conn)
             .await
             .unwrap()
             .expect("its session")
@@ -480,7 +480,7 @@ async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
     let tokens_of = async |id| {
         refresh_token::Entity::find()
             .filter(refresh_token::Column::SessionId.eq(id))
-            .count(&conn)
+            .count(conn)
             .await
             .unwrap()
     };
@@ -489,7 +489,7 @@ async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
         session::Entity::update_many()
             .col_expr(column, ago(hours))
             .filter(session::Column::Id.eq(id))
-            .exec(&conn)
+            .exec(conn)
             .await
             .unwrap();
     };
@@ -532,7 +532,7 @@ async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
         rotated_at: Set(Some(chrono::Utc::now())),
     });
     refresh_token::Entity::insert_many(chain)
-        .exec(&conn)
+        .exec(conn)
         .await
         .unwrap();
     age(old_revoked, session::Column::RevokedAt, 72).await;
@@ -549,7 +549,7 @@ async fn sessions_that_ended_long_ago_go_with_their_refresh_tokens() {
     assert_eq!(sns_api::service::session::prune(&state).await.unwrap(), 0);
 
     let left: Vec<_> = session::Entity::find()
-        .all(&conn)
+        .all(conn)
         .await
         .unwrap()
         .into_iter()

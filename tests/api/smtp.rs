@@ -1,42 +1,24 @@
-//! A real SMTP server for the mail tests: aiosmtpd (Debian's python3-aiosmtpd
-//! or PyPI's aiosmtpd) in a child process on a random port, storing each
-//! mail it accepts as a file, so that tests read what a recipient would get.
+//! A real SMTP server for the mail tests, in-process on a random port:
+//! mailin speaks the protocol, every message accepted is kept (envelope
+//! recipients and data) for tests to read as a recipient would, and the
+//! server can be told to refuse mail, or be stopped and started again on its
+//! port.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// The sink: `sink.py DIR PORT` (port 0 picks one) prints its port, then
-/// stores each message as `DIR/<uuid>.eml`, headed by the envelope recipients.
-const SINK: &str = r#"
-import asyncio, os, sys, uuid
-from aiosmtpd.smtp import SMTP
+use mailin::{Action, Handler, Response, SessionBuilder};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufStream};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
 
-class Sink:
-    def __init__(self, d):
-        self.d = d
-    async def handle_DATA(self, server, session, envelope):
-        name = uuid.uuid4().hex
-        tmp = os.path.join(self.d, name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(("X-Envelope-To: " + ",".join(envelope.rcpt_tos) + "\r\n").encode())
-            f.write(envelope.original_content or envelope.content)
-        os.rename(tmp, os.path.join(self.d, name + ".eml"))
-        return "250 OK"
-
-async def main():
-    d, port = sys.argv[1], int(sys.argv[2])
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(Sink(d)), "127.0.0.1", port)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    await asyncio.Event().wait()
-
-asyncio.run(main())
-"#;
+use crate::common::poll_until;
 
 /// One mail as received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The envelope's recipients (`RCPT TO`), comma-separated.
     pub to: String,
     pub subject: String,
     pub body: String,
@@ -53,74 +35,49 @@ impl Received {
     }
 }
 
-pub struct SmtpSink {
-    python: String,
-    dir: tempfile::TempDir,
-    script: PathBuf,
-    pub port: u16,
-    child: Option<Child>,
+/// What the connections of one server share.
+#[derive(Default)]
+struct Shared {
+    inbox: Mutex<Vec<Received>>,
+    refusing: AtomicBool,
 }
 
-/// A Python that has aiosmtpd, if any (pyenv's `python3` may lack the
-/// Debian package that `/usr/bin/python3` has).
-fn python() -> Option<String> {
-    ["python3", "/usr/bin/python3"].into_iter().find_map(|p| {
-        Command::new(p)
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .ok()
-            .filter(|s| s.success())
-            .map(|_| p.to_owned())
-    })
+pub struct SmtpSink {
+    shared: Arc<Shared>,
+    port: u16,
+    server: Option<JoinHandle<()>>,
 }
 
 impl SmtpSink {
-    /// Starts the server; `None` (the test is skipped, and says so) only
-    /// outside CI when no aiosmtpd is installed. In CI that is a failure.
-    pub fn start() -> Option<Self> {
-        let Some(python) = python() else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "aiosmtpd is not installed (pip install aiosmtpd, or apt-get install python3-aiosmtpd)"
-            );
-            eprintln!(
-                "SKIPPED: no aiosmtpd (pip install aiosmtpd, or apt-get install python3-aiosmtpd)"
-            );
-            return None;
-        };
-        let dir = tempfile::tempdir().expect("temp dir");
-        let script = dir.path().join("sink.py");
-        std::fs::write(&script, SINK).expect("write the sink");
-        std::fs::create_dir(dir.path().join("mail")).expect("mail dir");
+    /// Starts the server on a port of its own.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the SMTP server");
+        let port = listener.local_addr().expect("its address").port();
         let mut sink = Self {
-            python,
-            dir,
-            script,
-            port: 0,
-            child: None,
+            shared: Arc::default(),
+            port,
+            server: None,
         };
-        sink.spawn();
-        Some(sink)
+        sink.serve(listener);
+        sink
     }
 
-    fn spawn(&mut self) {
-        use std::io::BufRead as _;
-        let mut child = Command::new(&self.python)
-            .arg(&self.script)
-            .arg(self.dir.path().join("mail"))
-            .arg(self.port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the SMTP sink");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the sink's port");
-        self.port = line.trim().parse().expect("the sink prints its port");
-        self.child = Some(child);
+    fn serve(&mut self, listener: TcpListener) {
+        let shared = self.shared.clone();
+        self.server = Some(tokio::spawn(async move {
+            // The connections belong to the server's task, so that stopping
+            // it closes them too, as a server going down does: the app's
+            // pooled connections must not outlive it.
+            let mut connections = JoinSet::new();
+            loop {
+                if let Ok((stream, peer)) = listener.accept().await {
+                    connections.spawn(converse(stream, peer.ip(), shared.clone()));
+                }
+                while connections.try_join_next().is_some() {}
+            }
+        }));
     }
 
     /// `MAIL_URL` for this server (plain SMTP; STARTTLS is not needed here).
@@ -129,49 +86,49 @@ impl SmtpSink {
     }
 
     /// Stops the server: connections are refused until `start_again`.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+            // Once the task is gone, so are its listener and connections.
+            let _ = server.await;
         }
     }
 
     /// Starts it again on the same port.
-    pub fn start_again(&mut self) {
-        self.spawn();
+    pub async fn start_again(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("the SMTP server's port again");
+        self.serve(listener);
+    }
+
+    /// While `refuse` holds, every mail is refused with a temporary failure
+    /// (451 to `MAIL FROM`), as a busy or broken server answers.
+    pub fn refuse(&self, refuse: bool) {
+        self.shared.refusing.store(refuse, Ordering::SeqCst);
     }
 
     /// Every mail received so far.
     pub fn mails(&self) -> Vec<Received> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(self.dir.path().join("mail")).expect("mail dir") {
-            let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "eml") {
-                out.push(parse(&std::fs::read_to_string(&path).expect("a mail")));
-            }
-        }
-        out
+        self.shared.inbox.lock().expect("the inbox").clone()
     }
 
-    /// Waits until `pred` holds of the mails received (polling; the worker
-    /// sends within its poll interval); panics after a generous deadline.
+    /// Waits until `pred` holds of the mails received (the worker sends
+    /// within its poll interval); answers them.
     pub async fn wait_until(
         &self,
         what: &str,
         pred: impl Fn(&[Received]) -> bool,
     ) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        poll_until(what, || async {
             let mails = self.mails();
             if pred(&mails) {
-                return mails;
+                Ok(mails)
+            } else {
+                Err(format!("{mails:#?}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} after 20 s: {mails:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     /// Waits for the one mail to `to` with `subject` and answers it.
@@ -196,7 +153,83 @@ impl SmtpSink {
 
 impl Drop for SmtpSink {
     fn drop(&mut self) {
-        self.stop();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// One SMTP conversation: each line the client sends goes to mailin's
+/// session, and its answer back.
+async fn converse(stream: TcpStream, peer: IpAddr, shared: Arc<Shared>) -> std::io::Result<()> {
+    let mut stream = BufStream::new(stream);
+    let mut session = SessionBuilder::new("sns-api-tests").build(peer, Recorder::new(shared));
+    answer(&mut stream, &session.greeting()).await?;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if stream.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(());
+        }
+        let response = session.process(&line);
+        match response.action {
+            Action::NoReply => {}
+            Action::Reply => answer(&mut stream, &response).await?,
+            // No STARTTLS is offered, so an upgrade never comes.
+            Action::Close | Action::UpgradeTls => {
+                return answer(&mut stream, &response).await;
+            }
+        }
+    }
+}
+
+async fn answer(stream: &mut BufStream<TcpStream>, response: &Response) -> std::io::Result<()> {
+    stream.write_all(&response.buffer()?).await?;
+    stream.flush().await
+}
+
+/// Keeps the message of one connection's transaction, or refuses it.
+struct Recorder {
+    shared: Arc<Shared>,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Recorder {
+    fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            to: Vec::new(),
+            data: Vec::new(),
+        }
+    }
+}
+
+impl Handler for Recorder {
+    fn mail(&mut self, _ip: IpAddr, _domain: &str, _from: &str) -> Response {
+        if self.shared.refusing.load(Ordering::SeqCst) {
+            return Response::custom(451, "4.3.2 Refused by the test".to_owned());
+        }
+        mailin::response::OK
+    }
+
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    /// Kept before the client hears 250, so a mail the app counts as sent
+    /// is in the inbox.
+    fn data_end(&mut self) -> Response {
+        let mail = parse(&self.to.join(","), &String::from_utf8_lossy(&self.data));
+        self.shared.inbox.lock().expect("the inbox").push(mail);
+        mailin::response::OK
     }
 }
 
@@ -221,8 +254,8 @@ fn unquote(body: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Headers and body of a stored mail.
-fn parse(raw: &str) -> Received {
+/// A mail to the envelope recipients `to`, from its data.
+fn parse(to: &str, raw: &str) -> Received {
     let (head, body) = raw
         .split_once("\r\n\r\n")
         .or_else(|| raw.split_once("\n\n"))
@@ -233,7 +266,7 @@ fn parse(raw: &str) -> Received {
             .unwrap_or_default()
     };
     Received {
-        to: header("X-Envelope-To:"),
+        to: to.to_owned(),
         subject: header("Subject:"),
         body: if head.contains("quoted-printable") {
             unquote(body)

@@ -54,7 +54,7 @@ impl Harness {
 
 // Small enough items that 100 of them fit the default complexity (each
 // field of an item counts `first` times).
-const FEED: &str = "query($first: Int) { feed(first: $first) { edges { node { id author { handle viewerFollows } } } pageInfo { hasNextPage endCursor } } }";
+const FEED: &str = "query($first: Int) { feed(first: $first) { edges { node { author { handle viewerFollows followerCount } } } pageInfo { hasNextPage endCursor } } }";
 
 // One connection per document: two sibling connections resolve side by
 // side, and whether their loads share a batch depends on timing.
