@@ -3,6 +3,7 @@
 //! variant carries the problems a user should see).
 
 pub mod account;
+pub mod feed;
 pub mod follow;
 pub mod mail_token;
 pub mod page;
