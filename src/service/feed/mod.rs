@@ -197,18 +197,13 @@ fn recent_scan() -> SelectStatement {
         .order_by(post::Column::Id, Order::Desc)
         .limit(Param::Window.marker())
         .take();
-    let followees = Query::select()
-        .column(follow::Column::FolloweeId)
-        .from(follow::Entity)
-        .and_where(Expr::col(follow::Column::FollowerId).eq(Param::Viewer))
-        .take();
     Query::select()
         .columns(post::Column::iter())
         .from_subquery(newest, RECENT)
         .cond_where(
             Cond::any()
                 .add(Expr::col(post::Column::AuthorId).eq(Param::Viewer))
-                .add(Expr::col(post::Column::AuthorId).in_subquery(followees)),
+                .add(Expr::col(post::Column::AuthorId).in_subquery(followees())),
         )
         .order_by(post::Column::Id, Order::Desc)
         .limit(Param::Limit.marker())
@@ -324,18 +319,24 @@ fn by_author() -> SelectStatement {
         .take()
 }
 
-/// `authors(author_id)`: the profiles the viewer follows, and the viewer.
-fn authors() -> CommonTableExpression {
-    let followees = Query::select()
+/// The ids of the profiles the viewer follows.
+fn followees() -> SelectStatement {
+    Query::select()
         .column(follow::Column::FolloweeId)
         .from(follow::Entity)
         .and_where(Expr::col(follow::Column::FollowerId).eq(Param::Viewer))
+        .take()
+}
+
+/// `authors(author_id)`: the profiles the viewer follows, and the viewer.
+fn authors() -> CommonTableExpression {
+    let authors = followees()
         .union(
             UnionType::Distinct,
             Query::select().expr(Param::Viewer).take(),
         )
         .take();
-    cte(AUTHORS, &[AUTHOR_ID], followees)
+    cte(AUTHORS, &[AUTHOR_ID], authors)
 }
 
 /// The id of the newest post below the cursor; with `author_of`, of the
