@@ -2,7 +2,7 @@
 //! `seed` writes accounts, profiles, follows and posts straight into the
 //! database `DATABASE_URL` names (after migrating it), with every count
 //! exact; `explain` prints the plans of the very statements the server runs
-//! for a feed page (`service::post::feed_statements`), for page 1, page 3
+//! for a feed page (`service::feed::feed_statements`), for page 1, page 3
 //! and a sparse feed (the viewer following one account, rolled back after).
 //!
 //!   DATABASE_URL=sqlite:///tmp/feed.db?mode=rwc cargo bench --bench feed -- seed
@@ -374,7 +374,7 @@ async fn explain(url: &str) -> anyhow::Result<()> {
         .await?
         .context("no bench-0@example.com: seed first")?;
     let page = |after| PageRequest { first: 20, after };
-    let feed = |req| sns_api::service::post::feed_statements(backend, viewer, req);
+    let feed = |req| sns_api::service::feed::feed_statements(backend, viewer, req);
     // The 40th post of the feed: page 3 starts after it. (The last
     // statement reads any feed whole.)
     let two_pages = post::Entity::find()

@@ -52,7 +52,7 @@ impl Query {
     ) -> Result<PostConnection> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
-        let page = service::post::feed(state, viewer, first, after.as_deref()).await?;
+        let page = service::feed::feed(state, viewer, first, after.as_deref()).await?;
         feed_connection(ctx, viewer.user_id, page).await
     }
 }

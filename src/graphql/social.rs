@@ -10,8 +10,8 @@ use super::types::{User, UserError, payload_answer};
 use super::viewer_auth;
 use crate::entity::{post, profile};
 use crate::error::AppError;
+use crate::service::feed::FeedItem;
 use crate::service::page::{self, Kind, Page};
-use crate::service::post::FeedItem;
 use crate::service::{self, follow::Direction};
 use crate::state::AppState;
 

@@ -8,14 +8,16 @@
 //! `throttle` (attempt counters), `mail_token`. Each mail flow writes its
 //! mail to the outbox in the transaction that issues its token; no request
 //! waits on the mail server. The social graph: `profile`, `follow`, `post`,
-//! `page` (keyset pages). Shared: `problem`, `db_error`, `clock`, `tasks`
-//! (work that outlives its request).
+//! `feed` (a viewer's feed and its statements), `page` (keyset pages).
+//! Shared: `problem`, `db_error`, `clock`, `tasks` (work that outlives its
+//! request).
 
 pub mod clock;
 pub mod db_error;
 pub mod deletion;
 pub mod disable;
 pub mod email_change;
+pub mod feed;
 pub mod follow;
 pub mod mail_token;
 pub mod page;

@@ -6,8 +6,8 @@
 
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
+use sns_api::service::feed;
 use sns_api::service::page::PageRequest;
-use sns_api::service::post;
 use uuid::Uuid;
 
 use crate::common::*;
@@ -570,7 +570,7 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
                 after: start.checked_sub(1).map(|k| ids[k]),
             };
             let page = &ids[start..ids.len().min(start + first + 1)];
-            let statements = post::feed_statements(conn.get_database_backend(), viewer, req);
+            let statements = feed::feed_statements(conn.get_database_backend(), viewer, req);
             for (k, statement) in statements.into_iter().enumerate() {
                 let rows = post_ids(&conn, statement).await;
                 assert_eq!(rows, page, "statement {k}, pages of {first} from {start}");
@@ -579,7 +579,7 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
             // posts among everyone's 5 newest below the cursor (the
             // stranger's count too); a full page of them is the page.
             let statement =
-                post::feed_statements_in_window(conn.get_database_backend(), viewer, req, 5)
+                feed::feed_statements_in_window(conn.get_database_backend(), viewer, req, 5)
                     .remove(0);
             let rows = post_ids(&conn, statement).await;
             let window: Vec<Uuid> = everyones
