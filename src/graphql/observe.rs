@@ -10,22 +10,22 @@
 //! succeeded; [`Stage`] carries what one leaves for the next:
 //!
 //! ```text
-//! request ─ span, clock, statement count ──────────────────────────────────┐
-//!   prepare_request  the request's loaders into its data; then              │
-//!     │  prepared? ── yes ─────────────────────────────▶ Hit(prepared)       │
-//!     │             └ no: admission::admit (refusal ends it)                 │
-//!     │                   ─────────────────────────────▶ Admitted{name, unprovided}
-//!   parse_query      Hit: the prepared document                              │
-//!     │              Admitted: async-graphql takes the document admit       │
-//!     │              parsed; its label; a copy if cacheable                  │
-//!     │                   ─────────────────────────────▶ Parsed{label, unprovided, keep}
-//!   validation       Hit: the prepared result                                │
-//!     │              Parsed: async-graphql's rules, then the unprovided      │
-//!     │              variables; the copy into the cache                      │
-//!     │                   ─────────────────────────────▶ Valid(metrics)      │
-//!   execute          marks Executed; the resolvers run                       │
-//! request (after) ─ codes on what is left; records Valid's metrics, or ──────┘
-//!                   "invalid"'s for any other stage
+//! hook              does                                            leaves in `Stage`
+//! request           opens the span, starts the clock and the
+//! │                 statement count; all below runs inside it
+//! ├ prepare_request puts the request's loaders in its data;
+//! │                 prepared before? yes ─────────────────────────▶ Hit(prepared)
+//! │                 no: admission::admit; a refusal ends here ────▶ Admitted{operation_name, unprovided}
+//! ├ parse_query     Hit: the prepared document
+//! │                 Admitted: async-graphql's parse, which takes
+//! │                 the document admit parsed; its label; a
+//! │                 copy if the cache may keep it ────────────────▶ Parsed{label, unprovided, keep}
+//! ├ validation      Hit: the prepared result ─────────────────────▶ Valid(metrics)
+//! │                 Parsed: async-graphql's rules, then the
+//! │                 unprovided variables; the copy to the cache ──▶ Valid(metrics)
+//! ├ execute         marks Executed; the resolvers run
+//! └ request, after  codes on the errors left; records Valid's
+//!                   metrics, or "invalid"'s after any other stage
 //! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
