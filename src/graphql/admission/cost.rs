@@ -1,8 +1,9 @@
 //! The cost rule: what a parsed document costs to validate and run, counted
-//! on its syntax alone, against the limits of the settings: the fields as written, the fields that validation and execution
-//! walk (every operation and fragment definition, each fragment spread
-//! counting its fragment's fields again), the deepest field nesting, and the
-//! most directives on one definition or selection. `__typename` and aliases
+//! on its syntax alone against the settings: the fields as written, the
+//! fields that validation and execution walk (every operation and fragment
+//! definition, each fragment spread counting its fragment's fields again),
+//! the deepest field nesting, and the most directives on one definition or
+//! selection. `__typename` and aliases
 //! are fields like any other. Each fragment is measured once and its figures
 //! reused wherever it is spread, so the count is linear in the document
 //! however the fragments fan out.
