@@ -2,7 +2,8 @@
 //! `extensions.code`: parse errors, validation and limit errors, and input
 //! coercion errors. Errors from our resolvers carry their code already.
 //! Applied by the one per-operation extension (`observe.rs`), so that each
-//! field resolves through a single extension, not one per concern.
+//! field resolves through a single extension, not one per concern; the
+//! admission rules build their refusals here too.
 
 use async_graphql::ServerError;
 
@@ -18,4 +19,9 @@ pub(super) fn with_code(mut e: ServerError, code: &str) -> ServerError {
         ext.set("code", code);
     }
     e
+}
+
+/// A refusal of ours, with the contract's `code`.
+pub(super) fn refused(message: String, code: &str) -> ServerError {
+    with_code(ServerError::new(message, None), code)
 }

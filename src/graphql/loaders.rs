@@ -71,6 +71,18 @@ impl Loader<(Uuid, Uuid)> for FollowsLoader {
     }
 }
 
+/// Puts the loaders of one request in its data; a schema without state (the
+/// one that prints the SDL) runs nothing that loads.
+pub(super) fn install(
+    request: async_graphql::Request,
+    state: Option<&AppState>,
+) -> async_graphql::Request {
+    match state {
+        Some(state) => request.data(RequestLoaders::new(state)),
+        None => request,
+    }
+}
+
 /// The loaders of one request, made on first use (most requests, `me` or
 /// a login, never need them).
 pub struct RequestLoaders {

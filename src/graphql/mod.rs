@@ -1,18 +1,16 @@
 //! The GraphQL API: schema assembly and limits, resolvers (thin: read the
 //! viewer and state, call one service function, map the result) and types.
 
+mod admission;
 mod codes;
-mod cost;
-mod limits;
 mod loaders;
 mod mutation;
 mod observe;
+mod prepared;
 mod query;
-mod scan;
 mod schema;
 mod social;
 mod types;
-mod variables;
 
 pub use observe::Executed;
 pub use schema::{ApiSchema, SchemaOptions, build_schema};

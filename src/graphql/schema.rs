@@ -1,6 +1,9 @@
+//! Assembling the schema: its roots, the limits from the settings, and the
+//! one per-operation extension.
+
 use async_graphql::{EmptySubscription, Schema};
 
-use super::limits::Limits;
+use super::admission::Limits;
 use super::mutation::Mutation;
 use super::observe::Observe;
 use super::query::Query;
@@ -33,7 +36,7 @@ impl From<&Config> for SchemaOptions {
 
 /// Builds the schema; `state` is `None` only to print the SDL.
 pub fn build_schema(options: &SchemaOptions, state: Option<AppState>) -> ApiSchema {
-    // Depth, complexity and directives are our limits (`limits.rs`), not
+    // Depth, complexity and directives are our limits (`admission`), not
     // async-graphql's: ours count `__typename` too, and run before anything
     // expands fragments at every spread.
     let limits = Limits {

@@ -1,8 +1,9 @@
-//! What a parsed document costs to validate and run, counted on its syntax
-//! alone: the fields as written, the fields that validation and execution
-//! walk (every operation and fragment definition, each fragment spread
-//! counting its fragment's fields again), the deepest field nesting, and the
-//! most directives on one definition or selection. `__typename` and aliases
+//! The cost rule: what a parsed document costs to validate and run, counted
+//! on its syntax alone against the settings: the fields as written, the
+//! fields that validation and execution walk (every operation and fragment
+//! definition, each fragment spread counting its fragment's fields again),
+//! the deepest field nesting, and the most directives on one definition or
+//! selection. `__typename` and aliases
 //! are fields like any other. Each fragment is measured once and its figures
 //! reused wherever it is spread, so the count is linear in the document
 //! however the fragments fan out.
@@ -18,16 +19,19 @@
 //! A fragment's figure then depends on the request's variables only, never
 //! on where it is spread, so it is still measured once.
 //!
-//! Also what a document asks of introspection, whose fields answer lists as
-//! long as the schema (every type, every field of a type): how often it
-//! selects `__schema` or `__type`, and whether it selects a field twice in
-//! one place within them, which would build such a list again.
+//! The rule ([`check`]) refuses a fragment cycle, and each figure over its
+//! setting: directives (`QUERY_DIRECTIVE_LIMIT`), fields as written
+//! (`QUERY_FIELD_LIMIT`), fields expanded (`QUERY_COMPLEXITY_LIMIT`), depth
+//! (`QUERY_DEPTH_LIMIT`), in that order.
 
 use std::collections::{HashMap, HashSet};
 
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use async_graphql::{Positioned, Variables};
+use async_graphql::{Positioned, ServerError, Variables};
 use async_graphql_value::{ConstValue, Value};
+
+use super::Limits;
+use crate::graphql::codes::{PARSE_FAILED, VALIDATION_FAILED, refused};
 
 /// The fields that answer a Relay connection, whatever type they are
 /// selected on (the measure sees no types): `Profile.posts`,
@@ -152,6 +156,88 @@ fn clamped(n: Option<i64>) -> usize {
     n.map_or(DEFAULT_FIRST, |n| {
         usize::try_from(n.clamp(1, MAX_FIRST as i64)).unwrap_or(MAX_FIRST)
     })
+}
+
+/// Refuses a document that cannot be expanded (a fragment cycle), carries
+/// too many directives in one place, selects too many fields, as written or
+/// with its fragments expanded and its connections multiplied (by `first`,
+/// which may come from `variables`), or nests them too deep.
+pub(super) fn check(
+    limits: &Limits,
+    doc: &ExecutableDocument,
+    variables: &Variables,
+) -> Result<(), ServerError> {
+    let cost = measure(doc, variables).map_err(|Cycle(name)| {
+        refused(
+            format!("The fragment \"{name}\" spreads itself, directly or through other fragments."),
+            VALIDATION_FAILED,
+        )
+    })?;
+    // Each figure against its setting, in this order; the first over refuses.
+    let figures = [
+        Figure {
+            value: cost.directives,
+            limit: limits.directives,
+            setting: "QUERY_DIRECTIVE_LIMIT",
+            // The code async-graphql gives directive counts (it checks them
+            // while parsing).
+            code: PARSE_FAILED,
+            what: |n| format!("A field, fragment or operation carries {n} directives"),
+        },
+        Figure {
+            value: cost.written,
+            limit: limits.fields,
+            setting: "QUERY_FIELD_LIMIT",
+            code: VALIDATION_FAILED,
+            what: |n| format!("The document selects {n} fields"),
+        },
+        Figure {
+            value: cost.fields,
+            limit: limits.complexity,
+            setting: "QUERY_COMPLEXITY_LIMIT",
+            code: VALIDATION_FAILED,
+            what: |n| {
+                let fields = if n == usize::MAX {
+                    "more fields than can be counted".to_owned()
+                } else {
+                    format!("{n} fields")
+                };
+                format!(
+                    "The document selects {fields} once its fragments are expanded \
+                     and each connection's selection is counted `first` times"
+                )
+            },
+        },
+        Figure {
+            value: cost.depth,
+            limit: limits.depth,
+            setting: "QUERY_DEPTH_LIMIT",
+            code: VALIDATION_FAILED,
+            what: |n| format!("The document nests fields {n} deep"),
+        },
+    ];
+    match figures.into_iter().find(|f| f.value > f.limit) {
+        Some(f) => Err(refused(
+            format!(
+                "{}; at most {} are allowed ({}).",
+                (f.what)(f.value),
+                f.limit,
+                f.setting
+            ),
+            f.code,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// One figure of a document against its setting.
+struct Figure {
+    value: usize,
+    limit: usize,
+    setting: &'static str,
+    code: &'static str,
+    /// What the document does, told with its figure.
+    what: fn(usize) -> String,
 }
 
 /// Measures `doc`, whose connection fields may take `first` from `variables`.
@@ -311,75 +397,15 @@ fn expand_fragment<'a>(
     Ok(())
 }
 
-/// What a document asks of introspection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Introspection {
-    /// How many times `__schema` or `__type` is selected, fragments expanded.
-    pub roots: usize,
-    /// A field selected twice in one selection set under them (by aliases,
-    /// or by fragments that repeat it).
-    pub repeated: Option<String>,
-}
-
-/// Walks the operations of `doc` with fragments expanded: call it only on a
-/// document whose expanded size `measure` found within the limits.
-pub(super) fn introspection(doc: &ExecutableDocument) -> Introspection {
-    let mut found = Introspection::default();
-    for (_, op) in doc.operations.iter() {
-        each_field(doc, &op.node.selection_set.node, &mut |f| {
-            find_roots(doc, f, &mut found)
-        });
-    }
-    found
-}
-
-/// Calls `f` on each field of `set`, through inline fragments and spreads.
-fn each_field<'a>(
-    doc: &'a ExecutableDocument,
-    set: &'a SelectionSet,
-    f: &mut dyn FnMut(&'a Field),
-) {
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(field) => f(&field.node),
-            Selection::InlineFragment(i) => each_field(doc, &i.node.selection_set.node, f),
-            Selection::FragmentSpread(s) => {
-                if let Some(frag) = doc.fragments.get(&s.node.fragment_name.node) {
-                    each_field(doc, &frag.node.selection_set.node, f);
-                }
-            }
-        }
-    }
-}
-
-fn find_roots(doc: &ExecutableDocument, field: &Field, found: &mut Introspection) {
-    if matches!(field.name.node.as_str(), "__schema" | "__type") {
-        found.roots += 1;
-        each_once(doc, field, found);
-    } else {
-        each_field(doc, &field.selection_set.node, &mut |f| {
-            find_roots(doc, f, found)
-        });
-    }
-}
-
-/// Notes in `found` the first field that `field`'s selections, at any
-/// depth, select twice in one place.
-fn each_once(doc: &ExecutableDocument, field: &Field, found: &mut Introspection) {
-    let mut names = HashSet::new();
-    each_field(doc, &field.selection_set.node, &mut |f| {
-        if !names.insert(f.name.node.as_str()) && found.repeated.is_none() {
-            found.repeated = Some(f.name.node.to_string());
-        }
-        each_once(doc, f, found);
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
+    use async_graphql::Request;
+
+    use super::super::testing::{refusal, schema_with};
     use super::*;
+    use crate::graphql::ApiSchema;
 
     fn cost(query: &str) -> Cost {
         cost_with(query, serde_json::json!({}))
@@ -391,6 +417,22 @@ mod tests {
             &Variables::from_json(variables),
         )
         .unwrap()
+    }
+
+    /// `{ ...F0 }` and `levels` fragments on `on`, each spreading the next
+    /// twice inside `around`, the last selecting `leaf`: 2^`levels` leaves
+    /// once expanded.
+    fn fan_out(levels: usize, on: &str, around: (&str, &str), leaf: &str) -> String {
+        let (open, close) = around;
+        let mut doc = String::from("{ ...F0 }");
+        for i in 0..levels {
+            let n = i + 1;
+            doc.push_str(&format!(
+                " fragment F{i} on {on} {{ {open}...F{n} ...F{n}{close} }}"
+            ));
+        }
+        doc.push_str(&format!(" fragment F{levels} on {on} {{ {leaf} }}"));
+        doc
     }
 
     #[test]
@@ -425,14 +467,7 @@ mod tests {
 
     #[test]
     fn an_exponential_fan_out_is_counted_in_linear_time_and_saturates() {
-        let mut doc = String::from("{ ...F0 }");
-        for i in 0..200 {
-            doc.push_str(&format!(
-                " fragment F{i} on Query {{ ...F{n} ...F{n} }}",
-                n = i + 1
-            ));
-        }
-        doc.push_str(" fragment F200 on Query { a }");
+        let doc = fan_out(200, "Query", ("", ""), "a");
         let c = cost(&doc);
         assert_eq!(c.written, 1);
         assert_eq!(c.fields, usize::MAX);
@@ -605,14 +640,8 @@ mod tests {
 
         // 40 levels of two spreads, each inside a connection: 200^40 if
         // expanded; measured once per fragment.
-        let mut doc = String::from("{ ...F0 }");
-        for i in 0..40 {
-            doc.push_str(&format!(
-                " fragment F{i} on Profile {{ followers(first: 100) {{ nodes {{ ...F{n} ...F{n} }} }} }}",
-                n = i + 1
-            ));
-        }
-        doc.push_str(" fragment F40 on Profile { id }");
+        let around = ("followers(first: 100) { nodes { ", " } }");
+        let doc = fan_out(40, "Profile", around, "id");
         let c = cost(&doc);
         assert_eq!(c.fields, usize::MAX);
         assert_eq!(c.written, 81);
@@ -621,14 +650,7 @@ mod tests {
     #[test]
     fn first_zero_does_not_hide_a_fan_out() {
         // Validation would walk 2^64 fields; each counts at least once.
-        let mut doc = String::from("{ ...F0 }");
-        for i in 0..64 {
-            doc.push_str(&format!(
-                " fragment F{i} on Profile {{ followers(first: 0) {{ ...F{n} ...F{n} }} }}",
-                n = i + 1
-            ));
-        }
-        doc.push_str(" fragment F64 on Profile { id }");
+        let doc = fan_out(64, "Profile", ("followers(first: 0) { ", " }"), "id");
         assert_eq!(cost(&doc).fields, usize::MAX);
     }
 
@@ -688,44 +710,6 @@ mod tests {
         );
     }
 
-    fn asked(query: &str) -> Introspection {
-        introspection(&async_graphql::parser::parse_query(query).unwrap())
-    }
-
-    #[test]
-    fn introspection_roots_are_counted_through_fragments() {
-        assert_eq!(asked("{ __typename me { id } }").roots, 0);
-        assert_eq!(asked("{ __schema { types { name } } }").roots, 1);
-        let twice = "{ ...F ...F } fragment F on Query { __type(name: \"User\") { name } }";
-        assert_eq!(asked(twice).roots, 2);
-        assert_eq!(
-            asked("{ a: __schema { types { name } } b: __type(name: \"X\") { name } }").roots,
-            2
-        );
-    }
-
-    #[test]
-    fn a_field_repeated_inside_introspection_is_found_however_it_is_repeated() {
-        let once = "{ __schema { types { name fields { name } } queryType { name } } }";
-        assert_eq!(asked(once).repeated, None, "one name in two places is fine");
-        for twice in [
-            "{ __schema { a: types { name } b: types { name } } }",
-            "{ __schema { types { ...T ...T } } } fragment T on __Type { fields { name } }",
-            "{ __schema { types { fields { name ... on __Field { name } } } } }",
-        ] {
-            assert!(asked(twice).repeated.is_some(), "{twice}");
-        }
-        assert_eq!(
-            asked("{ __schema { types { fields { a: name b: name } } } }").repeated,
-            Some("name".to_owned())
-        );
-        assert_eq!(
-            asked("{ a: me { id } b: me { id } }").repeated,
-            None,
-            "only introspection"
-        );
-    }
-
     #[test]
     fn directives_are_counted_wherever_they_sit() {
         assert_eq!(
@@ -742,5 +726,181 @@ mod tests {
             2
         );
         assert_eq!(cost("query($v: Int @a @b @c) { a }").directives, 3);
+    }
+
+    #[tokio::test]
+    async fn the_complexity_limit_admits_its_own_count_and_refuses_one_more() {
+        let schema = schema_with(|o| o.complexity_limit = 10);
+        // The definition (3) and each spread of it (3) count.
+        let frag = "fragment F on Query { a: __typename b: __typename c: __typename }";
+        assert_eq!(
+            refusal(&schema, &format!("{{ ...F ...F __typename }} {frag}")).await,
+            None
+        );
+        let (code, message) = refusal(&schema, &format!("{{ ...F ...F ...F }} {frag}"))
+            .await
+            .unwrap();
+        assert_eq!(code, VALIDATION_FAILED);
+        assert_eq!(
+            message,
+            "The document selects 12 fields once its fragments are expanded \
+             and each connection's selection is counted `first` times; \
+             at most 10 are allowed (QUERY_COMPLEXITY_LIMIT)."
+        );
+    }
+
+    #[tokio::test]
+    async fn fragments_spread_inside_fragments_count_at_every_spread() {
+        let schema = schema_with(|o| o.complexity_limit = 30);
+        // G holds 2 spreads of F (2 each): 4; the operation spreads G twice.
+        let doc = "{ ...G ...G } fragment G on Query { ...F ...F } fragment F on Query { a: __typename b: __typename }";
+        // Operation 8, G's definition 4, F's definition 2.
+        assert_eq!(refusal(&schema, doc).await, None);
+        let schema = schema_with(|o| o.complexity_limit = 13);
+        let (_, message) = refusal(&schema, doc).await.unwrap();
+        assert!(message.contains("selects 14 fields"), "{message}");
+    }
+
+    /// The complexity limit's message for `request`, if that limit refused
+    /// it (the connection fields need not exist: the limit runs before
+    /// validation).
+    async fn too_complex(schema: &ApiSchema, request: Request) -> Option<String> {
+        let r = schema.execute(request).await;
+        r.errors
+            .iter()
+            .find(|e| e.message.contains("QUERY_COMPLEXITY_LIMIT"))
+            .map(|e| {
+                let code = e.extensions.as_ref().and_then(|x| x.get("code"));
+                assert_eq!(
+                    code,
+                    Some(&async_graphql::Value::from(VALIDATION_FAILED)),
+                    "{e:?}"
+                );
+                assert!(r.data == async_graphql::Value::Null, "nothing ran");
+                e.message.clone()
+            })
+    }
+
+    #[tokio::test]
+    async fn followers_of_followers_of_followers_are_refused() {
+        let doc = r#"{ profile(handle: "alice") {
+            followers(first: 100) { edges { node {
+                followers(first: 100) { edges { node {
+                    followers(first: 100) { edges { node { handle } } }
+                } } }
+            } } }
+        } }"#;
+        // 11 fields as written. The innermost followers: 1 + 100 * 3 = 301;
+        // the middle: 1 + 100 * (2 + 301) = 30,301; the outer: 1 + 100 *
+        // (2 + 30,301) = 3,030,301; profile 1 more.
+        let message = too_complex(&schema_with(|_| {}), Request::new(doc))
+            .await
+            .unwrap();
+        assert_eq!(
+            message,
+            "The document selects 3030302 fields once its fragments are expanded \
+             and each connection's selection is counted `first` times; \
+             at most 1000 are allowed (QUERY_COMPLEXITY_LIMIT)."
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_feed_page_with_a_handful_of_fields_is_admitted() {
+        let doc = "{ feed(first: 100) { edges { node { id body } } } }";
+        let figure = cost(doc).fields;
+        assert_eq!(
+            figure,
+            1 + 100 * 4,
+            "feed, then edges, node, id and body a hundred times"
+        );
+        assert_eq!(
+            too_complex(&schema_with(|_| {}), Request::new(doc)).await,
+            None
+        );
+        let at = schema_with(|o| o.complexity_limit = figure);
+        assert_eq!(too_complex(&at, Request::new(doc)).await, None);
+        let below = schema_with(|o| o.complexity_limit = figure - 1);
+        let message = too_complex(&below, Request::new(doc)).await.unwrap();
+        assert!(
+            message.starts_with("The document selects 401 fields"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn first_is_read_from_the_request_variables() {
+        let schema = schema_with(|o| o.complexity_limit = 400);
+        let doc = "query($n: Int = 100) { feed(first: $n) { edges { node { id body } } } }";
+        let with = |n: serde_json::Value| {
+            Request::new(doc).variables(Variables::from_json(serde_json::json!({ "n": n })))
+        };
+        // 1 + 99 * 4 = 397 is within; 1 + 100 * 4 = 401 is not.
+        assert_eq!(too_complex(&schema, with(99.into())).await, None);
+        let message = too_complex(&schema, with(100.into())).await.unwrap();
+        assert!(
+            message.starts_with("The document selects 401 fields"),
+            "{message}"
+        );
+        let defaulted = too_complex(&schema, Request::new(doc)).await.unwrap();
+        assert!(
+            defaulted.starts_with("The document selects 401 fields"),
+            "{defaulted}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_exponential_fan_out_is_refused_before_anything_expands_it() {
+        let doc = fan_out(64, "Query", ("", ""), "__typename");
+        let (code, message) = refusal(&schema_with(|_| {}), &doc).await.unwrap();
+        assert_eq!(code, VALIDATION_FAILED);
+        assert!(
+            message.contains("more fields than can be counted"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fragment_cycle_is_refused() {
+        let doc = "{ ...A } fragment A on Query { __typename ...B } fragment B on Query { ...A }";
+        let (code, message) = refusal(&schema_with(|_| {}), doc).await.unwrap();
+        assert_eq!(code, VALIDATION_FAILED);
+        assert!(message.contains("spreads itself"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn depth_counts_typename_and_fields_inside_fragments() {
+        let schema = schema_with(|o| o.depth_limit = 1);
+        assert_eq!(
+            refusal(&schema, "{ __typename me { __typename } }")
+                .await
+                .unwrap()
+                .0,
+            VALIDATION_FAILED
+        );
+        let (_, message) = refusal(&schema, "{ ...F } fragment F on Query { me { id } }")
+            .await
+            .unwrap();
+        assert_eq!(
+            message,
+            "The document nests fields 2 deep; at most 1 are allowed (QUERY_DEPTH_LIMIT)."
+        );
+    }
+
+    #[tokio::test]
+    async fn directives_count_on_fragments_and_operations_too() {
+        let schema = schema_with(|o| o.directive_limit = 1);
+        for doc in [
+            "{ ... @include(if: true) @skip(if: false) { __typename } }",
+            "{ ...F @include(if: true) @skip(if: false) } fragment F on Query { __typename }",
+            "{ __typename @include(if: true) @skip(if: false) }",
+        ] {
+            let (code, message) = refusal(&schema, doc).await.unwrap();
+            assert_eq!(code, PARSE_FAILED, "{doc}");
+            assert!(message.ends_with("(QUERY_DIRECTIVE_LIMIT)."), "{message}");
+        }
+        assert_eq!(
+            refusal(&schema, "{ __typename @include(if: true) }").await,
+            None
+        );
     }
 }

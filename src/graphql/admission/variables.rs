@@ -1,12 +1,13 @@
-//! Every required variable must be given. async-graphql checks the values a
+//! The required-variables rule: every required variable must be given. async-graphql checks the values a
 //! request sends while validating, but finds a missing one only when a field
 //! reads it, after the operation has started; GraphQL refuses such a request
-//! before it runs (CoerceVariableValues), and so do we.
+//! before it runs (CoerceVariableValues), and so do we, once the document
+//! validates (the extension reports what [`unprovided`] finds then).
 
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensionValues, ServerError, Variables};
+use async_graphql::{ServerError, Variables};
 
-use super::codes::VALIDATION_FAILED;
+use crate::graphql::codes::{VALIDATION_FAILED, with_code};
 
 /// One error per non-null variable of the running operation that has no
 /// default and is absent from `variables`.
@@ -15,7 +16,7 @@ pub(super) fn unprovided(
     operation_name: Option<&str>,
     variables: &Variables,
 ) -> Vec<ServerError> {
-    let Some(op) = super::selected_operation(doc, operation_name) else {
+    let Some(op) = crate::graphql::selected_operation(doc, operation_name) else {
         return Vec::new();
     };
     op.node
@@ -25,23 +26,21 @@ pub(super) fn unprovided(
             def.node.default_value().is_none() && !variables.contains_key(&def.node.name.node)
         })
         .map(|def| {
-            let mut e = ServerError::new(
+            let e = ServerError::new(
                 format!(
                     "Variable \"${}\" of required type \"{}\" was not provided.",
                     def.node.name.node, def.node.var_type.node
                 ),
                 Some(def.pos),
             );
-            let mut ext = ErrorExtensionValues::default();
-            ext.set("code", VALIDATION_FAILED);
-            e.extensions = Some(ext);
-            e
+            with_code(e, VALIDATION_FAILED)
         })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{refusal, schema_with};
     use super::*;
 
     fn messages(query: &str, name: Option<&str>, vars: serde_json::Value) -> Vec<String> {
@@ -102,5 +101,25 @@ mod tests {
         let doc = "query A($a: String!) { me { id } } query B { me { id } }";
         assert!(messages(doc, Some("B"), serde_json::json!({})).is_empty());
         assert_eq!(messages(doc, Some("A"), serde_json::json!({})).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_missing_variable_is_refused_only_once_the_document_validates() {
+        let schema = schema_with(|_| {});
+        let (code, message) = refusal(&schema, "query($n: String!) { __type(name: $n) { name } }")
+            .await
+            .unwrap();
+        assert_eq!(code, VALIDATION_FAILED);
+        assert_eq!(
+            message,
+            r#"Variable "$n" of required type "String!" was not provided."#
+        );
+        let (_, message) = refusal(&schema, "query($n: String!) { nope(name: $n) }")
+            .await
+            .unwrap();
+        assert!(
+            message.contains("nope"),
+            "validation's error first: {message}"
+        );
     }
 }

@@ -1,9 +1,68 @@
-//! A lexical pass over a document's text before the parser sees it: counts
-//! its tokens and how deep its brackets nest. The parser (pest) recurses once
-//! per nesting level of a list or object value with no limit of its own, and
-//! costs about a microsecond per token; both are bounded by refusing the text
-//! before it is parsed. Linear, allocation-free, and lenient: a malformed
-//! document is counted as well as can be and left to the parser to refuse.
+//! The rule on a document's text, run before the parser sees it: its
+//! length, its tokens and how deep its brackets nest. The parser (pest)
+//! recurses once per nesting level of a list or object value with no limit
+//! of its own, and costs about a microsecond per token; both are bounded by
+//! refusing the text before it is parsed. The lexical pass is linear,
+//! allocation-free, and lenient: a malformed document is counted as well as
+//! can be and left to the parser to refuse.
+
+use async_graphql::ServerError;
+
+use crate::graphql::codes::{VALIDATION_FAILED, refused};
+
+/// Deepest nesting of brackets (`{`, `[`, `(`) a document may have. The
+/// parser recurses once per level of a list or object value and would
+/// overflow a worker's stack at a few thousand; async-graphql refuses
+/// selections nested deeper than 32 anyway.
+const MAX_NESTING: usize = 32;
+
+/// Tokens allowed per field of the field limit (GraphiQL's introspection
+/// query has 2.6). Parsing costs about half a microsecond per token.
+pub(super) const TOKENS_PER_FIELD: usize = 4;
+
+/// Bytes of text allowed per field of the field limit (GraphiQL's
+/// introspection query has 30). Parsing a string or a comment costs about
+/// 70 ns per byte; long values belong in variables.
+pub(super) const BYTES_PER_FIELD: usize = 32;
+
+/// Refuses a text too big to parse cheaply or nested too deep to parse
+/// safely, under a field limit of `fields`.
+pub(super) fn check(query: &str, fields: usize) -> Result<(), ServerError> {
+    let bytes = fields.saturating_mul(BYTES_PER_FIELD);
+    if query.len() > bytes {
+        return Err(refused(
+            format!(
+                "The document is {} bytes long; at most {bytes} are allowed \
+                 ({BYTES_PER_FIELD} per field of QUERY_FIELD_LIMIT). \
+                 Long values can be sent as variables.",
+                query.len(),
+            ),
+            VALIDATION_FAILED,
+        ));
+    }
+    let s = scan(query);
+    if s.nesting > MAX_NESTING {
+        return Err(refused(
+            format!(
+                "The document nests brackets {} deep; at most {MAX_NESTING} are allowed.",
+                s.nesting
+            ),
+            VALIDATION_FAILED,
+        ));
+    }
+    let tokens = fields.saturating_mul(TOKENS_PER_FIELD);
+    if s.tokens > tokens {
+        return Err(refused(
+            format!(
+                "The document has {} tokens; at most {tokens} are allowed \
+                 ({TOKENS_PER_FIELD} per field of QUERY_FIELD_LIMIT).",
+                s.tokens,
+            ),
+            VALIDATION_FAILED,
+        ));
+    }
+    Ok(())
+}
 
 /// What the scan found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +169,7 @@ fn skip_block_string(bytes: &[u8], mut i: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{refusal, schema_with};
     use super::*;
 
     fn tokens(text: &str) -> usize {
@@ -159,5 +219,37 @@ mod tests {
         ] {
             let _ = scan(text);
         }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_limited_before_parsing() {
+        // Five fields allowed: twenty tokens.
+        let schema = schema_with(|o| o.field_limit = 5);
+        let twenty = "{ __typename(a: [1 2 3 4 5 6 7 8 9 10 11]) }";
+        assert_eq!(scan(twenty).tokens, 20);
+        assert_eq!(refusal(&schema, twenty).await, None);
+        let (code, message) = refusal(&schema, "{ __typename(a: [1 2 3 4 5 6 7 8 9 10 11 12]) }")
+            .await
+            .unwrap();
+        assert_eq!(code, VALIDATION_FAILED);
+        assert_eq!(
+            message,
+            "The document has 21 tokens; at most 20 are allowed (4 per field of QUERY_FIELD_LIMIT)."
+        );
+    }
+
+    #[tokio::test]
+    async fn values_nested_past_the_limit_are_refused_before_the_parser_recurses() {
+        let schema = schema_with(|_| {});
+        let at = |n: usize| format!("{{ __typename(a: {}1{}) }}", "[".repeat(n), "]".repeat(n));
+        // Two levels are the selection set and the arguments.
+        assert_eq!(refusal(&schema, at(MAX_NESTING - 2)).await, None);
+        let (code, message) = refusal(&schema, at(MAX_NESTING - 1)).await.unwrap();
+        assert_eq!(code, VALIDATION_FAILED);
+        assert_eq!(
+            message,
+            "The document nests brackets 33 deep; at most 32 are allowed."
+        );
+        assert!(refusal(&schema, at(20_000)).await.is_some());
     }
 }

@@ -1,0 +1,198 @@
+//! The prepared-document cache. A query without variable definitions is
+//! admitted and validates the same way whatever the request carries, so
+//! once it has been admitted, parsed and validated it is kept (by its exact
+//! text and operation name) with its validation result and its metric
+//! handles; the next request with the same text skips admission, parsing,
+//! validation and labelling. Documents with variables are never cached
+//! (validation and the measure can depend on them), nor are mutations
+//! (inline arguments can be a password, which must not become a cache key).
+
+use std::sync::Arc;
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
+use async_graphql::{Positioned, Request, ValidationResult};
+
+use crate::telemetry::OperationMetrics;
+
+/// Longer documents are not cached (clients send a handful of short ones).
+const MAX_CACHED_QUERY_LEN: usize = 4096;
+/// Distinct documents kept; moka's admission policy keeps the frequent ones.
+const CACHE_CAPACITY: u64 = 512;
+
+/// The documents that parsed and validated, by their text; a clone shares
+/// the cache.
+#[derive(Clone)]
+pub(super) struct PreparedDocuments(moka::sync::Cache<String, Arc<Prepared>>);
+
+/// A document that parsed and validated, ready to run again.
+pub(super) struct Prepared {
+    /// The operation it was validated for.
+    operation_name: Option<String>,
+    pub doc: ExecutableDocument,
+    pub validation: ValidationResult,
+    pub metrics: Arc<OperationMetrics>,
+}
+
+/// A document parsed for this request that may be kept once it validates.
+pub(super) struct Candidate {
+    query: String,
+    operation_name: Option<String>,
+    doc: ExecutableDocument,
+}
+
+impl PreparedDocuments {
+    pub(super) fn new() -> Self {
+        Self(moka::sync::Cache::new(CACHE_CAPACITY))
+    }
+
+    /// The document prepared for `request`'s text and operation, if any.
+    pub(super) fn get(&self, request: &Request) -> Option<Arc<Prepared>> {
+        if request.query.len() > MAX_CACHED_QUERY_LEN {
+            return None;
+        }
+        self.0
+            .get(&request.query)
+            .filter(|hit| hit.operation_name == request.operation_name)
+    }
+
+    /// Keeps `candidate`, which validated with `validation`.
+    pub(super) fn keep(
+        &self,
+        candidate: Candidate,
+        validation: ValidationResult,
+        metrics: Arc<OperationMetrics>,
+    ) {
+        let prepared = Prepared {
+            operation_name: candidate.operation_name,
+            doc: candidate.doc,
+            validation,
+            metrics,
+        };
+        self.0.insert(candidate.query, Arc::new(prepared));
+    }
+}
+
+impl Candidate {
+    /// A copy of `doc`, parsed from `query`, when it may be cached.
+    pub(super) fn of(
+        query: &str,
+        operation_name: Option<String>,
+        doc: &ExecutableDocument,
+    ) -> Option<Self> {
+        (query.len() <= MAX_CACHED_QUERY_LEN && cacheable(doc)).then(|| Self {
+            query: query.to_owned(),
+            operation_name,
+            doc: doc.clone(),
+        })
+    }
+}
+
+/// Whether `doc` may be cached: only queries (a mutation's inline arguments
+/// can be a password, which must not sit in memory as a cache key), none of
+/// which declares a variable (so validation cannot depend on what the
+/// request carries).
+fn cacheable(doc: &ExecutableDocument) -> bool {
+    let ok = |op: &Positioned<OperationDefinition>| {
+        op.node.ty == OperationType::Query && op.node.variable_definitions.is_empty()
+    };
+    match &doc.operations {
+        DocumentOperations::Single(op) => ok(op),
+        DocumentOperations::Multiple(ops) => ops.values().all(ok),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::Value;
+
+    use super::*;
+    use crate::graphql::admission::testing::{aliased, errors, refusal, schema_with};
+    use crate::graphql::codes::VALIDATION_FAILED;
+
+    #[tokio::test]
+    async fn a_cached_document_answers_as_the_first_time() {
+        let schema = schema_with(|_| {});
+        for _ in 0..3 {
+            let r = schema.execute("{ me { id } }").await;
+            assert!(r.errors.is_empty(), "{:?}", errors(&r));
+            assert_eq!(r.data.to_string(), "{me: null}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_operation_name_is_part_of_the_cache_key() {
+        let schema = schema_with(|_| {});
+        let doc = "query A { me { id } } query B { sessions { id } }";
+        for _ in 0..2 {
+            let a = schema.execute(Request::new(doc).operation_name("A")).await;
+            assert!(a.errors.is_empty(), "{:?}", errors(&a));
+            // B needs a viewer: the error proves B ran, not A from the cache.
+            let b = schema.execute(Request::new(doc).operation_name("B")).await;
+            assert_eq!(b.errors.len(), 1, "{:?}", errors(&b));
+            let none = schema.execute(Request::new(doc)).await;
+            assert!(!none.errors.is_empty(), "no operation chosen");
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_documents_stay_invalid_and_rules_still_apply() {
+        let schema = schema_with(|_| {});
+        for _ in 0..2 {
+            let r = schema.execute("{ me { nope } }").await;
+            let code = r.errors[0].extensions.as_ref().and_then(|e| e.get("code"));
+            assert_eq!(
+                code,
+                Some(&Value::from(VALIDATION_FAILED)),
+                "{:?}",
+                errors(&r)
+            );
+            let twice = r#"mutation { a: refresh(input: {refreshToken: "x"}) { accessToken } b: refresh(input: {refreshToken: "y"}) { accessToken } }"#;
+            let r = schema.execute(twice).await;
+            assert!(
+                errors(&r)[0].starts_with("At most one of"),
+                "{:?}",
+                errors(&r)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_document_is_refused_again_and_never_cached() {
+        let schema = schema_with(|o| o.field_limit = 5);
+        for _ in 0..3 {
+            let (_, message) = refusal(&schema, aliased(6)).await.unwrap();
+            assert!(
+                message.starts_with("The document selects 6 fields"),
+                "{message}"
+            );
+            assert_eq!(
+                refusal(&schema, aliased(5)).await,
+                None,
+                "a cached one still runs"
+            );
+        }
+    }
+
+    #[test]
+    fn only_queries_without_variables_are_cacheable() {
+        let parse = |q: &str| async_graphql::parser::parse_query(q).unwrap();
+        assert!(cacheable(&parse("{ me { id } }")));
+        assert!(cacheable(&parse(
+            "query A { me { id } } query B { me { email } }"
+        )));
+        assert!(!cacheable(&parse(
+            "mutation($i: LoginInput!) { login(input: $i) { accessToken } }"
+        )));
+        assert!(!cacheable(&parse(
+            "query A { me { id } } query B($x: Int) { me { id } }"
+        )));
+        assert!(
+            !cacheable(&parse(
+                r#"mutation { login(input: {email: "a@b.co", password: "hunter2hunter2"}) { accessToken } }"#
+            )),
+            "an inline password must not become a cache key"
+        );
+    }
+}
