@@ -20,6 +20,5 @@ pub mod telemetry;
 
 /// The schema's SDL as `sns-api schema` prints it (and `schema.graphql` holds).
 pub fn sdl() -> String {
-    let options = graphql::SchemaOptions::from(&config::Config::defaults());
-    graphql::build_schema(&options, None).sdl()
+    graphql::build_schema(&config::Config::defaults().documents, None).sdl()
 }

@@ -15,7 +15,7 @@ mod types;
 mod variables;
 
 pub use observe::Executed;
-pub use schema::{ApiSchema, SchemaOptions, build_schema};
+pub use schema::{ApiSchema, build_schema};
 
 /// What the request's `Authorization` header established (anonymous when
 /// the schema runs without the HTTP layer).

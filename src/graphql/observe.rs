@@ -349,10 +349,10 @@ impl Extension for ObserveRequest {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::graphql::{SchemaOptions, build_schema};
+    use crate::graphql::build_schema;
 
     fn schema() -> crate::graphql::ApiSchema {
-        build_schema(&SchemaOptions::from(&Config::defaults()), None)
+        build_schema(&Config::defaults().documents, None)
     }
 
     fn errors(r: &Response) -> Vec<String> {
