@@ -1,5 +1,6 @@
-//! sns-api: the account service of a social network. Sign-up, sign-in,
-//! sign-out and `me` over GraphQL, on SQLite, PostgreSQL or MySQL/MariaDB.
+//! sns-api: the backend of a social network (accounts, sessions, mail flows,
+//! profiles, follows, posts and a feed) over GraphQL, on SQLite, PostgreSQL
+//! or MySQL/MariaDB.
 
 pub mod admin;
 pub mod app;

@@ -22,9 +22,10 @@ pub use mail::Mail;
 pub use rate_limits::{RateLimit, RateLimits};
 pub use tokens::{Sessions, Tokens};
 
-/// The account service: GraphQL sign-up, sign-in, sign-out and `me`.
+/// The backend of a social network: accounts, sessions, mail flows,
+/// profiles, follows, posts and a feed over GraphQL.
 #[derive(Debug, Parser)]
-#[command(name = "sns-api", version, about)]
+#[command(name = "sns-api", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
