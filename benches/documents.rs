@@ -18,7 +18,7 @@ use async_graphql::{Request, Variables};
 use cpu_time::ThreadTime;
 use serde_json::{Value, json};
 use sns_api::config::Config;
-use sns_api::graphql::{ApiSchema, SchemaOptions, build_schema};
+use sns_api::graphql::{ApiSchema, build_schema};
 
 /// Room left in the body for the per-run comment (`\n#00123`).
 const SLACK: usize = 8;
@@ -351,14 +351,14 @@ fn main() {
     let filter = args.iter().find(|a| !a.starts_with('-'));
     let runs = if timed { 200 } else { 1 };
     let config = Config::defaults();
-    let schema: ApiSchema = build_schema(&SchemaOptions::from(&config), None);
+    let schema: ApiSchema = build_schema(&config.documents, None);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     // Whether a document passes every limit (it may still fail validation,
     // or run with errors): no error is a limit's. Asked of another schema,
     // so that the measured one has cached nothing.
-    let probe = build_schema(&SchemaOptions::from(&config), None);
+    let probe = build_schema(&config.documents, None);
     let admitted = |d: &Doc| {
         let r = rt.block_on(probe.execute(d.request(0)));
         !r.errors

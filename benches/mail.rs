@@ -223,13 +223,13 @@ async fn sink(received: Arc<AtomicUsize>) -> anyhow::Result<std::net::SocketAddr
 
 async fn spawn(url: &str, mail_url: &str) -> anyhow::Result<String> {
     let mut config = Config::defaults();
-    config.database_url = url.to_owned();
+    config.database.url = url.parse().map_err(anyhow::Error::msg)?;
     config.bind_addr = "127.0.0.1:0".parse()?;
-    config.jwt_secret = Some(SECRET.into());
-    config.rate_limit_auth_per_ip = "1000000/1s".parse().map_err(anyhow::Error::msg)?;
-    config.rate_limit_mail = "1000000/1s".parse().map_err(anyhow::Error::msg)?;
-    config.mail_url = mail_url.to_owned().into();
-    config.mail_poll_interval = Duration::from_millis(50);
+    config.tokens.secret = Some(SECRET.into());
+    config.rate_limits.auth_per_ip = "1000000/1s".parse().map_err(anyhow::Error::msg)?;
+    config.rate_limits.mail = "1000000/1s".parse().map_err(anyhow::Error::msg)?;
+    config.mail.transport = mail_url.parse().map_err(anyhow::Error::msg)?;
+    config.mail.poll_interval = Duration::from_millis(50);
     let app = App::build(config).await?;
     let base = format!("http://{}/graphql", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));

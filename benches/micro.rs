@@ -19,7 +19,7 @@ use sns_api::auth::password::{DEFAULT_M_COST, DEFAULT_P_COST, DEFAULT_T_COST};
 use sns_api::auth::revocation::RevocationCache;
 use sns_api::auth::{Auth, ClientInfo};
 use sns_api::config::Config;
-use sns_api::graphql::{SchemaOptions, build_schema};
+use sns_api::graphql::build_schema;
 use uuid::Uuid;
 
 fn argon2_verify(c: &mut Criterion) {
@@ -90,9 +90,9 @@ fn me_in_process(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (schema, auth) = rt.block_on(async {
         let mut config = Config::defaults();
-        config.database_url = "sqlite::memory:".into();
+        config.database.url = "sqlite::memory:".parse().unwrap();
         config.bind_addr = "127.0.0.1:0".parse().unwrap();
-        config.jwt_secret = Some("bench-secret-bench-secret-bench-secret-0".into());
+        config.tokens.secret = Some("bench-secret-bench-secret-bench-secret-0".into());
         let app = App::build(config.clone()).await.unwrap();
         let state = app.state();
         let signed_in = sns_api::service::user::register(
@@ -107,7 +107,7 @@ fn me_in_process(c: &mut Criterion) {
         let viewer =
             sns_api::auth::authenticate(&state, signed_in.access.token.expose_secret()).unwrap();
         (
-            build_schema(&SchemaOptions::from(&config), Some(state)),
+            build_schema(&config.documents, Some(state)),
             Auth::Viewer(viewer),
         )
     });

@@ -107,11 +107,11 @@ async fn main() -> anyhow::Result<()> {
 
 async fn spawn(url: &str, interval: Duration) -> anyhow::Result<String> {
     let mut config = Config::defaults();
-    config.database_url = url.to_owned();
+    config.database.url = url.parse().map_err(anyhow::Error::msg)?;
     config.bind_addr = "127.0.0.1:0".parse()?;
-    config.jwt_secret = Some(SECRET.into());
-    config.revocation_sync_interval = interval;
-    config.rate_limit_auth_per_ip = "1000000/1s".parse().map_err(anyhow::Error::msg)?;
+    config.tokens.secret = Some(SECRET.into());
+    config.sessions.sync_interval = interval;
+    config.rate_limits.auth_per_ip = "1000000/1s".parse().map_err(anyhow::Error::msg)?;
     let app = App::build(config).await?;
     let base = format!("http://{}/graphql", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));

@@ -16,7 +16,7 @@ use crate::service::{self, deletion, disable};
 /// Runs one `users` subcommand; prints what it did.
 pub async fn run(config: &Config, action: UsersAction) -> anyhow::Result<()> {
     config.validate()?;
-    let db = crate::db::connect(config).await?;
+    let db = crate::db::connect(&config.database).await?;
     crate::db::migrate(&db).await?;
     let result = act(&db, action).await;
     db.close().await.ok();

@@ -19,7 +19,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshKeys;
 use crate::auth::revocation::RevocationCache;
 use crate::config::{Backend, Config};
-use crate::graphql::{SchemaOptions, build_schema};
+use crate::graphql::build_schema;
 use crate::state::{AppState, Policy};
 
 pub struct App {
@@ -38,7 +38,7 @@ impl App {
         config.validate()?;
         crate::telemetry::metrics_handle();
         let (jwt, refresh_keys) = signing_keys(&config)?;
-        let db = crate::db::connect(&config)
+        let db = crate::db::connect(&config.database)
             .await
             .context("cannot connect to the database (check DATABASE_URL)")?;
         crate::db::migrate(&db)
@@ -46,14 +46,12 @@ impl App {
             .context("migrating the database")?;
         let hasher = PasswordHasher::start(config.hash_concurrency, config.hash_queue).await?;
         let policy = Policy {
-            session: config.refresh_token_ttl,
-            session_max: config.session_max_lifetime,
-            refresh_reuse_grace: config.refresh_reuse_grace,
-            login_failures: config.rate_limit_login_failures,
-            auth_per_ip: config.rate_limit_auth_per_ip,
+            sessions: config.sessions.clone(),
+            rate_limits: config.rate_limits,
             trusted_proxies: config.trusted_proxies.clone(),
         };
-        let mail = mail_worker(&config)?;
+        // A mail directory that cannot be made refuses to start.
+        let mail = crate::mail::outbox::Worker::new(&config.mail).map_err(anyhow::Error::msg)?;
         let state = AppState::new(
             db,
             jwt,
@@ -61,13 +59,13 @@ impl App {
             hasher,
             RevocationCache::new(),
             policy,
-            crate::mail::MailPolicy::from_config(&config),
+            config.mail.clone(),
         );
         let revoked = crate::service::session::load_revocations(&state)
             .await
             .map_err(|e| anyhow::anyhow!("loading revoked sessions: {e:?}"))?;
         tracing::debug!(revoked, "revocation cache loaded");
-        let schema = build_schema(&SchemaOptions::from(&config), Some(state.clone()));
+        let schema = build_schema(&config.documents, Some(state.clone()));
         let router = crate::http::router(state.clone(), schema, &config);
         let listener = TcpListener::bind(config.bind_addr)
             .await
@@ -77,7 +75,7 @@ impl App {
             router,
             state,
             shutdown_timeout: config.shutdown_timeout,
-            sync_interval: config.revocation_sync_interval,
+            sync_interval: config.sessions.sync_interval,
             mail,
         })
     }
@@ -156,23 +154,6 @@ impl App {
     }
 }
 
-/// The mail worker of this instance; a `MAIL_URL` that cannot work refuses
-/// to start.
-fn mail_worker(config: &Config) -> anyhow::Result<crate::mail::outbox::Worker> {
-    let transport = crate::mail::Transport::parse(config.mail_url.expose_secret())
-        .map_err(anyhow::Error::msg)?;
-    let from = crate::mail::parse_from(&config.mail_from).map_err(anyhow::Error::msg)?;
-    let sender = crate::mail::Sender::new(&transport, from, config.mail_send_timeout)
-        .map_err(anyhow::Error::msg)?;
-    Ok(crate::mail::outbox::Worker {
-        sender,
-        poll: config.mail_poll_interval,
-        max_attempts: config.mail_max_attempts,
-        backoff: config.mail_retry_backoff,
-        send_timeout: config.mail_send_timeout,
-    })
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -197,40 +178,36 @@ async fn shutdown_signal() {
 /// The token keys, and the refresh-rotation key derived from the same
 /// secret material (so every instance with the same keys derives the same).
 fn signing_keys(config: &Config) -> anyhow::Result<(JwtKeys, RefreshKeys)> {
-    if let Some(private) = &config.jwt_private_key {
+    let tokens = &config.tokens;
+    if let Some(private) = &tokens.private_key {
         let private = crate::auth::jwt::read_private_key(private.expose_secret())
             .map_err(anyhow::Error::msg)?;
-        let extra = match &config.jwt_public_keys {
+        let extra = match &tokens.public_keys {
             Some(value) => crate::auth::jwt::read_public_keys(value).map_err(anyhow::Error::msg)?,
             None => Vec::new(),
         };
         let jwt = JwtKeys::eddsa(
             &private,
             &extra,
-            &config.jwt_issuer,
-            &config.jwt_audience,
-            config.access_token_ttl,
+            &tokens.issuer,
+            &tokens.audience,
+            tokens.access_ttl,
         )
         .map_err(anyhow::Error::msg)?;
         return Ok((jwt, RefreshKeys::derive(private.as_bytes())));
     }
     let secret = jwt_secret(config)?;
-    let jwt = JwtKeys::hs256(
-        &secret,
-        &config.jwt_issuer,
-        &config.jwt_audience,
-        config.access_token_ttl,
-    );
+    let jwt = JwtKeys::hs256(&secret, &tokens.issuer, &tokens.audience, tokens.access_ttl);
     Ok((jwt, RefreshKeys::derive(&secret)))
 }
 
 /// The HS256 key: `JWT_SECRET`, or for SQLite one generated once and kept in
 /// a 0600 file beside the database, so that tokens survive a restart.
 fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
-    if let Some(secret) = &config.jwt_secret {
+    if let Some(secret) = &config.tokens.secret {
         return Ok(secret.expose_secret().as_bytes().to_vec());
     }
-    match config.backend()? {
+    match config.database.url.backend() {
         Backend::Postgres | Backend::MySql => anyhow::bail!(
             "JWT_SECRET (or JWT_PRIVATE_KEY) is required with PostgreSQL or MySQL: every instance must sign with the same key \
              (at least 32 bytes; `openssl rand -base64 48` makes one)"
@@ -241,7 +218,7 @@ fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
             );
             Ok(random_secret().into_bytes())
         }
-        Backend::Sqlite(Some(db_path)) => secret_beside(&db_path),
+        Backend::Sqlite(Some(db_path)) => secret_beside(db_path),
     }
 }
 
@@ -328,8 +305,8 @@ mod tests {
     #[test]
     fn postgres_without_a_secret_refuses_to_start() {
         let mut c = Config::defaults();
-        c.database_url = "postgres://localhost/x".into();
-        c.jwt_secret = None;
+        c.database.url = "postgres://localhost/x".parse().unwrap();
+        c.tokens.secret = None;
         let err = jwt_secret(&c).unwrap_err().to_string();
         assert!(err.contains("is required with PostgreSQL"), "{err}");
     }

@@ -6,25 +6,25 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, DatabaseConnection, DbErr};
+use secrecy::ExposeSecret as _;
 
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Database};
 
 /// How much of an SQLite file is read through a memory map.
 const SQLITE_MMAP_SIZE: u64 = 2 << 30;
 
-pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    let backend = config.backend().map_err(|e| DbErr::Custom(e.to_string()))?;
-    let mut options = ConnectOptions::new(config.database_url.clone());
+pub async fn connect(config: &Database) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(config.url.expose_secret());
     options
-        .max_connections(config.database_pool_size())
+        .max_connections(config.pool_size())
         .min_connections(1)
-        .acquire_timeout(config.database_acquire_timeout)
-        .connect_timeout(config.database_acquire_timeout)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_timeout(config.acquire_timeout)
         .idle_timeout(Duration::from_secs(300))
         // Statement logs would carry bound values: hashes, emails.
         .sqlx_logging(false);
-    match backend {
+    match config.url.backend() {
         Backend::Sqlite(None) => {
             // Each connection to `:memory:` is its own database: keep one.
             options.max_connections(1);
@@ -59,7 +59,7 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
             options.test_before_acquire_if_idle_for(Duration::from_secs(30));
         }
     }
-    let mut db = Database::connect(options).await?;
+    let mut db = sea_orm::Database::connect(options).await?;
     db.set_metric_callback(|_| count_statement());
     Ok(db)
 }

@@ -1,5 +1,6 @@
-//! sns-api: the account service of a social network. Sign-up, sign-in,
-//! sign-out and `me` over GraphQL, on SQLite, PostgreSQL or MySQL/MariaDB.
+//! sns-api: the backend of a social network (accounts, sessions, mail flows,
+//! profiles, follows, posts and a feed) over GraphQL, on SQLite, PostgreSQL
+//! or MySQL/MariaDB.
 
 pub mod admin;
 pub mod app;
@@ -20,6 +21,5 @@ pub mod telemetry;
 
 /// The schema's SDL as `sns-api schema` prints it (and `schema.graphql` holds).
 pub fn sdl() -> String {
-    let options = graphql::SchemaOptions::from(&config::Config::defaults());
-    graphql::build_schema(&options, None).sdl()
+    graphql::build_schema(&config::Config::defaults().documents, None).sdl()
 }

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
 
 async fn migrate(config: &sns_api::config::Config, action: MigrateAction) -> anyhow::Result<()> {
     config.validate()?;
-    let db = sns_api::db::connect(config).await?;
+    let db = sns_api::db::connect(&config.database).await?;
     match action {
         MigrateAction::Up => Migrator::up(&db, None).await?,
         MigrateAction::Down => Migrator::down(&db, Some(1)).await?,

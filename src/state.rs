@@ -11,7 +11,7 @@ use crate::auth::jwt::{JwtKeys, VerifiedTokens};
 use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshKeys;
 use crate::auth::revocation::RevocationCache;
-use crate::config::RateLimit;
+use crate::config::{RateLimits, Sessions};
 use crate::domain::Profile;
 
 /// A profile changes when its address is verified or changed, or the account
@@ -30,16 +30,8 @@ pub struct AppState {
 /// The configured rules the services apply.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// A session (and its refresh token) lives this long after its last use.
-    pub session: Duration,
-    /// No session lives longer than this after its sign-in.
-    pub session_max: Duration,
-    /// How long a just-rotated refresh token may still be presented.
-    pub refresh_reuse_grace: Duration,
-    /// Failed logins per submitted email per window.
-    pub login_failures: RateLimit,
-    /// login + register + refresh attempts per client address per window.
-    pub auth_per_ip: RateLimit,
+    pub sessions: Sessions,
+    pub rate_limits: RateLimits,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
@@ -53,7 +45,7 @@ struct Inner {
     revocations: RevocationCache,
     profiles: moka::sync::Cache<uuid::Uuid, Profile>,
     policy: Policy,
-    mail: crate::mail::MailPolicy,
+    mail: crate::config::Mail,
     /// Wakes this instance's mail worker after a request wrote mail.
     mail_wake: tokio::sync::Notify,
     shutting_down: AtomicBool,
@@ -69,7 +61,7 @@ impl AppState {
         hasher: PasswordHasher,
         revocations: RevocationCache,
         policy: Policy,
-        mail: crate::mail::MailPolicy,
+        mail: crate::config::Mail,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -125,8 +117,8 @@ impl AppState {
         &self.inner.policy
     }
 
-    /// Mail links, their lifetimes and the sending limits.
-    pub fn mail(&self) -> &crate::mail::MailPolicy {
+    /// The mail settings: links, their lifetimes, delivery.
+    pub fn mail(&self) -> &crate::config::Mail {
         &self.inner.mail
     }
 

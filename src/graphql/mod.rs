@@ -13,7 +13,7 @@ mod social;
 mod types;
 
 pub use observe::Executed;
-pub use schema::{ApiSchema, SchemaOptions, build_schema};
+pub use schema::{ApiSchema, build_schema};
 
 /// What the request's `Authorization` header established (anonymous when
 /// the schema runs without the HTTP layer).

@@ -7,35 +7,13 @@ use super::admission::Limits;
 use super::mutation::Mutation;
 use super::observe::Observe;
 use super::query::Query;
-use crate::config::Config;
+use crate::config::Documents;
 use crate::state::AppState;
 
 pub type ApiSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// The limits a schema is built with.
-#[derive(Debug, Clone)]
-pub struct SchemaOptions {
-    pub depth_limit: usize,
-    pub complexity_limit: usize,
-    pub directive_limit: usize,
-    pub field_limit: usize,
-    pub introspection: bool,
-}
-
-impl From<&Config> for SchemaOptions {
-    fn from(c: &Config) -> Self {
-        Self {
-            depth_limit: c.query_depth_limit,
-            complexity_limit: c.query_complexity_limit,
-            directive_limit: c.query_directive_limit,
-            field_limit: c.query_field_limit,
-            introspection: c.introspection,
-        }
-    }
-}
-
 /// Builds the schema; `state` is `None` only to print the SDL.
-pub fn build_schema(options: &SchemaOptions, state: Option<AppState>) -> ApiSchema {
+pub fn build_schema(options: &Documents, state: Option<AppState>) -> ApiSchema {
     // Depth, complexity and directives are our limits (`admission`), not
     // async-graphql's: ours count `__typename` too, and run before anything
     // expands fragments at every spread.

@@ -6,16 +6,17 @@ pub mod messages;
 pub mod outbox;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::str::FromStr;
 
 use lettre::message::Mailbox;
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 
-/// A `MAIL_URL`, checked.
-#[derive(Clone, PartialEq, Eq)]
+/// A `MAIL_URL`, read once: the SMTP client it configures, or a directory.
+#[derive(Clone)]
 pub enum Transport {
     /// `smtp://…` or `smtps://…`, as lettre reads it (credentials, `tls=required`).
-    Smtp(String),
+    Smtp(AsyncSmtpTransportBuilder),
     /// `file://DIR`: each mail an `.eml` file in DIR.
     File(PathBuf),
 }
@@ -30,10 +31,12 @@ impl std::fmt::Debug for Transport {
     }
 }
 
-impl Transport {
+impl FromStr for Transport {
+    type Err = String;
+
     /// Reads a `MAIL_URL`; the error never repeats the URL (it may hold a
     /// password).
-    pub fn parse(url: &str) -> Result<Self, String> {
+    fn from_str(url: &str) -> Result<Self, String> {
         if let Some(dir) = url.strip_prefix("file://") {
             if dir.is_empty() {
                 return Err("MAIL_URL: file:// needs a directory, e.g. file://sns-mail".into());
@@ -44,13 +47,12 @@ impl Transport {
         if !scheme_ok {
             return Err("MAIL_URL must start with smtp://, smtps:// or file://".into());
         }
-        // Built once here to check it (host, port, `tls`); rebuilt at start.
-        AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|_| {
+        let client = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|_| {
             "MAIL_URL is not a valid mail server URL (smtp://host:port, \
              smtp://user:pass@host:587?tls=required or smtps://user:pass@host:465)"
                 .to_owned()
         })?;
-        Ok(Self::Smtp(url.to_owned()))
+        Ok(Self::Smtp(client))
     }
 }
 
@@ -89,14 +91,13 @@ enum SenderInner {
 pub struct SendError(pub String);
 
 impl Sender {
-    pub fn new(transport: &Transport, from: Mailbox, timeout: Duration) -> Result<Self, String> {
-        let inner = match transport {
-            Transport::Smtp(url) => SenderInner::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|_| "MAIL_URL is not a valid mail server URL".to_owned())?
-                    .timeout(Some(timeout))
-                    .build(),
-            ),
+    /// The sender `MAIL_URL` and `MAIL_FROM` name; each attempt is cut off
+    /// at `MAIL_SEND_TIMEOUT`.
+    pub fn new(config: &crate::config::Mail) -> Result<Self, String> {
+        let inner = match &config.transport {
+            Transport::Smtp(client) => {
+                SenderInner::Smtp(client.clone().timeout(Some(config.send_timeout)).build())
+            }
             Transport::File(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     format!("cannot create the mail directory {}: {e}", dir.display())
@@ -104,7 +105,10 @@ impl Sender {
                 SenderInner::File(AsyncFileTransport::<Tokio1Executor>::new(dir))
             }
         };
-        Ok(Self { from, inner })
+        Ok(Self {
+            from: config.from.clone(),
+            inner,
+        })
     }
 
     /// Sends one mail; answers once the server (or the file system) took it.
@@ -144,29 +148,6 @@ fn smtp_error(e: lettre::transport::smtp::Error) -> SendError {
     SendError(text)
 }
 
-/// The rules for mail links and sending limits, as requests apply them.
-#[derive(Debug, Clone)]
-pub struct MailPolicy {
-    pub verify_url: String,
-    pub reset_url: String,
-    pub verification_ttl: Duration,
-    pub reset_ttl: Duration,
-    /// Mails per recipient address per window (plus one a minute).
-    pub per_address: crate::config::RateLimit,
-}
-
-impl MailPolicy {
-    pub fn from_config(c: &crate::config::Config) -> Self {
-        Self {
-            verify_url: c.mail_verify_url.clone(),
-            reset_url: c.mail_reset_url.clone(),
-            verification_ttl: c.email_verification_ttl,
-            reset_ttl: c.password_reset_ttl,
-            per_address: c.rate_limit_mail,
-        }
-    }
-}
-
 /// `template` with `{token}` replaced by the token (base64url: needs no escaping).
 pub fn link(template: &str, token: &str) -> String {
     template.replace("{token}", token)
@@ -178,35 +159,33 @@ mod tests {
 
     #[test]
     fn mail_urls_of_each_kind_parse_and_others_are_refused_without_echo() {
+        let parse = |url: &str| url.parse::<Transport>();
         assert!(matches!(
-            Transport::parse("smtp://127.0.0.1:2525"),
+            parse("smtp://127.0.0.1:2525"),
             Ok(Transport::Smtp(_))
         ));
         assert!(matches!(
-            Transport::parse("smtp://u:p@mail.example.com:587?tls=required"),
+            parse("smtp://u:p@mail.example.com:587?tls=required"),
             Ok(Transport::Smtp(_))
         ));
         assert!(matches!(
-            Transport::parse("smtps://u:p@mail.example.com:465"),
+            parse("smtps://u:p@mail.example.com:465"),
             Ok(Transport::Smtp(_))
         ));
-        assert_eq!(
-            Transport::parse("file://sns-mail"),
-            Ok(Transport::File("sns-mail".into()))
-        );
+        assert!(matches!(
+            parse("file://sns-mail"),
+            Ok(Transport::File(dir)) if dir.as_os_str() == "sns-mail"
+        ));
         for bad in [
             "http://x",
             "smtp://u:hunter2@host:25?tls=sometimes",
             "file://",
             "",
         ] {
-            let err = Transport::parse(bad).unwrap_err();
+            let err = parse(bad).unwrap_err();
             assert!(!err.contains("hunter2"), "{err}");
         }
-        assert!(
-            !format!("{:?}", Transport::parse("smtp://u:hunter2@h:25").unwrap())
-                .contains("hunter2")
-        );
+        assert!(!format!("{:?}", parse("smtp://u:hunter2@h:25").unwrap()).contains("hunter2"));
     }
 
     #[test]

@@ -61,28 +61,35 @@ pub async fn pending(db: &DatabaseConnection) -> Result<u64, AppError> {
         .await?)
 }
 
-/// How the worker sends: the transport and its rules.
+/// How the worker sends: the transport, and the mail settings it keeps to.
 #[derive(Clone)]
 pub struct Worker {
-    pub sender: Sender,
-    pub poll: Duration,
-    pub max_attempts: u32,
-    pub backoff: Duration,
-    pub send_timeout: Duration,
+    sender: Sender,
+    config: crate::config::Mail,
 }
 
 impl Worker {
+    pub fn new(config: &crate::config::Mail) -> Result<Self, String> {
+        Ok(Self {
+            sender: Sender::new(config)?,
+            config: config.clone(),
+        })
+    }
+
     /// How long a claim holds: longer than a send may take (it is cut off
     /// at `send_timeout`), so a claim never lapses while its mail is sent.
     fn lease(&self) -> Duration {
-        self.send_timeout + Duration::from_secs(60)
+        self.config.send_timeout + Duration::from_secs(60)
     }
 
     /// The wait after the `attempts`-th failed attempt: `backoff × 2^(n-1)`,
     /// at most an hour.
     pub fn retry_in(&self, attempts: u32) -> Duration {
         let factor = 1u32 << attempts.clamp(1, 16).saturating_sub(1);
-        self.backoff.saturating_mul(factor).min(MAX_BACKOFF)
+        self.config
+            .retry_backoff
+            .saturating_mul(factor)
+            .min(MAX_BACKOFF)
     }
 }
 
@@ -92,7 +99,7 @@ impl Worker {
 pub async fn run(state: AppState, worker: Worker) {
     loop {
         tokio::select! {
-            () = tokio::time::sleep(worker.poll) => {}
+            () = tokio::time::sleep(worker.config.poll_interval) => {}
             () = state.mail_wake().notified() => {}
         }
         loop {
@@ -126,7 +133,11 @@ pub async fn send_due(state: &AppState, worker: &Worker) -> Result<usize, AppErr
                         subject: row.subject.clone(),
                         body: body.clone(),
                     };
-                    match tokio::time::timeout(worker.send_timeout, worker.sender.send(&mail)).await
+                    match tokio::time::timeout(
+                        worker.config.send_timeout,
+                        worker.sender.send(&mail),
+                    )
+                    .await
                     {
                         Ok(sent) => sent.map_err(|e| e.0),
                         Err(_) => Err("timed out".to_owned()),
@@ -269,7 +280,7 @@ async fn record(
         }
         Err(error) => {
             let error: String = error.chars().take(ERROR_LEN).collect();
-            let last = attempts >= worker.max_attempts;
+            let last = attempts >= worker.config.max_attempts;
             let update = update.col_expr(
                 mail_outbox::Column::LastError,
                 Expr::value(Some(error.clone())),
@@ -303,24 +314,16 @@ mod tests {
 
     #[test]
     fn the_back_off_doubles_from_its_base_up_to_an_hour() {
-        let sender = Sender::new(
-            &super::super::Transport::File(std::env::temp_dir().join("sns-mail-test")),
-            super::super::parse_from("a <a@b.co>").unwrap(),
-            Duration::from_secs(1),
-        )
-        .unwrap();
-        let w = Worker {
-            sender,
-            poll: Duration::from_secs(1),
-            max_attempts: 10,
-            backoff: Duration::from_secs(30),
-            send_timeout: Duration::from_secs(30),
-        };
+        let mut config = crate::config::Config::defaults().mail;
+        config.transport =
+            super::super::Transport::File(std::env::temp_dir().join("sns-mail-test"));
+        config.retry_backoff = Duration::from_secs(30);
+        let w = Worker::new(&config).unwrap();
         assert_eq!(w.retry_in(1), Duration::from_secs(30));
         assert_eq!(w.retry_in(2), Duration::from_secs(60));
         assert_eq!(w.retry_in(4), Duration::from_secs(240));
         assert_eq!(w.retry_in(9), Duration::from_secs(3600));
         assert_eq!(w.retry_in(40), Duration::from_secs(3600));
-        assert!(w.lease() > w.send_timeout);
+        assert!(w.lease() > w.config.send_timeout);
     }
 }

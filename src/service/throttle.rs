@@ -45,7 +45,7 @@ pub async fn per_ip(
     let Some(ip) = client.ip else {
         return Ok(None);
     };
-    let retry = hit(state, &ip_key(ip), state.policy().auth_per_ip).await?;
+    let retry = hit(state, &ip_key(ip), state.policy().rate_limits.auth_per_ip).await?;
     if retry.is_some() {
         metrics::counter!("rate_limited_total", "limit" => "ip").increment(1);
         tracing::info!("sign-in attempts over the per-address limit");
@@ -66,7 +66,12 @@ pub async fn per_mail_address(
         window: std::time::Duration::from_secs(60),
     };
     let recent = hit(state, &format!("mail-minute:{address}"), minute).await?;
-    let window = hit(state, &format!("mail:{address}"), state.mail().per_address).await?;
+    let window = hit(
+        state,
+        &format!("mail:{address}"),
+        state.policy().rate_limits.mail,
+    )
+    .await?;
     let retry = recent.into_iter().chain(window).max();
     if retry.is_some() {
         metrics::counter!("rate_limited_total", "limit" => "mail").increment(1);
@@ -100,7 +105,7 @@ pub async fn account_standing(state: &AppState, email: &str) -> Result<Standing,
         .await?;
     let find = |key: &str| rows.iter().find(|r| r.key == key);
     Ok(standing(
-        state.policy().login_failures,
+        state.policy().rate_limits.login_failures,
         find(&login),
         find(&strikes),
         super::clock::now(),
@@ -149,7 +154,7 @@ pub fn standing(
 /// Counts a failed login against the submitted email; the failure that
 /// reaches the limit is a strike.
 pub async fn login_failed(state: &AppState, email: &str) -> Result<(), AppError> {
-    let limit = state.policy().login_failures;
+    let limit = state.policy().rate_limits.login_failures;
     let row = bump(state, &login_key(email), limit.window).await?;
     if row.hits == i32::try_from(limit.count).unwrap_or(i32::MAX) {
         bump(state, &strike_key(email), STRIKE_MEMORY).await?;
@@ -295,7 +300,9 @@ pub async fn prune(state: &AppState) -> Result<u64, AppError> {
     };
     let addresses = throttle::Entity::delete_many()
         .filter(throttle::Column::Key.like("ip:%"))
-        .filter(throttle::Column::WindowStart.lt(cutoff(state.policy().auth_per_ip.window)))
+        .filter(
+            throttle::Column::WindowStart.lt(cutoff(state.policy().rate_limits.auth_per_ip.window)),
+        )
         .exec(state.db())
         .await?;
     let accounts = throttle::Entity::delete_many()

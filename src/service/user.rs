@@ -404,7 +404,7 @@ async fn find_for_login(
     let login = Option::<throttle_row::Model>::from_query_result(&row, "l_")?;
     let strikes = Option::<throttle_row::Model>::from_query_result(&row, "s_")?;
     let standing = throttle::standing(
-        state.policy().login_failures,
+        state.policy().rate_limits.login_failures,
         login.as_ref(),
         strikes.as_ref(),
         super::clock::now(),

@@ -62,7 +62,7 @@ async fn an_unknown_email_locks_exactly_like_a_real_one() {
 async fn success_resets_the_account_counter_and_the_lock_lifts_after_the_window() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.rate_limit_login_failures = "3/15m".parse().unwrap();
+    config.rate_limits.login_failures = "3/15m".parse().unwrap();
     let app = TestApp::spawn_with(config).await;
     let email = unique_email("window");
     app.signed_up(&email).await;
@@ -95,7 +95,7 @@ async fn success_resets_the_account_counter_and_the_lock_lifts_after_the_window(
 async fn a_wrong_current_password_counts_as_a_failed_login() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.rate_limit_login_failures = "3/15m".parse().unwrap();
+    config.rate_limits.login_failures = "3/15m".parse().unwrap();
     let app = TestApp::spawn_with(config).await;
     let email = unique_email("change-brute");
     let token = app.signed_up(&email).await;
@@ -122,7 +122,7 @@ async fn a_wrong_current_password_counts_as_a_failed_login() {
 async fn sign_in_attempts_are_limited_per_address() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.rate_limit_auth_per_ip = "4/1m".parse().unwrap();
+    config.rate_limits.auth_per_ip = "4/1m".parse().unwrap();
     let app = TestApp::spawn_with(config).await;
     let email = unique_email("per-ip");
     let (_, rt) = app.signed_up_pair(&email).await;
@@ -157,7 +157,7 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     // Behind a trusted proxy: each forwarded client has its own budget.
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.rate_limit_auth_per_ip = "2/1m".parse().unwrap();
+    config.rate_limits.auth_per_ip = "2/1m".parse().unwrap();
     config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
     let app = TestApp::spawn_with(config).await;
     assert_eq!(
@@ -192,7 +192,7 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     // Without trusting the peer, the header is ignored: all count as 127.0.0.1.
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.rate_limit_auth_per_ip = "2/1m".parse().unwrap();
+    config.rate_limits.auth_per_ip = "2/1m".parse().unwrap();
     let app = TestApp::spawn_with(config).await;
     assert_eq!(app.register(&email, PASSWORD).await["errors"], json!([]));
     assert_eq!(
@@ -230,7 +230,7 @@ async fn failures_count_across_instances_sharing_a_database() {
 async fn concurrent_attempts_on_two_instances_are_all_counted() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.rate_limit_auth_per_ip = "20/1m".parse().unwrap();
+    config.rate_limits.auth_per_ip = "20/1m".parse().unwrap();
     let apps = [
         std::sync::Arc::new(TestApp::spawn_with(config.clone()).await),
         std::sync::Arc::new(TestApp::spawn_with(config).await),
@@ -330,8 +330,8 @@ async fn expired_counters_are_pruned_but_an_account_lock_outlives_its_window() {
     use sns_api::entity::throttle;
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.rate_limit_login_failures = "2/15m".parse().unwrap();
-    config.rate_limit_auth_per_ip = "1000/1m".parse().unwrap();
+    config.rate_limits.login_failures = "2/15m".parse().unwrap();
+    config.rate_limits.auth_per_ip = "1000/1m".parse().unwrap();
     let app = sns_api::app::App::build(config).await.unwrap();
     let state = app.state();
     let client = ClientInfo {
@@ -401,7 +401,7 @@ async fn each_lock_in_a_row_lasts_twice_as_long() {
     let mut config = config_for(&db);
     // Windows of ten minutes: a slow machine cannot move a figure from one
     // lock length to the next.
-    config.rate_limit_login_failures = "2/10m".parse().unwrap();
+    config.rate_limits.login_failures = "2/10m".parse().unwrap();
     let app = TestApp::spawn_with(config).await;
     let conn = &app.db;
 

@@ -155,14 +155,16 @@ async fn end_mysql_connections(admin: &sea_orm::DatabaseConnection, name: &str) 
 
 pub fn config_for(db: &TestDb) -> Config {
     let mut c = Config::defaults();
-    c.database_url = db.url.clone();
+    c.database.url = db.url.parse().unwrap();
     c.bind_addr = "127.0.0.1:0".parse().unwrap();
-    c.jwt_secret = Some(SECRET.into());
-    c.database_max_connections = Some(8);
-    c.mail_url = format!("file://{}", db.mail_dir.path().display()).into();
+    c.tokens.secret = Some(SECRET.into());
+    c.database.max_connections = Some(8);
+    c.mail.transport = format!("file://{}", db.mail_dir.path().display())
+        .parse()
+        .unwrap();
     c.shutdown_timeout = Duration::from_secs(5);
     // Every test signs in from 127.0.0.1; the per-address limit has tests of its own.
-    c.rate_limit_auth_per_ip = "1000000/1m".parse().unwrap();
+    c.rate_limits.auth_per_ip = "1000000/1m".parse().unwrap();
     c
 }
 
@@ -185,10 +187,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> Self {
-        let url = config.database_url.clone();
+        let database = config.database.clone();
         let app = App::build(config).await.expect("the app starts");
         let base = format!("http://{}", app.local_addr());
-        let db = connect(&url).await;
+        let db = sns_api::db::connect(&database)
+            .await
+            .unwrap_or_else(|e| panic!("the test database is unreachable: {e}"));
         let state = app.state();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async move {

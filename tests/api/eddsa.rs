@@ -26,9 +26,9 @@ fn public_pem(k: &SigningKey) -> String {
 
 async fn eddsa_app(db: &TestDb, private: &SigningKey, also: Option<String>) -> TestApp {
     let mut config = config_for(db);
-    config.jwt_secret = None;
-    config.jwt_private_key = Some(private_pem(private).into());
-    config.jwt_public_keys = also;
+    config.tokens.secret = None;
+    config.tokens.private_key = Some(private_pem(private).into());
+    config.tokens.public_keys = also;
     TestApp::spawn_with(config).await
 }
 

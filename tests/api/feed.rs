@@ -562,7 +562,9 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
     // own (the server runs the second only when the first falls short).
     let me = app.gql("{ me { id } }", json!({}), Some(&tokens[0])).await;
     let viewer = Uuid::parse_str(me["data"]["me"]["id"].as_str().unwrap()).unwrap();
-    let conn = sns_api::db::connect(&config_for(&db)).await.unwrap();
+    let conn = sns_api::db::connect(&config_for(&db).database)
+        .await
+        .unwrap();
     for first in [1, 2, 3, 5, 6, 7, 20, 100] {
         for start in (0..ids.len()).step_by(first) {
             let req = PageRequest {

@@ -143,7 +143,7 @@ async fn graphiql_introspection_fits_the_default_limits() {
 async fn introspection_off_refuses_it_and_hides_suggestions() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.introspection = false;
+    config.documents.introspection = false;
     let app = TestApp::spawn_with(config).await;
     let body = app
         .gql("{ __schema { types { name } } }", json!({}), None)
@@ -195,7 +195,7 @@ async fn directives_per_field_are_limited() {
     );
     app.stop().await;
     let mut config = config_for(&db);
-    config.query_directive_limit = 1;
+    config.documents.directive_limit = 1;
     let app = TestApp::spawn_with(config).await;
     // async-graphql counts directives while parsing.
     assert_eq!(

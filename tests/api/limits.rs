@@ -34,7 +34,7 @@ async fn three_thousand_aliased_typenames_are_refused_with_validation_failed() {
 async fn the_field_limit_is_a_setting() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.query_field_limit = 5;
+    config.documents.field_limit = 5;
     let app = TestApp::spawn_with(config).await;
     let body = app.gql(&aliased_typenames(5), json!({}), None).await;
     assert_eq!(body["data"]["a4"], "Query", "{body}");
@@ -125,7 +125,7 @@ async fn deeply_nested_values_are_refused_and_the_server_stays_up() {
 async fn a_refused_document_stays_refused_when_sent_again() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.query_field_limit = 5;
+    config.documents.field_limit = 5;
     let app = TestApp::spawn_with(config).await;
     // Short and without variables: the kind of document the cache keeps.
     for _ in 0..3 {
@@ -145,7 +145,7 @@ async fn a_refused_document_stays_refused_when_sent_again() {
 async fn a_document_over_a_limit_is_a_request_error_under_graphql_response_json() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.query_field_limit = 5;
+    config.documents.field_limit = 5;
     let app = TestApp::spawn_with(config).await;
     let response = app
         .http

@@ -32,11 +32,11 @@ const SUBJECT_EMAIL_CHANGING: &str = "Your email address is about to change";
 
 fn mail_config(db: &TestDb, sink: &SmtpSink) -> Config {
     let mut c = config_for(db);
-    c.mail_url = sink.url().into();
-    c.mail_poll_interval = Duration::from_millis(100);
-    c.mail_retry_backoff = Duration::from_millis(200);
-    c.mail_send_timeout = Duration::from_secs(5);
-    c.revocation_sync_interval = SYNC;
+    c.mail.transport = sink.url().parse().unwrap();
+    c.mail.poll_interval = Duration::from_millis(100);
+    c.mail.retry_backoff = Duration::from_millis(200);
+    c.mail.send_timeout = Duration::from_secs(5);
+    c.sessions.sync_interval = SYNC;
     // Racing resets hash passwords at once; a loaded machine must not turn
     // that into a 408.
     c.request_timeout = Duration::from_secs(120);
@@ -673,7 +673,7 @@ async fn mails_to_one_address_are_limited_per_window() {
     let sink = SmtpSink::start().await;
     let db = TestDb::fresh().await;
     let mut config = mail_config(&db, &sink);
-    config.rate_limit_mail = "3/1h".parse().unwrap();
+    config.rate_limits.mail = "3/1h".parse().unwrap();
     let app = TestApp::spawn_with(config).await;
     let email = unique_email("limit");
     for _ in 0..3 {

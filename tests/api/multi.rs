@@ -10,9 +10,9 @@ const SYNC: Duration = Duration::from_millis(200);
 
 async fn instance(db: &TestDb, grace: Option<Duration>) -> TestApp {
     let mut config = config_for(db);
-    config.revocation_sync_interval = SYNC;
+    config.sessions.sync_interval = SYNC;
     if let Some(g) = grace {
-        config.refresh_reuse_grace = g;
+        config.sessions.reuse_grace = g;
     }
     TestApp::spawn_with(config).await
 }

@@ -21,7 +21,7 @@ async fn a_database_outage_is_service_unavailable_then_recovers() {
         .filter(|(url, _)| url.starts_with("postgres"))
         .expect("TEST_DATABASE_URL names a PostgreSQL server");
     let mut config = config_for(&db);
-    config.database_acquire_timeout = Duration::from_secs(1);
+    config.database.acquire_timeout = Duration::from_secs(1);
     let app = TestApp::spawn_with(config).await;
     let email = unique_email("outage");
     app.signed_up(&email).await;

@@ -91,7 +91,7 @@ async fn concurrent_refreshes_of_one_token_all_succeed_alike() {
 async fn a_rotated_token_presented_after_the_grace_revokes_the_session() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
-    config.refresh_reuse_grace = Duration::from_secs(1);
+    config.sessions.reuse_grace = Duration::from_secs(1);
     let app = TestApp::spawn_with(config).await;
     let (at0, rt0) = app.signed_up_pair(&unique_email("thief")).await;
     let (at1, rt1) = pair(&app.refresh(&rt0).await);

@@ -6,7 +6,7 @@ use async_graphql::{Request, Variables};
 use serde_json::{Value, json};
 use sns_api::app::App;
 use sns_api::auth::Auth;
-use sns_api::graphql::{ApiSchema, SchemaOptions, build_schema};
+use sns_api::graphql::{ApiSchema, build_schema};
 use sns_api::state::AppState;
 
 use crate::common::*;
@@ -21,7 +21,7 @@ impl Harness {
         let config = config_for(db);
         let app = App::build(config.clone()).await.expect("the app starts");
         let state = app.state();
-        let schema = build_schema(&SchemaOptions::from(&config), Some(state.clone()));
+        let schema = build_schema(&config.documents, Some(state.clone()));
         Self { state, schema }
     }
 

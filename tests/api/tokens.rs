@@ -189,7 +189,7 @@ async fn a_token_of_another_issuer_configuration_is_refused() {
     let token = app.signed_up(&unique_email("issuer")).await;
     app.stop().await;
     let mut config = config_for(&db);
-    config.jwt_issuer = "other-issuer".into();
+    config.tokens.issuer = "other-issuer".into();
     let app = TestApp::spawn_with(config).await;
     assert_eq!(error_codes(&app.me(&token).await), ["UNAUTHENTICATED"]);
     app.stop().await;

@@ -659,7 +659,7 @@ mod tests {
     fn connection_fields_of_the_schema() -> (BTreeSet<String>, BTreeSet<String>) {
         use async_graphql::parser::types::{BaseType, TypeKind, TypeSystemDefinition};
 
-        let options = crate::graphql::SchemaOptions::from(&crate::config::Config::defaults());
+        let options = crate::config::Config::defaults().documents;
         let sdl = crate::graphql::build_schema(&options, None).sdl();
         let doc = async_graphql::parser::parse_schema(&sdl).unwrap();
         let (mut connections, mut others) = (BTreeSet::new(), BTreeSet::new());

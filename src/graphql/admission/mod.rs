@@ -90,11 +90,11 @@ fn check_document(
 pub(super) mod testing {
     use async_graphql::{Request, Response};
 
-    use crate::config::Config;
-    use crate::graphql::{ApiSchema, SchemaOptions, build_schema};
+    use crate::config::{Config, Documents};
+    use crate::graphql::{ApiSchema, build_schema};
 
-    pub(in crate::graphql) fn schema_with(f: impl FnOnce(&mut SchemaOptions)) -> ApiSchema {
-        let mut options = SchemaOptions::from(&Config::defaults());
+    pub(in crate::graphql) fn schema_with(f: impl FnOnce(&mut Documents)) -> ApiSchema {
+        let mut options = Config::defaults().documents;
         f(&mut options);
         build_schema(&options, None)
     }
@@ -141,7 +141,7 @@ mod tests {
 
     #[tokio::test]
     async fn graphiql_introspection_fits_the_defaults_with_room_to_spare() {
-        let c = Config::defaults();
+        let c = Config::defaults().documents;
         let doc = async_graphql::parser::parse_query(INTROSPECTION).unwrap();
         let cost = measure(&doc, &Variables::default()).unwrap();
         let text = scan(INTROSPECTION);
@@ -156,11 +156,11 @@ mod tests {
             (70, 432, 14, 179, 9),
             "the figures docs and comments quote"
         );
-        assert!(cost.written * 5 < c.query_field_limit);
-        assert!(cost.fields * 2 < c.query_complexity_limit);
-        assert!(cost.depth < c.query_depth_limit);
-        assert!(text.tokens * 5 < c.query_field_limit * TOKENS_PER_FIELD);
-        assert!(INTROSPECTION.len() * 5 < c.query_field_limit * BYTES_PER_FIELD);
+        assert!(cost.written * 5 < c.field_limit);
+        assert!(cost.fields * 2 < c.complexity_limit);
+        assert!(cost.depth < c.depth_limit);
+        assert!(text.tokens * 5 < c.field_limit * TOKENS_PER_FIELD);
+        assert!(INTROSPECTION.len() * 5 < c.field_limit * BYTES_PER_FIELD);
         assert_eq!(refusal(&schema_with(|_| {}), INTROSPECTION).await, None);
     }
 

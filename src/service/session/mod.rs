@@ -69,7 +69,7 @@ pub async fn open(
         user_id: Set(user),
         created_at: Set(now),
         last_used_at: Set(now),
-        expires_at: Set(now + state.policy().session),
+        expires_at: Set(now + state.policy().sessions.lifetime),
         revoked_at: Set(None),
         user_agent: Set(client.user_agent.clone()),
     };
@@ -124,7 +124,7 @@ pub async fn list(state: &AppState, viewer: &Viewer) -> Result<Vec<SessionView>,
 pub fn is_live(session: &session::Model, policy: &Policy, now: DateTime<Utc>) -> bool {
     session.revoked_at.is_none()
         && session.expires_at > now
-        && session.created_at + policy.session_max > now
+        && session.created_at + policy.sessions.max_lifetime > now
 }
 
 /// When a session used at `now` expires: sliding, but never past its
@@ -134,7 +134,7 @@ pub fn extended_expiry(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
-    (now + policy.session).min(session.created_at + policy.session_max)
+    (now + policy.sessions.lifetime).min(session.created_at + policy.sessions.max_lifetime)
 }
 
 /// Marks a session used now and extends it, unless it was revoked meanwhile
@@ -193,11 +193,17 @@ mod tests {
 
     fn policy() -> Policy {
         Policy {
-            session: Duration::from_secs(30 * 86400),
-            session_max: Duration::from_secs(90 * 86400),
-            refresh_reuse_grace: Duration::from_secs(10),
-            login_failures: "10/15m".parse().unwrap(),
-            auth_per_ip: "30/1m".parse().unwrap(),
+            sessions: crate::config::Sessions {
+                lifetime: Duration::from_secs(30 * 86400),
+                max_lifetime: Duration::from_secs(90 * 86400),
+                reuse_grace: Duration::from_secs(10),
+                sync_interval: Duration::from_secs(1),
+            },
+            rate_limits: crate::config::RateLimits {
+                login_failures: "10/15m".parse().unwrap(),
+                auth_per_ip: "30/1m".parse().unwrap(),
+                mail: "5/1h".parse().unwrap(),
+            },
             trusted_proxies: Vec::new(),
         }
     }

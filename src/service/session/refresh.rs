@@ -64,7 +64,7 @@ pub async fn refresh(
         .filter(|s| super::is_live(s, state.policy(), now))
         .ok_or_else(invalid_refresh)?;
     if let Some(rotated_at) = row.rotated_at
-        && is_reuse(rotated_at, state.policy().refresh_reuse_grace, now)
+        && is_reuse(rotated_at, state.policy().sessions.reuse_grace, now)
     {
         tracing::warn!(
             session = %session.id, user = %session.user_id,
