@@ -86,6 +86,8 @@ pub async fn metrics_upkeep() {
 
 /// The label of a request whose document did not parse or validate.
 pub const INVALID_OPERATION: &str = "invalid";
+/// The label of a document in which no operation could be chosen.
+pub const UNKNOWN_OPERATION: &str = "unknown";
 
 /// The label of an operation: the root fields it selects, sorted, joined by
 /// `+` (`login`, `me+sessions`); `introspection` for any `__` field,
@@ -94,7 +96,7 @@ pub const INVALID_OPERATION: &str = "invalid";
 /// so labels stay few and secrets stay out.
 pub fn operation_label(operation: Option<&OperationDefinition>) -> String {
     let Some(operation) = operation else {
-        return "unknown".to_owned();
+        return UNKNOWN_OPERATION.to_owned();
     };
     let mut names: Vec<&str> = operation
         .selection_set

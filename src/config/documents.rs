@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::parse_switch;
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Copy, Args)]
 pub struct Documents {
     /// Deepest accepted GraphQL selection.
     #[arg(

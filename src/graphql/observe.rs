@@ -40,10 +40,11 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 use tracing::Instrument as _;
 
-use super::admission::{self, Limits};
+use super::admission;
 use super::codes::{BAD_USER_INPUT, PARSE_FAILED, VALIDATION_FAILED, with_code};
 use super::prepared::{Candidate, Prepared, PreparedDocuments};
-use crate::telemetry::{INVALID_OPERATION, OperationMetrics, operation_label};
+use crate::config::Documents;
+use crate::telemetry::{INVALID_OPERATION, OperationMetrics, UNKNOWN_OPERATION, operation_label};
 
 /// Request data that the extension marks when the operation starts to run.
 ///
@@ -67,12 +68,12 @@ impl Executed {
 
 /// The extension factory; holds the limits and the prepared-document cache.
 pub struct Observe {
-    limits: Limits,
+    limits: Documents,
     prepared: PreparedDocuments,
 }
 
 impl Observe {
-    pub(super) fn new(limits: Limits) -> Self {
+    pub(super) fn new(limits: Documents) -> Self {
         Self {
             limits,
             prepared: PreparedDocuments::new(),
@@ -114,7 +115,7 @@ enum Stage {
 }
 
 struct ObserveRequest {
-    limits: Limits,
+    limits: Documents,
     prepared: PreparedDocuments,
     stage: Mutex<Stage>,
 }
@@ -230,7 +231,7 @@ impl Extension for ObserveRequest {
                     unprovided,
                     keep,
                 } => (label, unprovided, keep),
-                _ => ("unknown".to_owned(), Vec::new(), None),
+                _ => (UNKNOWN_OPERATION.to_owned(), Vec::new(), None),
             }
         };
         let validation = next.run(ctx).await.map_err(|errors| {

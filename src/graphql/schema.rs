@@ -3,7 +3,6 @@
 
 use async_graphql::{EmptySubscription, Schema};
 
-use super::admission::Limits;
 use super::mutation::Mutation;
 use super::observe::Observe;
 use super::query::Query;
@@ -17,14 +16,8 @@ pub fn build_schema(options: &Documents, state: Option<AppState>) -> ApiSchema {
     // Depth, complexity and directives are our limits (`admission`), not
     // async-graphql's: ours count `__typename` too, and run before anything
     // expands fragments at every spread.
-    let limits = Limits {
-        fields: options.field_limit,
-        complexity: options.complexity_limit,
-        depth: options.depth_limit,
-        directives: options.directive_limit,
-    };
     let mut builder =
-        Schema::build(Query, Mutation, EmptySubscription).extension(Observe::new(limits));
+        Schema::build(Query, Mutation, EmptySubscription).extension(Observe::new(*options));
     if !options.introspection {
         // "Did you mean …" would leak the schema that introspection hides.
         builder = builder.disable_introspection().disable_suggestions();

@@ -3,21 +3,20 @@
 //! fields that validation and execution walk (every operation and fragment
 //! definition, each fragment spread counting its fragment's fields again),
 //! the deepest field nesting, and the most directives on one definition or
-//! selection. `__typename` and aliases
-//! are fields like any other. Each fragment is measured once and its figures
-//! reused wherever it is spread, so the count is linear in the document
-//! however the fragments fan out.
+//! selection. `__typename` and aliases are fields like any other. Each
+//! fragment is measured once and its figures reused wherever it is spread, so
+//! the count is linear in the document however the fragments fan out.
 //!
 //! With fragments expanded, a connection field ([`CONNECTIONS`]) counts 1
 //! plus `first` times its selection, as running it resolves the selection
 //! once per item: `followers` within `followers` within `followers` counts
-//! `first`³ times what the innermost selects. `first` is the literal
-//! argument or its variable (the request's value, else the largest default
-//! any operation declares for it), 20 (the schema's default) when absent or
-//! not an integer, and counts 1 to 100: values outside are refused by the
-//! resolver, and validation walks the selection of `first: 0` all the same.
-//! A fragment's figure then depends on the request's variables only, never
-//! on where it is spread, so it is still measured once.
+//! `first`³ times what the innermost selects. `first` is the literal argument
+//! or its variable (the request's value, else the largest default any
+//! operation declares for it), 20 (the schema's default) when absent or not
+//! an integer, and counts 1 to 100: values outside are refused by the
+//! resolver, and validation walks the selection of `first: 0` all the same. A
+//! fragment's figure then depends on the request's variables only, never on
+//! where it is spread, so it is still measured once.
 //!
 //! The rule ([`check`]) refuses a fragment cycle, and each figure over its
 //! setting: directives (`QUERY_DIRECTIVE_LIMIT`), fields as written
@@ -30,7 +29,7 @@ use async_graphql::parser::types::{ExecutableDocument, Field, Selection, Selecti
 use async_graphql::{Positioned, ServerError, Variables};
 use async_graphql_value::{ConstValue, Value};
 
-use super::Limits;
+use crate::config::Documents;
 use crate::graphql::codes::{PARSE_FAILED, VALIDATION_FAILED, refused};
 
 /// The fields that answer a Relay connection, whatever type they are
@@ -163,7 +162,7 @@ fn clamped(n: Option<i64>) -> usize {
 /// with its fragments expanded and its connections multiplied (by `first`,
 /// which may come from `variables`), or nests them too deep.
 pub(super) fn check(
-    limits: &Limits,
+    limits: &Documents,
     doc: &ExecutableDocument,
     variables: &Variables,
 ) -> Result<(), ServerError> {
@@ -177,7 +176,7 @@ pub(super) fn check(
     let figures = [
         Figure {
             value: cost.directives,
-            limit: limits.directives,
+            limit: limits.directive_limit,
             setting: "QUERY_DIRECTIVE_LIMIT",
             // The code async-graphql gives directive counts (it checks them
             // while parsing).
@@ -186,14 +185,14 @@ pub(super) fn check(
         },
         Figure {
             value: cost.written,
-            limit: limits.fields,
+            limit: limits.field_limit,
             setting: "QUERY_FIELD_LIMIT",
             code: VALIDATION_FAILED,
             what: |n| format!("The document selects {n} fields"),
         },
         Figure {
             value: cost.fields,
-            limit: limits.complexity,
+            limit: limits.complexity_limit,
             setting: "QUERY_COMPLEXITY_LIMIT",
             code: VALIDATION_FAILED,
             what: |n| {
@@ -210,7 +209,7 @@ pub(super) fn check(
         },
         Figure {
             value: cost.depth,
-            limit: limits.depth,
+            limit: limits.depth_limit,
             setting: "QUERY_DEPTH_LIMIT",
             code: VALIDATION_FAILED,
             what: |n| format!("The document nests fields {n} deep"),

@@ -31,20 +31,7 @@ mod variables;
 use async_graphql::{Request, ServerError, Variables};
 
 use super::codes::{PARSE_FAILED, with_code};
-
-/// The limits of the schema's settings.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Limits {
-    /// Fields as written (`QUERY_FIELD_LIMIT`).
-    pub fields: usize,
-    /// Fields with fragments expanded, a connection's selection `first`
-    /// times (`QUERY_COMPLEXITY_LIMIT`).
-    pub complexity: usize,
-    /// Field depth (`QUERY_DEPTH_LIMIT`).
-    pub depth: usize,
-    /// Directives on one place (`QUERY_DIRECTIVE_LIMIT`).
-    pub directives: usize,
-}
+use crate::config::Documents;
 
 /// A document that met the rules, leaving `request` parsed.
 pub(super) struct Admitted {
@@ -55,8 +42,8 @@ pub(super) struct Admitted {
 
 /// Runs the rules on `request` in order and parses its document; the first
 /// refusal is the answer.
-pub(super) fn admit(limits: &Limits, request: &mut Request) -> Result<Admitted, ServerError> {
-    scan::check(&request.query, limits.fields)?;
+pub(super) fn admit(limits: &Documents, request: &mut Request) -> Result<Admitted, ServerError> {
+    scan::check(&request.query, limits.field_limit)?;
     // Moved out while the parsed document borrows the request.
     let variables = std::mem::take(&mut request.variables);
     let operation_name = request.operation_name.take();
@@ -68,7 +55,7 @@ pub(super) fn admit(limits: &Limits, request: &mut Request) -> Result<Admitted, 
 
 /// Rules 2 to 6: parse, then what the document asks.
 fn check_document(
-    limits: &Limits,
+    limits: &Documents,
     request: &mut Request,
     variables: &Variables,
     operation_name: Option<&str>,
@@ -179,7 +166,7 @@ mod tests {
             message,
             "The document selects 501 fields; at most 500 are allowed (QUERY_FIELD_LIMIT)."
         );
-        // Issue 14's document is refused before it is even parsed.
+        // Three thousand fields are refused before the text is even parsed.
         let (code, message) = refusal(&schema, aliased(3000)).await.unwrap();
         assert_eq!(code, VALIDATION_FAILED);
         assert_eq!(
@@ -197,11 +184,12 @@ mod tests {
 
     #[test]
     fn admit_gives_the_request_back_with_its_variables_and_operation() {
-        let limits = Limits {
-            fields: 10,
-            complexity: 10,
-            depth: 10,
-            directives: 10,
+        let limits = Documents {
+            field_limit: 10,
+            complexity_limit: 10,
+            depth_limit: 10,
+            directive_limit: 10,
+            introspection: true,
         };
         let vars = Variables::from_json(serde_json::json!({"n": "User"}));
         let mut request = Request::new("query A($n: String!) { __type(name: $n) { name } }")

@@ -1,8 +1,9 @@
-//! The required-variables rule: every required variable must be given. async-graphql checks the values a
-//! request sends while validating, but finds a missing one only when a field
-//! reads it, after the operation has started; GraphQL refuses such a request
-//! before it runs (CoerceVariableValues), and so do we, once the document
-//! validates (the extension reports what [`unprovided`] finds then).
+//! The required-variables rule: every required variable must be given.
+//! async-graphql checks the values a request sends while validating, but finds a
+//! missing one only when a field reads it, after the operation has started;
+//! GraphQL refuses such a request before it runs (CoerceVariableValues), and
+//! so do we, once the document validates (the extension reports what
+//! [`unprovided`] finds then).
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ServerError, Variables};

@@ -394,6 +394,11 @@ mod tests {
             {
                 let sql = template.sql();
                 assert!(!sql.contains('\''), "{backend:?}: a literal in {sql}");
+                // A marker written as a number, not turned into a placeholder.
+                assert!(
+                    !sql.contains(&(u64::MAX - 9).to_string()[..12]),
+                    "{backend:?}: a marker left in {sql}"
+                );
                 let values = statement.values.map_or(0, |v| v.0.len());
                 if backend == DbBackend::Postgres {
                     let numbers: BTreeSet<usize> = sql
