@@ -177,6 +177,9 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// The app's own state, for what only it can tell (its hash queue).
     pub state: AppState,
+    /// Its `REVOCATION_SYNC_INTERVAL`: what another instance's revocation
+    /// may take to reach it.
+    sync_interval: Duration,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -188,6 +191,7 @@ impl TestApp {
 
     pub async fn spawn_with(config: Config) -> Self {
         let database = config.database.clone();
+        let sync_interval = config.sessions.sync_interval;
         let app = App::build(config).await.expect("the app starts");
         let base = format!("http://{}", app.local_addr());
         let db = sns_api::db::connect(&database)
@@ -203,6 +207,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             db,
             state,
+            sync_interval,
             stop: Some(stop),
             task: Some(task),
         }
@@ -348,14 +353,19 @@ impl TestApp {
 
     /// Polls `me` until `token` is refused (on another instance than the
     /// one that ended its session: at its next sync).
+    /// Waits for a revocation made elsewhere (another instance, an
+    /// operator's command) to refuse `token` here, as the contract bounds
+    /// it: within the sync interval, five of them and a second allowed for
+    /// a loaded machine. Until then the token must still answer `me`.
     pub async fn until_refused(&self, token: &str) {
-        poll_until("the token refused", || async {
+        let within = self.sync_interval * 5 + Duration::from_secs(1);
+        poll_within("the token refused", within, || async {
             let body = self.me(token).await;
             if error_codes(&body) == ["UNAUTHENTICATED"] {
-                Ok(())
-            } else {
-                Err(body.to_string())
+                return Ok(());
             }
+            assert!(body["data"]["me"].is_object(), "{body}");
+            Err(body.to_string())
         })
         .await;
     }
@@ -496,18 +506,29 @@ const POLL_DEADLINE: Duration = Duration::from_secs(20);
 /// Calls `check` until it answers `Ok`, and answers that. `Err` says what
 /// was seen instead; after [`POLL_DEADLINE`] the test fails with it and
 /// `what` it waited for.
-pub async fn poll_until<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn poll_until<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
-    let deadline = Instant::now() + POLL_DEADLINE;
+    poll_within(what, POLL_DEADLINE, check).await
+}
+
+/// [`poll_until`] with a bound the contract sets (a revocation reaches
+/// every instance within its sync interval), where waiting longer is a
+/// failure of behaviour.
+pub async fn poll_within<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + within;
     loop {
         match check().await {
             Ok(found) => return found,
             Err(seen) => assert!(
                 Instant::now() < deadline,
-                "waited {POLL_DEADLINE:?} for {what}; last saw: {seen}"
+                "waited {within:?} for {what}; last saw: {seen}"
             ),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

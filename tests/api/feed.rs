@@ -2,7 +2,7 @@
 //! `feed` page newest first, every item exactly once, also while posts are
 //! written between pages; the feed's contents; what deleting an account
 //! takes with it. What a page costs is `statements.rs`'s; what nested
-//! connections may cost, `src/graphql/limits.rs`'s.
+//! connections may cost, `src/graphql/admission/cost.rs`'s and `limits.rs`'s.
 
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -562,9 +562,7 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
     // own (the server runs the second only when the first falls short).
     let me = app.gql("{ me { id } }", json!({}), Some(&tokens[0])).await;
     let viewer = Uuid::parse_str(me["data"]["me"]["id"].as_str().unwrap()).unwrap();
-    let conn = sns_api::db::connect(&config_for(&db).database)
-        .await
-        .unwrap();
+    let conn = &app.db;
     for first in [1, 2, 3, 5, 6, 7, 20, 100] {
         for start in (0..ids.len()).step_by(first) {
             let req = PageRequest {
@@ -574,7 +572,7 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
             let page = &ids[start..ids.len().min(start + first + 1)];
             let statements = feed::feed_statements(conn.get_database_backend(), viewer, req);
             for (k, statement) in statements.into_iter().enumerate() {
-                let rows = post_ids(&conn, statement).await;
+                let rows = post_ids(conn, statement).await;
                 assert_eq!(rows, page, "statement {k}, pages of {first} from {start}");
             }
             // With a window of 5, the first statement holds the viewer's
@@ -583,7 +581,7 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
             let statement =
                 feed::feed_statements_in_window(conn.get_database_backend(), viewer, req, 5)
                     .remove(0);
-            let rows = post_ids(&conn, statement).await;
+            let rows = post_ids(conn, statement).await;
             let window: Vec<Uuid> = everyones
                 .iter()
                 .filter(|id| req.after.is_none_or(|after| **id < after))

@@ -161,3 +161,50 @@ async fn a_document_over_a_limit_is_a_request_error_under_graphql_response_json(
     assert!(body.get("data").is_none(), "no data entry: {body}");
     app.stop().await;
 }
+
+/// A connection counts `first` times its selection, through HTTP on real
+/// data: one of 100 runs, three nested are refused (a required variable's
+/// value too), and the same nesting with small pages runs.
+#[tokio::test]
+async fn nested_connections_are_refused_for_their_complexity() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let token = app.signed_up_as("hub").await;
+    let fan = app.signed_up_as("spoke").await;
+    app.follow(&fan, "hub").await;
+    app.follow(&token, "spoke").await;
+
+    let one =
+        "{ profile(handle: \"hub\") { followers(first: 100) { edges { node { handle } } } } }";
+    let body = app.gql(one, json!({}), Some(&token)).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"]["profile"]["followers"]["edges"][0]["node"]["handle"],
+        "spoke"
+    );
+    let nested = |first: &str| {
+        format!(
+            "profile(handle: \"hub\") {{ followers(first: {first}) {{ edges {{ node {{ \
+             followers(first: {first}) {{ edges {{ node {{ \
+             followers(first: {first}) {{ edges {{ node {{ handle }} }} }} }} }} }} }} }} }} }}"
+        )
+    };
+    let query = format!("query($n: Int!) {{ {} }}", nested("$n"));
+    let body = app.gql(&query, json!({"n": 100}), Some(&token)).await;
+    assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"], "{body}");
+    assert!(body["data"].is_null(), "nothing ran: {body}");
+    assert!(message(&body).contains("QUERY_COMPLEXITY_LIMIT"), "{body}");
+
+    let body = app
+        .gql(&format!("{{ {} }}", nested("3")), json!({}), Some(&token))
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    // hub's follower spoke, whose follower is hub, whose follower is spoke.
+    let spoke = &body["data"]["profile"]["followers"]["edges"][0]["node"];
+    let hub = &spoke["followers"]["edges"][0]["node"];
+    assert_eq!(
+        hub["followers"]["edges"][0]["node"]["handle"], "spoke",
+        "{body}"
+    );
+    app.stop().await;
+}
