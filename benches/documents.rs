@@ -241,7 +241,7 @@ fn documents(config: &Config, admitted: &dyn Fn(&Doc) -> bool) -> Vec<(String, D
     let fixed = |name: &str, query: String| (name.to_owned(), Doc::new(query));
     let mut docs = vec![
         fixed(
-            "3000 aliased __typename (issue 14)",
+            "3000 aliased __typename",
             shapes()[0].build.as_ref()(3000).query,
         ),
         fixed(
