@@ -177,9 +177,6 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// The app's own state, for what only it can tell (its hash queue).
     pub state: AppState,
-    /// Its `REVOCATION_SYNC_INTERVAL`: what another instance's revocation
-    /// may take to reach it.
-    sync_interval: Duration,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -191,7 +188,6 @@ impl TestApp {
 
     pub async fn spawn_with(config: Config) -> Self {
         let database = config.database.clone();
-        let sync_interval = config.sessions.sync_interval;
         let app = App::build(config).await.expect("the app starts");
         let base = format!("http://{}", app.local_addr());
         let db = sns_api::db::connect(&database)
@@ -207,7 +203,6 @@ impl TestApp {
             http: reqwest::Client::new(),
             db,
             state,
-            sync_interval,
             stop: Some(stop),
             task: Some(task),
         }
@@ -358,7 +353,7 @@ impl TestApp {
     /// it: within the sync interval, five of them and a second allowed for
     /// a loaded machine. Until then the token must still answer `me`.
     pub async fn until_refused(&self, token: &str) {
-        let within = self.sync_interval * 5 + Duration::from_secs(1);
+        let within = self.state.policy().sessions.sync_interval * 5 + Duration::from_secs(1);
         poll_within("the token refused", within, || async {
             let body = self.me(token).await;
             if error_codes(&body) == ["UNAUTHENTICATED"] {
