@@ -49,6 +49,7 @@ impl App {
             sessions: config.sessions.clone(),
             rate_limits: config.rate_limits,
             trusted_proxies: config.trusted_proxies.clone(),
+            notification_retention: config.notification_retention,
         };
         // A mail directory that cannot be made refuses to start.
         let mail = crate::mail::outbox::Worker::new(&config.mail).map_err(anyhow::Error::msg)?;

@@ -34,6 +34,8 @@ pub struct Policy {
     pub rate_limits: RateLimits,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a notification group lives after its newest event.
+    pub notification_retention: Duration,
 }
 
 struct Inner {

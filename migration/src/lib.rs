@@ -16,6 +16,7 @@ mod m20261203_000008_create_mail_outbox;
 mod m20261203_000009_create_revoked_session;
 mod m20261203_000010_create_social;
 mod m20261203_000020_index_user_updated_at;
+mod m20261205_000030_create_interactions;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_create_revoked_session::Migration),
             Box::new(m20261203_000010_create_social::Migration),
             Box::new(m20261203_000020_index_user_updated_at::Migration),
+            Box::new(m20261205_000030_create_interactions::Migration),
         ]
     }
 }

@@ -150,6 +150,10 @@ pub struct Config {
     #[arg(long, env = "HASH_QUEUE", default_value_t = 64, global = true)]
     pub hash_queue: usize,
 
+    /// How long a notification group lives after its newest event.
+    #[arg(long, env = "NOTIFICATION_RETENTION", default_value = "90d", value_parser = parse_duration, global = true)]
+    pub notification_retention: Duration,
+
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub rust_log: String,

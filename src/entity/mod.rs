@@ -3,9 +3,15 @@
 pub mod follow;
 pub mod mail_outbox;
 pub mod mail_token;
+pub mod mention;
+pub mod notification_event;
+pub mod notification_group;
+pub mod notification_seen;
 pub mod post;
+pub mod post_like;
 pub mod profile;
 pub mod refresh_token;
+pub mod repost;
 pub mod revoked_session;
 pub mod session;
 pub mod throttle;

@@ -9,6 +9,12 @@ pub struct Model {
     pub author_id: Uuid,
     pub body: String,
     pub created_at: DateTimeUtc,
+    /// The post this one replies to; kept after that post is deleted.
+    pub in_reply_to_id: Option<Uuid>,
+    pub like_count: i32,
+    pub repost_count: i32,
+    /// Direct replies.
+    pub reply_count: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

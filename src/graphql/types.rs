@@ -71,7 +71,7 @@ pub enum UserErrorCode {
     /// Nothing left once trimmed.
     TextEmpty,
     CannotFollowSelf,
-    /// No profile has that handle.
+    /// No profile has that handle, or no post the viewer may see has that id.
     NotFound,
 }
 
@@ -104,6 +104,8 @@ fn field_path(f: Field) -> Vec<String> {
         Field::Bio => in_input("bio"),
         Field::Body => in_input("body"),
         Field::HandleArgument => vec!["handle".to_owned()],
+        Field::PostIdArgument => vec!["postId".to_owned()],
+        Field::ReplyTo => in_input("replyTo"),
     }
 }
 
@@ -138,7 +140,10 @@ impl From<InputProblem> for UserError {
             ProblemKind::TextTooLong => "This text is too long.".to_owned(),
             ProblemKind::TextEmpty => "Write something first.".to_owned(),
             ProblemKind::CannotFollowSelf => "You cannot follow yourself.".to_owned(),
-            ProblemKind::NotFound => "No profile has this handle.".to_owned(),
+            ProblemKind::NotFound => match p.field {
+                Some(Field::PostIdArgument | Field::ReplyTo) => "No post has this id.".to_owned(),
+                _ => "No profile has this handle.".to_owned(),
+            },
         };
         Self {
             code: p.kind.into(),

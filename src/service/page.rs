@@ -19,8 +19,15 @@ pub const DEFAULT_FIRST: i32 = 20;
 /// What a key orders: cursors of one kind are refused by lists of another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A profile's posts, newest first.
     Post = b'p' as isize,
     Follow = b'f' as isize,
+    /// A post's direct replies, oldest first.
+    Reply = b'r' as isize,
+    /// A post's likes (`likedBy`), newest first.
+    Like = b'l' as isize,
+    /// Notification groups, newest first.
+    Notification = b'n' as isize,
 }
 
 /// A validated page request: how many, and after which key.

@@ -32,6 +32,10 @@ pub async fn create(
             author_id: Set(author),
             body: Set(body),
             created_at: Set(super::clock::now()),
+            in_reply_to_id: Set(None),
+            like_count: Set(0),
+            repost_count: Set(0),
+            reply_count: Set(0),
         }
         .insert(&txn)
         .await

@@ -32,7 +32,7 @@ pub enum ProblemKind {
     TextTooLong,
     TextEmpty,
     CannotFollowSelf,
-    /// No profile has that handle.
+    /// No profile has that handle, or no post the viewer may see has that id.
     NotFound,
 }
 
@@ -52,6 +52,10 @@ pub enum Field {
     Body,
     /// The `handle` argument of `follow`/`unfollow` (not an input object's).
     HandleArgument,
+    /// The `postId` argument of `like`, `unlike`, `repost` and `unrepost`.
+    PostIdArgument,
+    /// `replyTo` of `createPost`.
+    ReplyTo,
 }
 
 impl InputProblem {

@@ -205,6 +205,7 @@ mod tests {
                 mail: "5/1h".parse().unwrap(),
             },
             trusted_proxies: Vec::new(),
+            notification_retention: Duration::from_secs(90 * 86400),
         }
     }
 
