@@ -246,10 +246,6 @@ async fn seed(url: &str, sizes: &Sizes, hash: &str) -> anyhow::Result<()> {
                 follower_id: Set(accounts[a as usize]),
                 followee_id: Set(accounts[b as usize]),
                 created_at: Set(instant(ms)),
-                in_reply_to_id: Set(None),
-                like_count: Set(0),
-                repost_count: Set(0),
-                reply_count: Set(0),
             });
         }
         follow::Entity::insert_many(rows)
