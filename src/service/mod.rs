@@ -20,6 +20,7 @@ pub mod email_change;
 pub mod feed;
 pub mod follow;
 pub mod mail_token;
+pub mod notification;
 pub mod page;
 pub mod password_reset;
 pub mod post;
