@@ -3,6 +3,7 @@
 
 mod email;
 mod handle;
+pub mod mention;
 mod password;
 mod profile;
 pub mod text;
