@@ -1,8 +1,9 @@
 //! The batch loads of one request (async-graphql's DataLoader): every
-//! `Post.author` of a page is one statement, every `viewerFollows` another,
-//! however many items the page holds (a feed page's cost none: see
-//! `prime_*`). Made per request, so that nothing
-//! read is cached past it.
+//! `Post.author` of a page is one statement, every `viewerFollows`,
+//! `replyTo` and `mentions` one more each, however many items the page
+//! holds (a feed page's authors and follows cost none, nor a thread
+//! page's authors and `replyTo`: see `prime_*`). Made per request, so that
+//! nothing read is cached past it.
 //!
 //! A DataLoader batches the loads that arrive within its delay; a long list
 //! is resolved in slices (its futures yield every few dozen items), so on a
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use uuid::Uuid;
 
-use crate::entity::profile;
+use crate::entity::{post, profile};
 use crate::error::AppError;
 use crate::service;
 use crate::state::AppState;
@@ -71,6 +72,38 @@ impl Loader<(Uuid, Uuid)> for FollowsLoader {
     }
 }
 
+/// Posts by id (a reply's `replyTo`).
+pub struct PostLoader(AppState);
+
+impl Loader<Uuid> for PostLoader {
+    type Value = post::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        Ok(service::post::by_ids(&self.0, keys)
+            .await
+            .map_err(Arc::new)?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect())
+    }
+}
+
+/// The profiles each post mentions, in order of first mention, by post id;
+/// every key asked gets an answer (an empty list too).
+pub struct MentionsLoader(AppState);
+
+impl Loader<Uuid> for MentionsLoader {
+    type Value = Vec<profile::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        service::thread::mentions_of(&self.0, keys)
+            .await
+            .map_err(Arc::new)
+    }
+}
+
 /// Puts the loaders of one request in its data; a schema without state (the
 /// one that prints the SDL) runs nothing that loads.
 pub(super) fn install(
@@ -107,6 +140,8 @@ impl RequestLoaders {
 pub struct Loaders {
     pub profiles: DataLoader<ProfileLoader, HashMapCache>,
     pub follows: DataLoader<FollowsLoader, HashMapCache>,
+    pub posts: DataLoader<PostLoader, HashMapCache>,
+    pub mentions: DataLoader<MentionsLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -119,6 +154,16 @@ impl Loaders {
             ),
             follows: DataLoader::with_cache(
                 FollowsLoader(state.clone()),
+                crate::db::spawn_counted,
+                HashMapCache::default(),
+            ),
+            posts: DataLoader::with_cache(
+                PostLoader(state.clone()),
+                crate::db::spawn_counted,
+                HashMapCache::default(),
+            ),
+            mentions: DataLoader::with_cache(
+                MentionsLoader(state.clone()),
                 crate::db::spawn_counted,
                 HashMapCache::default(),
             ),
@@ -138,6 +183,28 @@ impl Loaders {
             .await
             .map_err(shared)?
             .unwrap_or(false))
+    }
+
+    /// The post with this id, if it exists, from this request's cache or a batch.
+    pub async fn post(&self, id: Uuid) -> async_graphql::Result<Option<post::Model>> {
+        self.posts.load_one(id).await.map_err(shared)
+    }
+
+    /// The profiles a post mentions, from this request's cache or a batch.
+    pub async fn mentions(&self, post: Uuid) -> async_graphql::Result<Vec<profile::Model>> {
+        Ok(self
+            .mentions
+            .load_one(post)
+            .await
+            .map_err(shared)?
+            .unwrap_or_default())
+    }
+
+    /// Puts these posts, read by the caller, in this request's cache.
+    pub async fn prime_posts(&self, posts: impl IntoIterator<Item = post::Model>) {
+        self.posts
+            .feed_many(posts.into_iter().map(|p| (p.id, p)))
+            .await;
     }
 
     /// Puts these profiles, read by the caller, in this request's cache.

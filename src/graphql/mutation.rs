@@ -215,11 +215,13 @@ impl Mutation {
         FollowPayload::answer(service::follow::unfollow(state, viewer, &handle).await)
     }
 
-    /// Requires a token. Publishes a post: 1-500 code points once trimmed.
+    /// Requires a token. Publishes a post (1-500 code points once trimmed), or a reply with `replyTo`.
     async fn create_post(&self, ctx: &Context<'_>, input: CreatePostInput) -> Result<PostPayload> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
-        PostPayload::answer(service::post::create(state, viewer, &input.body).await)
+        PostPayload::answer(
+            service::post::create(state, viewer, &input.body, input.reply_to.as_ref().map(|id| id.as_str())).await,
+        )
     }
 
     /// Requires a token. Deletes one of the viewer's posts; anyone else's, or an unknown id, is FORBIDDEN.

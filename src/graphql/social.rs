@@ -185,6 +185,63 @@ impl Post {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+
+    /// The post this one replies to; stays set after that post is deleted.
+    async fn in_reply_to_id(&self) -> Option<ID> {
+        self.0.in_reply_to_id.map(|id| ID(id.to_string()))
+    }
+
+    /// The post this one replies to, while it exists.
+    async fn reply_to(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
+        let Some(parent) = self.0.in_reply_to_id else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx)?.post(parent).await?.map(Post))
+    }
+
+    /// The 40 nearest posts above this one, farthest first (from the
+    /// thread's root when it is at most 40 deep); the chain stops at a
+    /// deleted post.
+    async fn ancestors(&self, ctx: &Context<'_>) -> Result<Vec<Post>> {
+        let state = ctx.data::<AppState>()?;
+        let chain = service::thread::ancestors(state, &self.0).await?;
+        let authors: Vec<_> = chain.iter().map(|p| p.author.clone()).collect();
+        loaders(ctx)?.prime_profiles(authors).await;
+        Ok(chain.into_iter().map(|p| Post(p.post)).collect())
+    }
+
+    /// Direct replies, oldest first.
+    async fn replies(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PostConnection> {
+        let state = ctx.data::<AppState>()?;
+        let page =
+            service::thread::replies(state, self.0.id, first, after.as_deref()).await?;
+        // The page read its authors, and each reply's `replyTo` is this post.
+        let loaders = loaders(ctx)?;
+        let authors: Vec<_> = page.items.iter().map(|(_, p)| p.author.clone()).collect();
+        loaders.prime_profiles(authors).await;
+        loaders.prime_posts([self.0.clone()]).await;
+        Ok(connection(Kind::Reply, page, |p| Post(p.post)))
+    }
+
+    /// Direct replies: the stored count.
+    async fn reply_count(&self) -> i32 {
+        self.0.reply_count
+    }
+
+    /// The existing profiles @-mentioned in the body, in order of first mention.
+    async fn mentions(&self, ctx: &Context<'_>) -> Result<Vec<Profile>> {
+        Ok(loaders(ctx)?
+            .mentions(self.0.id)
+            .await?
+            .into_iter()
+            .map(Profile)
+            .collect())
+    }
 }
 
 #[ComplexObject]
@@ -212,6 +269,8 @@ pub struct UpdateProfileInput {
 pub struct CreatePostInput {
     /// 1-500 code points once trimmed.
     pub body: String,
+    /// The id of the post this one replies to.
+    pub reply_to: Option<ID>,
 }
 
 /// `profile` is set exactly when `errors` is empty.

@@ -29,6 +29,7 @@ pub mod profile;
 mod reauth;
 pub mod session;
 pub mod tasks;
+pub mod thread;
 pub mod throttle;
 pub mod user;
 pub mod verification;

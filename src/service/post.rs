@@ -1,6 +1,7 @@
 //! Posts: written and deleted by their author, read by anyone (the feed
 //! that gathers them is `service::feed`).
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
     TransactionTrait,
@@ -8,31 +9,59 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::page::{Kind, Page, PageRequest};
-use super::problem::{Field, InputProblem};
+use super::problem::{Field, InputProblem, ProblemKind};
 use crate::auth::Viewer;
+use crate::domain::mention;
 use crate::domain::text::{self, POST_BODY};
 use crate::entity::{post, profile};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// Publishes a post by the viewer: the body is cleaned, then 1 to 500 code points.
+/// Publishes a post by the viewer, or a reply to the post `reply_to`: the
+/// body is cleaned, then 1 to 500 code points. A reply counts on its
+/// parent and notifies its author; the profiles the body mentions are
+/// stored and notified (see `thread`). All in one transaction.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn create(
     state: &AppState,
     viewer: &Viewer,
     body: &str,
+    reply_to: Option<&str>,
 ) -> Result<post::Model, AppError> {
+    let mut problems = Vec::new();
     let body = text::required(body, POST_BODY)
-        .map_err(|e| AppError::input(InputProblem::new(e.into(), Some(Field::Body))))?;
+        .map_err(|e| problems.push(InputProblem::new(e.into(), Some(Field::Body))))
+        .ok();
+    let parent = match reply_to.map(Uuid::parse_str) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            problems.push(no_such_parent());
+            None
+        }
+    };
+    let Some(body) = body.filter(|_| problems.is_empty()) else {
+        return Err(AppError::Input(problems));
+    };
+    let mentioned = mention::mentioned_handles(&body);
     let author = viewer.user_id;
     let post = super::tasks::to_completion(state, |state| async move {
         let txn = state.db().begin().await?;
+        // The parent's count first: its row stays locked until commit.
+        let parent_author = match parent {
+            Some(parent) => Some(
+                super::thread::add_reply(&txn, parent)
+                    .await?
+                    .ok_or_else(|| AppError::input(no_such_parent()))?,
+            ),
+            None => None,
+        };
         let post = post::ActiveModel {
             id: Set(Uuid::now_v7()),
             author_id: Set(author),
             body: Set(body),
             created_at: Set(super::clock::now()),
-            in_reply_to_id: Set(None),
+            in_reply_to_id: Set(parent),
             like_count: Set(0),
             repost_count: Set(0),
             reply_count: Set(0),
@@ -48,6 +77,7 @@ pub async fn create(
             }
         })?;
         super::profile::add_to_count(&txn, author, profile::Column::PostCount, 1).await?;
+        super::thread::record_new_post(&txn, &post, parent_author, &mentioned).await?;
         txn.commit().await?;
         Ok(post)
     })
@@ -56,24 +86,46 @@ pub async fn create(
     Ok(post)
 }
 
-/// Deletes one of the viewer's posts. Someone else's post, an unknown one
-/// and a malformed id answer alike: FORBIDDEN.
+/// `replyTo` names no post: malformed, unknown or deleted.
+fn no_such_parent() -> InputProblem {
+    InputProblem::new(ProblemKind::NotFound, Some(Field::ReplyTo))
+}
+
+/// Deletes one of the viewer's posts, with its likes, reposts, mentions
+/// and the notifications about it; its replies stay. Someone else's post,
+/// an unknown one and a malformed id answer alike: FORBIDDEN.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), AppError> {
     let id = Uuid::parse_str(id).map_err(|_| AppError::Forbidden)?;
     let author = viewer.user_id;
     let deleted = super::tasks::to_completion(state, |state| async move {
         let txn = state.db().begin().await?;
-        let deleted = post::Entity::delete_many()
+        // A write first, holding the post's row: a like, repost or reply
+        // of it now waits, then finds it gone.
+        post::Entity::update_many()
+            .col_expr(
+                post::Column::ReplyCount,
+                Expr::col(post::Column::ReplyCount),
+            )
             .filter(post::Column::Id.eq(id))
             .filter(post::Column::AuthorId.eq(author))
             .exec(&txn)
             .await?;
-        if deleted.rows_affected > 0 {
-            super::profile::add_to_count(&txn, author, profile::Column::PostCount, -1).await?;
-        }
+        let Some(row) = post::Entity::find_by_id(id)
+            .filter(post::Column::AuthorId.eq(author))
+            .one(&txn)
+            .await?
+        else {
+            return Ok(false);
+        };
+        super::thread::forget_post(&txn, &row).await?;
+        post::Entity::delete_many()
+            .filter(post::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        super::profile::add_to_count(&txn, author, profile::Column::PostCount, -1).await?;
         txn.commit().await?;
-        Ok(deleted.rows_affected > 0)
+        Ok(true)
     })
     .await?;
     if deleted {
@@ -81,6 +133,17 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
     } else {
         Err(AppError::Forbidden)
     }
+}
+
+/// The posts with these ids that exist (one statement, in no order).
+pub async fn by_ids(state: &AppState, ids: &[Uuid]) -> Result<Vec<post::Model>, AppError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(post::Entity::find()
+        .filter(post::Column::Id.is_in(ids.iter().copied()))
+        .all(state.db())
+        .await?)
 }
 
 /// The post with this id; a malformed id names none.

@@ -185,7 +185,9 @@ pub(super) async fn add_to_count(
 
 /// Removes an account's profile, its posts and its follow edges both ways,
 /// within the caller's transaction, after taking the account out of the
-/// counts of the profiles on the other side of each edge.
+/// counts of the profiles on the other side of each edge and out of the
+/// counts of the posts it liked, reposted or replied to (see
+/// `thread::forget_account`).
 pub async fn delete_in(conn: &impl ConnectionTrait, user: Uuid) -> Result<(), AppError> {
     use crate::entity::{follow, post};
     use sea_orm::sea_query::Query;
@@ -219,6 +221,8 @@ pub async fn delete_in(conn: &impl ConnectionTrait, user: Uuid) -> Result<(), Ap
             .exec(conn)
             .await?;
     }
+    // Its likes, reposts, replies and mentions, and its notifications.
+    super::thread::forget_account(conn, user).await?;
     // Children first, not left to foreign keys: the same on every backend.
     follow::Entity::delete_many()
         .filter(

@@ -22,4 +22,5 @@ mod sessions;
 mod smtp;
 mod social;
 mod statements;
+mod threads;
 mod tokens;

@@ -34,9 +34,14 @@ use crate::graphql::codes::{PARSE_FAILED, VALIDATION_FAILED, refused};
 
 /// The fields that answer a Relay connection, whatever type they are
 /// selected on (the measure sees no types): `Profile.posts`,
-/// `Profile.followers`, `Profile.following` and `Query.feed`. A test checks
-/// the list against the schema.
-pub(super) const CONNECTIONS: [&str; 4] = ["posts", "followers", "following", "feed"];
+/// `Profile.followers`, `Profile.following`, `Query.feed` and
+/// `Post.replies`. A test checks the list against the schema.
+pub(super) const CONNECTIONS: [&str; 5] = ["posts", "followers", "following", "feed", "replies"];
+
+/// The list fields of a bounded length that count that many times their
+/// selection, like a connection of that `first`: `Post.ancestors`.
+const BOUNDED_LISTS: [(&str, usize); 1] =
+    [("ancestors", crate::service::thread::MAX_ANCESTORS)];
 
 /// `first` of a connection field that does not give it (the schema's default).
 const DEFAULT_FIRST: usize = 20;
@@ -116,7 +121,11 @@ impl<'a> Firsts<'a> {
 
     /// How many times `field` counts its selection.
     fn times(&self, field: &Field) -> usize {
-        if !CONNECTIONS.contains(&field.name.node.as_str()) {
+        let name = field.name.node.as_str();
+        if let Some((_, len)) = BOUNDED_LISTS.iter().find(|(list, _)| *list == name) {
+            return *len;
+        }
+        if !CONNECTIONS.contains(&name) {
             return 1;
         }
         // Given twice (which validation refuses), the larger counts.
