@@ -200,6 +200,14 @@ impl Loaders {
             .unwrap_or_default())
     }
 
+    /// Loads the mentions of all these posts in one batch, into this
+    /// request's cache: a long page's items ask one by one, and the loads
+    /// that arrive after the batch's delay would make more batches.
+    pub async fn load_mentions(&self, posts: Vec<Uuid>) -> async_graphql::Result<()> {
+        self.mentions.load_many(posts).await.map_err(shared)?;
+        Ok(())
+    }
+
     /// Puts these posts, read by the caller, in this request's cache.
     pub async fn prime_posts(&self, posts: impl IntoIterator<Item = post::Model>) {
         self.posts

@@ -220,7 +220,13 @@ impl Mutation {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
         PostPayload::answer(
-            service::post::create(state, viewer, &input.body, input.reply_to.as_ref().map(|id| id.as_str())).await,
+            service::post::create(
+                state,
+                viewer,
+                &input.body,
+                input.reply_to.as_ref().map(|id| id.as_str()),
+            )
+            .await,
         )
     }
 

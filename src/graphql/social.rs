@@ -22,6 +22,14 @@ fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders> {
     Ok(ctx.data::<RequestLoaders>()?.get())
 }
 
+/// Whether the items of the connection being resolved select `field`
+/// (through `edges { node }` or `nodes`).
+fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
+    let look = ctx.look_ahead();
+    look.field("edges").field("node").field(field).exists()
+        || look.field("nodes").field(field).exists()
+}
+
 /// A page as a Relay connection, each edge with its opaque cursor.
 pub fn connection<T, N>(kind: Kind, page: Page<T>, node: impl Fn(T) -> N) -> Connection<String, N>
 where
@@ -218,13 +226,17 @@ impl Post {
         after: Option<String>,
     ) -> Result<PostConnection> {
         let state = ctx.data::<AppState>()?;
-        let page =
-            service::thread::replies(state, self.0.id, first, after.as_deref()).await?;
-        // The page read its authors, and each reply's `replyTo` is this post.
+        let page = service::thread::replies(state, self.0.id, first, after.as_deref()).await?;
+        // The page read its authors, and each reply's `replyTo` is this
+        // post; their mentions, when asked for, are one batch.
         let loaders = loaders(ctx)?;
         let authors: Vec<_> = page.items.iter().map(|(_, p)| p.author.clone()).collect();
         loaders.prime_profiles(authors).await;
         loaders.prime_posts([self.0.clone()]).await;
+        if nodes_select(ctx, "mentions") {
+            let ids = page.items.iter().map(|(id, _)| *id).collect();
+            loaders.load_mentions(ids).await?;
+        }
         Ok(connection(Kind::Reply, page, |p| Post(p.post)))
     }
 

@@ -109,13 +109,15 @@ pub(super) async fn record_new_post(
     if profiles.is_empty() {
         return Ok(());
     }
-    mention::Entity::insert_many(profiles.iter().map(|(position, profile)| {
-        mention::ActiveModel {
-            post_id: Set(post.id),
-            profile_id: Set(*profile),
-            position: Set(*position),
-        }
-    }))
+    mention::Entity::insert_many(
+        profiles
+            .iter()
+            .map(|(position, profile)| mention::ActiveModel {
+                post_id: Set(post.id),
+                profile_id: Set(*profile),
+                position: Set(*position),
+            }),
+    )
     .exec_without_returning(conn)
     .await?;
     let notified = profiles
@@ -372,13 +374,11 @@ pub async fn ancestors(
         .columns([id.clone(), up, hops.clone()])
         .to_owned();
     let mut select = with_author();
-    select
-        .from(chain.clone())
-        .join(
-            JoinType::InnerJoin,
-            post::Entity,
-            Expr::col((post::Entity, post::Column::Id)).equals((chain.clone(), id)),
-        );
+    select.from(chain.clone()).join(
+        JoinType::InnerJoin,
+        post::Entity,
+        Expr::col((post::Entity, post::Column::Id)).equals((chain.clone(), id)),
+    );
     join_author(&mut select);
     select.order_by((chain, hops), Order::Desc);
     let query = select.with(WithClause::new().recursive(true).cte(walk).to_owned());

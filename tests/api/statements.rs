@@ -146,3 +146,66 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
     assert!(follows.contains(&&json!(true)) && follows.contains(&&json!(false)));
     assert_eq!(big_cost, small_cost);
 }
+
+// A thread page: the post, its ancestors, and a page of its replies with
+// what a thread view shows of each.
+const THREAD: &str = "query($id: ID!, $first: Int) { post(id: $id) { id ancestors { id author { handle } } replies(first: $first) { edges { node { author { handle } replyTo { id } mentions { handle } replyCount } } } } }";
+
+#[tokio::test]
+async fn a_thread_page_of_100_replies_costs_the_statements_of_a_page_of_20() {
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    // 100 replies of nine fields and 40 ancestors of three pass 1,000.
+    config.documents.complexity_limit = 2000;
+    let app = App::build(config.clone()).await.expect("the app starts");
+    let h = Harness {
+        state: app.state(),
+        schema: build_schema(&config.documents, Some(app.state())),
+    };
+    let mut authors = Vec::new();
+    for i in 0..4 {
+        authors.push(h.account(&format!("author{i}")).await);
+    }
+    let create =
+        "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } errors { code } } }";
+    // A chain of five above the post.
+    let mut parent: Option<String> = None;
+    for depth in 0..6 {
+        let (data, _) = h
+            .run(
+                create,
+                json!({ "i": { "body": format!("depth {depth}"), "replyTo": parent } }),
+                authors[depth % 4],
+            )
+            .await;
+        parent = data["createPost"]["post"]["id"].as_str().map(str::to_owned);
+    }
+    let post = parent.expect("the post");
+    for n in 0..120 {
+        let body = format!("reply {n} @author{} @author{}", n % 4, (n + 1) % 4);
+        h.run(
+            create,
+            json!({ "i": { "body": body, "replyTo": post } }),
+            authors[n % 4],
+        )
+        .await;
+    }
+
+    let (big, big_cost) = h
+        .run(THREAD, json!({ "id": post, "first": 100 }), Auth::Anonymous)
+        .await;
+    let (small, small_cost) = h
+        .run(THREAD, json!({ "id": post, "first": 20 }), Auth::Anonymous)
+        .await;
+    let edges = |data: &Value| data["post"]["replies"]["edges"].as_array().map(Vec::len);
+    assert_eq!(edges(&big), Some(100));
+    assert_eq!(edges(&small), Some(20));
+    assert_eq!(big["post"]["ancestors"].as_array().map(Vec::len), Some(5));
+    let first = &big["post"]["replies"]["edges"][0]["node"];
+    assert_eq!(first["replyTo"]["id"], post.as_str());
+    assert_eq!(first["mentions"][1]["handle"], "author1", "{first}");
+    assert_eq!(big_cost, small_cost);
+    // The post, its ancestors with their authors, the replies with theirs,
+    // and the replies' mentions; each reply's replyTo is the post.
+    assert_eq!(small_cost, 4, "a thread page ran {small_cost} statements");
+}

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use crate::common::*;
 
 /// What the tests read of a post.
-const POST: &str = "id body inReplyToId replyTo { id } replyCount author { handle } mentions { handle }";
+const POST: &str =
+    "id body inReplyToId replyTo { id } replyCount author { handle } mentions { handle }";
 
 const CREATE: &str = "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id body inReplyToId replyTo { id } replyCount author { handle } mentions { handle } } errors { code message field } } }";
 
@@ -25,7 +26,10 @@ impl TestApp {
             input["replyTo"] = json!(parent);
         }
         let answer = self.gql(CREATE, json!({"i": input}), Some(token)).await;
-        assert!(answer.get("errors").is_none(), "no top-level error: {answer}");
+        assert!(
+            answer.get("errors").is_none(),
+            "no top-level error: {answer}"
+        );
         answer["data"]["createPost"].clone()
     }
 
@@ -45,7 +49,10 @@ impl TestApp {
                 token,
             )
             .await;
-        assert!(answer.get("errors").is_none(), "no top-level error: {answer}");
+        assert!(
+            answer.get("errors").is_none(),
+            "no top-level error: {answer}"
+        );
         answer["data"]["post"].clone()
     }
 
@@ -83,9 +90,7 @@ impl TestApp {
                 .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
                 .collect(),
             replies["pageInfo"]["hasNextPage"].as_bool().unwrap(),
-            replies["pageInfo"]["endCursor"]
-                .as_str()
-                .map(str::to_owned),
+            replies["pageInfo"]["endCursor"].as_str().map(str::to_owned),
         )
     }
 
@@ -186,7 +191,10 @@ async fn a_reply_is_a_post_of_its_author_counted_on_its_parent() {
         .await;
     let profile = &bob_view["data"]["profile"];
     assert_eq!(profile["postCount"], 1, "{bob_view}");
-    assert_eq!(profile["posts"]["edges"][0]["node"]["id"], reply_id.as_str());
+    assert_eq!(
+        profile["posts"]["edges"][0]["node"]["id"],
+        reply_id.as_str()
+    );
     assert_eq!(
         profile["posts"]["edges"][0]["node"]["inReplyToId"],
         parent.as_str()
@@ -293,10 +301,7 @@ async fn replies_are_direct_oldest_first_and_page_by_cursor() {
     let parent = app.posted(&tokens[0], "parent").await;
     let mut replies = Vec::new();
     for i in 0..5 {
-        replies.push(
-            app.replied(&tokens[i % 3], &parent, &format!("r{i}"))
-                .await,
-        );
+        replies.push(app.replied(&tokens[i % 3], &parent, &format!("r{i}")).await);
     }
     // A reply to a reply is not a direct reply.
     app.replied(&tokens[1], &replies[0], "nested").await;
@@ -325,7 +330,11 @@ async fn replies_are_direct_oldest_first_and_page_by_cursor() {
         )
         .await;
     let foreign = posts["data"]["profile"]["posts"]["pageInfo"]["endCursor"].clone();
-    for (first, after) in [(json!(2), foreign), (json!(101), Value::Null), (json!(-1), Value::Null)] {
+    for (first, after) in [
+        (json!(2), foreign),
+        (json!(101), Value::Null),
+        (json!(-1), Value::Null),
+    ] {
         let answer = app
             .gql(
                 "query($id: ID!, $first: Int, $after: String) { post(id: $id) { replies(first: $first, after: $after) { edges { cursor } } } }",
@@ -405,7 +414,8 @@ async fn mentions_are_existing_handles_in_order_of_first_mention_in_any_case() {
     let tokens = app
         .signed_up_all(&["alice", "bob", "carol", "example", "dave"])
         .await;
-    let body = "@Bob hi @alice, @ghost and @admin; @BOB again, mail bob@example.com, (@carol) @alice.";
+    let body =
+        "@Bob hi @alice, @ghost and @admin; @BOB again, mail bob@example.com, (@carol) @alice.";
     let payload = app.create_reply(&tokens[0], None, body).await;
     assert_eq!(payload["errors"], json!([]), "{payload}");
     let post = &payload["post"];
@@ -430,7 +440,9 @@ async fn mentions_are_existing_handles_in_order_of_first_mention_in_any_case() {
         .unwrap();
     assert_eq!(rows, 3);
     // A post that mentions nobody lists nobody.
-    let plain = app.create_reply(&tokens[4], None, "no one @ all, @12345").await;
+    let plain = app
+        .create_reply(&tokens[4], None, "no one @ all, @12345")
+        .await;
     assert_eq!(plain["post"]["mentions"], json!([]), "{plain}");
     app.stop().await;
 }
@@ -508,9 +520,13 @@ async fn deleting_a_parent_keeps_its_replies_and_deleting_a_reply_counts_one_few
     // mentions go, its own reply stays.
     delete_post(&app, &tokens[1], &r1).await;
     assert_eq!(app.post_view(&parent, "", None).await["replyCount"], 1);
-    assert_eq!(app.replies_page(&parent, 20, None).await.0, [r2.clone()]);
+    assert_eq!(app.replies_page(&parent, 20, None).await.0, [r2.as_str()]);
     let carol_told = app.notifications_of("carol").await;
-    assert_eq!(carol_told.len(), 1, "the mention in r1 is forgotten: {carol_told:?}");
+    assert_eq!(
+        carol_told.len(),
+        1,
+        "the mention in r1 is forgotten: {carol_told:?}"
+    );
     assert_eq!(carol_told[0].1, Some(uuid(&parent)));
     let alice_told = app.notifications_of("alice").await;
     assert_eq!(
@@ -526,9 +542,7 @@ async fn deleting_a_parent_keeps_its_replies_and_deleting_a_reply_counts_one_few
             .unwrap(),
         0
     );
-    let orphan = app
-        .post_view(&nested, "ancestors { id }", None)
-        .await;
+    let orphan = app.post_view(&nested, "ancestors { id }", None).await;
     assert_eq!(orphan["inReplyToId"], r1.as_str());
     assert_eq!(orphan["replyTo"], Value::Null);
     assert_eq!(orphan["ancestors"], json!([]));
@@ -660,11 +674,15 @@ async fn deleting_an_account_keeps_every_count_exact() {
         .await;
     assert_eq!(answer["data"]["deleteAccount"]["deleted"], true, "{answer}");
 
-    assert_eq!(counts(&app, &p1).await, (1, 1, 1), "carol's like, repost, reply");
+    assert_eq!(
+        counts(&app, &p1).await,
+        (1, 1, 1),
+        "carol's like, repost, reply"
+    );
     assert_eq!(counts(&app, &p2).await, (0, 0, 0));
     assert_eq!(
         app.replies_page(&p1, 20, None).await.0,
-        [carol_reply.clone()]
+        [carol_reply.as_str()]
     );
     // Replies to alice's posts stay, their parent gone.
     let orphan = app.post_view(&bob_reply, "", None).await;
@@ -762,7 +780,7 @@ async fn anonymous_readers_read_a_thread() {
             None,
         )
         .await;
-    assert_eq!(ids(&view["ancestors"]), [root.clone()]);
+    assert_eq!(ids(&view["ancestors"]), [root.as_str()]);
     assert_eq!(view["replies"]["edges"][0]["node"]["id"], leaf.as_str());
     assert_eq!(view["replyCount"], 1);
     assert_eq!(view["replyTo"]["id"], root.as_str());

@@ -40,8 +40,7 @@ pub(super) const CONNECTIONS: [&str; 5] = ["posts", "followers", "following", "f
 
 /// The list fields of a bounded length that count that many times their
 /// selection, like a connection of that `first`: `Post.ancestors`.
-const BOUNDED_LISTS: [(&str, usize); 1] =
-    [("ancestors", crate::service::thread::MAX_ANCESTORS)];
+const BOUNDED_LISTS: [(&str, usize); 1] = [("ancestors", crate::service::thread::MAX_ANCESTORS)];
 
 /// `first` of a connection field that does not give it (the schema's default).
 const DEFAULT_FIRST: usize = 20;
@@ -598,6 +597,25 @@ mod tests {
             cost("{ feed(first: 10) { ... on PostConnection { nodes { id } } } }").fields,
             21,
             "inline fragments are part of the selection"
+        );
+    }
+
+    #[test]
+    fn ancestors_count_forty_times_and_replies_first_times_their_selection() {
+        let c = cost(r#"{ post(id: "x") { ancestors { id author { handle } } } }"#);
+        assert_eq!(
+            c.fields,
+            1 + 1 + 40 * 3,
+            "post, then ancestors, 40 of three"
+        );
+        assert_eq!(
+            cost(r#"{ post(id: "x") { ancestors { ancestors { id } } } }"#).fields,
+            1 + 1 + 40 * (1 + 40),
+            "nested, they multiply"
+        );
+        assert_eq!(
+            cost(r#"{ post(id: "x") { replies(first: 7) { nodes { id } } } }"#).fields,
+            1 + 1 + 7 * 2
         );
     }
 
