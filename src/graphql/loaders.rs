@@ -201,10 +201,15 @@ impl Loaders {
     }
 
     /// Loads the mentions of all these posts in one batch, into this
-    /// request's cache: a long page's items ask one by one, and the loads
-    /// that arrive after the batch's delay would make more batches.
+    /// request's cache (a page's items then find them there).
     pub async fn load_mentions(&self, posts: Vec<Uuid>) -> async_graphql::Result<()> {
         self.mentions.load_many(posts).await.map_err(shared)?;
+        Ok(())
+    }
+
+    /// Loads all these posts in one batch, into this request's cache.
+    pub async fn load_posts(&self, ids: Vec<Uuid>) -> async_graphql::Result<()> {
+        self.posts.load_many(ids).await.map_err(shared)?;
         Ok(())
     }
 

@@ -30,6 +30,33 @@ fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
         || look.field("nodes").field(field).exists()
 }
 
+/// Loads what a page of posts selects of `mentions` and `replyTo`, each in
+/// one batch: a long page's items ask one by one, and the loads that arrive
+/// after a batch's delay would make more batches.
+async fn preload_posts<'a>(
+    ctx: &Context<'_>,
+    posts: impl Iterator<Item = &'a post::Model>,
+) -> Result<()> {
+    let (mentions, parents) = (nodes_select(ctx, "mentions"), nodes_select(ctx, "replyTo"));
+    if !mentions && !parents {
+        return Ok(());
+    }
+    let posts: Vec<(uuid::Uuid, Option<uuid::Uuid>)> =
+        posts.map(|p| (p.id, p.in_reply_to_id)).collect();
+    let loaders = loaders(ctx)?;
+    if mentions {
+        loaders
+            .load_mentions(posts.iter().map(|(id, _)| *id).collect())
+            .await?;
+    }
+    if parents {
+        loaders
+            .load_posts(posts.iter().filter_map(|(_, parent)| *parent).collect())
+            .await?;
+    }
+    Ok(())
+}
+
 /// A page as a Relay connection, each edge with its opaque cursor.
 pub fn connection<T, N>(kind: Kind, page: Page<T>, node: impl Fn(T) -> N) -> Connection<String, N>
 where
@@ -128,6 +155,7 @@ impl Profile {
     ) -> Result<PostConnection> {
         let state = ctx.data::<AppState>()?;
         let page = service::post::by_author(state, self.0.user_id, first, after.as_deref()).await?;
+        preload_posts(ctx, page.items.iter().map(|(_, p)| p)).await?;
         Ok(connection(Kind::Post, page, Post))
     }
 
@@ -227,16 +255,12 @@ impl Post {
     ) -> Result<PostConnection> {
         let state = ctx.data::<AppState>()?;
         let page = service::thread::replies(state, self.0.id, first, after.as_deref()).await?;
-        // The page read its authors, and each reply's `replyTo` is this
-        // post; their mentions, when asked for, are one batch.
+        // The page read its authors, and each reply's `replyTo` is this post.
         let loaders = loaders(ctx)?;
         let authors: Vec<_> = page.items.iter().map(|(_, p)| p.author.clone()).collect();
         loaders.prime_profiles(authors).await;
         loaders.prime_posts([self.0.clone()]).await;
-        if nodes_select(ctx, "mentions") {
-            let ids = page.items.iter().map(|(id, _)| *id).collect();
-            loaders.load_mentions(ids).await?;
-        }
+        preload_posts(ctx, page.items.iter().map(|(_, p)| &p.post)).await?;
         Ok(connection(Kind::Reply, page, |p| Post(p.post)))
     }
 

@@ -139,8 +139,9 @@ pub(super) async fn record_new_post(
     Ok(())
 }
 
-/// The profiles these handles name (one statement), each with its place
-/// in `handles`, in that order; handles of no profile are left out.
+/// The profiles these handles name (one statement), in the order of
+/// `handles`, each with its place among them (0 for the first); handles
+/// of no profile are left out.
 async fn existing_in_order(
     conn: &impl ConnectionTrait,
     handles: &[Handle],
@@ -157,10 +158,12 @@ async fn existing_in_order(
         .await?
         .into_iter()
         .collect();
-    Ok(handles
-        .iter()
-        .zip(0..)
-        .filter_map(|(h, position)| found.get(h.as_str()).map(|id| (position, *id)))
+    Ok((0..)
+        .zip(
+            handles
+                .iter()
+                .filter_map(|h| found.get(h.as_str()).copied()),
+        )
         .collect())
 }
 

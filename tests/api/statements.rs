@@ -181,12 +181,14 @@ async fn a_thread_page_of_100_replies_costs_the_statements_of_a_page_of_20() {
         parent = data["createPost"]["post"]["id"].as_str().map(str::to_owned);
     }
     let post = parent.expect("the post");
+    // 100 of the replies by author0, for a long page of its posts below.
     for n in 0..120 {
         let body = format!("reply {n} @author{} @author{}", n % 4, (n + 1) % 4);
+        let author = if n % 6 == 0 { 1 + n / 6 % 3 } else { 0 };
         h.run(
             create,
             json!({ "i": { "body": body, "replyTo": post } }),
-            authors[n % 4],
+            authors[author],
         )
         .await;
     }
@@ -208,4 +210,20 @@ async fn a_thread_page_of_100_replies_costs_the_statements_of_a_page_of_20() {
     // The post, its ancestors with their authors, the replies with theirs,
     // and the replies' mentions; each reply's replyTo is the post.
     assert_eq!(small_cost, 4, "a thread page ran {small_cost} statements");
+
+    // A profile's posts (its replies), with their parents and mentions.
+    let posts = "query($first: Int) { profile(handle: \"author0\") { posts(first: $first) { edges { node { replyTo { id } mentions { handle } } } } } }";
+    let (big, big_cost) = h.run(posts, json!({ "first": 100 }), Auth::Anonymous).await;
+    let (_, small_cost) = h.run(posts, json!({ "first": 5 }), Auth::Anonymous).await;
+    let edges = big["profile"]["posts"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 100);
+    for e in edges {
+        assert_eq!(e["node"]["replyTo"]["id"], post.as_str(), "{e}");
+        assert_eq!(
+            e["node"]["mentions"].as_array().map(Vec::len),
+            Some(2),
+            "{e}"
+        );
+    }
+    assert_eq!(big_cost, small_cost);
 }
