@@ -77,7 +77,11 @@ export function apolloClient(
   });
 
   return new ApolloClient({
-    link: ApolloLink.from([retryOnUnauthenticated, auth, new HttpLink({ uri: url, fetch: options.fetch })]),
+    link: ApolloLink.from([
+      retryOnUnauthenticated,
+      auth,
+      new HttpLink({ uri: url, fetch: options.fetch }),
+    ]),
     cache: new InMemoryCache({
       typePolicies: {
         // `first` and `after` choose a page, not a list: keyArgs false.
