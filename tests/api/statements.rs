@@ -58,7 +58,7 @@ const FEED: &str = "query($first: Int) { feed(first: $first) { edges { node { au
 
 // One connection per document: two sibling connections resolve side by
 // side, and whether their loads share a batch depends on timing.
-const POSTS: &str = "query($first: Int) { profile(handle: \"author0\") { handle posts(first: $first) { edges { node { id author { handle viewerFollows } } } } } }";
+const POSTS: &str = "query($first: Int) { profile(handle: \"author0\") { handle posts(first: $first) { edges { node { id author { handle viewerFollows } likeCount viewerHasLiked viewerHasReposted } } } } }";
 
 const FOLLOWERS: &str = "query($first: Int) { profile(handle: \"author0\") { handle followers(first: $first) { edges { node { handle viewerFollows postCount } } } } }";
 

@@ -2,8 +2,7 @@
 //! `replies`, `replyCount`, @-mentions and their notifications, and what
 //! deleting a post or an account leaves of them.
 
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use sns_api::entity::{
     mention, notification_event, notification_group, post, post_like, profile, repost,
@@ -41,7 +40,7 @@ impl TestApp {
     }
 
     /// `post(id:)` with [`POST`] and `extra`, as `token` sees it.
-    async fn post_view(&self, id: &str, extra: &str, token: Option<&str>) -> Value {
+    async fn thread_view(&self, id: &str, extra: &str, token: Option<&str>) -> Value {
         let answer = self
             .gql(
                 &format!("query($id: ID!) {{ post(id: $id) {{ {POST} {extra} }} }}"),
@@ -59,7 +58,7 @@ impl TestApp {
     /// The ids of `post(id:).ancestors`, in order.
     async fn ancestor_ids(&self, id: &str) -> Vec<String> {
         let post = self
-            .post_view(id, "ancestors { id author { handle } }", None)
+            .thread_view(id, "ancestors { id author { handle } }", None)
             .await;
         ids(&post["ancestors"])
     }
@@ -176,7 +175,7 @@ async fn a_reply_is_a_post_of_its_author_counted_on_its_parent() {
     assert_eq!(reply["replyCount"], 0);
     let reply_id = reply["id"].as_str().unwrap().to_owned();
 
-    let parent_view = app.post_view(&parent, "", None).await;
+    let parent_view = app.thread_view(&parent, "", None).await;
     assert_eq!(parent_view["replyCount"], 1, "{parent_view}");
     assert_eq!(parent_view["inReplyToId"], Value::Null);
     assert_eq!(parent_view["replyTo"], Value::Null);
@@ -209,7 +208,7 @@ async fn a_reply_is_a_post_of_its_author_counted_on_its_parent() {
     // A reply to oneself tells nobody, and still counts.
     app.replied(alice, &parent, "and a follow-up").await;
     assert_eq!(app.notifications_of("alice").await.len(), 1);
-    assert_eq!(app.post_view(&parent, "", None).await["replyCount"], 2);
+    assert_eq!(app.thread_view(&parent, "", None).await["replyCount"], 2);
     assert!(app.notifications_of("bob").await.is_empty());
     app.stop().await;
 }
@@ -265,7 +264,7 @@ async fn ancestors_are_the_40_nearest_farthest_first() {
         );
     }
     let deepest = app
-        .post_view(&chain[59], "ancestors { id author { handle } }", None)
+        .thread_view(&chain[59], "ancestors { id author { handle } }", None)
         .await;
     assert_eq!(ids(&deepest["ancestors"]), chain[19..59].to_vec());
     let authors = handles(
@@ -318,8 +317,11 @@ async fn replies_are_direct_oldest_first_and_page_by_cursor() {
     let (all, more, _) = app.replies_page(&parent, 20, None).await;
     assert_eq!(all, replies);
     assert!(!more);
-    assert_eq!(app.post_view(&parent, "", None).await["replyCount"], 5);
-    assert_eq!(app.post_view(&replies[0], "", None).await["replyCount"], 1);
+    assert_eq!(app.thread_view(&parent, "", None).await["replyCount"], 5);
+    assert_eq!(
+        app.thread_view(&replies[0], "", None).await["replyCount"],
+        1
+    );
 
     // A cursor of another list, or a `first` out of range: BAD_USER_INPUT.
     let posts = app
@@ -374,7 +376,7 @@ async fn concurrent_replies_count_exactly_and_a_parent_deleted_meanwhile_leaves_
         let payload = task.await.unwrap();
         assert_eq!(payload["errors"], json!([]), "{payload}");
     }
-    assert_eq!(app.post_view(&parent, "", None).await["replyCount"], 30);
+    assert_eq!(app.thread_view(&parent, "", None).await["replyCount"], 30);
     assert_eq!(app.replies_page(&parent, 100, None).await.0.len(), 30);
 
     // Replies racing with the parent's deletion: each is written whole, or
@@ -498,7 +500,7 @@ async fn a_reply_that_mentions_the_parents_author_tells_it_once_as_a_reply() {
         [("MENTION".to_owned(), Some(uuid(&reply)), vec![bob])]
     );
     assert_eq!(
-        handles(&app.post_view(&reply, "", None).await["mentions"]),
+        handles(&app.thread_view(&reply, "", None).await["mentions"]),
         ["alice", "carol"]
     );
     app.stop().await;
@@ -514,12 +516,12 @@ async fn deleting_a_parent_keeps_its_replies_and_deleting_a_reply_counts_one_few
     let r1 = app.replied(&tokens[1], &parent, "r1 @carol").await;
     let r2 = app.replied(&tokens[2], &parent, "r2").await;
     let nested = app.replied(&tokens[2], &r1, "nested").await;
-    assert_eq!(app.post_view(&parent, "", None).await["replyCount"], 2);
+    assert_eq!(app.thread_view(&parent, "", None).await["replyCount"], 2);
 
     // Deleting a reply: one fewer on its parent, its notifications and
     // mentions go, its own reply stays.
     delete_post(&app, &tokens[1], &r1).await;
-    assert_eq!(app.post_view(&parent, "", None).await["replyCount"], 1);
+    assert_eq!(app.thread_view(&parent, "", None).await["replyCount"], 1);
     assert_eq!(app.replies_page(&parent, 20, None).await.0, [r2.as_str()]);
     let carol_told = app.notifications_of("carol").await;
     assert_eq!(
@@ -542,7 +544,7 @@ async fn deleting_a_parent_keeps_its_replies_and_deleting_a_reply_counts_one_few
             .unwrap(),
         0
     );
-    let orphan = app.post_view(&nested, "ancestors { id }", None).await;
+    let orphan = app.thread_view(&nested, "ancestors { id }", None).await;
     assert_eq!(orphan["inReplyToId"], r1.as_str());
     assert_eq!(orphan["replyTo"], Value::Null);
     assert_eq!(orphan["ancestors"], json!([]));
@@ -550,56 +552,26 @@ async fn deleting_a_parent_keeps_its_replies_and_deleting_a_reply_counts_one_few
     // Deleting the parent: its replies stay, their replyTo null, their
     // inReplyToId kept; the root counts one fewer.
     delete_post(&app, &tokens[0], &parent).await;
-    let kept = app.post_view(&r2, "ancestors { id }", None).await;
+    let kept = app.thread_view(&r2, "ancestors { id }", None).await;
     assert_eq!(kept["id"], r2.as_str());
     assert_eq!(kept["inReplyToId"], parent.as_str());
     assert_eq!(kept["replyTo"], Value::Null);
     assert_eq!(kept["ancestors"], json!([]));
-    assert_eq!(app.post_view(&root, "", None).await["replyCount"], 0);
+    assert_eq!(app.thread_view(&root, "", None).await["replyCount"], 0);
     assert!(app.notifications_of("carol").await.is_empty());
     app.stop().await;
 }
 
-/// Writes a like (or a repost, live or undone) as the like and repost
-/// mutations do: the row, and the post's count when it is live.
-async fn interact(app: &TestApp, table: &str, user: Uuid, post_id: &str, undone: bool) {
-    let now = chrono::Utc::now();
-    let post_id = uuid(post_id);
-    let counted = match table {
-        "like" => {
-            post_like::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                post_id: Set(post_id),
-                user_id: Set(user),
-                created_at: Set(now),
-            }
-            .insert(&app.db)
-            .await
-            .unwrap();
-            post::Column::LikeCount
-        }
-        _ => {
-            repost::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                post_id: Set(post_id),
-                user_id: Set(user),
-                created_at: Set(now),
-                removed_at: Set(undone.then_some(now)),
-            }
-            .insert(&app.db)
-            .await
-            .unwrap();
-            post::Column::RepostCount
-        }
-    };
-    if !undone {
-        post::Entity::update_many()
-            .col_expr(counted, Expr::col(counted).add(1))
-            .filter(post::Column::Id.eq(post_id))
-            .exec(&app.db)
-            .await
-            .unwrap();
-    }
+/// `mutation(postId:)` (like, repost, unrepost) as `token`; must succeed.
+async fn interact(app: &TestApp, mutation: &str, token: &str, post_id: &str) {
+    let answer = app
+        .gql(
+            &format!("mutation($id: ID!) {{ {mutation}(postId: $id) {{ errors {{ code }} }} }}"),
+            json!({"id": post_id}),
+            Some(token),
+        )
+        .await;
+    assert_eq!(answer["data"][mutation]["errors"], json!([]), "{answer}");
 }
 
 /// (likeCount, repostCount, replyCount) of a post as stored.
@@ -617,15 +589,16 @@ async fn deleting_a_post_removes_its_likes_and_reposts() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
     let tokens = app.signed_up_all(&["alice", "bob", "carol"]).await;
-    let (bob, carol) = (app.id_of("bob").await, app.id_of("carol").await);
     let post_id = app.posted(&tokens[0], "liked").await;
-    interact(&app, "like", bob, &post_id, false).await;
-    interact(&app, "repost", bob, &post_id, false).await;
-    interact(&app, "repost", carol, &post_id, true).await;
+    interact(&app, "like", &tokens[1], &post_id).await;
+    interact(&app, "repost", &tokens[1], &post_id).await;
+    interact(&app, "repost", &tokens[2], &post_id).await;
+    interact(&app, "unrepost", &tokens[2], &post_id).await;
     assert_eq!(counts(&app, &post_id).await, (1, 1, 0));
     delete_post(&app, &tokens[0], &post_id).await;
     assert_eq!(post_like::Entity::find().count(&app.db).await.unwrap(), 0);
     assert_eq!(repost::Entity::find().count(&app.db).await.unwrap(), 0);
+    assert!(app.notifications_of("alice").await.is_empty());
     app.stop().await;
 }
 
@@ -635,25 +608,22 @@ async fn deleting_an_account_keeps_every_count_exact() {
     let app = TestApp::spawn(&db).await;
     let tokens = app.signed_up_all(&["alice", "bob", "carol"]).await;
     let (alice_t, bob_t, carol_t) = (&tokens[0], &tokens[1], &tokens[2]);
-    let [alice, bob, carol] = [
-        app.id_of("alice").await,
-        app.id_of("bob").await,
-        app.id_of("carol").await,
-    ];
+    let [alice, carol] = [app.id_of("alice").await, app.id_of("carol").await];
     let p1 = app.posted(bob_t, "bob's first").await;
     let p2 = app.posted(bob_t, "bob's second").await;
     let a1 = app.posted(alice_t, "alice's own @bob").await;
     // Alice's likes and reposts (one undone) of bob's posts, carol's too.
-    interact(&app, "like", alice, &p1, false).await;
-    interact(&app, "like", carol, &p1, false).await;
-    interact(&app, "repost", alice, &p1, false).await;
-    interact(&app, "repost", carol, &p1, false).await;
-    interact(&app, "repost", alice, &p2, true).await;
-    interact(&app, "like", alice, &p2, false).await;
+    interact(&app, "like", alice_t, &p1).await;
+    interact(&app, "like", carol_t, &p1).await;
+    interact(&app, "repost", alice_t, &p1).await;
+    interact(&app, "repost", carol_t, &p1).await;
+    interact(&app, "repost", alice_t, &p2).await;
+    interact(&app, "unrepost", alice_t, &p2).await;
+    interact(&app, "like", alice_t, &p2).await;
     // Others' likes and reposts of alice's post, and alice's own.
-    interact(&app, "like", carol, &a1, false).await;
-    interact(&app, "repost", bob, &a1, false).await;
-    interact(&app, "like", alice, &a1, false).await;
+    interact(&app, "like", carol_t, &a1).await;
+    interact(&app, "repost", bob_t, &a1).await;
+    interact(&app, "like", alice_t, &a1).await;
     // Replies: alice's to bob (twice to p1), to herself, bob's and carol's to alice.
     app.replied(alice_t, &p1, "one").await;
     app.replied(alice_t, &p1, "two @carol").await;
@@ -685,12 +655,12 @@ async fn deleting_an_account_keeps_every_count_exact() {
         [carol_reply.as_str()]
     );
     // Replies to alice's posts stay, their parent gone.
-    let orphan = app.post_view(&bob_reply, "", None).await;
+    let orphan = app.thread_view(&bob_reply, "", None).await;
     assert_eq!(orphan["inReplyToId"], a1.as_str());
     assert_eq!(orphan["replyTo"], Value::Null);
     // Mentions of alice are gone; the others stay.
     assert_eq!(
-        handles(&app.post_view(&carol_post, "", None).await["mentions"]),
+        handles(&app.thread_view(&carol_post, "", None).await["mentions"]),
         ["bob"]
     );
     // No row of alice's or about her posts is left.
@@ -747,9 +717,11 @@ async fn deleting_an_account_keeps_every_count_exact() {
             .unwrap(),
         "alice's notification events",
     );
-    // Bob's notifications of alice's replies and mention are gone; carol's
-    // reply to p1 is still there.
+    // Bob's notifications of alice's likes, reposts, replies and mention
+    // are gone; carol's are still there.
     let mut expected = vec![
+        ("LIKE".to_owned(), Some(uuid(&p1)), vec![carol]),
+        ("REPOST".to_owned(), Some(uuid(&p1)), vec![carol]),
         ("REPLY".to_owned(), Some(uuid(&carol_reply)), vec![carol]),
         ("MENTION".to_owned(), Some(uuid(&carol_post)), vec![carol]),
     ];
@@ -774,7 +746,7 @@ async fn anonymous_readers_read_a_thread() {
     let mid = app.replied(&alice, &root, "mid @alice").await;
     let leaf = app.replied(&alice, &mid, "leaf").await;
     let view = app
-        .post_view(
+        .thread_view(
             &mid,
             "ancestors { id } replies { edges { node { id replyTo { id } } } }",
             None,

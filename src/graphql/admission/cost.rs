@@ -34,9 +34,16 @@ use crate::graphql::codes::{PARSE_FAILED, VALIDATION_FAILED, refused};
 
 /// The fields that answer a Relay connection, whatever type they are
 /// selected on (the measure sees no types): `Profile.posts`,
-/// `Profile.followers`, `Profile.following`, `Query.feed` and
-/// `Post.replies`. A test checks the list against the schema.
-pub(super) const CONNECTIONS: [&str; 5] = ["posts", "followers", "following", "feed", "replies"];
+/// `Profile.followers`, `Profile.following`, `Query.feed`, `Post.likedBy`
+/// and `Post.replies`. A test checks the list against the schema.
+pub(super) const CONNECTIONS: [&str; 6] = [
+    "posts",
+    "followers",
+    "following",
+    "feed",
+    "likedBy",
+    "replies",
+];
 
 /// The list fields of a bounded length that count that many times their
 /// selection, like a connection of that `first`: `Post.ancestors`.

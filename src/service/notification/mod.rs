@@ -113,13 +113,11 @@ pub async fn record(
         Some(group) => {
             // An actor is in a group once: an earlier event of theirs (a
             // follow, unfollow and follow again within a day) gives way.
-            let earlier = event::Entity::delete_many()
-                .filter(event::Column::GroupId.eq(group.id))
-                .filter(event::Column::ActorId.eq(actor))
-                .exec(conn)
-                .await?
-                .rows_affected;
-            let added = if earlier == 0 { 1 } else { 0 };
+            let earlier = event_of(conn, group.id, actor).await?;
+            if let Some(earlier) = earlier {
+                delete_event(conn, earlier).await?;
+            }
+            let added = if earlier.is_none() { 1 } else { 0 };
             group::Entity::update_many()
                 .col_expr(group::Column::TopId, Expr::value(event_id))
                 .col_expr(
@@ -286,15 +284,10 @@ async fn find(
 /// Takes `actor`'s event out of `group`: one actor fewer, the newest
 /// remaining event on top; an empty group goes.
 async fn take_out(conn: &impl ConnectionTrait, group: Uuid, actor: Uuid) -> Result<(), AppError> {
-    let removed = event::Entity::delete_many()
-        .filter(event::Column::GroupId.eq(group))
-        .filter(event::Column::ActorId.eq(actor))
-        .exec(conn)
-        .await?
-        .rows_affected;
-    if removed == 0 {
+    let Some(event) = event_of(conn, group, actor).await? else {
         return Ok(());
-    }
+    };
+    delete_event(conn, event).await?;
     let newest: Option<Uuid> = event::Entity::find()
         .select_only()
         .column(event::Column::Id)
@@ -323,5 +316,28 @@ async fn take_out(conn: &impl ConnectionTrait, group: Uuid, actor: Uuid) -> Resu
                 .await?;
         }
     }
+    Ok(())
+}
+
+/// The id of `actor`'s event in `group`. Read first, then deleted by its
+/// key: a delete that finds nothing would take a gap lock on MySQL, which
+/// deadlocks with another transaction's insert into that gap.
+async fn event_of(
+    conn: &impl ConnectionTrait,
+    group: Uuid,
+    actor: Uuid,
+) -> Result<Option<Uuid>, AppError> {
+    Ok(event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .filter(event::Column::GroupId.eq(group))
+        .filter(event::Column::ActorId.eq(actor))
+        .into_tuple()
+        .one(conn)
+        .await?)
+}
+
+async fn delete_event(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), AppError> {
+    event::Entity::delete_by_id(id).exec(conn).await?;
     Ok(())
 }

@@ -9,9 +9,8 @@ import { after, before, test } from 'node:test';
 import { firstValueFrom } from 'rxjs';
 import { filter } from 'rxjs/operators';
 
-import type { ObservableQuery, OperationVariables } from '@apollo/client';
-
 import { apolloClient } from './apollo.js';
+import { next } from './apollo-watch.js';
 import { FeedDocument, type FeedQuery, ProfilePageDocument } from './gql/graphql.js';
 import { type Server, startServer } from './server.js';
 import { seedFeed, write } from './social.js';
@@ -21,40 +20,6 @@ before(async () => {
   server = await startServer();
 });
 after(() => server.stop());
-
-/** What a watched query shows now; whole, not partial. */
-function shown<T, V extends OperationVariables>(query: ObservableQuery<T, V>): T {
-  const result = query.getCurrentResult();
-  if (result.dataState !== 'complete') throw new Error(`the query's data is ${result.dataState}`);
-  return result.data;
-}
-
-/**
- * What a watched query shows next, as a screen re-renders: its next whole
- * result with other data than now. Call it before `fetchMore` or `refetch`,
- * which resolve before the query emits the merged list.
- */
-async function next<T, V extends OperationVariables>(query: ObservableQuery<T, V>): Promise<T> {
-  const now = query.getCurrentResult().data;
-  const changed = firstValueFrom(
-    query.pipe(filter((r) => r.dataState === 'complete' && r.data !== now)),
-  );
-  // A liveness guard, not a speed check: without a merging field policy
-  // the watched query never changes.
-  let guard: NodeJS.Timeout | undefined;
-  const never = new Promise<never>((_, fail) => {
-    guard = setTimeout(
-      () => fail(new Error('the watched query never showed the new data (are pages merged?)')),
-      30_000,
-    );
-  });
-  try {
-    await Promise.race([changed, never]);
-  } finally {
-    clearTimeout(guard);
-  }
-  return shown(query);
-}
 
 const ids = (connection: FeedQuery['feed']) => connection.edges.map((e) => e.node.id);
 

@@ -20,7 +20,16 @@ import { from, switchMap } from 'rxjs';
 import { RefreshDocument, type RefreshMutation } from './gql/graphql.js';
 import { TokenStore, isUnauthenticated } from './tokens.js';
 
-export function apolloClient(url: string, tokens: TokenStore): ApolloClient {
+export interface ApolloOptions {
+  /** What sends the operations (default: the global fetch). */
+  fetch?: typeof fetch;
+}
+
+export function apolloClient(
+  url: string,
+  tokens: TokenStore,
+  options: ApolloOptions = {},
+): ApolloClient {
   let refreshing: Promise<boolean> | null = null;
 
   // A plain fetch, outside the link chain, so a failing refresh can't loop.
@@ -68,7 +77,11 @@ export function apolloClient(url: string, tokens: TokenStore): ApolloClient {
   });
 
   return new ApolloClient({
-    link: ApolloLink.from([retryOnUnauthenticated, auth, new HttpLink({ uri: url })]),
+    link: ApolloLink.from([
+      retryOnUnauthenticated,
+      auth,
+      new HttpLink({ uri: url, fetch: options.fetch }),
+    ]),
     cache: new InMemoryCache({
       typePolicies: {
         // `first` and `after` choose a page, not a list: keyArgs false.

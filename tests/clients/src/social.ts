@@ -8,7 +8,9 @@ import { print } from 'graphql';
 
 import {
   CreatePostDocument,
+  DeletePostDocument,
   FollowDocument,
+  LikeDocument,
   RegisterDocument,
 } from './gql/graphql.js';
 import { post } from './server.js';
@@ -61,6 +63,20 @@ export async function write(url: string, author: Account, body: string): Promise
   assert.deepEqual(createPost.errors, []);
   assert.equal(createPost.post?.author.handle, author.handle);
   return createPost.post!.id;
+}
+
+export async function deletePost(url: string, author: Account, id: string): Promise<void> {
+  const { deletePost } = await request(url, DeletePostDocument, { id }, author.tokens.accessToken!);
+  assert.deepEqual(deletePost.errors, []);
+  assert.equal(deletePost.deleted, true);
+}
+
+/** Likes a post; answers its like count after. */
+export async function like(url: string, viewer: Account, postId: string): Promise<number> {
+  const { like } = await request(url, LikeDocument, { postId }, viewer.tokens.accessToken!);
+  assert.deepEqual(like.errors, []);
+  assert.equal(like.post?.viewerHasLiked, true);
+  return like.post!.likeCount;
 }
 
 export interface Feed {

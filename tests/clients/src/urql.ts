@@ -1,18 +1,26 @@
 // How a frontend wires urql to sns-api: the access token in the
 // Authorization header, and on UNAUTHENTICATED one `refresh` with the stored
 // refresh token, then the failed operation again (docs/frontend.md).
-import { Client, cacheExchange, fetchExchange, makeOperation } from '@urql/core';
+import { Client, type Exchange, cacheExchange, fetchExchange, makeOperation } from '@urql/core';
 import { authExchange } from '@urql/exchange-auth';
 
 import { RefreshDocument } from './gql/graphql.js';
 import { TokenStore, isUnauthenticated } from './tokens.js';
 
-export function urqlClient(url: string, tokens: TokenStore): Client {
+export interface UrqlOptions {
+  /** What sends the operations (default: the global fetch). */
+  fetch?: typeof fetch;
+  /** The cache (default: urql's document cache; see graphcache.ts for a normalised one). */
+  cache?: Exchange;
+}
+
+export function urqlClient(url: string, tokens: TokenStore, options: UrqlOptions = {}): Client {
   return new Client({
     url,
     preferGetMethod: false, // sns-api executes POST only
+    ...(options.fetch ? { fetch: options.fetch } : {}),
     exchanges: [
-      cacheExchange,
+      options.cache ?? cacheExchange,
       authExchange(async (utils) => ({
         addAuthToOperation(operation) {
           if (tokens.accessToken) {
