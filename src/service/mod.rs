@@ -19,6 +19,7 @@ pub mod disable;
 pub mod email_change;
 pub mod feed;
 pub mod follow;
+pub mod interaction;
 pub mod mail_token;
 pub mod notification;
 pub mod page;

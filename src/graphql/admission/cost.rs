@@ -34,10 +34,17 @@ use crate::graphql::codes::{PARSE_FAILED, VALIDATION_FAILED, refused};
 
 /// The fields that answer a Relay connection, whatever type they are
 /// selected on (the measure sees no types): `Profile.posts`,
-/// `Profile.followers`, `Profile.following`, `Query.feed` and
-/// `Query.notifications`. A test checks the list against the schema.
-pub(super) const CONNECTIONS: [&str; 5] =
-    ["posts", "followers", "following", "feed", "notifications"];
+/// `Profile.followers`, `Profile.following`, `Query.feed`,
+/// `Post.likedBy` and `Query.notifications`. A test checks the list
+/// against the schema.
+pub(super) const CONNECTIONS: [&str; 6] = [
+    "posts",
+    "followers",
+    "following",
+    "feed",
+    "likedBy",
+    "notifications",
+];
 
 /// List fields that count their selection as many times as they answer
 /// items, each with that number when no `first` gives it (the schema's
