@@ -41,15 +41,18 @@ pub enum NotificationKind {
 
 pub type NotificationConnection = Connection<String, Notification>;
 
+/// Each group's newest actors, by group id.
+type Newest = Arc<HashMap<Uuid, Vec<Actor>>>;
+
 /// The actors of one page's groups, read once per `first` asked.
 struct PageActors {
     viewer: Uuid,
     groups: Vec<Uuid>,
-    by_first: Mutex<HashMap<u64, Arc<OnceCell<Arc<HashMap<Uuid, Vec<Actor>>>>>>>,
+    by_first: Mutex<HashMap<u64, Arc<OnceCell<Newest>>>>,
 }
 
 impl PageActors {
-    async fn newest(&self, ctx: &Context<'_>, n: u64) -> Result<Arc<HashMap<Uuid, Vec<Actor>>>> {
+    async fn newest(&self, ctx: &Context<'_>, n: u64) -> Result<Newest> {
         let cell = {
             let mut by_first = self
                 .by_first

@@ -229,7 +229,7 @@ pub async fn actors(
             Ok((group, event, actor))
         })
         .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
-    read.sort_by(|a, b| b.1.cmp(&a.1));
+    read.sort_by_key(|&(_, event, _)| std::cmp::Reverse(event));
     for (group, _, actor) in read {
         found.entry(group).or_default().push(actor);
     }
