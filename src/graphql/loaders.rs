@@ -299,6 +299,18 @@ impl Loaders {
             .feed_many(followees.into_iter().map(|f| ((viewer, f), true)))
             .await;
     }
+
+    /// Records in this request's cache whether `viewer` follows each of
+    /// these (as the caller read them, `false` as well as `true`).
+    pub async fn prime_follow_answers(
+        &self,
+        viewer: Uuid,
+        answers: impl IntoIterator<Item = (Uuid, bool)>,
+    ) {
+        self.follows
+            .feed_many(answers.into_iter().map(|(f, yes)| ((viewer, f), yes)))
+            .await;
+    }
 }
 
 /// A batch's error, shared by every field that waited on it.

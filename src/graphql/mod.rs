@@ -5,6 +5,7 @@ mod admission;
 mod codes;
 mod loaders;
 mod mutation;
+mod notifications;
 mod observe;
 mod prepared;
 mod query;

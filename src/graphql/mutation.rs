@@ -1,5 +1,6 @@
 use async_graphql::{Context, ID, Object, Result};
 
+use super::notifications::MarkSeenPayload;
 use super::social::{
     CreatePostInput, DeletePayload, FollowPayload, PostPayload, ProfilePayload, UpdateProfileInput,
 };
@@ -263,5 +264,19 @@ impl Mutation {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
         DeletePayload::answer(service::post::delete(state, viewer, &id).await)
+    }
+
+    /// Requires a token. Moves the seen marker to `until` (never back; a
+    /// later `until` than now counts as now); answers the new unread count.
+    async fn mark_notifications_seen(
+        &self,
+        ctx: &Context<'_>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<MarkSeenPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        MarkSeenPayload::answer(
+            service::notification::inbox::mark_seen(state, viewer, until, chrono::Utc::now()).await,
+        )
     }
 }

@@ -1,5 +1,6 @@
 use async_graphql::{Context, ID, Object, Result};
 
+use super::notifications::{self, NotificationConnection, NotificationKind};
 use super::social::{Post, PostConnection, Profile, feed_connection};
 use super::types::{Session, User};
 use super::viewer_auth;
@@ -54,5 +55,17 @@ impl Query {
         let state = ctx.data::<AppState>()?;
         let page = service::feed::feed(state, viewer, first, after.as_deref()).await?;
         feed_connection(ctx, viewer.user_id, page).await
+    }
+
+    /// Requires a token: the viewer's notification groups, newest first.
+    /// `kinds` null asks for every kind; an empty list answers no group.
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+        kinds: Option<Vec<NotificationKind>>,
+    ) -> Result<NotificationConnection> {
+        notifications::page(ctx, first, after, kinds).await
     }
 }

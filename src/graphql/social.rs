@@ -331,6 +331,11 @@ impl User {
             .map(Profile)
             .ok_or_else(|| AppError::Unauthenticated.into())
     }
+
+    /// Notification groups not read; exact up to 1000, then 1000.
+    async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        super::notifications::unread_count(ctx, &self.id).await
+    }
 }
 
 /// Each field left out stays as it is; blank text clears a display name or bio.

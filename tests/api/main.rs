@@ -16,6 +16,7 @@ mod limits;
 mod logs;
 mod mail;
 mod multi;
+mod notifications;
 mod ops;
 mod outage;
 mod schema;

@@ -227,3 +227,91 @@ async fn a_thread_page_of_100_replies_costs_the_statements_of_a_page_of_20() {
     }
     assert_eq!(big_cost, small_cost);
 }
+
+// Each item's fields count 100 times towards complexity: a light selection,
+// with each group's post, its author, and actors with viewerFollows.
+const INBOX: &str = "query($first: Int) { notifications(first: $first) { nodes { read post { author { handle } } actors(first: 2) { viewerFollows } } } }";
+
+#[tokio::test]
+async fn a_notifications_page_of_100_costs_the_statements_of_a_page_of_20() {
+    use sns_api::service::notification::{NotificationKind, Subject, record};
+    let db = TestDb::fresh().await;
+    let h = Harness::new(&db).await;
+    let viewer = h.account("viewer").await;
+    let Auth::Viewer(v) = viewer else {
+        panic!("signed in")
+    };
+    let mut fans = Vec::new();
+    for i in 0..3 {
+        let Auth::Viewer(fan) = h.account(&format!("fan{i}")).await else {
+            panic!("signed in")
+        };
+        fans.push(fan.user_id);
+    }
+    // The viewer follows the newest actor of every group (fan2), so
+    // viewerFollows answers both ways.
+    h.run(
+        "mutation { follow(handle: \"fan2\") { errors { code } } }",
+        json!({}),
+        viewer,
+    )
+    .await;
+    let mut posts = Vec::new();
+    for n in 0..10 {
+        let (data, _) = h
+            .run(
+                "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } } }",
+                json!({ "i": { "body": format!("post {n}") } }),
+                viewer,
+            )
+            .await;
+        let id = data["createPost"]["post"]["id"].as_str().unwrap();
+        posts.push(uuid::Uuid::parse_str(id).unwrap());
+    }
+    // 120 groups: a day's follows each, and the likes and reposts of each post.
+    let day = chrono::Utc::now().date_naive();
+    let conn = h.state.db();
+    for g in 0..120u64 {
+        let (kind, subject) = match g % 6 {
+            0 => (
+                NotificationKind::Like,
+                Subject::Post(posts[(g / 6) as usize % 10]),
+            ),
+            1 => (
+                NotificationKind::Repost,
+                Subject::Post(posts[(g / 6) as usize % 10]),
+            ),
+            _ => (
+                NotificationKind::Follow,
+                Subject::Day(day - chrono::Days::new(g)),
+            ),
+        };
+        for fan in &fans {
+            record(conn, v.user_id, kind, subject, *fan).await.unwrap();
+        }
+    }
+
+    let (big, big_cost) = h.run(INBOX, json!({ "first": 100 }), viewer).await;
+    let (small, small_cost) = h.run(INBOX, json!({ "first": 20 }), viewer).await;
+    let nodes = |d: &Value| d["notifications"]["nodes"].as_array().unwrap().clone();
+    assert_eq!(nodes(&big).len(), 100);
+    assert_eq!(nodes(&small).len(), 20);
+    let all = nodes(&big);
+    assert!(
+        all.iter()
+            .any(|n| n["post"]["author"]["handle"] == "viewer")
+    );
+    let follows: Vec<&Value> = all
+        .iter()
+        .flat_map(|n| n["actors"].as_array().unwrap())
+        .map(|a| &a["viewerFollows"])
+        .collect();
+    assert_eq!(follows.len(), 200);
+    assert!(follows.contains(&&json!(true)) && follows.contains(&&json!(false)));
+    // The groups with the marker, posts and authors; then every group's actors.
+    assert_eq!(big_cost, small_cost);
+    assert_eq!(
+        small_cost, 2,
+        "a notifications page ran {small_cost} statements"
+    );
+}

@@ -7,13 +7,13 @@
 //! fragment is measured once and its figures reused wherever it is spread, so
 //! the count is linear in the document however the fragments fan out.
 //!
-//! With fragments expanded, a connection field ([`CONNECTIONS`]) counts 1
-//! plus `first` times its selection, as running it resolves the selection
-//! once per item: `followers` within `followers` within `followers` counts
+//! With fragments expanded, a connection field ([`CONNECTIONS`]) or a list
+//! field ([`LISTS`]) counts 1 plus `first` times its selection, as running
+//! it resolves the selection once per item: `followers` within `followers` within `followers` counts
 //! `first`³ times what the innermost selects. `first` is the literal argument
 //! or its variable (the request's value, else the largest default any
-//! operation declares for it), 20 (the schema's default) when absent or not
-//! an integer, and counts 1 to 100: values outside are refused by the
+//! operation declares for it), the field's default in the schema (20 for a
+//! connection) when absent or not an integer, and counts 1 to 100: values outside are refused by the
 //! resolver, and validation walks the selection of `first: 0` all the same. A
 //! fragment's figure then depends on the request's variables only, never on
 //! where it is spread, so it is still measured once.
@@ -34,20 +34,28 @@ use crate::graphql::codes::{PARSE_FAILED, VALIDATION_FAILED, refused};
 
 /// The fields that answer a Relay connection, whatever type they are
 /// selected on (the measure sees no types): `Profile.posts`,
-/// `Profile.followers`, `Profile.following`, `Query.feed`, `Post.likedBy`
-/// and `Post.replies`. A test checks the list against the schema.
-pub(super) const CONNECTIONS: [&str; 6] = [
+/// `Profile.followers`, `Profile.following`, `Query.feed`, `Post.likedBy`,
+/// `Post.replies` and `Query.notifications`. A test checks the list against
+/// the schema.
+pub(super) const CONNECTIONS: [&str; 7] = [
     "posts",
     "followers",
     "following",
     "feed",
     "likedBy",
     "replies",
+    "notifications",
 ];
 
-/// The list fields of a bounded length that count that many times their
-/// selection, like a connection of that `first`: `Post.ancestors`.
-const BOUNDED_LISTS: [(&str, usize); 1] = [("ancestors", crate::service::thread::MAX_ANCESTORS)];
+/// List fields that count their selection as many times as they answer
+/// items, each with that number when no `first` gives it (the schema's
+/// default, or the list's bound): `Notification.actors` and
+/// `Post.ancestors` (at most 40, and no `first`). A test checks them
+/// against the schema.
+pub(super) const LISTS: [(&str, usize); 2] = [
+    ("actors", 3),
+    ("ancestors", crate::service::thread::MAX_ANCESTORS),
+];
 
 /// `first` of a connection field that does not give it (the schema's default).
 const DEFAULT_FIRST: usize = 20;
@@ -103,19 +111,23 @@ struct Expanded {
 /// What `first` counts as for each connection field; fixed for a request.
 struct Firsts<'a> {
     variables: &'a Variables,
-    /// The largest default declared for each variable, over the operations.
-    defaults: HashMap<&'a str, usize>,
+    /// The largest integer default declared for each variable over the
+    /// operations, and whether one declares a default that is no integer
+    /// (which counts as the field's own default).
+    defaults: HashMap<&'a str, (Option<usize>, bool)>,
 }
 
 impl<'a> Firsts<'a> {
     fn new(doc: &'a ExecutableDocument, variables: &'a Variables) -> Self {
-        let mut defaults: HashMap<&str, usize> = HashMap::new();
+        let mut defaults: HashMap<&str, (Option<usize>, bool)> = HashMap::new();
         for (_, op) in doc.operations.iter() {
             for v in &op.node.variable_definitions {
                 if let Some(default) = &v.node.default_value {
-                    let n = first_of(&default.node);
-                    let d = defaults.entry(v.node.name.node.as_str()).or_insert(n);
-                    *d = (*d).max(n);
+                    let d = defaults.entry(v.node.name.node.as_str()).or_default();
+                    match first_of(&default.node) {
+                        Some(n) => d.0 = Some(d.0.map_or(n, |m| m.max(n))),
+                        None => d.1 = true,
+                    }
                 }
             }
         }
@@ -128,12 +140,13 @@ impl<'a> Firsts<'a> {
     /// How many times `field` counts its selection.
     fn times(&self, field: &Field) -> usize {
         let name = field.name.node.as_str();
-        if let Some((_, len)) = BOUNDED_LISTS.iter().find(|(list, _)| *list == name) {
-            return *len;
-        }
-        if !CONNECTIONS.contains(&name) {
+        let default = if CONNECTIONS.contains(&name) {
+            DEFAULT_FIRST
+        } else if let Some(&(_, n)) = LISTS.iter().find(|(list, _)| *list == name) {
+            n
+        } else {
             return 1;
-        }
+        };
         // Given twice (which validation refuses), the larger counts.
         field
             .arguments
@@ -141,35 +154,33 @@ impl<'a> Firsts<'a> {
             .filter(|(name, _)| name.node == "first")
             .map(|(_, value)| match &value.node {
                 Value::Variable(var) => match self.variables.get(var) {
-                    Some(v) => first_of(v),
-                    None => self
-                        .defaults
-                        .get(var.as_str())
-                        .copied()
-                        .unwrap_or(DEFAULT_FIRST),
+                    Some(v) => first_of(v).unwrap_or(default),
+                    None => match self.defaults.get(var.as_str()) {
+                        Some(&(Some(n), false)) => n,
+                        Some(&(Some(n), true)) => n.max(default),
+                        _ => default,
+                    },
                 },
-                Value::Number(n) => clamped(n.as_i64()),
-                _ => DEFAULT_FIRST,
+                Value::Number(n) => clamped(n.as_i64()).unwrap_or(default),
+                _ => default,
             })
             .max()
-            .unwrap_or(DEFAULT_FIRST)
+            .unwrap_or(default)
     }
 }
 
 /// What a value of `first` counts as: an integer clamped to 1 to 100 (0
-/// still counts once: validation walks the selection whatever `first` is),
-/// anything else (null, a string, a float) the default.
-fn first_of(value: &ConstValue) -> usize {
+/// still counts once: validation walks the selection whatever `first` is);
+/// anything else (null, a string, a float) none, so the field's default.
+fn first_of(value: &ConstValue) -> Option<usize> {
     match value {
         ConstValue::Number(n) => clamped(n.as_i64()),
-        _ => DEFAULT_FIRST,
+        _ => None,
     }
 }
 
-fn clamped(n: Option<i64>) -> usize {
-    n.map_or(DEFAULT_FIRST, |n| {
-        usize::try_from(n.clamp(1, MAX_FIRST as i64)).unwrap_or(MAX_FIRST)
-    })
+fn clamped(n: Option<i64>) -> Option<usize> {
+    n.map(|n| usize::try_from(n.clamp(1, MAX_FIRST as i64)).unwrap_or(MAX_FIRST))
 }
 
 /// Refuses a document that cannot be expanded (a fragment cycle), carries
@@ -741,6 +752,68 @@ mod tests {
             "a field of another type shares a connection's name: {:?}",
             others.intersection(&list).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn a_list_field_counts_its_first_with_its_own_default() {
+        // notifications 1 + 20 * (nodes 1 + actors 1 + 3 * id).
+        let doc = "{ notifications { nodes { actors { id } } } }";
+        assert_eq!(cost(doc).fields, 1 + 20 * (2 + 3));
+        let ten = "{ notifications(first: 5) { nodes { actors(first: 10) { id } } } }";
+        assert_eq!(cost(ten).fields, 1 + 5 * (2 + 10));
+        let var =
+            "query($a: Int) { notifications(first: 1) { nodes { actors(first: $a) { id } } } }";
+        assert_eq!(
+            cost_with(var, serde_json::json!({"a": null})).fields,
+            1 + 2 + 3
+        );
+        assert_eq!(
+            cost_with(var, serde_json::json!({"a": 100})).fields,
+            1 + 2 + 100
+        );
+        let two = "query A($a: Int = 7) { ...F } query B($a: Int = null) { ...F }
+            fragment F on Query { notifications(first: 1) { nodes { actors(first: $a) { id } } } }";
+        assert_eq!(
+            cost(two).fields,
+            3 * (1 + 2 + 7),
+            "the larger of 7 and the field's default"
+        );
+    }
+
+    #[test]
+    fn each_list_field_is_a_list_of_the_schema_with_that_default() {
+        use async_graphql::parser::types::{BaseType, TypeKind, TypeSystemDefinition};
+
+        let options = crate::config::Config::defaults().documents;
+        let sdl = crate::graphql::build_schema(&options, None).sdl();
+        let doc = async_graphql::parser::parse_schema(&sdl).unwrap();
+        for (list, default) in LISTS {
+            let mut found = 0;
+            for def in &doc.definitions {
+                let TypeSystemDefinition::Type(t) = def else {
+                    continue;
+                };
+                let TypeKind::Object(o) = &t.node.kind else {
+                    continue;
+                };
+                for f in o.fields.iter().filter(|f| f.node.name.node == list) {
+                    found += 1;
+                    assert!(
+                        matches!(f.node.ty.node.base, BaseType::List(_)),
+                        "{list} is a list"
+                    );
+                    let first = f
+                        .node
+                        .arguments
+                        .iter()
+                        .find(|a| a.node.name.node == "first")
+                        .and_then(|a| a.node.default_value.as_ref())
+                        .map(|d| d.node.to_string());
+                    assert_eq!(first, Some(default.to_string()), "{list}(first:)");
+                }
+            }
+            assert_eq!(found, 1, "one field of the schema is named {list}");
+        }
     }
 
     #[test]

@@ -13,6 +13,9 @@
 //! deletions). Writers hold the lock that orders them: a like or repost has
 //! just updated the post's count, a follow the followee's profile, so two
 //! events of one group never race to create it.
+//!
+//! [`inbox`] reads them: pages of groups, their actors, the seen marker,
+//! the unread count, and retention.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -24,6 +27,8 @@ use uuid::Uuid;
 
 use crate::entity::{notification_event as event, notification_group as group, post};
 use crate::error::AppError;
+
+pub mod inbox;
 
 /// Groups whose events are handled per statement when an account goes.
 const BATCH: usize = 500;
@@ -109,26 +114,32 @@ pub async fn record(
     }
     let event_id = Uuid::now_v7();
     let existing = find(conn, recipient, kind, subject).await?;
-    let group_id = match existing {
-        Some(group) => {
-            // An actor is in a group once: an earlier event of theirs (a
-            // follow, unfollow and follow again within a day) gives way.
-            let earlier = event_of(conn, group.id, actor).await?;
-            if let Some(earlier) = earlier {
-                delete_event(conn, earlier).await?;
-            }
-            let added = if earlier.is_none() { 1 } else { 0 };
-            group::Entity::update_many()
-                .col_expr(group::Column::TopId, Expr::value(event_id))
-                .col_expr(
-                    group::Column::ActorCount,
-                    Expr::col(group::Column::ActorCount).add(added),
-                )
-                .filter(group::Column::Id.eq(group.id))
-                .exec(conn)
-                .await?;
-            group.id
+    let mut joined = None;
+    if let Some(group) = existing {
+        // An actor is in a group once: an earlier event of theirs (a
+        // follow, unfollow and follow again within a day) gives way.
+        let earlier = event_of(conn, group.id, actor).await?;
+        if let Some(earlier) = earlier {
+            delete_event(conn, earlier).await?;
         }
+        let added = if earlier.is_none() { 1 } else { 0 };
+        let updated = group::Entity::update_many()
+            .col_expr(group::Column::TopId, Expr::value(event_id))
+            .col_expr(
+                group::Column::ActorCount,
+                Expr::col(group::Column::ActorCount).add(added),
+            )
+            .filter(group::Column::Id.eq(group.id))
+            .exec(conn)
+            .await?
+            .rows_affected;
+        // None updated: retention deleted the group since it was read.
+        if updated > 0 {
+            joined = Some(group.id);
+        }
+    }
+    let group_id = match joined {
+        Some(id) => id,
         None => {
             let id = Uuid::now_v7();
             group::ActiveModel {

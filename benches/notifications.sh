@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The notifications benchmark: builds the release-lto binary, seeds a fresh
+# database with benches/notifications.rs (one inbox of 100,000 events in
+# groups of every kind), starts the server on it, signs in the recipient,
+# and loads the first page of 20 and the third (after page 2's cursor) at a
+# fixed rate, open loop (oha -q RATE --latency-correction), printing req/s,
+# p50 and p99 beside the goal and the CPU a page of the server (and, on
+# PostgreSQL, of its backends).
+#
+#   benches/notifications.sh                 # SQLite, a fresh file
+#   benches/notifications.sh postgres        # a fresh PostgreSQL database (PG_ADMIN)
+#   QUICK=1 benches/notifications.sh         # 5,000 events, 2 s a run
+#
+# RATE (1000 a second), DURATION (10 s), CONNECTIONS (32) shape the runs;
+# SEED_EVENTS and SEED_ACTORS the seed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DB=${1:-sqlite}
+RATE=${RATE:-1000}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+PORT=${PORT:-18083}
+URL="http://127.0.0.1:$PORT/graphql"
+PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
+GOAL_P99_MS=10
+[ -n "${QUICK:-}" ] && DURATION=2 && export SEED_EVENTS=${SEED_EVENTS:-5000} SEED_ACTORS=${SEED_ACTORS:-200}
+
+command -v oha >/dev/null || { echo "needs oha (cargo install oha)" >&2; exit 2; }
+WORK=$(mktemp -d)
+PID= PG_DB=
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null
+  wait 2>/dev/null
+  if [ -n "$PG_DB" ]; then
+    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+SEEDER=$(cargo bench -q --profile release-lto --bench notifications --no-run --message-format=json \
+  | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "notifications" and m.get("executable"):
+        print(m["executable"])')
+cargo build -q --profile release-lto
+cp "${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/sns-api" "$WORK/sns-api"
+
+case $DB in
+  sqlite) export DATABASE_URL="sqlite://$WORK/inbox.db?mode=rwc" ;;
+  postgres)
+    PG_DB="sns_inbox_$(date +%s)_$$"
+    psql "$PG_ADMIN" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $PG_DB"
+    export DATABASE_URL="${PG_ADMIN%/*}/$PG_DB" ;;
+  *) echo "usage: benches/notifications.sh [sqlite|postgres]" >&2; exit 2 ;;
+esac
+"$SEEDER" --bench seed
+
+export BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=${RUST_LOG:-warn}
+export JWT_SECRET=${JWT_SECRET:-inbox-bench-secret-0123456789abcdef}
+"$WORK/sns-api" serve >> "$WORK/server.log" 2>&1 &
+PID=$!
+until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
+  kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
+  sleep 0.01
+done
+
+# The page a client shows: each group with its post and three actors.
+QUERY='query($a: String) { notifications(first: 20, after: $a) { edges { cursor node { id kind actorCount createdAt read post { id body } actors { id handle displayName viewerFollows } } } pageInfo { hasNextPage endCursor } } }'
+# "TOKEN CURSOR": the recipient signed in, and the cursor ending page 2.
+read -r TOKEN AFTER < <(python3 - "$URL" "$QUERY" <<'PY'
+import json, sys, urllib.request
+url, query = sys.argv[1], sys.argv[2]
+def gql(q, variables, token=None):
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = "Bearer " + token
+    body = json.dumps({"query": q, "variables": variables}).encode()
+    answer = json.load(urllib.request.urlopen(urllib.request.Request(url, body, headers)))
+    if answer.get("errors"):
+        sys.exit(f"setup: {answer['errors']}")
+    return answer["data"]
+token = gql("mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+            {"i": {"email": "bench-0@example.com", "password": "correct-horse-battery"}})["login"]["accessToken"]
+after = None
+for _ in range(2):
+    page = gql(query, {"a": after}, token)["notifications"]
+    assert len(page["edges"]) == 20, page
+    after = page["pageInfo"]["endCursor"]
+print(token, after)
+PY
+)
+
+# CPU ticks so far of the server, and of the PostgreSQL backends serving it.
+ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+pg_ticks() {
+  [ -n "$PG_DB" ] || { echo 0; return; }
+  local total=0 pid
+  for pid in $(psql "$PG_ADMIN" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$PG_DB'"); do
+    [ -r "/proc/$pid/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+
+# req/s p50_ms p99_ms non-200 server_cpu_ms/req db_cpu_ms/req of one run.
+measure() { # after (JSON)
+  local body out s0 d0
+  body=$(python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1], "variables": {"a": json.loads(sys.argv[2])}}))' "$QUERY" "$1")
+  s0=$(ticks) d0=$(pg_ticks)
+  out=$(oha -q "$RATE" --latency-correction -z "${DURATION}s" -c "$CONNECTIONS" --no-tui --output-format json \
+    -m POST -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d "$body" "$URL")
+  python3 - "$out" "$(($(ticks) - s0))" "$(($(pg_ticks) - d0))" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1]); server, db, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+s = r["summary"]; p = r["latencyPercentiles"]
+codes = r.get("statusCodeDistribution", {})
+ok = int(codes.get("200", 0)); bad = sum(int(v) for k, v in codes.items() if k != "200")
+n = max(ok + bad, 1)
+print(f'{s["requestsPerSec"]:.0f} {p["p50"] * 1e3:.2f} {p["p99"] * 1e3:.2f} {bad} '
+      f'{1e3 * server / hz / n:.3f} {1e3 * db / hz / n:.3f}')
+PY
+}
+
+printf '%-5s %8s %8s %8s %5s %9s %5s %14s %10s\n' page req/s p50_ms p99_ms bad goal_p99 met server_cpu_ms db_cpu_ms
+# Warm the caches (the database's and the server's) first.
+DURATION=2 measure null > /dev/null
+for page in 1 3; do
+  after=null
+  [ "$page" = 3 ] && after="\"$AFTER\""
+  read -r rps p50 p99 bad cpu db < <(measure "$after")
+  met=$(python3 -c "print('yes' if $p99 <= $GOAL_P99_MS and $bad == 0 else 'no')")
+  printf '%-5s %8s %8s %8s %5s %9s %5s %14s %10s\n' "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met" "$cpu" "$db"
+done
+printf '\nmachine: %s, %s cores; database: %s; %s a second for %s s, %s connections\n' \
+  "$(uname -m)" "$(nproc)" "${DATABASE_URL%%:*}" "$RATE" "$DURATION" "$CONNECTIONS"

@@ -1,0 +1,498 @@
+//! The inbox, read side: a page of an account's notification groups, the
+//! newest actors of each, the unread count, the seen marker, and retention.
+//!
+//! A page costs two statements whatever its size: one reads the groups
+//! (newest `top_id` first, below the cursor) with the seen marker, each
+//! group's post and that post's author; one reads the newest actors of all
+//! the page's groups with their profiles and whether the viewer follows
+//! each. The actors statement is a `UNION ALL` of one `LIMIT n` range per
+//! group (an index range of `n` rows each in `ix_notification_event_group`),
+//! so a group of 100,000 likes costs what a group of three does; a window
+//! function (`ROW_NUMBER() OVER (PARTITION BY group_id …)`) would number
+//! every event of every group of the page.
+//!
+//! Time comes from the ids: a group's `createdAt` is the unix millisecond
+//! its `top_id` (a UUIDv7) carries, and the seen marker is stored as the
+//! largest UUIDv7 of its millisecond, so "read" (`top_id <= until_id`) is a
+//! comparison of ids, exact to the millisecond on every backend.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, Func, IntoIden, JoinType, Order, Query, SelectStatement,
+    SubQueryStatement, UnionType,
+};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::NotificationKind;
+use crate::auth::Viewer;
+use crate::entity::{
+    follow, notification_event as event, notification_group as group, notification_seen as seen,
+    post, profile,
+};
+use crate::error::AppError;
+use crate::service::page::{Kind, Page, PageRequest};
+use crate::state::AppState;
+
+/// The most actors a notification shows (`actors(first:)`).
+pub const MAX_ACTORS: i32 = 100;
+/// The unread count is exact up to this, and this beyond.
+pub const UNREAD_CAP: u64 = 1000;
+/// Groups deleted per statement by [`prune`].
+const PRUNE_BATCH: u64 = 500;
+
+const SEEN_UNTIL: &str = "seen_until";
+const POST: &str = "post_";
+const AUTHOR: &str = "author_";
+const ACTOR: &str = "actor_";
+const FOLLOWED: &str = "followed";
+
+/// One notification group as the inbox shows it.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: Uuid,
+    pub kind: NotificationKind,
+    /// LIKE/REPOST: the recipient's post; REPLY/MENTION: the reply or the
+    /// mentioning post; FOLLOW: none. With its author's profile.
+    pub post: Option<(post::Model, profile::Model)>,
+    pub actor_count: i32,
+    /// The newest event's id.
+    pub top_id: Uuid,
+    /// At or before the recipient's seen marker.
+    pub read: bool,
+}
+
+impl Group {
+    /// The moment of the group's newest event.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        moment_of(self.top_id)
+    }
+}
+
+/// One actor of a group, as the viewer sees it.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub profile: profile::Model,
+    pub viewer_follows: bool,
+}
+
+/// The kinds a page asks for: all of them, or these (none when empty).
+#[derive(Debug, Clone, Copy)]
+pub enum Kinds<'a> {
+    All,
+    Only(&'a [NotificationKind]),
+}
+
+/// A page of the viewer's notification groups, newest first: one statement.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn page(
+    state: &AppState,
+    viewer: &Viewer,
+    first: Option<i32>,
+    after: Option<&str>,
+    kinds: Kinds<'_>,
+) -> Result<Page<Group>, AppError> {
+    let req = PageRequest::parse(Kind::Notification, first, after)?;
+    if req.first == 0 || matches!(kinds, Kinds::Only([])) {
+        return Ok(Page::from_rows(req, Vec::new()));
+    }
+    let statement = state
+        .backend()
+        .build(&groups_statement(viewer.user_id, req, kinds));
+    let rows = state.db().query_all_raw(statement).await?;
+    let items = rows
+        .iter()
+        .map(|row| {
+            let g = group::Model::from_query_result(row, "")?;
+            let kind = NotificationKind::parse(&g.kind).ok_or_else(|| {
+                AppError::internal(format!("unknown notification kind {:?}", g.kind))
+            })?;
+            let seen_until: Option<Uuid> = row.try_get("", SEEN_UNTIL)?;
+            let post_id: Option<Uuid> = row.try_get(POST, post::Column::Id.as_str())?;
+            let author_id: Option<Uuid> = row.try_get(AUTHOR, profile::Column::UserId.as_str())?;
+            let post = match (post_id, author_id) {
+                (Some(_), Some(_)) => Some((
+                    post::Model::from_query_result(row, POST)?,
+                    profile::Model::from_query_result(row, AUTHOR)?,
+                )),
+                _ => None,
+            };
+            let item = Group {
+                id: g.id,
+                kind,
+                post,
+                actor_count: g.actor_count,
+                top_id: g.top_id,
+                read: seen_until.is_some_and(|until| g.top_id <= until),
+            };
+            Ok((g.top_id, item))
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok(Page::from_rows(req, items))
+}
+
+/// The groups of a page, each with the seen marker, its post and the
+/// post's author.
+fn groups_statement(viewer: Uuid, req: PageRequest, kinds: Kinds<'_>) -> SelectStatement {
+    let author = Alias::new("author").into_iden();
+    let mut q = Query::select();
+    q.columns(group::Column::iter().map(|c| (group::Entity, c)))
+        .expr_as(Expr::col((seen::Entity, seen::Column::UntilId)), SEEN_UNTIL);
+    for c in post::Column::iter() {
+        q.expr_as(
+            Expr::col((post::Entity, c)),
+            format!("{POST}{}", c.as_str()),
+        );
+    }
+    for c in profile::Column::iter() {
+        q.expr_as(
+            Expr::col((author.clone(), c)),
+            format!("{AUTHOR}{}", c.as_str()),
+        );
+    }
+    q.from(group::Entity)
+        .join(
+            JoinType::LeftJoin,
+            seen::Entity,
+            Expr::col((seen::Entity, seen::Column::UserId))
+                .equals((group::Entity, group::Column::RecipientId)),
+        )
+        .join(
+            JoinType::LeftJoin,
+            post::Entity,
+            Expr::col((post::Entity, post::Column::Id))
+                .equals((group::Entity, group::Column::PostId)),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            profile::Entity,
+            author.clone(),
+            Expr::col((author, profile::Column::UserId))
+                .equals((post::Entity, post::Column::AuthorId)),
+        )
+        .and_where(Expr::col((group::Entity, group::Column::RecipientId)).eq(viewer))
+        .and_where(
+            Expr::col((group::Entity, group::Column::TopId)).lt(req.after.unwrap_or(Uuid::max())),
+        );
+    if let Kinds::Only(kinds) = kinds {
+        q.and_where(
+            Expr::col((group::Entity, group::Column::Kind)).is_in(kinds.iter().map(|k| k.as_str())),
+        );
+    }
+    q.order_by((group::Entity, group::Column::TopId), Order::Desc)
+        .limit(req.limit())
+        .take()
+}
+
+/// `actors(first:)` as asked: 0 to [`MAX_ACTORS`].
+pub fn actors_wanted(first: Option<i32>) -> Result<u64, AppError> {
+    let first = first.unwrap_or(3);
+    if !(0..=MAX_ACTORS).contains(&first) {
+        return Err(AppError::BadUserInput(format!(
+            "`first` of `actors` must be between 0 and {MAX_ACTORS}."
+        )));
+    }
+    Ok(u64::try_from(first).unwrap_or(0))
+}
+
+/// The `n` newest actors of each of `groups`, newest first, with whether
+/// `viewer` follows each: one statement for all the groups.
+pub async fn actors(
+    state: &AppState,
+    viewer: Uuid,
+    groups: &[Uuid],
+    n: u64,
+) -> Result<HashMap<Uuid, Vec<Actor>>, AppError> {
+    let mut found: HashMap<Uuid, Vec<Actor>> = HashMap::with_capacity(groups.len());
+    let Some(statement) = actors_statement(viewer, groups, n) else {
+        return Ok(found);
+    };
+    let rows = state
+        .db()
+        .query_all_raw(state.backend().build(&statement))
+        .await?;
+    let mut read = rows
+        .iter()
+        .map(|row| {
+            let group: Uuid = row.try_get("", event::Column::GroupId.as_str())?;
+            let event: Uuid = row.try_get("", event::Column::Id.as_str())?;
+            let followed: Option<Uuid> = row.try_get("", FOLLOWED)?;
+            let actor = Actor {
+                profile: profile::Model::from_query_result(row, ACTOR)?,
+                viewer_follows: followed.is_some(),
+            };
+            Ok((group, event, actor))
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    read.sort_by_key(|&(_, event, _)| std::cmp::Reverse(event));
+    for (group, _, actor) in read {
+        found.entry(group).or_default().push(actor);
+    }
+    Ok(found)
+}
+
+/// `SELECT … FROM (newest n of group 1 UNION ALL newest n of group 2 …)`
+/// joined to the actors' profiles and the viewer's follows of them; none
+/// when there is nothing to read.
+fn actors_statement(viewer: Uuid, groups: &[Uuid], n: u64) -> Option<SelectStatement> {
+    if n == 0 || groups.is_empty() {
+        return None;
+    }
+    // Each range is a derived table of its own: SQLite allows no `LIMIT`
+    // on a member of a compound select.
+    let range = |i: usize, group: Uuid| {
+        let newest = Query::select()
+            .columns([
+                event::Column::Id,
+                event::Column::GroupId,
+                event::Column::ActorId,
+            ])
+            .from(event::Entity)
+            .and_where(Expr::col(event::Column::GroupId).eq(group))
+            .order_by(event::Column::Id, Order::Desc)
+            .limit(n)
+            .take();
+        Query::select()
+            .columns([
+                event::Column::Id,
+                event::Column::GroupId,
+                event::Column::ActorId,
+            ])
+            .from_subquery(newest, Alias::new(format!("r{i}")))
+            .take()
+    };
+    let mut ranges = groups.iter().enumerate().map(|(i, g)| range(i, *g));
+    let mut union = ranges.next()?;
+    for other in ranges {
+        union.union(UnionType::All, other);
+    }
+    let newest = Alias::new("newest").into_iden();
+    let mut q = Query::select();
+    q.column((newest.clone(), event::Column::GroupId))
+        .column((newest.clone(), event::Column::Id))
+        .expr_as(Expr::col((follow::Entity, follow::Column::Id)), FOLLOWED);
+    for c in profile::Column::iter() {
+        q.expr_as(
+            Expr::col((profile::Entity, c)),
+            format!("{ACTOR}{}", c.as_str()),
+        );
+    }
+    Some(
+        q.from_subquery(union, newest.clone())
+            .join(
+                JoinType::InnerJoin,
+                profile::Entity,
+                Expr::col((profile::Entity, profile::Column::UserId))
+                    .equals((newest.clone(), event::Column::ActorId)),
+            )
+            .join(
+                JoinType::LeftJoin,
+                follow::Entity,
+                Expr::col((follow::Entity, follow::Column::FollowerId))
+                    .eq(viewer)
+                    .and(
+                        Expr::col((follow::Entity, follow::Column::FolloweeId))
+                            .equals((newest, event::Column::ActorId)),
+                    ),
+            )
+            .take(),
+    )
+}
+
+/// How many of `user`'s groups are unread: exact up to [`UNREAD_CAP`],
+/// then that. One statement.
+pub async fn unread_count(state: &AppState, user: Uuid) -> Result<i32, AppError> {
+    unread_count_on(state.db(), state.backend(), user).await
+}
+
+async fn unread_count_on(
+    conn: &impl ConnectionTrait,
+    backend: sea_orm::DbBackend,
+    user: Uuid,
+) -> Result<i32, AppError> {
+    let marker = Query::select()
+        .column(seen::Column::UntilId)
+        .from(seen::Entity)
+        .and_where(Expr::col(seen::Column::UserId).eq(user))
+        .take();
+    let unread = Query::select()
+        .column(group::Column::Id)
+        .from(group::Entity)
+        .and_where(Expr::col(group::Column::RecipientId).eq(user))
+        .and_where(Expr::col(group::Column::TopId).gt(Func::coalesce([
+            Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(marker))),
+            Expr::value(Uuid::nil()),
+        ])))
+        .limit(UNREAD_CAP)
+        .take();
+    let count = Query::select()
+        .expr_as(Expr::col(sea_orm::sea_query::Asterisk).count(), "n")
+        .from_subquery(unread, Alias::new("unread"))
+        .take();
+    let row = conn.query_one_raw(backend.build(&count)).await?;
+    let n: i64 = match row {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+/// Moves `viewer`'s seen marker to `until` (`now` when `until` is later),
+/// never back; answers the unread count after it.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn mark_seen(
+    state: &AppState,
+    viewer: &Viewer,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<i32, AppError> {
+    let until_id = last_id_of(Ord::min(until, now));
+    let user = viewer.user_id;
+    let db = state.db();
+    // The row, if it is not there yet (a concurrent insert wins quietly),
+    // then forward only: each statement is atomic, so racing calls leave
+    // the latest `until` of them.
+    seen::Entity::insert(seen::ActiveModel {
+        user_id: Set(user),
+        until_id: Set(until_id),
+    })
+    .on_conflict_do_nothing_on([seen::Column::UserId])
+    .exec(db)
+    .await?;
+    seen::Entity::update_many()
+        .col_expr(seen::Column::UntilId, Expr::value(until_id))
+        .filter(seen::Column::UserId.eq(user))
+        .filter(seen::Column::UntilId.lt(until_id))
+        .exec(db)
+        .await?;
+    unread_count(state, user).await
+}
+
+/// Deletes the groups whose newest event is older than the retention
+/// (`NOTIFICATION_RETENTION`), events first, [`PRUNE_BATCH`] groups a
+/// transaction; answers how many groups went.
+pub async fn prune(state: &AppState, now: DateTime<Utc>) -> Result<u64, AppError> {
+    let retention = chrono::Duration::from_std(state.policy().notification_retention)
+        .unwrap_or(chrono::Duration::MAX);
+    let cutoff = now
+        .checked_sub_signed(retention)
+        .map_or(Uuid::nil(), first_id_of);
+    let mut pruned = 0;
+    loop {
+        let txn = state.db().begin().await?;
+        // Locked (PostgreSQL, MySQL) until they are gone: an event joining
+        // one of them meanwhile waits, then finds it gone and starts a new
+        // group (see `record`).
+        let ids: Vec<Uuid> = group::Entity::find()
+            .select_only()
+            .column(group::Column::Id)
+            .filter(group::Column::TopId.lt(cutoff))
+            .order_by_asc(group::Column::TopId)
+            .limit(PRUNE_BATCH)
+            .lock_exclusive()
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if ids.is_empty() {
+            txn.commit().await?;
+            return Ok(pruned);
+        }
+        event::Entity::delete_many()
+            .filter(event::Column::GroupId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        let gone = group::Entity::delete_many()
+            .filter(group::Column::Id.is_in(ids.clone()))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        txn.commit().await?;
+        pruned += gone;
+        if (ids.len() as u64) < PRUNE_BATCH {
+            return Ok(pruned);
+        }
+    }
+}
+
+/// The unix millisecond a UUIDv7 carries, as a moment (the epoch for an
+/// id of another version, which the inbox never writes).
+pub fn moment_of(id: Uuid) -> DateTime<Utc> {
+    let ms = id
+        .get_timestamp()
+        .map(|t| {
+            let (secs, nanos) = t.to_unix();
+            i64::try_from(secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000)
+                .saturating_add(i64::from(nanos / 1_000_000))
+        })
+        .unwrap_or(0);
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn millis(at: DateTime<Utc>) -> u64 {
+    u64::try_from(at.timestamp_millis()).unwrap_or(0)
+}
+
+/// The largest UUIDv7 of `at`'s millisecond: every event of that
+/// millisecond or before has an id at or below it.
+pub fn last_id_of(at: DateTime<Utc>) -> Uuid {
+    uuid::Builder::from_unix_timestamp_millis(millis(at), &[0xff; 10]).into_uuid()
+}
+
+/// The smallest UUIDv7 of `at`'s millisecond.
+fn first_id_of(at: DateTime<Utc>) -> Uuid {
+    uuid::Builder::from_unix_timestamp_millis(millis(at), &[0; 10]).into_uuid()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    #[test]
+    fn an_id_of_a_millisecond_lies_between_its_first_and_last_ids() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 5, 10, 0, 0).unwrap()
+            + chrono::Duration::milliseconds(123);
+        let next = at + chrono::Duration::milliseconds(1);
+        let id = uuid::Builder::from_unix_timestamp_millis(millis(at), &[0x5a; 10]).into_uuid();
+        assert!(first_id_of(at) <= id && id <= last_id_of(at));
+        assert!(last_id_of(at) < first_id_of(next));
+        assert!(last_id_of(at - chrono::Duration::milliseconds(1)) < id);
+        assert_eq!(moment_of(id), at);
+        assert_eq!(moment_of(last_id_of(at)), at);
+        assert_eq!(last_id_of(at).get_version_num(), 7);
+    }
+
+    #[test]
+    fn actors_wanted_is_bounded() {
+        assert_eq!(actors_wanted(None).unwrap(), 3);
+        assert_eq!(actors_wanted(Some(0)).unwrap(), 0);
+        assert_eq!(actors_wanted(Some(100)).unwrap(), 100);
+        assert!(actors_wanted(Some(101)).is_err());
+        assert!(actors_wanted(Some(-1)).is_err());
+    }
+
+    #[test]
+    fn the_actors_statement_reads_a_bounded_range_per_group() {
+        let groups = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+        assert!(actors_statement(Uuid::nil(), &groups, 0).is_none());
+        assert!(actors_statement(Uuid::nil(), &[], 3).is_none());
+        let q = actors_statement(Uuid::nil(), &groups, 3).unwrap();
+        for backend in [
+            sea_orm::DbBackend::Sqlite,
+            sea_orm::DbBackend::Postgres,
+            sea_orm::DbBackend::MySql,
+        ] {
+            let sql = backend.build(&q).sql;
+            assert_eq!(sql.matches("UNION ALL").count(), 2, "{sql}");
+            assert_eq!(sql.matches("LIMIT").count(), 3, "{sql}");
+        }
+    }
+}
