@@ -85,7 +85,13 @@ export function apolloClient(
     cache: new InMemoryCache({
       typePolicies: {
         // `first` and `after` choose a page, not a list: keyArgs false.
-        Query: { fields: { feed: relayStylePagination() } },
+        Query: {
+          fields: {
+            feed: relayStylePagination(),
+            // One list per `kinds` filter.
+            notifications: relayStylePagination(['kinds']),
+          },
+        },
         Profile: {
           fields: {
             posts: relayStylePagination(),

@@ -11,7 +11,9 @@ import {
   DeletePostDocument,
   FollowDocument,
   LikeDocument,
+  type NotificationKind,
   RegisterDocument,
+  RepostDocument,
 } from './gql/graphql.js';
 import { post } from './server.js';
 import { TokenStore } from './tokens.js';
@@ -77,6 +79,72 @@ export async function like(url: string, viewer: Account, postId: string): Promis
   assert.deepEqual(like.errors, []);
   assert.equal(like.post?.viewerHasLiked, true);
   return like.post!.likeCount;
+}
+
+export async function repost(url: string, viewer: Account, postId: string): Promise<void> {
+  const { repost } = await request(url, RepostDocument, { postId }, viewer.tokens.accessToken!);
+  assert.deepEqual(repost.errors, []);
+  assert.equal(repost.post?.viewerHasReposted, true);
+}
+
+/** A notification group as the seed expects it: its kind, post and newest actors. */
+export interface Group {
+  kind: NotificationKind;
+  post: string | null;
+  actors: string[];
+}
+
+/** Waits until the clock has moved past the current millisecond. */
+export async function nextMillisecond(): Promise<void> {
+  const now = Date.now();
+  while (Date.now() <= now) await new Promise((r) => setTimeout(r, 1));
+}
+
+export interface Inbox {
+  viewer: Account;
+  actors: Account[];
+  posts: string[];
+  /** The viewer's groups, newest first. */
+  expected: Group[];
+}
+
+/**
+ * A viewer with three posts and four accounts that follow it, like and
+ * repost them, in an order that moves groups to the top: five groups
+ * (two follows on one day are one group, two likes of one post another).
+ */
+export async function seedInbox(url: string, prefix: string): Promise<Inbox> {
+  const viewer = await signUp(url, `${prefix}_viewer`);
+  const actors: Account[] = [];
+  for (const name of ['a1', 'a2', 'a3', 'a4']) actors.push(await signUp(url, `${prefix}_${name}`));
+  const [a1, a2, a3, a4] = actors as [Account, Account, Account, Account];
+  const posts: string[] = [];
+  for (const n of [1, 2, 3]) posts.push(await write(url, viewer, `post ${n} by ${viewer.handle}`));
+  const [p1, p2, p3] = posts as [string, string, string];
+
+  // Each event a millisecond after the last (the precision of createdAt),
+  // so the order of the groups and a seen marker between two are exact.
+  const events: Array<() => Promise<unknown>> = [
+    () => follow(url, a1, viewer.handle),
+    () => like(url, a2, p1),
+    () => like(url, a3, p2),
+    () => repost(url, a1, p1),
+    () => follow(url, a4, viewer.handle), // the FOLLOW group moves up
+    () => like(url, a2, p3),
+    () => like(url, a3, p1), // the LIKE group of post 1 moves to the top
+  ];
+  for (const event of events) {
+    await event();
+    await nextMillisecond();
+  }
+  const expected: Group[] = [
+    { kind: 'LIKE', post: p1, actors: [a3.handle, a2.handle] },
+    { kind: 'LIKE', post: p3, actors: [a2.handle] },
+    { kind: 'FOLLOW', post: null, actors: [a4.handle, a1.handle] },
+    { kind: 'REPOST', post: p1, actors: [a1.handle] },
+    { kind: 'LIKE', post: p2, actors: [a3.handle] },
+  ];
+  return { viewer, actors, posts, expected };
 }
 
 export interface Feed {
