@@ -1,16 +1,16 @@
 //! The batch loads of one request (async-graphql's DataLoader): every
 //! `Post.author` of a page is one statement, every `viewerFollows` another,
-//! however many items the page holds (a feed page's cost none: see
-//! `prime_*`). Made per request, so that nothing
+//! however many items the page holds (a feed page's authors, reposters and
+//! follows cost none: see `prime_*`). Made per request, so that nothing
 //! read is cached past it.
 //!
 //! A DataLoader batches the loads that arrive within its delay; a long list
 //! is resolved in slices (its futures yield every few dozen items), so on a
 //! busy machine a page could be split into several batches. A page that
 //! read what its items will ask for in its own statement puts it in the
-//! request's cache first (`prime_*`): the feed reads its authors with its
-//! posts, so its page costs that statement alone, whatever its size and
-//! however busy the machine.
+//! request's cache first (`prime_*`): the feed reads its authors and
+//! reposters with its posts, so its page costs that statement alone,
+//! whatever its size and however busy the machine.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -147,11 +147,15 @@ impl Loaders {
             .await;
     }
 
-    /// Records in this request's cache that `viewer` follows each of these
-    /// (as the caller read them).
-    pub async fn prime_follows(&self, viewer: Uuid, followees: impl IntoIterator<Item = Uuid>) {
+    /// Records in this request's cache whether `viewer` follows each of
+    /// these profiles (as the caller read it).
+    pub async fn prime_follows(
+        &self,
+        viewer: Uuid,
+        profiles: impl IntoIterator<Item = (Uuid, bool)>,
+    ) {
         self.follows
-            .feed_many(followees.into_iter().map(|f| ((viewer, f), true)))
+            .feed_many(profiles.into_iter().map(|(p, f)| ((viewer, p), f)))
             .await;
     }
 }

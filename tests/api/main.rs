@@ -17,6 +17,7 @@ mod mail;
 mod multi;
 mod ops;
 mod outage;
+mod reposts;
 mod schema;
 mod sessions;
 mod smtp;

@@ -23,33 +23,57 @@ use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, IdenStatic, Iterable,
 use uuid::Uuid;
 
 use self::bind::{Bindings, Param, Template};
-use super::page::{Kind, Page, PageRequest};
+use super::page::{FeedCursor, FeedRequest, Page, PageRequest};
 use crate::auth::Viewer;
-use crate::entity::{follow, post, profile};
+use crate::entity::{follow, post, profile, repost};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// A post of a feed page with its author's profile, read in the same
-/// statement. The author is the viewer, or a profile the viewer followed
-/// when the page was read.
+/// An entry of a feed page: a post with its author's profile and, when the
+/// entry is a repost, the reposter's, all read in the same statement. The
+/// reposter is the viewer or a profile it followed when the page was read.
 #[derive(Debug, Clone)]
 pub struct FeedItem {
     pub post: post::Model,
     pub author: profile::Model,
+    /// Whether the viewer followed the author when the page was read.
+    pub author_followed: bool,
+    pub reposted_by: Option<profile::Model>,
 }
 
-/// A page of the viewer's feed: its own posts and those of the profiles it
-/// follows, newest first, each with its author: one statement, two when the
-/// newest posts hold too few of the viewer's (see [`feed_statements`]).
+/// A page of the feed, each item keyed by its entry's key, and the
+/// snapshot its cursors carry.
+#[derive(Debug, Clone)]
+pub struct FeedPage {
+    pub page: Page<FeedItem>,
+    pub snapshot: Uuid,
+}
+
+impl FeedPage {
+    /// The cursor of the entry `key` of this page.
+    pub fn cursor(&self, key: Uuid) -> FeedCursor {
+        FeedCursor {
+            key,
+            snapshot: self.snapshot,
+        }
+    }
+}
+
+/// A page of the viewer's feed, newest entry first: one statement, two
+/// when the newest posts hold too few of the viewer's entries (see
+/// [`feed_statements`]).
 pub async fn feed(
     state: &AppState,
     viewer: &Viewer,
     first: Option<i32>,
     after: Option<&str>,
-) -> Result<Page<FeedItem>, AppError> {
-    let req = PageRequest::parse(Kind::Post, first, after)?;
+) -> Result<FeedPage, AppError> {
+    let req = FeedRequest::parse(first, after)?;
+    let snapshot = req
+        .after
+        .map_or_else(FeedCursor::snapshot_now, |a| a.snapshot);
     let mut rows = Vec::new();
-    for statement in feed_statements(state.backend(), viewer.user_id, req) {
+    for statement in feed_statements(state.backend(), viewer.user_id, req, snapshot) {
         rows = state.db().query_all_raw(statement).await?;
         // A full page from the newest posts is the page; a short one may
         // only mean that the window ended.
@@ -60,48 +84,67 @@ pub async fn feed(
     let items = rows
         .iter()
         .map(|row| {
+            let key: Uuid = row.try_get("", ENTRY_ID)?;
+            let followed: Option<Uuid> = row.try_get("", FOLLOWED_AUTHOR)?;
             let item = FeedItem {
                 post: post::Model::from_query_result(row, "")?,
                 author: profile::Model::from_query_result(row, AUTHOR)?,
+                author_followed: followed.is_some(),
+                reposted_by: profile::Model::from_query_result_optional(row, REPOSTER)?,
             };
-            Ok((item.post.id, item))
+            Ok((key, item))
         })
         .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
-    Ok(Page::from_rows(req, items))
+    let page = Page::from_rows(
+        PageRequest {
+            first: req.first,
+            after: None,
+        },
+        items,
+    );
+    Ok(FeedPage { page, snapshot })
 }
 
 /// Posts a feed page looks for among the newest (below the cursor) before
 /// it reads author by author.
 pub const RECENT_WINDOW: u64 = 2000;
 
-/// The statements `feed` tries in turn for a page of `viewer`'s feed, each
-/// reading `req.limit()` rows at most (with their authors, see
-/// [`with_authors`]); the first full answer, or the last answer, is the
-/// page. (Public so that benches/feed.rs explains the very statements the
-/// server runs.)
+/// The statements `feed` tries in turn for a page of `viewer`'s feed as it
+/// was at `snapshot` (a first page's; a later page reads its cursor's),
+/// each reading `req.limit()` entries at most (with their posts and
+/// profiles, see [`with_profiles`]); the first full answer, or the last
+/// answer, is the page. (Public so that benches/feed.rs explains the very
+/// statements the server runs.)
 ///
-/// Which posts the page holds: the `limit` newest below the cursor among
-/// the viewer's and its followees'. Two ways to find them, measured in
+/// Which entries the page holds: the `limit` newest below the cursor among
+/// the viewer's and its followees' posts and reposts, each post at its
+/// newest entry only ([`unhidden`]). Two ways to find them, measured in
 /// docs/benchmarks.md ("Feed"):
 ///
-/// 1. [`recent_scan`] or [`recent_seek`]: the viewer's posts among the
-///    newest [`RECENT_WINDOW`] posts of everyone. Cheap when the viewer
+/// 1. [`recent_scan`] or [`recent_seek`]: the entries from the newest
+///    [`RECENT_WINDOW`] posts of everyone down. Cheap when the viewer
 ///    follows enough of those who post, and complete then: nothing outside
 ///    the window is newer than what is in it, so a full page from it is the
 ///    page.
 /// 2. [`by_author`]: author by author, a bounded read each, for any feed.
-pub fn feed_statements(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Vec<Statement> {
-    feed_statements_in_window(backend, viewer, req, RECENT_WINDOW)
+pub fn feed_statements(
+    backend: DbBackend,
+    viewer: Uuid,
+    req: FeedRequest,
+    snapshot: Uuid,
+) -> Vec<Statement> {
+    feed_statements_in_window(backend, viewer, req, snapshot, RECENT_WINDOW)
 }
 
 /// [`feed_statements`] with another window (the tests make it small).
 pub fn feed_statements_in_window(
     backend: DbBackend,
     viewer: Uuid,
-    req: PageRequest,
+    req: FeedRequest,
+    snapshot: Uuid,
     window: u64,
 ) -> Vec<Statement> {
-    let bindings = Bindings::new(viewer, req, window);
+    let bindings = Bindings::new(viewer, req, window, snapshot);
     let templates = Templates::of(backend);
     vec![
         templates.recent.bind(&bindings),
@@ -109,7 +152,7 @@ pub fn feed_statements_in_window(
     ]
 }
 
-/// The feed's two statements for one backend, with their authors joined.
+/// The feed's two statements for one backend, with their profiles joined.
 struct Templates {
     recent: Template,
     by_author: Template,
@@ -135,110 +178,330 @@ impl Templates {
             recent_scan()
         };
         Self {
-            recent: Template::new(backend, &with_authors(recent)),
-            by_author: Template::new(backend, &with_authors(by_author())),
+            recent: Template::new(backend, &with_profiles(recent)),
+            by_author: Template::new(backend, &with_profiles(by_author())),
         }
     }
 }
 
-/// The prefix of the author's columns in a feed statement's rows (no
-/// prefixed profile column may be named as a post column: a unit test
-/// checks).
+/// The prefixes of the author's and the reposter's columns in a feed
+/// statement's rows (no prefixed profile column may be named as a post
+/// column or as one of the entry's: a unit test checks).
 const AUTHOR: &str = "author_";
+const REPOSTER: &str = "reposter_";
+
+// The columns of an entry: its key (the post's id, or the repost's), its
+// post, and the reposter (null on a post's own entry); and whether the
+// viewer follows the author (the author's id, or null).
+const ENTRY_ID: &str = "entry_id";
+const POST_ID: &str = "post_id";
+const REPOSTER_ID: &str = "reposter_id";
+const FOLLOWED_AUTHOR: &str = "followed_author_id";
 
 // The names the statements give their own tables and columns.
 const AUTHORS: &str = "authors";
 const AUTHOR_ID: &str = "author_id";
-const RECENT: &str = "recent";
+const FOUND: &str = "found";
+const REACH: &str = "reach";
 const FLOOR: &str = "floor";
 const ID: &str = "id";
 const TOPS: &str = "tops";
 const TOP: &str = "top";
 const BOUND: &str = "bound";
-const FLOORS: &str = "floors";
 const PAGE: &str = "page";
+const ENTRIES: &str = "entries";
+const AUTHOR_PROFILE: &str = "author_profile";
+const REPOSTER_PROFILE: &str = "reposter_profile";
+/// The alias of a repost that may hide an entry.
+const LATER: &str = "later";
 
-/// `page` (the page's posts, newest first) with each post's author's
-/// profile beside it, its columns named with the prefix [`AUTHOR`]. The
-/// page is a derived table with its own `LIMIT`, so the join reads the
-/// page's authors only.
-fn with_authors(page: SelectStatement) -> SelectStatement {
-    let mut select = Query::select();
-    select.columns(post::Column::iter().map(|c| (PAGE, c)));
-    for c in profile::Column::iter() {
-        select.expr_as(
-            Expr::col((profile::Entity, c)),
-            format!("{AUTHOR}{}", c.as_str()),
-        );
+/// Where a feed's entries come from: each followed author's posts, and
+/// each one's reposts (ordered by `ix_post_author_id` and
+/// `ix_repost_user_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Posts,
+    Reposts,
+}
+
+impl Source {
+    const BOTH: [Self; 2] = [Self::Posts, Self::Reposts];
+
+    /// The table's alias in the statements.
+    fn alias(self) -> &'static str {
+        match self {
+            Self::Posts => "p",
+            Self::Reposts => "r",
+        }
     }
+
+    /// The column of the entry's key (also the table's primary key).
+    fn key(self) -> Expr {
+        Expr::col((self.alias(), ID))
+    }
+
+    /// Whose entry it is: the author or the reposter.
+    fn owner(self) -> Expr {
+        match self {
+            Self::Posts => Expr::col((self.alias(), post::Column::AuthorId)),
+            Self::Reposts => Expr::col((self.alias(), repost::Column::UserId)),
+        }
+    }
+
+    /// The entry's post.
+    fn post(self) -> Expr {
+        match self {
+            Self::Posts => self.key(),
+            Self::Reposts => Expr::col((self.alias(), repost::Column::PostId)),
+        }
+    }
+
+    /// The CTE names of this source's tops and floors.
+    fn named(self, name: &str) -> String {
+        format!("{}_{name}", self.alias())
+    }
+
+    /// `FROM table AS alias WHERE` the entry is shown (live, and its
+    /// post's newest entry); callers add what they select and where it lies.
+    fn shown(self) -> SelectStatement {
+        let mut select = Query::select();
+        match self {
+            Self::Posts => {
+                select.from_as(post::Entity, self.alias());
+            }
+            Self::Reposts => {
+                select
+                    .from_as(repost::Entity, self.alias())
+                    .and_where(Expr::col((self.alias(), repost::Column::RemovedAt)).is_null());
+            }
+        }
+        select.and_where(unhidden(self.post(), self.key())).take()
+    }
+
+    /// `SELECT key, post, reposter` of the shown entries.
+    fn entries(self) -> SelectStatement {
+        let reposter = match self {
+            Self::Posts => Expr::value(Option::<Uuid>::None),
+            Self::Reposts => self.owner(),
+        };
+        self.shown()
+            .expr_as(self.key(), ENTRY_ID)
+            .expr_as(self.post(), POST_ID)
+            .expr_as(reposter, REPOSTER_ID)
+            .take()
+    }
+
+    /// The key of this source's newest shown entry of the author in
+    /// `table.author_id` below the cursor; an `OFFSET` added to it reads
+    /// that many shown entries further back.
+    fn newest_below(self, table: &str) -> SelectStatement {
+        self.shown()
+            .expr(self.key())
+            .and_where(self.owner().equals((table.to_owned(), AUTHOR_ID)))
+            .and_where(self.key().lt(Param::Cursor))
+            .order_by_expr(self.key(), Order::Desc)
+            .limit(1)
+            .take()
+    }
+}
+
+/// Whether the entry `key` of `post` is the post's newest entry in the
+/// paged feed: no repost of it by the viewer or a followee is newer, at or
+/// before the snapshot, and still there or undone at or after the
+/// snapshot (`RemovedSince`). A newer entry above the cursor was on an
+/// earlier page, so the post is not shown again; one made after the
+/// snapshot is ignored, so the post is not skipped either.
+fn unhidden(post: Expr, key: Expr) -> Expr {
+    let later = Query::select()
+        .expr(Expr::cust("1"))
+        .from_as(repost::Entity, LATER)
+        .and_where(Expr::col((LATER, repost::Column::PostId)).eq(post))
+        .and_where(Expr::col((LATER, repost::Column::Id)).gt(key))
+        .and_where(Expr::col((LATER, repost::Column::Id)).lte(Param::Snapshot))
+        .cond_where(
+            Cond::any()
+                .add(Expr::col((LATER, repost::Column::RemovedAt)).is_null())
+                .add(Expr::col((LATER, repost::Column::RemovedAt)).gte(Param::RemovedSince)),
+        )
+        .cond_where(is_author(Expr::col((LATER, repost::Column::UserId))))
+        .take();
+    Expr::exists(later).not()
+}
+
+/// `who` is the viewer or a profile it follows.
+fn is_author(who: Expr) -> Cond {
+    Cond::any()
+        .add(who.clone().eq(Param::Viewer))
+        .add(who.in_subquery(followees()))
+}
+
+/// `page` (the page's entries, newest first) with each entry's post, the
+/// post's author's profile (its columns named with the prefix [`AUTHOR`]),
+/// the reposter's ([`REPOSTER`], null on a post's own entry) and whether
+/// the viewer follows the author. The page is a derived table with its own
+/// `LIMIT`, so the joins read the page's rows only.
+fn with_profiles(page: SelectStatement) -> SelectStatement {
+    let mut select = Query::select();
     select
+        .column((PAGE, ENTRY_ID))
+        .columns(post::Column::iter().map(|c| (post::Entity, c)));
+    for (prefix, table) in [(AUTHOR, AUTHOR_PROFILE), (REPOSTER, REPOSTER_PROFILE)] {
+        for c in profile::Column::iter() {
+            select.expr_as(Expr::col((table, c)), format!("{prefix}{}", c.as_str()));
+        }
+    }
+    let followed = Query::select()
+        .column(follow::Column::FolloweeId)
+        .from(follow::Entity)
+        .and_where(Expr::col(follow::Column::FollowerId).eq(Param::Viewer))
+        .and_where(
+            Expr::col(follow::Column::FolloweeId).equals((post::Entity, post::Column::AuthorId)),
+        )
+        .take();
+    select
+        .expr_as(Expr::from(followed), FOLLOWED_AUTHOR)
         .from_subquery(page, PAGE)
         .join(
             JoinType::InnerJoin,
-            profile::Entity,
-            Expr::col((profile::Entity, profile::Column::UserId))
-                .equals((PAGE, post::Column::AuthorId)),
+            post::Entity,
+            Expr::col((post::Entity, post::Column::Id)).equals((PAGE, POST_ID)),
         )
-        .order_by((PAGE, post::Column::Id), Order::Desc)
+        .join_as(
+            JoinType::InnerJoin,
+            profile::Entity,
+            AUTHOR_PROFILE,
+            Expr::col((AUTHOR_PROFILE, profile::Column::UserId))
+                .equals((post::Entity, post::Column::AuthorId)),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            profile::Entity,
+            REPOSTER_PROFILE,
+            Expr::col((REPOSTER_PROFILE, profile::Column::UserId)).equals((PAGE, REPOSTER_ID)),
+        )
+        .order_by((PAGE, ENTRY_ID), Order::Desc)
         .take()
 }
 
-/// The window statement of PostgreSQL and MySQL: the viewer's posts among
-/// the newest `Window` posts below the cursor.
+/// The newest `Limit` of `entries` (a `UNION ALL` of [`Source::entries`]).
+fn newest(entries: SelectStatement) -> SelectStatement {
+    Query::select()
+        .columns([ENTRY_ID, POST_ID, REPOSTER_ID])
+        .from_subquery(entries, ENTRIES)
+        .order_by(ENTRY_ID, Order::Desc)
+        .limit(Param::Limit.marker())
+        .take()
+}
+
+/// The window statement of PostgreSQL and MySQL: the entries from the
+/// newest `Window` posts below the cursor down.
 ///
-/// PostgreSQL walks its primary key backwards and keeps the viewer's
-/// (MariaDB copies the window's rows first: a derived table with a `LIMIT`
-/// is not merged).
+/// 1. `found`: the viewer's shown post entries among those posts, newest
+///    `Limit` first. PostgreSQL walks its primary key backwards and keeps
+///    the viewer's (MariaDB copies the window's rows first: a derived
+///    table with a `LIMIT` is not merged).
+/// 2. `reach`: how far down reposts can be on the page: to the `Limit`-th
+///    of `found` when it is full (older ones lose to those), else to the
+///    window's oldest post.
+/// 3. The page: the newest `Limit` of `found` and the shown reposts from
+///    `reach` to the cursor (a backwards walk of the repost key).
 fn recent_scan() -> SelectStatement {
-    let newest = Query::select()
-        .columns(post::Column::iter())
+    let p = Source::Posts;
+    let newest_posts = Query::select()
+        .columns([post::Column::Id, post::Column::AuthorId])
         .from(post::Entity)
         .and_where(Expr::col(post::Column::Id).lt(Param::Cursor))
         .order_by(post::Column::Id, Order::Desc)
         .limit(Param::Window.marker())
         .take();
-    Query::select()
-        .columns(post::Column::iter())
-        .from_subquery(newest, RECENT)
-        .cond_where(
-            Cond::any()
-                .add(Expr::col(post::Column::AuthorId).eq(Param::Viewer))
-                .add(Expr::col(post::Column::AuthorId).in_subquery(followees())),
-        )
-        .order_by(post::Column::Id, Order::Desc)
+    let found = Query::select()
+        .expr_as(p.key(), ENTRY_ID)
+        .from_subquery(newest_posts, p.alias())
+        .cond_where(is_author(p.owner()))
+        .and_where(unhidden(p.post(), p.key()))
+        .order_by((p.alias(), ID), Order::Desc)
         .limit(Param::Limit.marker())
+        .take();
+    let reach = Query::select()
+        .expr(Func::coalesce([
+            Expr::from(
+                Query::select()
+                    .column(ENTRY_ID)
+                    .from(FOUND)
+                    .order_by(ENTRY_ID, Order::Desc)
+                    .limit(1)
+                    .offset(Param::LastRow.marker())
+                    .take(),
+            ),
+            Expr::from(window_floor()),
+            Param::NoFloor.into(),
+        ]))
+        .take();
+    let r = Source::Reposts;
+    let reposts = r
+        .entries()
+        .cond_where(is_author(r.owner()))
+        .and_where(r.key().lt(Param::Cursor))
+        .and_where(
+            r.key()
+                .gte(Expr::from(Query::select().column(FLOOR).from(REACH).take())),
+        )
+        .take();
+    let mut posts = Query::select()
+        .columns([ENTRY_ID])
+        .expr_as(Expr::col(ENTRY_ID), POST_ID)
+        .expr_as(Expr::value(Option::<Uuid>::None), REPOSTER_ID)
+        .from(FOUND)
+        .take();
+    newest(posts.union(UnionType::All, reposts).take())
+        .with_cte(
+            WithClause::new()
+                .cte(cte(FOUND, &[ENTRY_ID], found))
+                .cte(cte(REACH, &[FLOOR], reach))
+                .to_owned(),
+        )
         .take()
 }
 
-/// SQLite's window statement: the same posts as [`recent_scan`]'s.
+/// The id of the window's oldest post: the `Window`-th newest below the
+/// cursor (on the key alone), or null when fewer are.
+fn window_floor() -> SelectStatement {
+    Query::select()
+        .column(post::Column::Id)
+        .from(post::Entity)
+        .and_where(Expr::col(post::Column::Id).lt(Param::Cursor))
+        .order_by(post::Column::Id, Order::Desc)
+        .limit(1)
+        .offset(Param::WindowLast.marker())
+        .take()
+}
+
+/// SQLite's window statement: the same entries as [`recent_scan`]'s.
 ///
 /// SQLite's key on `post.id` is an index apart from the rows, so walking it
 /// costs a row lookup a post: here the window's oldest post (`floor`) is
-/// found on the key alone, then each followed author's posts from it up
-/// are read from `ix_post_author_id` (an index seek an author, and at most
-/// `Window` entries in all).
+/// found on the key alone, then each followed author's posts and reposts
+/// from it up are read from `ix_post_author_id` and `ix_repost_user_id`
+/// (two index seeks an author, and about `Window` entries in all).
 fn recent_seek() -> SelectStatement {
-    let floor = newest_below(None).offset(Param::WindowLast.marker()).take();
-    let floor_or_lowest = Func::coalesce([
-        Expr::from(Query::select().column(ID).from(FLOOR).take()),
-        Param::NoFloor.into(),
-    ]);
-    Query::select()
-        .columns(post::Column::iter().map(|c| (post::Entity, c)))
-        .from(AUTHORS)
-        .join(
-            JoinType::InnerJoin,
-            post::Entity,
-            Cond::all()
-                .add(Expr::col((post::Entity, post::Column::AuthorId)).equals((AUTHORS, AUTHOR_ID)))
-                .add(Expr::col((post::Entity, post::Column::Id)).lt(Param::Cursor))
-                .add(Expr::col((post::Entity, post::Column::Id)).gte(floor_or_lowest)),
-        )
-        .order_by((post::Entity, post::Column::Id), Order::Desc)
-        .limit(Param::Limit.marker())
+    let floor_or_lowest = || {
+        Expr::from(Func::coalesce([
+            Expr::from(Query::select().column(ID).from(FLOOR).take()),
+            Param::NoFloor.into(),
+        ]))
+    };
+    let [mut posts, reposts] = Source::BOTH.map(|s| {
+        s.entries()
+            .from(AUTHORS)
+            .and_where(s.owner().equals((AUTHORS, AUTHOR_ID)))
+            .and_where(s.key().lt(Param::Cursor))
+            .and_where(s.key().gte(floor_or_lowest()))
+            .take()
+    });
+    newest(posts.union(UnionType::All, reposts).take())
         .with_cte(
             WithClause::new()
-                .cte(cte(FLOOR, &[ID], floor))
+                .cte(cte(FLOOR, &[ID], window_floor()))
                 .cte(authors())
                 .to_owned(),
         )
@@ -246,30 +509,45 @@ fn recent_seek() -> SelectStatement {
 }
 
 /// The page read author by author, for any feed. `Limit` is one more than
-/// the page (the extra row tells whether a next page follows).
+/// the page (the extra row tells whether a next page follows). A source
+/// is one author's posts, or its reposts; only shown entries count.
 ///
-/// 1. `tops`: each author's newest post below the cursor (one index seek).
-/// 2. `bound`: the `Limit`-th newest of those. At least `Limit` posts are
+/// 1. `tops`: each source's newest entry below the cursor (an index seek).
+/// 2. `bound`: the `Limit`-th newest of those. At least `Limit` entries are
 ///    at or above it (those tops), so the page lies at or above it too, and
-///    only the `Limit` authors whose top reaches it can be on the page.
-///    Fewer than `Limit` authors with posts: no bound (`NoFloor`).
-/// 3. `floors`: no author holds more than `Limit` posts of the page, so
-///    each remaining author's floor is the later of the bound and its own
-///    `Limit`-th newest post below the cursor.
-/// 4. The page: each remaining author's posts from its floor to the cursor
-///    (a range of `ix_post_author_id`), newest `Limit` first.
+///    only the `Limit` sources whose top reaches it can be on the page.
+///    Fewer than `Limit` sources with entries: no bound (`NoFloor`).
+/// 3. `p_floors`, `r_floors`: no source holds more than `Limit` entries of
+///    the page, so each remaining source's floor is the later of the bound
+///    and its own `Limit`-th newest entry below the cursor.
+/// 4. The page: each remaining source's entries from its floor to the
+///    cursor (a range of its index), newest `Limit` first.
 ///
-/// A seek an author for its top, then for at most `Limit` authors a seek
-/// and at most `Limit` entries each, however long the authors' histories.
+/// Two seeks an author for its tops, then for at most `Limit` sources a
+/// seek and at most `Limit` shown entries each, however long the authors'
+/// histories.
 fn by_author() -> SelectStatement {
-    let tops = Query::select()
-        .column(AUTHOR_ID)
-        .expr(newest_below(Some(AUTHORS)))
-        .from(AUTHORS)
-        .take();
+    let tops = {
+        let mut select = Query::select();
+        select.column(AUTHOR_ID).from(AUTHORS);
+        for s in Source::BOTH {
+            select.expr(s.newest_below(AUTHORS));
+        }
+        select.take()
+    };
+    let top_of = |s: Source| s.named(TOP);
+    let every_top = {
+        let [mut p, r] = Source::BOTH.map(|s| {
+            Query::select()
+                .expr_as(Expr::col(top_of(s)), TOP)
+                .from(TOPS)
+                .take()
+        });
+        p.union(UnionType::All, r).take()
+    };
     let bound = Query::select()
         .column(TOP)
-        .from(TOPS)
+        .from_subquery(every_top, "every_top")
         .and_where(Expr::col(TOP).is_not_null())
         .order_by(TOP, Order::Desc)
         .limit(1)
@@ -281,41 +559,32 @@ fn by_author() -> SelectStatement {
             Param::NoFloor.into(),
         ]))
     };
-    let own_floor = Func::coalesce([
-        Expr::from(
-            newest_below(Some(TOPS))
-                .offset(Param::LastRow.marker())
-                .take(),
-        ),
-        Param::NoFloor.into(),
-    ]);
-    let floors = Query::select()
-        .column(AUTHOR_ID)
-        .expr(Func::greatest([own_floor.into(), bound_or_lowest()]))
-        .from(TOPS)
-        .and_where(Expr::col(TOP).gte(bound_or_lowest()))
-        .take();
-    Query::select()
-        .columns(post::Column::iter().map(|c| (post::Entity, c)))
-        .from(FLOORS)
-        .join(
-            JoinType::InnerJoin,
-            post::Entity,
-            Cond::all()
-                .add(Expr::col((post::Entity, post::Column::AuthorId)).equals((FLOORS, AUTHOR_ID)))
-                .add(Expr::col((post::Entity, post::Column::Id)).gte(Expr::col((FLOORS, FLOOR))))
-                .add(Expr::col((post::Entity, post::Column::Id)).lt(Param::Cursor)),
-        )
-        .order_by((post::Entity, post::Column::Id), Order::Desc)
-        .limit(Param::Limit.marker())
-        .with_cte(
-            WithClause::new()
-                .cte(authors())
-                .cte(cte(TOPS, &[AUTHOR_ID, TOP], tops))
-                .cte(cte(BOUND, &[FLOOR], bound))
-                .cte(cte(FLOORS, &[AUTHOR_ID, FLOOR], floors))
-                .to_owned(),
-        )
+    let mut with = WithClause::new();
+    with.cte(authors())
+        .cte(cte(TOPS, &[AUTHOR_ID, "p_top", "r_top"], tops))
+        .cte(cte(BOUND, &[FLOOR], bound));
+    let [mut posts, reposts] = Source::BOTH.map(|s| {
+        let own_floor = Func::coalesce([
+            Expr::from(s.newest_below(TOPS).offset(Param::LastRow.marker()).take()),
+            Param::NoFloor.into(),
+        ]);
+        let floors = Query::select()
+            .column(AUTHOR_ID)
+            .expr(Func::greatest([own_floor.into(), bound_or_lowest()]))
+            .from(TOPS)
+            .and_where(Expr::col(top_of(s)).gte(bound_or_lowest()))
+            .take();
+        let floors_name = s.named("floors");
+        with.cte(cte_named(floors_name.clone(), &[AUTHOR_ID, FLOOR], floors));
+        s.entries()
+            .from(floors_name.clone())
+            .and_where(s.owner().equals((floors_name.clone(), AUTHOR_ID)))
+            .and_where(s.key().gte(Expr::col((floors_name, FLOOR))))
+            .and_where(s.key().lt(Param::Cursor))
+            .take()
+    });
+    newest(posts.union(UnionType::All, reposts).take())
+        .with_cte(with.to_owned())
         .take()
 }
 
@@ -339,27 +608,17 @@ fn authors() -> CommonTableExpression {
     cte(AUTHORS, &[AUTHOR_ID], authors)
 }
 
-/// The id of the newest post below the cursor; with `author_of`, of the
-/// author in that table's `author_id` (an index seek). An `OFFSET` added
-/// to it reads that many posts further back.
-fn newest_below(author_of: Option<&'static str>) -> SelectStatement {
-    let mut select = Query::select();
-    select.column(post::Column::Id).from(post::Entity);
-    if let Some(table) = author_of {
-        select.and_where(
-            Expr::col((post::Entity, post::Column::AuthorId)).equals((table, AUTHOR_ID)),
-        );
-    }
-    select
-        .and_where(Expr::col(post::Column::Id).lt(Param::Cursor))
-        .order_by(post::Column::Id, Order::Desc)
-        .limit(1)
-        .take()
-}
-
 /// The common table `name(columns...) AS (query)`.
 fn cte(
     name: &'static str,
+    columns: &[&'static str],
+    query: SelectStatement,
+) -> CommonTableExpression {
+    cte_named(name.to_owned(), columns, query)
+}
+
+fn cte_named(
+    name: String,
     columns: &[&'static str],
     query: SelectStatement,
 ) -> CommonTableExpression {
