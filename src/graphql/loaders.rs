@@ -71,6 +71,45 @@ impl Loader<(Uuid, Uuid)> for FollowsLoader {
     }
 }
 
+/// What the viewer has done to a post, as `viewerHasLiked` and
+/// `viewerHasReposted` ask.
+#[derive(Debug, Clone, Copy)]
+pub enum Did {
+    Like,
+    Repost,
+}
+
+/// Whether the viewer has liked (or reposted) a post: keyed by (viewer,
+/// post); every key asked gets an answer (so that `false` is cached too).
+pub struct DidLoader(AppState, Did);
+
+impl Loader<(Uuid, Uuid)> for DidLoader {
+    type Value = bool;
+    type Error = Arc<AppError>;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, Uuid)],
+    ) -> Result<HashMap<(Uuid, Uuid), Self::Value>, Self::Error> {
+        let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for (viewer, post) in keys {
+            by_viewer.entry(*viewer).or_default().push(*post);
+        }
+        let mut found: HashMap<(Uuid, Uuid), bool> = keys.iter().map(|k| (*k, false)).collect();
+        for (viewer, posts) in by_viewer {
+            let done = match self.1 {
+                Did::Like => service::interaction::liked_among(&self.0, viewer, &posts).await,
+                Did::Repost => service::interaction::reposted_among(&self.0, viewer, &posts).await,
+            }
+            .map_err(Arc::new)?;
+            for post in done {
+                found.insert((viewer, post), true);
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Puts the loaders of one request in its data; a schema without state (the
 /// one that prints the SDL) runs nothing that loads.
 pub(super) fn install(
@@ -107,6 +146,8 @@ impl RequestLoaders {
 pub struct Loaders {
     pub profiles: DataLoader<ProfileLoader, HashMapCache>,
     pub follows: DataLoader<FollowsLoader, HashMapCache>,
+    pub liked: DataLoader<DidLoader, HashMapCache>,
+    pub reposted: DataLoader<DidLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -122,7 +163,31 @@ impl Loaders {
                 crate::db::spawn_counted,
                 HashMapCache::default(),
             ),
+            liked: DataLoader::with_cache(
+                DidLoader(state.clone(), Did::Like),
+                crate::db::spawn_counted,
+                HashMapCache::default(),
+            ),
+            reposted: DataLoader::with_cache(
+                DidLoader(state.clone(), Did::Repost),
+                crate::db::spawn_counted,
+                HashMapCache::default(),
+            ),
         }
+    }
+
+    /// Whether `viewer` has liked (or reposted) `post`, from this request's
+    /// cache or a batch.
+    pub async fn did(&self, did: Did, viewer: Uuid, post: Uuid) -> async_graphql::Result<bool> {
+        let loader = match did {
+            Did::Like => &self.liked,
+            Did::Repost => &self.reposted,
+        };
+        Ok(loader
+            .load_one((viewer, post))
+            .await
+            .map_err(shared)?
+            .unwrap_or(false))
     }
 
     /// The profile of an account, from this request's cache or a batch.

@@ -222,6 +222,34 @@ impl Mutation {
         PostPayload::answer(service::post::create(state, viewer, &input.body).await)
     }
 
+    /// Requires a token. Likes the post; liking it again changes nothing.
+    async fn like(&self, ctx: &Context<'_>, post_id: ID) -> Result<PostPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        PostPayload::answer(service::interaction::like(state, viewer, &post_id).await)
+    }
+
+    /// Requires a token. Takes back the viewer's like of the post, if any.
+    async fn unlike(&self, ctx: &Context<'_>, post_id: ID) -> Result<PostPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        PostPayload::answer(service::interaction::unlike(state, viewer, &post_id).await)
+    }
+
+    /// Requires a token. Reposts the post into the viewer's followers' feeds; again changes nothing.
+    async fn repost(&self, ctx: &Context<'_>, post_id: ID) -> Result<PostPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        PostPayload::answer(service::interaction::repost(state, viewer, &post_id).await)
+    }
+
+    /// Requires a token. Takes back the viewer's repost of the post, if any.
+    async fn unrepost(&self, ctx: &Context<'_>, post_id: ID) -> Result<PostPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        PostPayload::answer(service::interaction::unrepost(state, viewer, &post_id).await)
+    }
+
     /// Requires a token. Deletes one of the viewer's posts; anyone else's, or an unknown id, is FORBIDDEN.
     async fn delete_post(&self, ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
         let viewer = viewer_auth(ctx).require()?;

@@ -5,7 +5,7 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::loaders::{Loaders, RequestLoaders};
+use super::loaders::{Did, Loaders, RequestLoaders};
 use super::types::{User, UserError, payload_answer};
 use super::viewer_auth;
 use crate::entity::{post, profile};
@@ -216,6 +216,46 @@ impl Post {
 
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+
+    async fn like_count(&self) -> i32 {
+        self.0.like_count
+    }
+
+    async fn repost_count(&self) -> i32 {
+        self.0.repost_count
+    }
+
+    /// Whether the signed-in viewer likes this post; false when anonymous.
+    async fn viewer_has_liked(&self, ctx: &Context<'_>) -> Result<bool> {
+        self.viewer_did(ctx, Did::Like).await
+    }
+
+    /// Whether the signed-in viewer reposts this post; false when anonymous.
+    async fn viewer_has_reposted(&self, ctx: &Context<'_>) -> Result<bool> {
+        self.viewer_did(ctx, Did::Repost).await
+    }
+
+    /// The profiles that like this post, newest like first.
+    async fn liked_by(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ProfileConnection> {
+        let state = ctx.data::<AppState>()?;
+        let page =
+            service::interaction::liked_by(state, self.0.id, first, after.as_deref()).await?;
+        Ok(connection(Kind::Like, page, Profile))
+    }
+}
+
+impl Post {
+    async fn viewer_did(&self, ctx: &Context<'_>, did: Did) -> Result<bool> {
+        let Some(viewer) = viewer_auth(ctx).viewer()? else {
+            return Ok(false);
+        };
+        loaders(ctx)?.did(did, viewer.user_id, self.0.id).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! Follows: one edge per pair, added and removed idempotently, with the
-//! counts of both profiles kept in the same transaction as the edge.
+//! counts of both profiles and the followee's FOLLOW notification kept in
+//! the same transaction as the edge.
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -7,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::notification::{self, NotificationKind, Subject};
 use super::page::{Kind, Page, PageRequest};
 use super::problem::{Field, InputProblem, ProblemKind};
 use crate::auth::Viewer;
@@ -53,16 +55,26 @@ pub async fn follow(
         // lock and then asked for the write lock deadlocked). A repeated
         // follow then finds the edge and rolls the counts back.
         adjust_counts(&txn, follower, followee, 1).await?;
+        let now = super::clock::now();
         let inserted = follow::ActiveModel {
             id: Set(Uuid::now_v7()),
             follower_id: Set(follower),
             followee_id: Set(followee),
-            created_at: Set(super::clock::now()),
+            created_at: Set(now),
         }
         .insert(&txn)
         .await;
         match inserted {
-            Ok(_) => {}
+            Ok(_) => {
+                notification::record(
+                    &txn,
+                    followee,
+                    NotificationKind::Follow,
+                    Subject::day_of(now),
+                    follower,
+                )
+                .await?;
+            }
             Err(e) if super::db_error::is_unique_violation(&e) => {
                 txn.rollback().await?;
                 return Ok(false);
@@ -104,6 +116,7 @@ pub async fn unfollow(
             .await?;
         if deleted.rows_affected > 0 {
             adjust_counts(&txn, follower, followee, -1).await?;
+            notification::retract_follow(&txn, followee, follower).await?;
         }
         txn.commit().await?;
         Ok(())

@@ -650,3 +650,32 @@ impl TestApp {
         tokens
     }
 }
+
+/// Sends every (query, variables, token) at once; answers the bodies in order.
+pub async fn all_at_once(
+    app: &TestApp,
+    requests: Vec<(String, Value, Option<String>)>,
+) -> Vec<Value> {
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|(query, variables, token)| {
+            let (http, url) = (app.http.clone(), app.url("/graphql"));
+            tokio::spawn(async move {
+                let mut req = http
+                    .post(url)
+                    .json(&json!({"query": query, "variables": variables}));
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                let res = req.send().await.expect("request sent");
+                assert_eq!(res.status(), 200);
+                res.json::<Value>().await.expect("a JSON body")
+            })
+        })
+        .collect();
+    let mut bodies = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        bodies.push(t.await.expect("the request task"));
+    }
+    bodies
+}

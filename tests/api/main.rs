@@ -11,6 +11,7 @@ mod feed;
 mod flow;
 mod http;
 mod inputs;
+mod interactions;
 mod limits;
 mod logs;
 mod mail;

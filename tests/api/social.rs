@@ -261,32 +261,6 @@ async fn without_a_handle_registration_picks_a_random_one_not_made_from_the_emai
     app.stop().await;
 }
 
-/// Sends every (query, variables, token) at once; answers the bodies in order.
-async fn all_at_once(app: &TestApp, requests: Vec<(String, Value, Option<String>)>) -> Vec<Value> {
-    let tasks: Vec<_> = requests
-        .into_iter()
-        .map(|(query, variables, token)| {
-            let (http, url) = (app.http.clone(), app.url("/graphql"));
-            tokio::spawn(async move {
-                let mut req = http
-                    .post(url)
-                    .json(&json!({"query": query, "variables": variables}));
-                if let Some(t) = token {
-                    req = req.bearer_auth(t);
-                }
-                let res = req.send().await.expect("request sent");
-                assert_eq!(res.status(), 200);
-                res.json::<Value>().await.expect("a JSON body")
-            })
-        })
-        .collect();
-    let mut bodies = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        bodies.push(t.await.expect("the request task"));
-    }
-    bodies
-}
-
 #[tokio::test]
 async fn racing_registrations_with_distinct_handles_all_succeed() {
     let db = TestDb::fresh().await;

@@ -34,9 +34,9 @@ use crate::graphql::codes::{PARSE_FAILED, VALIDATION_FAILED, refused};
 
 /// The fields that answer a Relay connection, whatever type they are
 /// selected on (the measure sees no types): `Profile.posts`,
-/// `Profile.followers`, `Profile.following` and `Query.feed`. A test checks
-/// the list against the schema.
-pub(super) const CONNECTIONS: [&str; 4] = ["posts", "followers", "following", "feed"];
+/// `Profile.followers`, `Profile.following`, `Query.feed` and
+/// `Post.likedBy`. A test checks the list against the schema.
+pub(super) const CONNECTIONS: [&str; 5] = ["posts", "followers", "following", "feed", "likedBy"];
 
 /// `first` of a connection field that does not give it (the schema's default).
 const DEFAULT_FIRST: usize = 20;

@@ -1,0 +1,365 @@
+//! Likes and reposts: one per (post, account), added and removed
+//! idempotently, with the post's count and its author's notification
+//! written in the same transaction.
+//!
+//! Every change locks the post's row first (an update of its count), then
+//! touches the like or repost: so concurrent likes of one post count
+//! exactly, a like and an unlike of one pair cannot deadlock, and a post
+//! deleted meanwhile answers NOT_FOUND with nothing written.
+//!
+//! An undone repost keeps its row, with `removed_at` set, for feeds being
+//! paged (see `service::feed`); a repost again revives it as a new entry.
+//! Live reposts are those with no `removed_at`.
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::notification::{self, NotificationKind, Subject};
+use super::page::{Kind, Page, PageRequest};
+use super::problem::{Field, InputProblem, ProblemKind};
+use crate::auth::Viewer;
+use crate::entity::{post, post_like, profile, repost};
+use crate::error::AppError;
+use crate::state::AppState;
+
+fn not_found() -> AppError {
+    AppError::input(InputProblem::new(
+        ProblemKind::NotFound,
+        Some(Field::PostIdArgument),
+    ))
+}
+
+/// What a mutation of this module does to the pair (post, viewer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Like,
+    Unlike,
+    Repost,
+    Unrepost,
+}
+
+impl Change {
+    fn count(self) -> post::Column {
+        match self {
+            Self::Like | Self::Unlike => post::Column::LikeCount,
+            Self::Repost | Self::Unrepost => post::Column::RepostCount,
+        }
+    }
+
+    fn kind(self) -> NotificationKind {
+        match self {
+            Self::Like | Self::Unlike => NotificationKind::Like,
+            Self::Repost | Self::Unrepost => NotificationKind::Repost,
+        }
+    }
+}
+
+/// The viewer likes the post (again: nothing changes). Answers the post as it is now.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn like(state: &AppState, viewer: &Viewer, post: &str) -> Result<post::Model, AppError> {
+    apply(state, viewer, post, Change::Like).await
+}
+
+/// The viewer no longer likes the post (if it did). Answers the post as it is now.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn unlike(
+    state: &AppState,
+    viewer: &Viewer,
+    post: &str,
+) -> Result<post::Model, AppError> {
+    apply(state, viewer, post, Change::Unlike).await
+}
+
+/// The viewer reposts the post (again: nothing changes); the repost enters
+/// the feeds of the viewer and its followers now.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn repost(
+    state: &AppState,
+    viewer: &Viewer,
+    post: &str,
+) -> Result<post::Model, AppError> {
+    apply(state, viewer, post, Change::Repost).await
+}
+
+/// The viewer's repost of the post ends (if there was one).
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn unrepost(
+    state: &AppState,
+    viewer: &Viewer,
+    post: &str,
+) -> Result<post::Model, AppError> {
+    apply(state, viewer, post, Change::Unrepost).await
+}
+
+async fn apply(
+    state: &AppState,
+    viewer: &Viewer,
+    post: &str,
+    change: Change,
+) -> Result<post::Model, AppError> {
+    let post = Uuid::parse_str(post).map_err(|_| not_found())?;
+    let user = viewer.user_id;
+    let (post, changed) = super::tasks::to_completion(state, |state| async move {
+        let txn = state.db().begin().await?;
+        let Some(locked) = lock(&txn, post, change.count()).await? else {
+            txn.rollback().await?;
+            return Err(not_found());
+        };
+        let delta = match change {
+            Change::Like => add_like(&txn, post, user).await?,
+            Change::Unlike => remove_like(&txn, post, user).await?,
+            Change::Repost => add_repost(&txn, post, user).await?,
+            Change::Unrepost => remove_repost(&txn, post, user).await?,
+        };
+        if delta == 0 {
+            // Nothing to change: the row lock goes with the transaction.
+            txn.rollback().await?;
+            return Ok((locked, false));
+        }
+        add_to_count(&txn, post, change.count(), delta).await?;
+        let subject = Subject::Post(post);
+        if delta > 0 {
+            notification::record(&txn, locked.author_id, change.kind(), subject, user).await?;
+        } else {
+            notification::retract(&txn, locked.author_id, change.kind(), subject, user).await?;
+        }
+        let post = post::Entity::find_by_id(post)
+            .one(&txn)
+            .await?
+            .ok_or_else(not_found)?;
+        txn.commit().await?;
+        Ok((post, true))
+    })
+    .await?;
+    if changed {
+        let name = match change {
+            Change::Like => "like",
+            Change::Unlike => "unlike",
+            Change::Repost => "repost",
+            Change::Unrepost => "unrepost",
+        };
+        metrics::counter!("interactions_total", "change" => name).increment(1);
+    }
+    Ok(post)
+}
+
+/// Locks the post's row (an update of `count` by nothing) and reads it;
+/// none when there is no such post.
+async fn lock(
+    txn: &DatabaseTransaction,
+    post: Uuid,
+    count: post::Column,
+) -> Result<Option<post::Model>, AppError> {
+    add_to_count(txn, post, count, 0).await?;
+    Ok(post::Entity::find_by_id(post).one(txn).await?)
+}
+
+/// `column` of the post, by `delta`.
+async fn add_to_count(
+    conn: &impl ConnectionTrait,
+    post: Uuid,
+    column: post::Column,
+    delta: i32,
+) -> Result<(), AppError> {
+    post::Entity::update_many()
+        .col_expr(column, Expr::col(column).add(delta))
+        .filter(post::Column::Id.eq(post))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A row written by the viewer whose profile went since its token was
+/// checked: the account is being deleted, and its token dies with it.
+fn gone(e: sea_orm::DbErr) -> AppError {
+    if super::db_error::is_foreign_key_violation(&e) {
+        AppError::Unauthenticated
+    } else {
+        e.into()
+    }
+}
+
+/// Answers 1 when the like is new, 0 when it was there.
+async fn add_like(txn: &DatabaseTransaction, post: Uuid, user: Uuid) -> Result<i32, AppError> {
+    if liked(txn, post, user).await? {
+        return Ok(0);
+    }
+    post_like::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        post_id: Set(post),
+        user_id: Set(user),
+        created_at: Set(super::clock::now()),
+    }
+    .insert(txn)
+    .await
+    .map_err(gone)?;
+    Ok(1)
+}
+
+async fn liked(txn: &DatabaseTransaction, post: Uuid, user: Uuid) -> Result<bool, AppError> {
+    Ok(post_like::Entity::find()
+        .select_only()
+        .column(post_like::Column::Id)
+        .filter(post_like::Column::PostId.eq(post))
+        .filter(post_like::Column::UserId.eq(user))
+        .into_tuple::<Uuid>()
+        .one(txn)
+        .await?
+        .is_some())
+}
+
+/// Answers -1 when a like went, 0 when there was none.
+async fn remove_like(txn: &DatabaseTransaction, post: Uuid, user: Uuid) -> Result<i32, AppError> {
+    let deleted = post_like::Entity::delete_many()
+        .filter(post_like::Column::PostId.eq(post))
+        .filter(post_like::Column::UserId.eq(user))
+        .exec(txn)
+        .await?;
+    Ok(if deleted.rows_affected > 0 { -1 } else { 0 })
+}
+
+/// The viewer's repost row of the post, live or not.
+async fn repost_row(
+    txn: &DatabaseTransaction,
+    post: Uuid,
+    user: Uuid,
+) -> Result<Option<repost::Model>, AppError> {
+    Ok(repost::Entity::find()
+        .filter(repost::Column::PostId.eq(post))
+        .filter(repost::Column::UserId.eq(user))
+        .one(txn)
+        .await?)
+}
+
+/// Answers 1 when the repost is new (or revived), 0 when it was live.
+async fn add_repost(txn: &DatabaseTransaction, post: Uuid, user: Uuid) -> Result<i32, AppError> {
+    let now = super::clock::now();
+    match repost_row(txn, post, user).await? {
+        Some(row) if row.removed_at.is_none() => Ok(0),
+        Some(_) => {
+            // A new entry: a new id (its moment in feeds).
+            repost::Entity::update_many()
+                .col_expr(repost::Column::Id, Expr::value(Uuid::now_v7()))
+                .col_expr(repost::Column::CreatedAt, Expr::value(now))
+                .col_expr(
+                    repost::Column::RemovedAt,
+                    Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+                )
+                .filter(repost::Column::PostId.eq(post))
+                .filter(repost::Column::UserId.eq(user))
+                .exec(txn)
+                .await?;
+            Ok(1)
+        }
+        None => {
+            repost::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                post_id: Set(post),
+                user_id: Set(user),
+                created_at: Set(now),
+                removed_at: Set(None),
+            }
+            .insert(txn)
+            .await
+            .map_err(gone)?;
+            Ok(1)
+        }
+    }
+}
+
+/// Answers -1 when a live repost ended, 0 when there was none.
+async fn remove_repost(txn: &DatabaseTransaction, post: Uuid, user: Uuid) -> Result<i32, AppError> {
+    let ended = repost::Entity::update_many()
+        .col_expr(repost::Column::RemovedAt, Expr::value(super::clock::now()))
+        .filter(repost::Column::PostId.eq(post))
+        .filter(repost::Column::UserId.eq(user))
+        .filter(repost::Column::RemovedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(if ended.rows_affected > 0 { -1 } else { 0 })
+}
+
+/// Which of `posts` `viewer` likes (one statement).
+pub async fn liked_among(
+    state: &AppState,
+    viewer: Uuid,
+    posts: &[Uuid],
+) -> Result<Vec<Uuid>, AppError> {
+    if posts.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(post_like::Entity::find()
+        .select_only()
+        .column(post_like::Column::PostId)
+        .filter(post_like::Column::UserId.eq(viewer))
+        .filter(post_like::Column::PostId.is_in(posts.iter().copied()))
+        .into_tuple()
+        .all(state.db())
+        .await?)
+}
+
+/// Which of `posts` `viewer` has a live repost of (one statement).
+pub async fn reposted_among(
+    state: &AppState,
+    viewer: Uuid,
+    posts: &[Uuid],
+) -> Result<Vec<Uuid>, AppError> {
+    if posts.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(repost::Entity::find()
+        .select_only()
+        .column(repost::Column::PostId)
+        .filter(repost::Column::UserId.eq(viewer))
+        .filter(repost::Column::PostId.is_in(posts.iter().copied()))
+        .filter(repost::Column::RemovedAt.is_null())
+        .into_tuple()
+        .all(state.db())
+        .await?)
+}
+
+/// A page of the profiles that like `post`, newest like first (two
+/// statements whatever the page size).
+pub async fn liked_by(
+    state: &AppState,
+    post: Uuid,
+    first: Option<i32>,
+    after: Option<&str>,
+) -> Result<Page<profile::Model>, AppError> {
+    let req = PageRequest::parse(Kind::Like, first, after)?;
+    let mut query = post_like::Entity::find()
+        .select_only()
+        .column(post_like::Column::Id)
+        .column(post_like::Column::UserId)
+        .filter(post_like::Column::PostId.eq(post));
+    if let Some(after) = req.after {
+        query = query.filter(post_like::Column::Id.lt(after));
+    }
+    let rows: Vec<(Uuid, Uuid)> = query
+        .order_by_desc(post_like::Column::Id)
+        .limit(req.limit())
+        .into_tuple()
+        .all(state.db())
+        .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|(_, user)| *user).collect();
+    let mut profiles: std::collections::HashMap<Uuid, profile::Model> =
+        super::profile::by_ids(state, &ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.user_id, p))
+            .collect();
+    let page = Page::from_rows(req, rows);
+    // A like whose profile went between the two reads is left out.
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .filter_map(|(key, user)| profiles.remove(&user).map(|p| (key, p)))
+            .collect(),
+        has_next: page.has_next,
+    })
+}
