@@ -7,8 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use serde_json::{Value, json};
 use sns_api::entity::repost;
 use sns_api::service::feed;
@@ -40,58 +39,27 @@ impl TestApp {
         Uuid::parse_str(me["data"]["me"]["id"].as_str().expect("me")).expect("a uuid")
     }
 
-    /// `token` reposts `post` (idempotent): a new row, or an undone one
-    /// revived with a new id, as the `repost` mutation writes them.
-    async fn reposted(&self, token: &str, post: &str) {
-        let user = self.id_of(token).await;
-        let post = Uuid::parse_str(post).expect("a post id");
-        let existing = repost::Entity::find()
-            .filter(repost::Column::PostId.eq(post))
-            .filter(repost::Column::UserId.eq(user))
-            .one(&self.db)
-            .await
-            .expect("read");
-        match existing {
-            Some(r) if r.removed_at.is_none() => {}
-            Some(r) => {
-                repost::Entity::update_many()
-                    .col_expr(repost::Column::Id, Expr::value(Uuid::now_v7()))
-                    .col_expr(
-                        repost::Column::RemovedAt,
-                        Expr::value(None::<DateTime<Utc>>),
-                    )
-                    .col_expr(repost::Column::CreatedAt, Expr::value(now()))
-                    .filter(repost::Column::Id.eq(r.id))
-                    .exec(&self.db)
-                    .await
-                    .expect("revived");
-            }
-            None => {
-                repost::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    post_id: Set(post),
-                    user_id: Set(user),
-                    created_at: Set(now()),
-                    removed_at: Set(None),
-                }
-                .insert(&self.db)
-                .await
-                .expect("inserted");
-            }
-        }
+    /// `token` reposts (`repost`) or undoes its repost (`unrepost`) of
+    /// `post`; the mutation must be accepted.
+    async fn repost_as(&self, token: &str, mutation: &str, post: &str) {
+        let body = self
+            .gql(
+                &format!(
+                    "mutation($p: ID!) {{ {mutation}(postId: $p) {{ post {{ id }} errors {{ code }} }} }}"
+                ),
+                json!({"p": post}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(body["data"][mutation]["errors"], json!([]), "{body}");
     }
 
-    /// `token` undoes its repost of `post`: the row stays, `removed_at` set.
+    async fn reposted(&self, token: &str, post: &str) {
+        self.repost_as(token, "repost", post).await;
+    }
+
     async fn unreposted(&self, token: &str, post: &str) {
-        let user = self.id_of(token).await;
-        repost::Entity::update_many()
-            .col_expr(repost::Column::RemovedAt, Expr::value(now()))
-            .filter(repost::Column::PostId.eq(Uuid::parse_str(post).expect("a post id")))
-            .filter(repost::Column::UserId.eq(user))
-            .filter(repost::Column::RemovedAt.is_null())
-            .exec(&self.db)
-            .await
-            .expect("undone");
+        self.repost_as(token, "unrepost", post).await;
     }
 
     /// One feed page: its entries, and the cursor after it when more follow.
