@@ -1,12 +1,14 @@
 //! Housekeeping, every minute on every instance: expired attempt counters,
-//! and sessions (with their refresh tokens) that ended long ago.
+//! sessions (with their refresh tokens) that ended long ago, and the rows
+//! of reposts undone longer ago than feeds being paged need them.
 
 use std::time::Duration;
 
 use crate::state::AppState;
 
-/// Housekeeping every minute: expired attempt counters, and sessions (with
-/// their refresh tokens) that ended long ago.
+/// Housekeeping every minute: expired attempt counters, sessions (with
+/// their refresh tokens) that ended long ago, and undone reposts older
+/// than `service::feed::UNDONE_REPOST_KEPT`.
 pub async fn run(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -18,6 +20,12 @@ pub async fn run(state: AppState) {
         match crate::service::session::prune(&state).await {
             Ok(n) => tracing::trace!(pruned = n, "long-ended sessions deleted"),
             Err(e) => tracing::warn!(error = ?e, "session pruning failed; retrying next minute"),
+        }
+        match crate::service::feed::purge_undone_reposts(&state).await {
+            Ok(n) => tracing::trace!(purged = n, "undone reposts deleted"),
+            Err(e) => {
+                tracing::warn!(error = ?e, "undone repost purge failed; retrying next minute")
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use serde_json::{Value, json};
 use sns_api::entity::repost;
 use sns_api::service::feed;
@@ -582,4 +582,45 @@ async fn entry_rows(
             )
         })
         .collect()
+}
+
+#[tokio::test]
+async fn housekeeping_deletes_reposts_undone_longer_ago_than_feeds_keep_them() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let t = app.signed_up_all(&["viewer", "amy", "ben"]).await;
+    let post = app.posted(&t[0], "reposted").await;
+    let post_id = Uuid::parse_str(&post).unwrap();
+    let kept = chrono::TimeDelta::from_std(feed::UNDONE_REPOST_KEPT).unwrap();
+    for (k, removed) in [
+        (1, Some(now() - kept - chrono::TimeDelta::seconds(5))),
+        (2, Some(now() - kept + chrono::TimeDelta::seconds(60))),
+    ] {
+        repost::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            post_id: Set(post_id),
+            user_id: Set(app.id_of(&t[k]).await),
+            created_at: Set(now()),
+            removed_at: Set(removed),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+    }
+    app.reposted(&t[0], &post).await;
+    assert_eq!(feed::purge_undone_reposts(&app.state).await.unwrap(), 1);
+    assert_eq!(feed::purge_undone_reposts(&app.state).await.unwrap(), 0);
+    let left: Vec<Uuid> = repost::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.user_id)
+        .collect();
+    let mut want = vec![app.id_of(&t[2]).await, app.id_of(&t[0]).await];
+    want.sort();
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, want, "the recent undone one and the live one stay");
+    app.stop().await;
 }

@@ -19,7 +19,10 @@ use sea_orm::sea_query::{
     CommonTableExpression, Cond, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
     UnionType, WithClause,
 };
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, IdenStatic, Iterable, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
+    QueryFilter, Statement,
+};
 use uuid::Uuid;
 
 use self::bind::{Bindings, Param, Template};
@@ -103,6 +106,25 @@ pub async fn feed(
         items,
     );
     Ok(FeedPage { page, snapshot })
+}
+
+/// How long an undone repost keeps its row (`removed_at` set) before
+/// housekeeping deletes it ([`purge_undone_reposts`]). While it is kept, a
+/// feed being paged still knows that its post had that newer entry, and
+/// does not show the post again below it. A feed paged from a first page
+/// older than this loses that for reposts undone more than this ago: a
+/// post it showed by such a repost may come again, at an older entry.
+pub const UNDONE_REPOST_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes the rows of reposts undone more than [`UNDONE_REPOST_KEPT`] ago;
+/// answers how many.
+pub async fn purge_undone_reposts(state: &AppState) -> Result<u64, AppError> {
+    let kept = chrono::TimeDelta::from_std(UNDONE_REPOST_KEPT).map_err(AppError::internal)?;
+    let purged = repost::Entity::delete_many()
+        .filter(repost::Column::RemovedAt.lt(super::clock::now() - kept))
+        .exec(state.db())
+        .await?;
+    Ok(purged.rows_affected)
 }
 
 /// Posts a feed page looks for among the newest (below the cursor) before
