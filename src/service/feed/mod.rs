@@ -201,7 +201,7 @@ impl Templates {
         };
         Self {
             recent: Template::new(backend, &with_profiles(recent)),
-            by_author: Template::new(backend, &with_profiles(by_author())),
+            by_author: Template::new(backend, &with_profiles(by_author(backend))),
         }
     }
 }
@@ -284,29 +284,46 @@ impl Source {
     }
 
     /// `FROM table AS alias WHERE` the entry is shown (live, and its
-    /// post's newest entry); callers add what they select and where it lies.
-    fn shown(self) -> SelectStatement {
+    /// post's newest entry); callers add what they select and where it
+    /// lies. With `driver`, `FROM driver JOIN table AS alias` on the owner
+    /// being the driver's `author_id`.
+    fn shown(self, driver: Option<(&str, JoinType)>) -> SelectStatement {
         let mut select = Query::select();
-        match self {
-            Self::Posts => {
+        if let Some((table, _)) = driver {
+            select.from(table.to_owned());
+        }
+        let on = |table: &str| self.owner().equals((table.to_owned(), AUTHOR_ID));
+        match (self, driver) {
+            (Self::Posts, None) => {
                 select.from_as(post::Entity, self.alias());
             }
-            Self::Reposts => {
-                select
-                    .from_as(repost::Entity, self.alias())
-                    .and_where(Expr::col((self.alias(), repost::Column::RemovedAt)).is_null());
+            (Self::Posts, Some((table, join))) => {
+                select.join_as(join, post::Entity, self.alias(), on(table));
             }
+            (Self::Reposts, None) => {
+                select.from_as(repost::Entity, self.alias());
+            }
+            (Self::Reposts, Some((table, join))) => {
+                select.join_as(join, repost::Entity, self.alias(), on(table));
+            }
+        }
+        if let Some((table, _)) = driver {
+            // Also in `WHERE`: a `CROSS JOIN` is written without its `ON`.
+            select.and_where(on(table));
+        }
+        if self == Self::Reposts {
+            select.and_where(Expr::col((self.alias(), repost::Column::RemovedAt)).is_null());
         }
         select.and_where(unhidden(self.post(), self.key())).take()
     }
 
-    /// `SELECT key, post, reposter` of the shown entries.
-    fn entries(self) -> SelectStatement {
+    /// `SELECT key, post, reposter` of the shown entries (see [`Self::shown`]).
+    fn entries(self, driver: Option<(&str, JoinType)>) -> SelectStatement {
         let reposter = match self {
             Self::Posts => Expr::value(Option::<Uuid>::None),
             Self::Reposts => self.owner(),
         };
-        self.shown()
+        self.shown(driver)
             .expr_as(self.key(), ENTRY_ID)
             .expr_as(self.post(), POST_ID)
             .expr_as(reposter, REPOSTER_ID)
@@ -317,7 +334,7 @@ impl Source {
     /// `table.author_id` below the cursor; an `OFFSET` added to it reads
     /// that many shown entries further back.
     fn newest_below(self, table: &str) -> SelectStatement {
-        self.shown()
+        self.shown(None)
             .expr(self.key())
             .and_where(self.owner().equals((table.to_owned(), AUTHOR_ID)))
             .and_where(self.key().lt(Param::Cursor))
@@ -461,7 +478,7 @@ fn recent_scan() -> SelectStatement {
         .take();
     let r = Source::Reposts;
     let reposts = r
-        .entries()
+        .entries(None)
         .cond_where(is_author(r.owner()))
         .and_where(r.key().lt(Param::Cursor))
         .and_where(
@@ -513,9 +530,7 @@ fn recent_seek() -> SelectStatement {
         ]))
     };
     let [mut posts, reposts] = Source::BOTH.map(|s| {
-        s.entries()
-            .from(AUTHORS)
-            .and_where(s.owner().equals((AUTHORS, AUTHOR_ID)))
+        s.entries(Some((AUTHORS, JoinType::InnerJoin)))
             .and_where(s.key().lt(Param::Cursor))
             .and_where(s.key().gte(floor_or_lowest()))
             .take()
@@ -548,7 +563,14 @@ fn recent_seek() -> SelectStatement {
 /// Two seeks an author for its tops, then for at most `Limit` sources a
 /// seek and at most `Limit` shown entries each, however long the authors'
 /// histories.
-fn by_author() -> SelectStatement {
+fn by_author(backend: DbBackend) -> SelectStatement {
+    // SQLite would rather walk every repost below the cursor than seek
+    // each remaining reposter's: its `CROSS JOIN` keeps the floors outside.
+    let driven = if backend == DbBackend::Sqlite {
+        JoinType::CrossJoin
+    } else {
+        JoinType::InnerJoin
+    };
     let tops = {
         let mut select = Query::select();
         select.column(AUTHOR_ID).from(AUTHORS);
@@ -598,10 +620,8 @@ fn by_author() -> SelectStatement {
             .take();
         let floors_name = s.named("floors");
         with.cte(cte_named(floors_name.clone(), &[AUTHOR_ID, FLOOR], floors));
-        s.entries()
-            .from(floors_name.clone())
-            .and_where(s.owner().equals((floors_name.clone(), AUTHOR_ID)))
-            .and_where(s.key().gte(Expr::col((floors_name, FLOOR))))
+        s.entries(Some((&floors_name, driven)))
+            .and_where(s.key().gte(Expr::col((floors_name.clone(), FLOOR))))
             .and_where(s.key().lt(Param::Cursor))
             .take()
     });
