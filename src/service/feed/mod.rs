@@ -1,6 +1,23 @@
-//! The feed: a page of the viewer's posts and those of the profiles it
-//! follows, newest first, each with its author, and the statements that
-//! read it.
+//! The feed: a page of the entries of the viewer and of the profiles it
+//! follows, newest first, each with its post's author and, for a repost,
+//! the reposter; and the statements that read it.
+//!
+//! An entry is a post, keyed by its id, or a repost, keyed by the
+//! repost's id (its moment; always after the post's). A post shows once,
+//! at its newest entry. Paging keeps that while others repost and undo:
+//! a feed's cursor carries, beside the last entry's key, the snapshot `S`
+//! (the largest UUIDv7 of the millisecond its first page was read), and
+//! every page reads the feed as of `S`: a repost made after `S` is neither
+//! shown nor hides the post's older entries (else a post below the cursor
+//! reposted meanwhile would be skipped), and a repost undone after `S`
+//! still hides them, through its row kept with `removed_at` set (else a
+//! post shown above the cursor by it would show again). Only live entries
+//! are shown, so undoing, deleting or unfollowing takes entries away at
+//! once. Known limits: a repost undone and made again after `S` has a new
+//! id, so its old entry no longer hides the post's older ones; an undo in
+//! the same second as `S` but before it still hides them (`removed_at` is
+//! stored to the second); an undone repost's row goes after
+//! [`UNDONE_REPOST_KEPT`], and a paging that outlives it forgets it.
 //!
 //! The statements are built with sea-query, which expresses all they use
 //! (common tables with column lists, derived tables, correlated scalar
