@@ -367,9 +367,13 @@ impl Source {
 /// snapshot (`RemovedSince`). A newer entry above the cursor was on an
 /// earlier page, so the post is not shown again; one made after the
 /// snapshot is ignored, so the post is not skipped either.
+///
+/// Written as "the first such repost is null", not `NOT EXISTS`: a scalar
+/// subquery with a `LIMIT` stays a per-entry index seek, where PostgreSQL
+/// would turn `NOT EXISTS` into an anti-join that hashes every repost.
 fn unhidden(post: Expr, key: Expr) -> Expr {
     let later = Query::select()
-        .expr(Expr::cust("1"))
+        .column((LATER, repost::Column::Id))
         .from_as(repost::Entity, LATER)
         .and_where(Expr::col((LATER, repost::Column::PostId)).eq(post))
         .and_where(Expr::col((LATER, repost::Column::Id)).gt(key))
@@ -380,8 +384,9 @@ fn unhidden(post: Expr, key: Expr) -> Expr {
                 .add(Expr::col((LATER, repost::Column::RemovedAt)).gte(Param::RemovedSince)),
         )
         .cond_where(is_author(Expr::col((LATER, repost::Column::UserId))))
+        .limit(1)
         .take();
-    Expr::exists(later).not()
+    Expr::from(later).is_null()
 }
 
 /// `who` is the viewer or a profile it follows.
