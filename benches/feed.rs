@@ -223,8 +223,8 @@ async fn seed(url: &str, sizes: &Sizes, hash: &str) -> anyhow::Result<()> {
     let mut liked = std::collections::HashSet::new();
     let mut likes = Vec::new(); // (id, post, account)
     let (mut repost_counts, mut like_counts) = (vec![0i32; sizes.posts], vec![0i32; sizes.posts]);
-    for i in 1..sizes.posts {
-        let ms = post_ms[i] + step / 2 + rng.random_range(0..(step / 2).max(1));
+    for (i, &at) in post_ms.iter().enumerate().skip(1) {
+        let ms = at + step / 2 + rng.random_range(0..(step / 2).max(1));
         if rng.random_range(0..9) == 0 {
             let p = i - 1 - rng.random_range(0..i.min(5000));
             let a = rng.random_range(0..sizes.accounts as u32);

@@ -395,8 +395,8 @@ async fn each_feed_statement_answers_the_models_page() {
         app.follow(&t[0], h).await;
     }
     let mut ids = Vec::new();
-    for k in 0..5 {
-        ids.push(app.id_of(&t[k]).await);
+    for token in &t {
+        ids.push(app.id_of(token).await);
     }
     let authors: BTreeSet<Uuid> = ids[..4].iter().copied().collect();
     let mut posts: Vec<(Uuid, Uuid)> = Vec::new(); // (id, author)
