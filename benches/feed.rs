@@ -1,7 +1,7 @@
 //! The social graph at scale, for the feed benchmark (benches/feed.sh):
-//! `seed` writes accounts, profiles, follows and posts straight into the
-//! database `DATABASE_URL` names (after migrating it), with every count
-//! exact; `explain` prints the plans of the very statements the server runs
+//! `seed` writes accounts, profiles, follows, posts (a tenth of them
+//! replies), reposts and likes straight into the database `DATABASE_URL`
+//! names (after migrating it), with every count exact; `explain` prints the plans of the very statements the server runs
 //! for a feed page (`service::feed::feed_statements`), for page 1, page 3
 //! and a sparse feed (the viewer following one account, rolled back after).
 //!
@@ -11,7 +11,11 @@
 //!
 //! Full size (under `cargo bench`): 10,000 accounts, each following 200
 //! others, and 1,000,000 posts over the last 30 days; SEED_ACCOUNTS,
-//! SEED_FOLLOWS and SEED_POSTS change them. Account N signs in as
+//! SEED_FOLLOWS and SEED_POSTS change them. Among the posts' moments come
+//! reposts, one for every 9 posts (a tenth of the entries of a feed), each
+//! of one of the 5,000 posts before it, a twentieth of them undone within
+//! the last half hour (kept for feeds being paged); and a like for every
+//! other post. Account N signs in as
 //! bench-N@example.com with the password `correct-horse-battery` (one
 //! Argon2id hash, computed once before the runtime starts, shared by all).
 //! Post and follow ids are UUIDv7 built from their `created_at`, so the two
@@ -31,8 +35,8 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
     TransactionTrait,
 };
-use sns_api::entity::{follow, post, profile, user};
-use sns_api::service::page::PageRequest;
+use sns_api::entity::{follow, post, post_like, profile, repost, user};
+use sns_api::service::page::{FeedCursor, FeedRequest};
 use uuid::Uuid;
 
 /// The password of every seeded account.
@@ -187,7 +191,8 @@ async fn seed(url: &str, sizes: &Sizes, hash: &str) -> anyhow::Result<()> {
     }
 
     // Posts: strictly increasing milliseconds (about 2.6 s apart at full
-    // size), each by a random author.
+    // size), each by a random author; one in ten replies to one of the
+    // 1,000 posts before it.
     let (first_post, last_post) = (now_ms - 30 * DAY_MS, now_ms - 60_000);
     let step = ((last_post - first_post) / sizes.posts.max(1) as i64).max(1);
     let authors: Vec<u32> = (0..sizes.posts)
@@ -196,6 +201,50 @@ async fn seed(url: &str, sizes: &Sizes, hash: &str) -> anyhow::Result<()> {
     let mut posts_of = vec![0i32; sizes.accounts];
     for &a in &authors {
         posts_of[a as usize] += 1;
+    }
+    let post_ms: Vec<i64> = (0..sizes.posts)
+        .map(|i| first_post + step * i as i64 + rng.random_range(0..(step / 2).max(1)))
+        .collect();
+    let post_ids: Vec<Uuid> = post_ms.iter().map(|&ms| v7(&mut rng, ms)).collect();
+    let parents: Vec<Option<usize>> = (0..sizes.posts)
+        .map(|i| {
+            (i > 0 && rng.random_range(0..10) == 0)
+                .then(|| i - 1 - rng.random_range(0..i.min(1000)))
+        })
+        .collect();
+    let mut replies = vec![0i32; sizes.posts];
+    for p in parents.iter().flatten() {
+        replies[*p] += 1;
+    }
+    // Reposts and likes, each in the second half of a post's step (after
+    // that post, so ids and moments agree), of one of the posts before.
+    let mut reposted = std::collections::HashSet::new();
+    let mut reposts = Vec::new(); // (id, post, account, removed at)
+    let mut liked = std::collections::HashSet::new();
+    let mut likes = Vec::new(); // (id, post, account)
+    let (mut repost_counts, mut like_counts) = (vec![0i32; sizes.posts], vec![0i32; sizes.posts]);
+    for (i, &at) in post_ms.iter().enumerate().skip(1) {
+        let ms = at + step / 2 + rng.random_range(0..(step / 2).max(1));
+        if rng.random_range(0..9) == 0 {
+            let p = i - 1 - rng.random_range(0..i.min(5000));
+            let a = rng.random_range(0..sizes.accounts as u32);
+            if reposted.insert((p, a)) {
+                let removed = (rng.random_range(0..20) == 0)
+                    .then(|| instant(now_ms - rng.random_range(0..1_800_000)));
+                if removed.is_none() {
+                    repost_counts[p] += 1;
+                }
+                reposts.push((v7(&mut rng, ms), p, a, removed));
+            }
+        }
+        if rng.random_range(0..2) == 0 {
+            let p = i - 1 - rng.random_range(0..i.min(5000));
+            let a = rng.random_range(0..sizes.accounts as u32);
+            if liked.insert((p, a)) {
+                like_counts[p] += 1;
+                likes.push((v7(&mut rng, ms + 1), p, a));
+            }
+        }
     }
 
     let txn = db.begin().await?;
@@ -258,24 +307,53 @@ async fn seed(url: &str, sizes: &Sizes, hash: &str) -> anyhow::Result<()> {
         let mut rows = Vec::with_capacity(chunk.len());
         for (k, &a) in chunk.iter().enumerate() {
             let i = n * BATCH + k;
-            let ms = first_post + step * i as i64 + rng.random_range(0..step);
             rows.push(post::ActiveModel {
-                id: Set(v7(&mut rng, ms)),
+                id: Set(post_ids[i]),
                 author_id: Set(accounts[a as usize]),
                 body: Set(body(&mut rng, i, a)),
-                created_at: Set(instant(ms)),
-                in_reply_to_id: Set(None),
-                like_count: Set(0),
-                repost_count: Set(0),
-                reply_count: Set(0),
+                created_at: Set(instant(post_ms[i])),
+                in_reply_to_id: Set(parents[i].map(|p| post_ids[p])),
+                like_count: Set(like_counts[i]),
+                repost_count: Set(repost_counts[i]),
+                reply_count: Set(replies[i]),
             });
         }
         post::Entity::insert_many(rows)
             .exec_without_returning(&txn)
             .await?;
     }
-    txn.commit().await?;
     let posts_done = started.elapsed();
+    let at = |id: Uuid| {
+        let (secs, nanos) = id.get_timestamp().map_or((0, 0), |t| t.to_unix());
+        instant(secs as i64 * 1000 + i64::from(nanos / 1_000_000))
+    };
+    for chunk in reposts.chunks(BATCH) {
+        let rows = chunk
+            .iter()
+            .map(|&(id, p, a, removed)| repost::ActiveModel {
+                id: Set(id),
+                post_id: Set(post_ids[p]),
+                user_id: Set(accounts[a as usize]),
+                created_at: Set(at(id)),
+                removed_at: Set(removed),
+            });
+        repost::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    for chunk in likes.chunks(BATCH) {
+        let rows = chunk.iter().map(|&(id, p, a)| post_like::ActiveModel {
+            id: Set(id),
+            post_id: Set(post_ids[p]),
+            user_id: Set(accounts[a as usize]),
+            created_at: Set(at(id)),
+        });
+        post_like::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    let interactions_done = started.elapsed();
 
     if db.get_database_backend() == DbBackend::Postgres {
         // What autovacuum would do shortly after such a load: statistics for
@@ -285,17 +363,21 @@ async fn seed(url: &str, sizes: &Sizes, hash: &str) -> anyhow::Result<()> {
     }
     check(&db, sizes).await?;
     println!(
-        "seeded {} accounts, {} follows, {} posts on {:?} in {:.1} s \
-         (accounts {:.1} s, follows {:.1} s, posts {:.1} s, vacuum and check {:.1} s)",
+        "seeded {} accounts, {} follows, {} posts, {} reposts, {} likes on {:?} in {:.1} s \
+         (accounts {:.1} s, follows {:.1} s, posts {:.1} s, reposts and likes {:.1} s, \
+         vacuum and check {:.1} s)",
         sizes.accounts,
         n_edges,
         sizes.posts,
+        reposts.len(),
+        likes.len(),
         db.get_database_backend(),
         started.elapsed().as_secs_f64(),
         accounts_done.as_secs_f64(),
         (follows_done - accounts_done).as_secs_f64(),
         (posts_done - follows_done).as_secs_f64(),
-        (started.elapsed() - posts_done).as_secs_f64(),
+        (interactions_done - posts_done).as_secs_f64(),
+        (started.elapsed() - interactions_done).as_secs_f64(),
     );
     Ok(())
 }
@@ -348,6 +430,30 @@ async fn check(db: &DatabaseConnection, sizes: &Sizes) -> anyhow::Result<()> {
         let wrong: i64 = row.try_get("", "n")?;
         ensure!(wrong == 0, "{wrong} profiles have a wrong {count}");
     }
+    // A post whose stored count differs from its rows (live reposts only).
+    for (count, table, key, live) in [
+        ("reply_count", "post", "in_reply_to_id", ""),
+        ("like_count", "post_like", "post_id", ""),
+        (
+            "repost_count",
+            "repost",
+            "post_id",
+            " AND x.removed_at IS NULL",
+        ),
+    ] {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!(
+                    "SELECT COUNT(*) AS n FROM post p WHERE p.{count} <> \
+                     (SELECT COUNT(*) FROM {table} x WHERE x.{key} = p.id{live})"
+                ),
+            ))
+            .await?
+            .context("a count answers one row")?;
+        let wrong: i64 = row.try_get("", "n")?;
+        ensure!(wrong == 0, "{wrong} posts have a wrong {count}");
+    }
     // Ids in the order of their instants (to the second, as stored).
     let newest: Vec<post::Model> = post::Entity::find()
         .order_by_desc(post::Column::Id)
@@ -377,22 +483,28 @@ async fn explain(url: &str) -> anyhow::Result<()> {
         .one(&db)
         .await?
         .context("no bench-0@example.com: seed first")?;
-    let page = |after| PageRequest { first: 20, after };
-    let feed = |req| sns_api::service::feed::feed_statements(backend, viewer, req);
-    // The 40th post of the feed: page 3 starts after it. (The last
+    let snapshot = FeedCursor::snapshot_now();
+    let page = |after: Option<Uuid>| FeedRequest {
+        first: 20,
+        after: after.map(|key| FeedCursor { key, snapshot }),
+    };
+    let feed = |req| sns_api::service::feed::feed_statements(backend, viewer, req, snapshot);
+    // The 40th entry of the feed: page 3 starts after it. (The last
     // statement reads any feed whole.)
-    let two_pages = post::Entity::find()
-        .from_raw_sql(
-            feed(PageRequest {
+    let two_pages = db
+        .query_all_raw(
+            feed(FeedRequest {
                 first: 39,
                 after: None,
             })
             .pop()
             .context("no feed statement")?,
         )
-        .all(&db)
         .await?;
-    let after = two_pages.last().map(|p| p.id);
+    let after = match two_pages.last() {
+        Some(row) => Some(row.try_get::<Uuid>("", "entry_id")?),
+        None => None,
+    };
     let prefix = prefix_for(backend);
     for (name, req) in [("page 1", page(None)), ("page 3", page(after))] {
         explain_page(&db, prefix, name, feed(req), req, name == "page 1").await?;
@@ -448,7 +560,7 @@ async fn explain_page(
     prefix: &str,
     name: &str,
     statements: Vec<Statement>,
-    req: PageRequest,
+    req: FeedRequest,
     print_sql: bool,
 ) -> anyhow::Result<()> {
     let tried = statements.len();

@@ -1,14 +1,16 @@
 //! Housekeeping, every minute on every instance: expired attempt counters,
-//! sessions (with their refresh tokens) that ended long ago, and
-//! notification groups past their retention.
+//! sessions (with their refresh tokens) that ended long ago, notification
+//! groups past their retention, and the rows of reposts undone longer ago
+//! than feeds being paged need them.
 
 use std::time::Duration;
 
 use crate::state::AppState;
 
 /// Housekeeping every minute: expired attempt counters, sessions (with
-/// their refresh tokens) that ended long ago, and notification groups
-/// whose newest event is older than `NOTIFICATION_RETENTION`.
+/// their refresh tokens) that ended long ago, notification groups whose
+/// newest event is older than `NOTIFICATION_RETENTION`, and undone reposts
+/// older than `service::feed::UNDONE_REPOST_KEPT`.
 pub async fn run(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -26,6 +28,12 @@ pub async fn run(state: AppState) {
             Ok(n) => tracing::trace!(pruned = n, "old notification groups deleted"),
             Err(e) => {
                 tracing::warn!(error = ?e, "notification pruning failed; retrying next minute");
+            }
+        }
+        match crate::service::feed::purge_undone_reposts(&state).await {
+            Ok(n) => tracing::trace!(purged = n, "undone reposts deleted"),
+            Err(e) => {
+                tracing::warn!(error = ?e, "undone repost purge failed; retrying next minute")
             }
         }
     }

@@ -1,17 +1,17 @@
 //! The batch loads of one request (async-graphql's DataLoader): every
 //! `Post.author` of a page is one statement, every `viewerFollows`,
 //! `replyTo` and `mentions` one more each, however many items the page
-//! holds (a feed page's authors and follows cost none, nor a thread
-//! page's authors and `replyTo`: see `prime_*`). Made per request, so that
-//! nothing read is cached past it.
+//! holds (a feed page's authors, reposters and follows cost none, nor a
+//! thread page's authors and `replyTo`: see `prime_*`). Made per request,
+//! so that nothing read is cached past it.
 //!
 //! A DataLoader batches the loads that arrive within its delay; a long list
 //! is resolved in slices (its futures yield every few dozen items), so on a
 //! busy machine a page could be split into several batches. A page that
 //! read what its items will ask for in its own statement puts it in the
-//! request's cache first (`prime_*`): the feed reads its authors with its
-//! posts, so its page costs that statement alone, whatever its size and
-//! however busy the machine.
+//! request's cache first (`prime_*`): the feed reads its authors and
+//! reposters with its posts, so its page costs that statement alone,
+//! whatever its size and however busy the machine.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -292,23 +292,15 @@ impl Loaders {
             .await;
     }
 
-    /// Records in this request's cache that `viewer` follows each of these
-    /// (as the caller read them).
-    pub async fn prime_follows(&self, viewer: Uuid, followees: impl IntoIterator<Item = Uuid>) {
-        self.follows
-            .feed_many(followees.into_iter().map(|f| ((viewer, f), true)))
-            .await;
-    }
-
     /// Records in this request's cache whether `viewer` follows each of
-    /// these (as the caller read them, `false` as well as `true`).
-    pub async fn prime_follow_answers(
+    /// these profiles (as the caller read it).
+    pub async fn prime_follows(
         &self,
         viewer: Uuid,
-        answers: impl IntoIterator<Item = (Uuid, bool)>,
+        profiles: impl IntoIterator<Item = (Uuid, bool)>,
     ) {
         self.follows
-            .feed_many(answers.into_iter().map(|(f, yes)| ((viewer, f), yes)))
+            .feed_many(profiles.into_iter().map(|(p, f)| ((viewer, p), f)))
             .await;
     }
 }

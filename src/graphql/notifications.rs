@@ -72,7 +72,7 @@ impl PageActors {
                     .collect();
                 let profiles: Vec<_> = all.into_iter().map(|a| a.profile.clone()).collect();
                 loaders.prime_profiles(profiles).await;
-                loaders.prime_follow_answers(self.viewer, answers).await;
+                loaders.prime_follows(self.viewer, answers).await;
                 Ok::<_, async_graphql::Error>(Arc::new(actors))
             })
             .await?;

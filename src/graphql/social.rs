@@ -1,7 +1,7 @@
 //! The social graph's GraphQL shapes: profiles, posts, their connections
 //! and the payloads of its mutations.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -10,13 +10,20 @@ use super::types::{User, UserError, payload_answer};
 use super::viewer_auth;
 use crate::entity::{post, profile};
 use crate::error::AppError;
-use crate::service::feed::FeedItem;
+use crate::service::feed::FeedPage;
 use crate::service::page::{self, Kind, Page};
 use crate::service::{self, follow::Direction};
 use crate::state::AppState;
 
-pub type PostConnection = Connection<String, Post>;
+pub type PostConnection = Connection<String, Post, EmptyFields, PostEdgeFields>;
 pub type ProfileConnection = Connection<String, Profile>;
+
+/// What a post connection's edge (`PostEdge`) says besides its node.
+#[derive(SimpleObject, Default)]
+pub struct PostEdgeFields {
+    /// Set only on a feed entry that is there because of a repost: who reposted.
+    pub reposted_by: Option<Profile>,
+}
 
 fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders> {
     Ok(ctx.data::<RequestLoaders>()?.get())
@@ -57,41 +64,66 @@ async fn preload_posts<'a>(
     Ok(())
 }
 
-/// A page as a Relay connection, each edge with its opaque cursor.
-pub fn connection<T, N>(kind: Kind, page: Page<T>, node: impl Fn(T) -> N) -> Connection<String, N>
+/// A page as a Relay connection, each edge with its opaque cursor (and
+/// default edge fields: a post edge without a reposter).
+pub fn connection<T, N, E>(
+    kind: Kind,
+    page: Page<T>,
+    node: impl Fn(T) -> N,
+) -> Connection<String, N, EmptyFields, E>
 where
     N: async_graphql::OutputType,
+    E: async_graphql::ObjectType + Default,
 {
     let mut c = Connection::new(false, page.has_next);
-    c.edges.extend(
-        page.items
-            .into_iter()
-            .map(|(key, item)| Edge::new(page::encode(kind, key), node(item))),
-    );
+    c.edges.extend(page.items.into_iter().map(|(key, item)| {
+        Edge::with_additional_fields(page::encode(kind, key), node(item), E::default())
+    }));
     c
 }
 
-/// A feed page as a connection. Its statement read each post's author,
-/// and every author but the viewer is one the viewer followed as of that
-/// read: the request's loaders start with both, so `author` and
-/// `viewerFollows` cost no statement of their own.
+/// A feed page as a connection, each repost entry's edge naming its
+/// reposter. Its statement read each post's author and each reposter, and
+/// whether the viewer follows each author; every reposter but the viewer
+/// is one the viewer followed as of that read: the request's loaders start
+/// with all of it, so `author`, `repostedBy` and `viewerFollows` cost no
+/// statement of their own.
 pub async fn feed_connection(
     ctx: &Context<'_>,
     viewer: uuid::Uuid,
-    page: Page<FeedItem>,
+    feed: FeedPage,
 ) -> Result<PostConnection> {
-    let mut authors = std::collections::HashMap::new();
-    for (_, item) in &page.items {
-        authors
+    let mut profiles = std::collections::HashMap::new();
+    let mut follows = std::collections::HashMap::new();
+    for (_, item) in &feed.page.items {
+        follows.insert(item.author.user_id, item.author_followed);
+        profiles
             .entry(item.author.user_id)
             .or_insert_with(|| item.author.clone());
+        if let Some(reposter) = &item.reposted_by {
+            follows.insert(reposter.user_id, true);
+            profiles
+                .entry(reposter.user_id)
+                .or_insert_with(|| reposter.clone());
+        }
     }
+    follows.remove(&viewer);
     let loaders = loaders(ctx)?;
-    loaders
-        .prime_follows(viewer, authors.keys().copied().filter(|a| *a != viewer))
-        .await;
-    loaders.prime_profiles(authors.into_values()).await;
-    Ok(connection(Kind::Post, page, |item| Post(item.post)))
+    loaders.prime_follows(viewer, follows).await;
+    loaders.prime_profiles(profiles.into_values()).await;
+    let mut c = Connection::new(false, feed.page.has_next);
+    let snapshot = feed.snapshot;
+    c.edges
+        .extend(feed.page.items.into_iter().map(|(key, item)| {
+            Edge::with_additional_fields(
+                page::encode_feed(page::FeedCursor { key, snapshot }),
+                Post(item.post),
+                PostEdgeFields {
+                    reposted_by: item.reposted_by.map(Profile),
+                },
+            )
+        }));
+    Ok(c)
 }
 
 /// The public face of an account. Never carries the email.

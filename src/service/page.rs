@@ -28,6 +28,8 @@ pub enum Kind {
     Like = b'l' as isize,
     /// Notification groups, newest first.
     Notification = b'n' as isize,
+    /// The feed: its cursors carry a snapshot too ([`FeedCursor`]).
+    Feed = b'F' as isize,
 }
 
 /// A validated page request: how many, and after which key.
@@ -84,6 +86,80 @@ impl<T> Page<T> {
     }
 }
 
+/// Where a feed page starts: below the entry `key`, in the feed as it was at
+/// `snapshot` (the largest UUIDv7 of the millisecond its first page was
+/// read; see `service::feed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedCursor {
+    pub key: Uuid,
+    pub snapshot: Uuid,
+}
+
+impl FeedCursor {
+    /// The snapshot of a first page read now.
+    pub fn snapshot_now() -> Uuid {
+        let ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        snapshot_of(ms)
+    }
+}
+
+/// The largest UUIDv7 of the millisecond `ms`: every id made in it or
+/// before is at most this.
+pub fn snapshot_of(ms: u64) -> Uuid {
+    uuid::Builder::from_unix_timestamp_millis(ms, &[0xff; 10]).into_uuid()
+}
+
+/// A validated feed page request: how many, and after which cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedRequest {
+    pub first: u64,
+    pub after: Option<FeedCursor>,
+}
+
+impl FeedRequest {
+    pub fn parse(first: Option<i32>, after: Option<&str>) -> Result<Self, AppError> {
+        let first = PageRequest::parse(Kind::Feed, first, None)?.first;
+        let after = after.map(decode_feed).transpose()?;
+        Ok(Self { first, after })
+    }
+
+    /// Rows to read: one more than asked tells whether a next page exists.
+    pub fn limit(&self) -> u64 {
+        self.first + 1
+    }
+}
+
+pub fn encode_feed(cursor: FeedCursor) -> String {
+    let mut raw = [0u8; 33];
+    raw[0] = Kind::Feed as u8;
+    raw[1..17].copy_from_slice(cursor.key.as_bytes());
+    raw[17..].copy_from_slice(cursor.snapshot.as_bytes());
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// A feed cursor: both keys UUIDv7, the entry at or before the snapshot.
+fn decode_feed(cursor: &str) -> Result<FeedCursor, AppError> {
+    let refused = || AppError::BadUserInput("`after` is not a cursor of this list.".into());
+    // 33 bytes are 44 characters: refuse anything else before decoding.
+    if cursor.len() != 44 {
+        return Err(refused());
+    }
+    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| refused())?;
+    let (Some((&tag, keys)), 33) = (raw.split_first(), raw.len()) else {
+        return Err(refused());
+    };
+    let (key, snapshot) = keys.split_at(16);
+    let (key, snapshot) = (
+        Uuid::from_slice(key).map_err(|_| refused())?,
+        Uuid::from_slice(snapshot).map_err(|_| refused())?,
+    );
+    let v7 = |u: Uuid| u.get_version_num() == 7;
+    if tag != Kind::Feed as u8 || !v7(key) || !v7(snapshot) || key > snapshot {
+        return Err(refused());
+    }
+    Ok(FeedCursor { key, snapshot })
+}
+
 pub fn encode(kind: Kind, key: Uuid) -> String {
     let mut raw = [0u8; 17];
     raw[0] = kind as u8;
@@ -131,6 +207,56 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_feed_cursor_round_trips_and_nothing_else_is_one() {
+        let snapshot = FeedCursor::snapshot_now();
+        let cursor = FeedCursor {
+            key: Uuid::now_v7(),
+            snapshot,
+        };
+        let c = encode_feed(cursor);
+        assert_eq!(
+            FeedRequest::parse(Some(5), Some(&c)).unwrap().after,
+            Some(cursor)
+        );
+        assert!(PageRequest::parse(Kind::Post, Some(5), Some(&c)).is_err());
+        let newer = FeedCursor {
+            key: Uuid::now_v7(),
+            snapshot: snapshot_of(1),
+        };
+        let not_v7 = FeedCursor {
+            key: Uuid::max(),
+            snapshot,
+        };
+        let other_tag = {
+            let mut raw = URL_SAFE_NO_PAD.decode(&c).unwrap();
+            raw[0] = Kind::Post as u8;
+            URL_SAFE_NO_PAD.encode(raw)
+        };
+        for bad in [
+            encode(Kind::Post, cursor.key),
+            encode_feed(newer),
+            encode_feed(not_v7),
+            other_tag,
+            c[1..].to_owned(),
+            format!("{c}A"),
+            "!".repeat(44),
+        ] {
+            assert!(FeedRequest::parse(Some(5), Some(&bad)).is_err(), "{bad:?}");
+        }
+        assert!(FeedRequest::parse(Some(101), None).is_err());
+    }
+
+    #[test]
+    fn a_snapshot_is_at_least_every_id_of_its_millisecond() {
+        let id = Uuid::now_v7();
+        let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+        let ms = secs * 1000 + u64::from(nanos) / 1_000_000;
+        assert!(snapshot_of(ms) >= id);
+        assert!(snapshot_of(ms - 1) < id);
+        assert_eq!(snapshot_of(ms).get_version_num(), 7);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use sns_api::service::feed;
-use sns_api::service::page::PageRequest;
+use sns_api::service::page::{FeedCursor, FeedRequest};
 use uuid::Uuid;
 
 use crate::common::*;
@@ -563,14 +563,19 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
     let me = app.gql("{ me { id } }", json!({}), Some(&tokens[0])).await;
     let viewer = Uuid::parse_str(me["data"]["me"]["id"].as_str().unwrap()).unwrap();
     let conn = &app.db;
+    let snapshot = FeedCursor::snapshot_now();
     for first in [1, 2, 3, 5, 6, 7, 20, 100] {
         for start in (0..ids.len()).step_by(first) {
-            let req = PageRequest {
+            let req = FeedRequest {
                 first: first as u64,
-                after: start.checked_sub(1).map(|k| ids[k]),
+                after: start.checked_sub(1).map(|k| FeedCursor {
+                    key: ids[k],
+                    snapshot,
+                }),
             };
             let page = &ids[start..ids.len().min(start + first + 1)];
-            let statements = feed::feed_statements(conn.get_database_backend(), viewer, req);
+            let statements =
+                feed::feed_statements(conn.get_database_backend(), viewer, req, snapshot);
             for (k, statement) in statements.into_iter().enumerate() {
                 let rows = post_ids(conn, statement).await;
                 assert_eq!(rows, page, "statement {k}, pages of {first} from {start}");
@@ -578,13 +583,18 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
             // With a window of 5, the first statement holds the viewer's
             // posts among everyone's 5 newest below the cursor (the
             // stranger's count too); a full page of them is the page.
-            let statement =
-                feed::feed_statements_in_window(conn.get_database_backend(), viewer, req, 5)
-                    .remove(0);
+            let statement = feed::feed_statements_in_window(
+                conn.get_database_backend(),
+                viewer,
+                req,
+                snapshot,
+                5,
+            )
+            .remove(0);
             let rows = post_ids(conn, statement).await;
             let window: Vec<Uuid> = everyones
                 .iter()
-                .filter(|id| req.after.is_none_or(|after| **id < after))
+                .filter(|id| req.after.is_none_or(|after| **id < after.key))
                 .take(5)
                 .copied()
                 .collect();
@@ -605,7 +615,7 @@ async fn post_ids(conn: &sea_orm::DatabaseConnection, statement: sea_orm::Statem
         .await
         .unwrap()
         .iter()
-        .map(|r| r.try_get("", "id").unwrap())
+        .map(|r| r.try_get("", "entry_id").unwrap())
         .collect()
 }
 

@@ -19,6 +19,7 @@ mod multi;
 mod notifications;
 mod ops;
 mod outage;
+mod reposts;
 mod schema;
 mod sessions;
 mod smtp;

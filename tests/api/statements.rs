@@ -3,6 +3,7 @@
 //! the DataLoaders' batch loads (they run in tasks of their own).
 
 use async_graphql::{Request, Variables};
+use sea_orm::ActiveModelTrait as _;
 use serde_json::{Value, json};
 use sns_api::app::App;
 use sns_api::auth::Auth;
@@ -54,7 +55,7 @@ impl Harness {
 
 // Small enough items that 100 of them fit the default complexity (each
 // field of an item counts `first` times).
-const FEED: &str = "query($first: Int) { feed(first: $first) { edges { node { author { handle viewerFollows followerCount } } } pageInfo { hasNextPage endCursor } } }";
+const FEED: &str = "query($first: Int) { feed(first: $first) { edges { repostedBy { viewerFollows } node { author { viewerFollows } } } pageInfo { hasNextPage endCursor } } }";
 
 // One connection per document: two sibling connections resolve side by
 // side, and whether their loads share a batch depends on timing.
@@ -108,16 +109,51 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
         .await;
     }
 
+    // Reposts among them: the followed authors' posts and a stranger's
+    // (whose author the viewer does not follow), reposted by followees.
+    let stranger = h.account("stranger").await;
+    let mut reposted = Vec::new();
+    for n in 0..30 {
+        let (data, _) = h
+            .run(
+                "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } } }",
+                json!({ "i": { "body": format!("theirs {n}") } }),
+                stranger,
+            )
+            .await;
+        reposted.push(
+            data["createPost"]["post"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    for (n, post) in reposted.iter().enumerate() {
+        let reposter = authors[n % authors.len()].viewer().unwrap().unwrap();
+        sns_api::entity::repost::ActiveModel {
+            id: sea_orm::Set(uuid::Uuid::now_v7()),
+            post_id: sea_orm::Set(uuid::Uuid::parse_str(post).unwrap()),
+            user_id: sea_orm::Set(reposter.user_id),
+            created_at: sea_orm::Set(chrono::Utc::now()),
+            removed_at: sea_orm::Set(None),
+        }
+        .insert(h.state.db())
+        .await
+        .unwrap();
+    }
+
     let (big, big_cost) = h.run(FEED, json!({ "first": 100 }), viewer).await;
     let (small, small_cost) = h.run(FEED, json!({ "first": 20 }), viewer).await;
-    assert_eq!(big["feed"]["edges"].as_array().map(Vec::len), Some(100));
+    let edges = big["feed"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 100);
     assert_eq!(small["feed"]["edges"].as_array().map(Vec::len), Some(20));
-    assert_eq!(
-        big["feed"]["edges"][0]["node"]["author"]["viewerFollows"],
-        true
-    );
-    // The newest posts hold both pages: one statement reads the page and
-    // its authors, and whether the viewer follows them needs none.
+    let reposts = edges.iter().filter(|e| !e["repostedBy"].is_null()).count();
+    assert_eq!(reposts, 30, "{big}");
+    assert_eq!(edges[0]["node"]["author"]["viewerFollows"], false);
+    assert_eq!(edges[0]["repostedBy"]["viewerFollows"], true);
+    assert_eq!(edges[99]["node"]["author"]["viewerFollows"], true);
+    // The newest posts hold both pages: one statement reads the page, its
+    // authors and reposters, and whether the viewer follows them.
     assert_eq!(big_cost, small_cost);
     assert_eq!(small_cost, 1, "a feed page ran {small_cost} statements");
 

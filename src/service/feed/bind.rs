@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use sea_orm::sea_query::{
     Expr, MysqlQueryBuilder, PostgresQueryBuilder, QueryBuilder, SelectStatement, SqlWriter,
     SqliteQueryBuilder, Value,
@@ -20,15 +21,20 @@ use sea_orm::sea_query::{
 use sea_orm::{DbBackend, Statement};
 use uuid::Uuid;
 
-use crate::service::page::PageRequest;
+use crate::service::page::FeedRequest;
 
 /// A value a feed page binds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Param {
     /// The viewer's id.
     Viewer,
-    /// The page lies below this id (`Uuid::max()` for a first page).
+    /// The page lies below this entry key (the snapshot for a first page).
     Cursor,
+    /// The snapshot: entries with a greater key are not in the paged feed.
+    Snapshot,
+    /// The instant from which an undone repost still hides its post's
+    /// older entries (to the second, as `removed_at` is stored).
+    RemovedSince,
     /// The lowest id, where no floor applies (`Uuid::nil()`).
     NoFloor,
     /// Rows a page reads: one more than it shows.
@@ -42,9 +48,11 @@ pub(super) enum Param {
 }
 
 impl Param {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 9] = [
         Self::Viewer,
         Self::Cursor,
+        Self::Snapshot,
+        Self::RemovedSince,
         Self::NoFloor,
         Self::Limit,
         Self::LastRow,
@@ -78,15 +86,31 @@ impl From<Param> for Expr {
 pub(super) struct Bindings {
     viewer: Uuid,
     cursor: Uuid,
+    snapshot: Uuid,
+    removed_since: DateTime<Utc>,
     limit: i64,
     window: i64,
 }
 
 impl Bindings {
-    pub(super) fn new(viewer: Uuid, req: PageRequest, window: u64) -> Self {
+    /// A first page's snapshot is `snapshot`; a later page's, its cursor's.
+    pub(super) fn new(viewer: Uuid, req: FeedRequest, window: u64, snapshot: Uuid) -> Self {
+        let (cursor, snapshot) = req
+            .after
+            .map_or((snapshot, snapshot), |a| (a.key, a.snapshot));
+        let second = instant_of(snapshot).trunc_subsecs(0);
         Self {
             viewer,
-            cursor: req.after.unwrap_or(Uuid::max()),
+            cursor,
+            snapshot,
+            // `removed_at` is stored to the second: an undo in the
+            // snapshot's second may have come after it, so it counts (on a
+            // first page nothing was undone after the snapshot, now).
+            removed_since: if req.after.is_some() {
+                second
+            } else {
+                second + TimeDelta::seconds(1)
+            },
             limit: i64::try_from(req.limit()).unwrap_or(i64::MAX),
             window: i64::try_from(window.max(1)).unwrap_or(i64::MAX),
         }
@@ -96,6 +120,8 @@ impl Bindings {
         match param {
             Param::Viewer => self.viewer.into(),
             Param::Cursor => self.cursor.into(),
+            Param::Snapshot => self.snapshot.into(),
+            Param::RemovedSince => self.removed_since.into(),
             Param::NoFloor => Uuid::nil().into(),
             Param::Limit => self.limit.into(),
             Param::LastRow => (self.limit - 1).into(),
@@ -103,6 +129,16 @@ impl Bindings {
             Param::WindowLast => (self.window - 1).into(),
         }
     }
+}
+
+/// The millisecond of a UUIDv7 (the epoch for any other UUID).
+fn instant_of(id: Uuid) -> DateTime<Utc> {
+    id.get_timestamp()
+        .and_then(|t| {
+            let (secs, nanos) = t.to_unix();
+            DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
+        })
+        .unwrap_or_default()
 }
 
 /// A statement's text for one backend, and the name of each placeholder's

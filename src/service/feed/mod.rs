@@ -1,6 +1,23 @@
-//! The feed: a page of the viewer's posts and those of the profiles it
-//! follows, newest first, each with its author, and the statements that
-//! read it.
+//! The feed: a page of the entries of the viewer and of the profiles it
+//! follows, newest first, each with its post's author and, for a repost,
+//! the reposter; and the statements that read it.
+//!
+//! An entry is a post, keyed by its id, or a repost, keyed by the
+//! repost's id (its moment; always after the post's). A post shows once,
+//! at its newest entry. Paging keeps that while others repost and undo:
+//! a feed's cursor carries, beside the last entry's key, the snapshot `S`
+//! (the largest UUIDv7 of the millisecond its first page was read), and
+//! every page reads the feed as of `S`: a repost made after `S` is neither
+//! shown nor hides the post's older entries (else a post below the cursor
+//! reposted meanwhile would be skipped), and a repost undone after `S`
+//! still hides them, through its row kept with `removed_at` set (else a
+//! post shown above the cursor by it would show again). Only live entries
+//! are shown, so undoing, deleting or unfollowing takes entries away at
+//! once. Known limits: a repost undone and made again after `S` has a new
+//! id, so its old entry no longer hides the post's older ones; an undo in
+//! the same second as `S` but before it still hides them (`removed_at` is
+//! stored to the second); an undone repost's row goes after
+//! [`UNDONE_REPOST_KEPT`], and a paging that outlives it forgets it.
 //!
 //! The statements are built with sea-query, which expresses all they use
 //! (common tables with column lists, derived tables, correlated scalar
@@ -19,37 +36,64 @@ use sea_orm::sea_query::{
     CommonTableExpression, Cond, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
     UnionType, WithClause,
 };
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, IdenStatic, Iterable, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
+    QueryFilter, Statement,
+};
 use uuid::Uuid;
 
 use self::bind::{Bindings, Param, Template};
-use super::page::{Kind, Page, PageRequest};
+use super::page::{FeedCursor, FeedRequest, Page, PageRequest};
 use crate::auth::Viewer;
-use crate::entity::{follow, post, profile};
+use crate::entity::{follow, post, profile, repost};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// A post of a feed page with its author's profile, read in the same
-/// statement. The author is the viewer, or a profile the viewer followed
-/// when the page was read.
+/// An entry of a feed page: a post with its author's profile and, when the
+/// entry is a repost, the reposter's, all read in the same statement. The
+/// reposter is the viewer or a profile it followed when the page was read.
 #[derive(Debug, Clone)]
 pub struct FeedItem {
     pub post: post::Model,
     pub author: profile::Model,
+    /// Whether the viewer followed the author when the page was read.
+    pub author_followed: bool,
+    pub reposted_by: Option<profile::Model>,
 }
 
-/// A page of the viewer's feed: its own posts and those of the profiles it
-/// follows, newest first, each with its author: one statement, two when the
-/// newest posts hold too few of the viewer's (see [`feed_statements`]).
+/// A page of the feed, each item keyed by its entry's key, and the
+/// snapshot its cursors carry.
+#[derive(Debug, Clone)]
+pub struct FeedPage {
+    pub page: Page<FeedItem>,
+    pub snapshot: Uuid,
+}
+
+impl FeedPage {
+    /// The cursor of the entry `key` of this page.
+    pub fn cursor(&self, key: Uuid) -> FeedCursor {
+        FeedCursor {
+            key,
+            snapshot: self.snapshot,
+        }
+    }
+}
+
+/// A page of the viewer's feed, newest entry first: one statement, two
+/// when the newest posts hold too few of the viewer's entries (see
+/// [`feed_statements`]).
 pub async fn feed(
     state: &AppState,
     viewer: &Viewer,
     first: Option<i32>,
     after: Option<&str>,
-) -> Result<Page<FeedItem>, AppError> {
-    let req = PageRequest::parse(Kind::Post, first, after)?;
+) -> Result<FeedPage, AppError> {
+    let req = FeedRequest::parse(first, after)?;
+    let snapshot = req
+        .after
+        .map_or_else(FeedCursor::snapshot_now, |a| a.snapshot);
     let mut rows = Vec::new();
-    for statement in feed_statements(state.backend(), viewer.user_id, req) {
+    for statement in feed_statements(state.backend(), viewer.user_id, req, snapshot) {
         rows = state.db().query_all_raw(statement).await?;
         // A full page from the newest posts is the page; a short one may
         // only mean that the window ended.
@@ -60,48 +104,86 @@ pub async fn feed(
     let items = rows
         .iter()
         .map(|row| {
+            let key: Uuid = row.try_get("", ENTRY_ID)?;
+            let followed: Option<Uuid> = row.try_get("", FOLLOWED_AUTHOR)?;
             let item = FeedItem {
                 post: post::Model::from_query_result(row, "")?,
                 author: profile::Model::from_query_result(row, AUTHOR)?,
+                author_followed: followed.is_some(),
+                reposted_by: profile::Model::from_query_result_optional(row, REPOSTER)?,
             };
-            Ok((item.post.id, item))
+            Ok((key, item))
         })
         .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
-    Ok(Page::from_rows(req, items))
+    let page = Page::from_rows(
+        PageRequest {
+            first: req.first,
+            after: None,
+        },
+        items,
+    );
+    Ok(FeedPage { page, snapshot })
+}
+
+/// How long an undone repost keeps its row (`removed_at` set) before
+/// housekeeping deletes it ([`purge_undone_reposts`]). While it is kept, a
+/// feed being paged still knows that its post had that newer entry, and
+/// does not show the post again below it. A feed paged from a first page
+/// older than this loses that for reposts undone more than this ago: a
+/// post it showed by such a repost may come again, at an older entry.
+pub const UNDONE_REPOST_KEPT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes the rows of reposts undone more than [`UNDONE_REPOST_KEPT`] ago;
+/// answers how many.
+pub async fn purge_undone_reposts(state: &AppState) -> Result<u64, AppError> {
+    let kept = chrono::TimeDelta::from_std(UNDONE_REPOST_KEPT).map_err(AppError::internal)?;
+    let purged = repost::Entity::delete_many()
+        .filter(repost::Column::RemovedAt.lt(super::clock::now() - kept))
+        .exec(state.db())
+        .await?;
+    Ok(purged.rows_affected)
 }
 
 /// Posts a feed page looks for among the newest (below the cursor) before
 /// it reads author by author.
 pub const RECENT_WINDOW: u64 = 2000;
 
-/// The statements `feed` tries in turn for a page of `viewer`'s feed, each
-/// reading `req.limit()` rows at most (with their authors, see
-/// [`with_authors`]); the first full answer, or the last answer, is the
-/// page. (Public so that benches/feed.rs explains the very statements the
-/// server runs.)
+/// The statements `feed` tries in turn for a page of `viewer`'s feed as it
+/// was at `snapshot` (a first page's; a later page reads its cursor's),
+/// each reading `req.limit()` entries at most (with their posts and
+/// profiles, see [`with_profiles`]); the first full answer, or the last
+/// answer, is the page. (Public so that benches/feed.rs explains the very
+/// statements the server runs.)
 ///
-/// Which posts the page holds: the `limit` newest below the cursor among
-/// the viewer's and its followees'. Two ways to find them, measured in
+/// Which entries the page holds: the `limit` newest below the cursor among
+/// the viewer's and its followees' posts and reposts, each post at its
+/// newest entry only ([`unhidden`]). Two ways to find them, measured in
 /// docs/benchmarks.md ("Feed"):
 ///
-/// 1. [`recent_scan`] or [`recent_seek`]: the viewer's posts among the
-///    newest [`RECENT_WINDOW`] posts of everyone. Cheap when the viewer
+/// 1. [`recent_scan`] or [`recent_seek`]: the entries from the newest
+///    [`RECENT_WINDOW`] posts of everyone down. Cheap when the viewer
 ///    follows enough of those who post, and complete then: nothing outside
 ///    the window is newer than what is in it, so a full page from it is the
 ///    page.
 /// 2. [`by_author`]: author by author, a bounded read each, for any feed.
-pub fn feed_statements(backend: DbBackend, viewer: Uuid, req: PageRequest) -> Vec<Statement> {
-    feed_statements_in_window(backend, viewer, req, RECENT_WINDOW)
+pub fn feed_statements(
+    backend: DbBackend,
+    viewer: Uuid,
+    req: FeedRequest,
+    snapshot: Uuid,
+) -> Vec<Statement> {
+    feed_statements_in_window(backend, viewer, req, snapshot, RECENT_WINDOW)
 }
 
 /// [`feed_statements`] with another window (the tests make it small).
 pub fn feed_statements_in_window(
     backend: DbBackend,
     viewer: Uuid,
-    req: PageRequest,
+    req: FeedRequest,
+    snapshot: Uuid,
     window: u64,
 ) -> Vec<Statement> {
-    let bindings = Bindings::new(viewer, req, window);
+    let bindings = Bindings::new(viewer, req, window, snapshot);
     let templates = Templates::of(backend);
     vec![
         templates.recent.bind(&bindings),
@@ -109,7 +191,7 @@ pub fn feed_statements_in_window(
     ]
 }
 
-/// The feed's two statements for one backend, with their authors joined.
+/// The feed's two statements for one backend, with their profiles joined.
 struct Templates {
     recent: Template,
     by_author: Template,
@@ -135,110 +217,365 @@ impl Templates {
             recent_scan()
         };
         Self {
-            recent: Template::new(backend, &with_authors(recent)),
-            by_author: Template::new(backend, &with_authors(by_author())),
+            recent: Template::new(backend, &with_profiles(recent)),
+            by_author: Template::new(backend, &with_profiles(by_author(backend))),
         }
     }
 }
 
-/// The prefix of the author's columns in a feed statement's rows (no
-/// prefixed profile column may be named as a post column: a unit test
-/// checks).
+/// The prefixes of the author's and the reposter's columns in a feed
+/// statement's rows (no prefixed profile column may be named as a post
+/// column or as one of the entry's: a unit test checks).
 const AUTHOR: &str = "author_";
+const REPOSTER: &str = "reposter_";
+
+// The columns of an entry: its key (the post's id, or the repost's), its
+// post, and the reposter (null on a post's own entry); and whether the
+// viewer follows the author (the author's id, or null).
+const ENTRY_ID: &str = "entry_id";
+const POST_ID: &str = "post_id";
+const REPOSTER_ID: &str = "reposter_id";
+const FOLLOWED_AUTHOR: &str = "followed_author_id";
 
 // The names the statements give their own tables and columns.
 const AUTHORS: &str = "authors";
 const AUTHOR_ID: &str = "author_id";
-const RECENT: &str = "recent";
+const FOUND: &str = "found";
+const REACH: &str = "reach";
 const FLOOR: &str = "floor";
 const ID: &str = "id";
 const TOPS: &str = "tops";
 const TOP: &str = "top";
 const BOUND: &str = "bound";
-const FLOORS: &str = "floors";
 const PAGE: &str = "page";
+const ENTRIES: &str = "entries";
+const AUTHOR_PROFILE: &str = "author_profile";
+const REPOSTER_PROFILE: &str = "reposter_profile";
+/// The alias of a repost that may hide an entry.
+const LATER: &str = "later";
 
-/// `page` (the page's posts, newest first) with each post's author's
-/// profile beside it, its columns named with the prefix [`AUTHOR`]. The
-/// page is a derived table with its own `LIMIT`, so the join reads the
-/// page's authors only.
-fn with_authors(page: SelectStatement) -> SelectStatement {
-    let mut select = Query::select();
-    select.columns(post::Column::iter().map(|c| (PAGE, c)));
-    for c in profile::Column::iter() {
-        select.expr_as(
-            Expr::col((profile::Entity, c)),
-            format!("{AUTHOR}{}", c.as_str()),
-        );
+/// Where a feed's entries come from: each followed author's posts, and
+/// each one's reposts (ordered by `ix_post_author_id` and
+/// `ix_repost_user_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Posts,
+    Reposts,
+}
+
+impl Source {
+    const BOTH: [Self; 2] = [Self::Posts, Self::Reposts];
+
+    /// The table's alias in the statements.
+    fn alias(self) -> &'static str {
+        match self {
+            Self::Posts => "p",
+            Self::Reposts => "r",
+        }
     }
+
+    /// The column of the entry's key (also the table's primary key).
+    fn key(self) -> Expr {
+        Expr::col((self.alias(), ID))
+    }
+
+    /// Whose entry it is: the author or the reposter.
+    fn owner(self) -> Expr {
+        match self {
+            Self::Posts => Expr::col((self.alias(), post::Column::AuthorId)),
+            Self::Reposts => Expr::col((self.alias(), repost::Column::UserId)),
+        }
+    }
+
+    /// The entry's post.
+    fn post(self) -> Expr {
+        match self {
+            Self::Posts => self.key(),
+            Self::Reposts => Expr::col((self.alias(), repost::Column::PostId)),
+        }
+    }
+
+    /// The CTE names of this source's tops and floors.
+    fn named(self, name: &str) -> String {
+        format!("{}_{name}", self.alias())
+    }
+
+    /// `FROM table AS alias WHERE` the entry is shown (live, and its
+    /// post's newest entry); callers add what they select and where it
+    /// lies. With `driver`, `FROM driver JOIN table AS alias` on the owner
+    /// being the driver's `author_id`.
+    fn shown(self, driver: Option<(&str, JoinType)>, hide: Hide) -> SelectStatement {
+        let mut select = Query::select();
+        if let Some((table, _)) = driver {
+            select.from(table.to_owned());
+        }
+        let on = |table: &str| self.owner().equals((table.to_owned(), AUTHOR_ID));
+        match (self, driver) {
+            (Self::Posts, None) => {
+                select.from_as(post::Entity, self.alias());
+            }
+            (Self::Posts, Some((table, join))) => {
+                select.join_as(join, post::Entity, self.alias(), on(table));
+            }
+            (Self::Reposts, None) => {
+                select.from_as(repost::Entity, self.alias());
+            }
+            (Self::Reposts, Some((table, join))) => {
+                select.join_as(join, repost::Entity, self.alias(), on(table));
+            }
+        }
+        if let Some((table, _)) = driver {
+            // Also in `WHERE`: a `CROSS JOIN` is written without its `ON`.
+            select.and_where(on(table));
+        }
+        if self == Self::Reposts {
+            select.and_where(Expr::col((self.alias(), repost::Column::RemovedAt)).is_null());
+        }
+        select
+            .and_where(unhidden(self.post(), self.key(), hide))
+            .take()
+    }
+
+    /// `SELECT key, post, reposter` of the shown entries (see [`Self::shown`]).
+    fn entries(self, driver: Option<(&str, JoinType)>, hide: Hide) -> SelectStatement {
+        let reposter = match self {
+            Self::Posts => Expr::value(Option::<Uuid>::None),
+            Self::Reposts => self.owner(),
+        };
+        self.shown(driver, hide)
+            .expr_as(self.key(), ENTRY_ID)
+            .expr_as(self.post(), POST_ID)
+            .expr_as(reposter, REPOSTER_ID)
+            .take()
+    }
+
+    /// The key of this source's newest shown entry of the author in
+    /// `table.author_id` below the cursor; an `OFFSET` added to it reads
+    /// that many shown entries further back.
+    fn newest_below(self, table: &str) -> SelectStatement {
+        self.shown(None, Hide::NotExists)
+            .expr(self.key())
+            .and_where(self.owner().equals((table.to_owned(), AUTHOR_ID)))
+            .and_where(self.key().lt(Param::Cursor))
+            .order_by_expr(self.key(), Order::Desc)
+            .limit(1)
+            .take()
+    }
+}
+
+/// Whether the entry `key` of `post` is the post's newest entry in the
+/// paged feed: no repost of it by the viewer or a followee is newer, at or
+/// before the snapshot, and still there or undone at or after the
+/// snapshot (`RemovedSince`). A newer entry above the cursor was on an
+/// earlier page, so the post is not shown again; one made after the
+/// snapshot is ignored, so the post is not skipped either.
+///
+/// Two ways to write it, the same rows ([`Hide`]).
+fn unhidden(post: Expr, key: Expr, hide: Hide) -> Expr {
+    let later = Query::select()
+        .column((LATER, repost::Column::Id))
+        .from_as(repost::Entity, LATER)
+        .and_where(Expr::col((LATER, repost::Column::PostId)).eq(post))
+        .and_where(Expr::col((LATER, repost::Column::Id)).gt(key))
+        .and_where(Expr::col((LATER, repost::Column::Id)).lte(Param::Snapshot))
+        .cond_where(
+            Cond::any()
+                .add(Expr::col((LATER, repost::Column::RemovedAt)).is_null())
+                .add(Expr::col((LATER, repost::Column::RemovedAt)).gte(Param::RemovedSince)),
+        )
+        .cond_where(is_author(Expr::col((LATER, repost::Column::UserId))))
+        .limit(1)
+        .take();
+    match hide {
+        Hide::FirstIsNull => Expr::from(later).is_null(),
+        Hide::NotExists => Expr::exists(later).not(),
+    }
+}
+
+/// How [`unhidden`] is written. PostgreSQL plans `NOT EXISTS` as an
+/// anti-join, which over a window's reposts hashes every repost (12 ms a
+/// page on the benchmark's data), while "the first such repost is null"
+/// stays one index seek an entry there (0.7 ms); but in the by-author
+/// statement that form's estimates pass `jit_above_cost`, and compiling
+/// it costs 50-650 ms, where `NOT EXISTS` runs in 10-24 ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hide {
+    FirstIsNull,
+    NotExists,
+}
+
+/// `who` is the viewer or a profile it follows.
+fn is_author(who: Expr) -> Cond {
+    Cond::any()
+        .add(who.clone().eq(Param::Viewer))
+        .add(who.in_subquery(followees()))
+}
+
+/// `page` (the page's entries, newest first) with each entry's post, the
+/// post's author's profile (its columns named with the prefix [`AUTHOR`]),
+/// the reposter's ([`REPOSTER`], null on a post's own entry) and whether
+/// the viewer follows the author. The page is a derived table with its own
+/// `LIMIT`, so the joins read the page's rows only.
+fn with_profiles(page: SelectStatement) -> SelectStatement {
+    let mut select = Query::select();
     select
+        .column((PAGE, ENTRY_ID))
+        .columns(post::Column::iter().map(|c| (post::Entity, c)));
+    for (prefix, table) in [(AUTHOR, AUTHOR_PROFILE), (REPOSTER, REPOSTER_PROFILE)] {
+        for c in profile::Column::iter() {
+            select.expr_as(Expr::col((table, c)), format!("{prefix}{}", c.as_str()));
+        }
+    }
+    let followed = Query::select()
+        .column(follow::Column::FolloweeId)
+        .from(follow::Entity)
+        .and_where(Expr::col(follow::Column::FollowerId).eq(Param::Viewer))
+        .and_where(
+            Expr::col(follow::Column::FolloweeId).equals((post::Entity, post::Column::AuthorId)),
+        )
+        .take();
+    select
+        .expr_as(Expr::from(followed), FOLLOWED_AUTHOR)
         .from_subquery(page, PAGE)
         .join(
             JoinType::InnerJoin,
-            profile::Entity,
-            Expr::col((profile::Entity, profile::Column::UserId))
-                .equals((PAGE, post::Column::AuthorId)),
+            post::Entity,
+            Expr::col((post::Entity, post::Column::Id)).equals((PAGE, POST_ID)),
         )
-        .order_by((PAGE, post::Column::Id), Order::Desc)
+        .join_as(
+            JoinType::InnerJoin,
+            profile::Entity,
+            AUTHOR_PROFILE,
+            Expr::col((AUTHOR_PROFILE, profile::Column::UserId))
+                .equals((post::Entity, post::Column::AuthorId)),
+        )
+        .join_as(
+            JoinType::LeftJoin,
+            profile::Entity,
+            REPOSTER_PROFILE,
+            Expr::col((REPOSTER_PROFILE, profile::Column::UserId)).equals((PAGE, REPOSTER_ID)),
+        )
+        .order_by((PAGE, ENTRY_ID), Order::Desc)
         .take()
 }
 
-/// The window statement of PostgreSQL and MySQL: the viewer's posts among
-/// the newest `Window` posts below the cursor.
+/// The newest `Limit` of `entries` (a `UNION ALL` of [`Source::entries`]).
+fn newest(entries: SelectStatement) -> SelectStatement {
+    Query::select()
+        .columns([ENTRY_ID, POST_ID, REPOSTER_ID])
+        .from_subquery(entries, ENTRIES)
+        .order_by(ENTRY_ID, Order::Desc)
+        .limit(Param::Limit.marker())
+        .take()
+}
+
+/// The window statement of PostgreSQL and MySQL: the entries from the
+/// newest `Window` posts below the cursor down.
 ///
-/// PostgreSQL walks its primary key backwards and keeps the viewer's
-/// (MariaDB copies the window's rows first: a derived table with a `LIMIT`
-/// is not merged).
+/// 1. `found`: the viewer's shown post entries among those posts, newest
+///    `Limit` first. PostgreSQL walks its primary key backwards and keeps
+///    the viewer's (MariaDB copies the window's rows first: a derived
+///    table with a `LIMIT` is not merged).
+/// 2. `reach`: how far down reposts can be on the page: to the `Limit`-th
+///    of `found` when it is full (older ones lose to those), else to the
+///    window's oldest post.
+/// 3. The page: the newest `Limit` of `found` and the shown reposts from
+///    `reach` to the cursor (a backwards walk of the repost key).
 fn recent_scan() -> SelectStatement {
-    let newest = Query::select()
-        .columns(post::Column::iter())
+    let p = Source::Posts;
+    let newest_posts = Query::select()
+        .columns([post::Column::Id, post::Column::AuthorId])
         .from(post::Entity)
         .and_where(Expr::col(post::Column::Id).lt(Param::Cursor))
         .order_by(post::Column::Id, Order::Desc)
         .limit(Param::Window.marker())
         .take();
-    Query::select()
-        .columns(post::Column::iter())
-        .from_subquery(newest, RECENT)
-        .cond_where(
-            Cond::any()
-                .add(Expr::col(post::Column::AuthorId).eq(Param::Viewer))
-                .add(Expr::col(post::Column::AuthorId).in_subquery(followees())),
-        )
-        .order_by(post::Column::Id, Order::Desc)
+    let found = Query::select()
+        .expr_as(p.key(), ENTRY_ID)
+        .from_subquery(newest_posts, p.alias())
+        .cond_where(is_author(p.owner()))
+        .and_where(unhidden(p.post(), p.key(), Hide::FirstIsNull))
+        .order_by((p.alias(), ID), Order::Desc)
         .limit(Param::Limit.marker())
+        .take();
+    let reach = Query::select()
+        .expr(Func::coalesce([
+            Expr::from(
+                Query::select()
+                    .column(ENTRY_ID)
+                    .from(FOUND)
+                    .order_by(ENTRY_ID, Order::Desc)
+                    .limit(1)
+                    .offset(Param::LastRow.marker())
+                    .take(),
+            ),
+            Expr::from(window_floor()),
+            Param::NoFloor.into(),
+        ]))
+        .take();
+    let r = Source::Reposts;
+    let reposts = r
+        .entries(None, Hide::FirstIsNull)
+        .cond_where(is_author(r.owner()))
+        .and_where(r.key().lt(Param::Cursor))
+        .and_where(
+            r.key()
+                .gte(Expr::from(Query::select().column(FLOOR).from(REACH).take())),
+        )
+        .take();
+    let mut posts = Query::select()
+        .columns([ENTRY_ID])
+        .expr_as(Expr::col(ENTRY_ID), POST_ID)
+        .expr_as(Expr::value(Option::<Uuid>::None), REPOSTER_ID)
+        .from(FOUND)
+        .take();
+    newest(posts.union(UnionType::All, reposts).take())
+        .with_cte(
+            WithClause::new()
+                .cte(cte(FOUND, &[ENTRY_ID], found))
+                .cte(cte(REACH, &[FLOOR], reach))
+                .to_owned(),
+        )
         .take()
 }
 
-/// SQLite's window statement: the same posts as [`recent_scan`]'s.
+/// The id of the window's oldest post: the `Window`-th newest below the
+/// cursor (on the key alone), or null when fewer are.
+fn window_floor() -> SelectStatement {
+    Query::select()
+        .column(post::Column::Id)
+        .from(post::Entity)
+        .and_where(Expr::col(post::Column::Id).lt(Param::Cursor))
+        .order_by(post::Column::Id, Order::Desc)
+        .limit(1)
+        .offset(Param::WindowLast.marker())
+        .take()
+}
+
+/// SQLite's window statement: the same entries as [`recent_scan`]'s.
 ///
 /// SQLite's key on `post.id` is an index apart from the rows, so walking it
 /// costs a row lookup a post: here the window's oldest post (`floor`) is
-/// found on the key alone, then each followed author's posts from it up
-/// are read from `ix_post_author_id` (an index seek an author, and at most
-/// `Window` entries in all).
+/// found on the key alone, then each followed author's posts and reposts
+/// from it up are read from `ix_post_author_id` and `ix_repost_user_id`
+/// (two index seeks an author, and about `Window` entries in all).
 fn recent_seek() -> SelectStatement {
-    let floor = newest_below(None).offset(Param::WindowLast.marker()).take();
-    let floor_or_lowest = Func::coalesce([
-        Expr::from(Query::select().column(ID).from(FLOOR).take()),
-        Param::NoFloor.into(),
-    ]);
-    Query::select()
-        .columns(post::Column::iter().map(|c| (post::Entity, c)))
-        .from(AUTHORS)
-        .join(
-            JoinType::InnerJoin,
-            post::Entity,
-            Cond::all()
-                .add(Expr::col((post::Entity, post::Column::AuthorId)).equals((AUTHORS, AUTHOR_ID)))
-                .add(Expr::col((post::Entity, post::Column::Id)).lt(Param::Cursor))
-                .add(Expr::col((post::Entity, post::Column::Id)).gte(floor_or_lowest)),
-        )
-        .order_by((post::Entity, post::Column::Id), Order::Desc)
-        .limit(Param::Limit.marker())
+    let floor_or_lowest = || {
+        Expr::from(Func::coalesce([
+            Expr::from(Query::select().column(ID).from(FLOOR).take()),
+            Param::NoFloor.into(),
+        ]))
+    };
+    let [mut posts, reposts] = Source::BOTH.map(|s| {
+        s.entries(Some((AUTHORS, JoinType::InnerJoin)), Hide::FirstIsNull)
+            .and_where(s.key().lt(Param::Cursor))
+            .and_where(s.key().gte(floor_or_lowest()))
+            .take()
+    });
+    newest(posts.union(UnionType::All, reposts).take())
         .with_cte(
             WithClause::new()
-                .cte(cte(FLOOR, &[ID], floor))
+                .cte(cte(FLOOR, &[ID], window_floor()))
                 .cte(authors())
                 .to_owned(),
         )
@@ -246,30 +583,52 @@ fn recent_seek() -> SelectStatement {
 }
 
 /// The page read author by author, for any feed. `Limit` is one more than
-/// the page (the extra row tells whether a next page follows).
+/// the page (the extra row tells whether a next page follows). A source
+/// is one author's posts, or its reposts; only shown entries count.
 ///
-/// 1. `tops`: each author's newest post below the cursor (one index seek).
-/// 2. `bound`: the `Limit`-th newest of those. At least `Limit` posts are
+/// 1. `tops`: each source's newest entry below the cursor (an index seek).
+/// 2. `bound`: the `Limit`-th newest of those. At least `Limit` entries are
 ///    at or above it (those tops), so the page lies at or above it too, and
-///    only the `Limit` authors whose top reaches it can be on the page.
-///    Fewer than `Limit` authors with posts: no bound (`NoFloor`).
-/// 3. `floors`: no author holds more than `Limit` posts of the page, so
-///    each remaining author's floor is the later of the bound and its own
-///    `Limit`-th newest post below the cursor.
-/// 4. The page: each remaining author's posts from its floor to the cursor
-///    (a range of `ix_post_author_id`), newest `Limit` first.
+///    only the `Limit` sources whose top reaches it can be on the page.
+///    Fewer than `Limit` sources with entries: no bound (`NoFloor`).
+/// 3. `p_floors`, `r_floors`: no source holds more than `Limit` entries of
+///    the page, so each remaining source's floor is the later of the bound
+///    and its own `Limit`-th newest entry below the cursor.
+/// 4. The page: each remaining source's entries from its floor to the
+///    cursor (a range of its index), newest `Limit` first.
 ///
-/// A seek an author for its top, then for at most `Limit` authors a seek
-/// and at most `Limit` entries each, however long the authors' histories.
-fn by_author() -> SelectStatement {
-    let tops = Query::select()
-        .column(AUTHOR_ID)
-        .expr(newest_below(Some(AUTHORS)))
-        .from(AUTHORS)
-        .take();
+/// Two seeks an author for its tops, then for at most `Limit` sources a
+/// seek and at most `Limit` shown entries each, however long the authors'
+/// histories.
+fn by_author(backend: DbBackend) -> SelectStatement {
+    // SQLite would rather walk every repost below the cursor than seek
+    // each remaining reposter's: its `CROSS JOIN` keeps the floors outside.
+    let driven = if backend == DbBackend::Sqlite {
+        JoinType::CrossJoin
+    } else {
+        JoinType::InnerJoin
+    };
+    let tops = {
+        let mut select = Query::select();
+        select.column(AUTHOR_ID).from(AUTHORS);
+        for s in Source::BOTH {
+            select.expr(s.newest_below(AUTHORS));
+        }
+        select.take()
+    };
+    let top_of = |s: Source| s.named(TOP);
+    let every_top = {
+        let [mut p, r] = Source::BOTH.map(|s| {
+            Query::select()
+                .expr_as(Expr::col(top_of(s)), TOP)
+                .from(TOPS)
+                .take()
+        });
+        p.union(UnionType::All, r).take()
+    };
     let bound = Query::select()
         .column(TOP)
-        .from(TOPS)
+        .from_subquery(every_top, "every_top")
         .and_where(Expr::col(TOP).is_not_null())
         .order_by(TOP, Order::Desc)
         .limit(1)
@@ -281,41 +640,30 @@ fn by_author() -> SelectStatement {
             Param::NoFloor.into(),
         ]))
     };
-    let own_floor = Func::coalesce([
-        Expr::from(
-            newest_below(Some(TOPS))
-                .offset(Param::LastRow.marker())
-                .take(),
-        ),
-        Param::NoFloor.into(),
-    ]);
-    let floors = Query::select()
-        .column(AUTHOR_ID)
-        .expr(Func::greatest([own_floor.into(), bound_or_lowest()]))
-        .from(TOPS)
-        .and_where(Expr::col(TOP).gte(bound_or_lowest()))
-        .take();
-    Query::select()
-        .columns(post::Column::iter().map(|c| (post::Entity, c)))
-        .from(FLOORS)
-        .join(
-            JoinType::InnerJoin,
-            post::Entity,
-            Cond::all()
-                .add(Expr::col((post::Entity, post::Column::AuthorId)).equals((FLOORS, AUTHOR_ID)))
-                .add(Expr::col((post::Entity, post::Column::Id)).gte(Expr::col((FLOORS, FLOOR))))
-                .add(Expr::col((post::Entity, post::Column::Id)).lt(Param::Cursor)),
-        )
-        .order_by((post::Entity, post::Column::Id), Order::Desc)
-        .limit(Param::Limit.marker())
-        .with_cte(
-            WithClause::new()
-                .cte(authors())
-                .cte(cte(TOPS, &[AUTHOR_ID, TOP], tops))
-                .cte(cte(BOUND, &[FLOOR], bound))
-                .cte(cte(FLOORS, &[AUTHOR_ID, FLOOR], floors))
-                .to_owned(),
-        )
+    let mut with = WithClause::new();
+    with.cte(authors())
+        .cte(cte(TOPS, &[AUTHOR_ID, "p_top", "r_top"], tops))
+        .cte(cte(BOUND, &[FLOOR], bound));
+    let [mut posts, reposts] = Source::BOTH.map(|s| {
+        let own_floor = Func::coalesce([
+            Expr::from(s.newest_below(TOPS).offset(Param::LastRow.marker()).take()),
+            Param::NoFloor.into(),
+        ]);
+        let floors = Query::select()
+            .column(AUTHOR_ID)
+            .expr(Func::greatest([own_floor.into(), bound_or_lowest()]))
+            .from(TOPS)
+            .and_where(Expr::col(top_of(s)).gte(bound_or_lowest()))
+            .take();
+        let floors_name = s.named("floors");
+        with.cte(cte_named(floors_name.clone(), &[AUTHOR_ID, FLOOR], floors));
+        s.entries(Some((&floors_name, driven)), Hide::NotExists)
+            .and_where(s.key().gte(Expr::col((floors_name.clone(), FLOOR))))
+            .and_where(s.key().lt(Param::Cursor))
+            .take()
+    });
+    newest(posts.union(UnionType::All, reposts).take())
+        .with_cte(with.to_owned())
         .take()
 }
 
@@ -339,27 +687,17 @@ fn authors() -> CommonTableExpression {
     cte(AUTHORS, &[AUTHOR_ID], authors)
 }
 
-/// The id of the newest post below the cursor; with `author_of`, of the
-/// author in that table's `author_id` (an index seek). An `OFFSET` added
-/// to it reads that many posts further back.
-fn newest_below(author_of: Option<&'static str>) -> SelectStatement {
-    let mut select = Query::select();
-    select.column(post::Column::Id).from(post::Entity);
-    if let Some(table) = author_of {
-        select.and_where(
-            Expr::col((post::Entity, post::Column::AuthorId)).equals((table, AUTHOR_ID)),
-        );
-    }
-    select
-        .and_where(Expr::col(post::Column::Id).lt(Param::Cursor))
-        .order_by(post::Column::Id, Order::Desc)
-        .limit(1)
-        .take()
-}
-
 /// The common table `name(columns...) AS (query)`.
 fn cte(
     name: &'static str,
+    columns: &[&'static str],
+    query: SelectStatement,
+) -> CommonTableExpression {
+    cte_named(name.to_owned(), columns, query)
+}
+
+fn cte_named(
+    name: String,
     columns: &[&'static str],
     query: SelectStatement,
 ) -> CommonTableExpression {
@@ -382,15 +720,19 @@ mod tests {
     #[test]
     fn every_value_of_a_feed_statement_is_a_placeholder_bound_by_name() {
         let viewer = Uuid::now_v7();
-        let req = PageRequest {
+        let snapshot = FeedCursor::snapshot_now();
+        let req = FeedRequest {
             first: 20,
-            after: Some(Uuid::now_v7()),
+            after: Some(FeedCursor {
+                key: Uuid::now_v7(),
+                snapshot,
+            }),
         };
         for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
             let templates = Templates::of(backend);
             for (template, statement) in [&templates.recent, &templates.by_author]
                 .into_iter()
-                .zip(feed_statements(backend, viewer, req))
+                .zip(feed_statements(backend, viewer, req, snapshot))
             {
                 let sql = template.sql();
                 assert!(!sql.contains('\''), "{backend:?}: a literal in {sql}");
@@ -416,14 +758,17 @@ mod tests {
     }
 
     #[test]
-    fn a_feed_rows_author_columns_are_named_apart_from_its_post_columns() {
-        for c in profile::Column::iter() {
-            let named = format!("{AUTHOR}{}", c.as_str());
-            assert!(
-                post::Column::iter().all(|p| p.as_str() != named),
-                "profile column {} would read as the post's {named}",
-                c.as_str()
-            );
+    fn a_feed_rows_profile_columns_are_named_apart_from_its_other_columns() {
+        for prefix in [AUTHOR, REPOSTER] {
+            for c in profile::Column::iter() {
+                let named = format!("{prefix}{}", c.as_str());
+                assert!(
+                    post::Column::iter().all(|p| p.as_str() != named)
+                        && ![ENTRY_ID, FOLLOWED_AUTHOR].contains(&named.as_str()),
+                    "profile column {} would read as {named}",
+                    c.as_str()
+                );
+            }
         }
     }
 }

@@ -1,0 +1,626 @@
+//! Reposts in the feed: a repost enters the reposter's followers' feeds at
+//! its moment, as an edge naming the reposter; a post shows once, at its
+//! newest entry; paging keeps every entry once while others post, repost
+//! and unrepost; removals take effect at once. Both feed statements are
+//! checked against a model of the rule on the same rows.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
+use serde_json::{Value, json};
+use sns_api::entity::repost;
+use sns_api::service::feed;
+use sns_api::service::page::{FeedCursor, FeedRequest, encode_feed, snapshot_of};
+use uuid::Uuid;
+
+use crate::common::*;
+
+const FEED: &str = "query($first: Int!, $after: String) { feed(first: $first, after: $after) { \
+    edges { cursor repostedBy { handle viewerFollows } node { id body author { handle viewerFollows } } } \
+    pageInfo { hasNextPage endCursor } } }";
+
+/// One feed edge: the post's body and the reposter's handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    id: String,
+    body: String,
+    by: Option<String>,
+}
+
+fn entry(body: &str, by: Option<&str>) -> (String, Option<String>) {
+    (body.to_owned(), by.map(str::to_owned))
+}
+
+impl TestApp {
+    /// The account id behind a token.
+    async fn id_of_token(&self, token: &str) -> Uuid {
+        let me = self.gql("{ me { id } }", json!({}), Some(token)).await;
+        Uuid::parse_str(me["data"]["me"]["id"].as_str().expect("me")).expect("a uuid")
+    }
+
+    /// `token` reposts (`repost`) or undoes its repost (`unrepost`) of
+    /// `post`; the mutation must be accepted.
+    async fn repost_as(&self, token: &str, mutation: &str, post: &str) {
+        let body = self
+            .gql(
+                &format!(
+                    "mutation($p: ID!) {{ {mutation}(postId: $p) {{ post {{ id }} errors {{ code }} }} }}"
+                ),
+                json!({"p": post}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(body["data"][mutation]["errors"], json!([]), "{body}");
+    }
+
+    async fn reposted(&self, token: &str, post: &str) {
+        self.repost_as(token, "repost", post).await;
+    }
+
+    async fn unreposted(&self, token: &str, post: &str) {
+        self.repost_as(token, "unrepost", post).await;
+    }
+
+    /// One feed page: its entries, and the cursor after it when more follow.
+    async fn feed_page(
+        &self,
+        token: &str,
+        first: i64,
+        after: Option<&str>,
+    ) -> (Vec<Entry>, Option<String>, Value) {
+        let body = self
+            .gql(FEED, json!({"first": first, "after": after}), Some(token))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let feed = &body["data"]["feed"];
+        let entries = feed["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body}"))
+            .iter()
+            .map(|e| Entry {
+                id: e["node"]["id"].as_str().unwrap().to_owned(),
+                body: e["node"]["body"].as_str().unwrap().to_owned(),
+                by: e["repostedBy"]["handle"].as_str().map(str::to_owned),
+            })
+            .collect();
+        let next = (feed["pageInfo"]["hasNextPage"] == true)
+            .then(|| feed["pageInfo"]["endCursor"].as_str().unwrap().to_owned());
+        (entries, next, body)
+    }
+
+    /// The whole feed in one page, as (body, reposter) pairs.
+    async fn feed_now(&self, token: &str) -> Vec<(String, Option<String>)> {
+        let (entries, next, _) = self.feed_page(token, 50, None).await;
+        assert!(next.is_none(), "a feed of at most 50 here");
+        entries.into_iter().map(|e| (e.body, e.by)).collect()
+    }
+}
+
+/// Now, to the second, as the service stores instants.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(0)
+}
+
+#[tokio::test]
+async fn a_repost_enters_at_its_moment_naming_the_reposter_and_a_post_shows_once() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let t = app
+        .signed_up_all(&["viewer", "amy", "ben", "stranger"])
+        .await;
+    let (viewer, amy, ben, stranger) = (&t[0], &t[1], &t[2], &t[3]);
+    app.follow(viewer, "amy").await;
+    app.follow(viewer, "ben").await;
+    let old = app.posted(stranger, "old by stranger").await;
+    let a1 = app.posted(amy, "a1").await;
+    app.posted(ben, "b1").await;
+    assert_eq!(
+        app.feed_now(viewer).await,
+        [entry("b1", None), entry("a1", None)],
+        "a stranger's post is not in the feed"
+    );
+
+    // Amy reposts the stranger's old post: at the top, as Amy's.
+    app.reposted(amy, &old).await;
+    assert_eq!(
+        app.feed_now(viewer).await,
+        [
+            entry("old by stranger", Some("amy")),
+            entry("b1", None),
+            entry("a1", None)
+        ]
+    );
+    // The author is not followed; the reposter is.
+    let (_, _, body) = app.feed_page(viewer, 1, None).await;
+    let edge = &body["data"]["feed"]["edges"][0];
+    assert_eq!(edge["node"]["author"]["handle"], "stranger", "{body}");
+    assert_eq!(edge["node"]["author"]["viewerFollows"], false, "{body}");
+    assert_eq!(edge["repostedBy"]["viewerFollows"], true, "{body}");
+
+    // A newer post goes above it; Ben reposting it too moves it up, once,
+    // as Ben's.
+    app.posted(amy, "a2").await;
+    app.reposted(ben, &old).await;
+    assert_eq!(
+        app.feed_now(viewer).await,
+        [
+            entry("old by stranger", Some("ben")),
+            entry("a2", None),
+            entry("b1", None),
+            entry("a1", None)
+        ]
+    );
+    // A followed author's post reposted by another followee: once, at the
+    // repost, no longer at its own place.
+    app.reposted(ben, &a1).await;
+    assert_eq!(
+        app.feed_now(viewer).await,
+        [
+            entry("a1", Some("ben")),
+            entry("old by stranger", Some("ben")),
+            entry("a2", None),
+            entry("b1", None),
+        ]
+    );
+    // Undone: back at Amy's repost, then at its own place.
+    app.unreposted(ben, &old).await;
+    app.unreposted(ben, &a1).await;
+    assert_eq!(
+        app.feed_now(viewer).await,
+        [
+            entry("a2", None),
+            entry("old by stranger", Some("amy")),
+            entry("b1", None),
+            entry("a1", None),
+        ]
+    );
+    app.unreposted(amy, &old).await;
+    assert_eq!(
+        app.feed_now(viewer).await,
+        [entry("a2", None), entry("b1", None), entry("a1", None)]
+    );
+    // The stranger's own feed never names a reposter of its own post.
+    assert_eq!(
+        app.feed_now(stranger).await,
+        [entry("old by stranger", None)]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn ones_own_reposts_show_at_once_and_go_at_once() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let t = app.signed_up_all(&["viewer", "stranger", "fan"]).await;
+    let (viewer, stranger, fan) = (&t[0], &t[1], &t[2]);
+    app.follow(fan, "viewer").await;
+    let theirs = app.posted(stranger, "theirs").await;
+    let mine = app.posted(viewer, "mine").await;
+    app.reposted(viewer, &theirs).await;
+    for token in [viewer, fan] {
+        assert_eq!(
+            app.feed_now(token).await,
+            [entry("theirs", Some("viewer")), entry("mine", None)]
+        );
+    }
+    // Reposting one's own post moves it up.
+    app.reposted(viewer, &mine).await;
+    assert_eq!(
+        app.feed_now(viewer).await,
+        [
+            entry("mine", Some("viewer")),
+            entry("theirs", Some("viewer"))
+        ]
+    );
+    app.unreposted(viewer, &theirs).await;
+    app.unreposted(viewer, &mine).await;
+    for token in [viewer, fan] {
+        assert_eq!(app.feed_now(token).await, [entry("mine", None)]);
+    }
+    // Reposted again: a new entry, at its new moment.
+    app.posted(viewer, "later").await;
+    app.reposted(viewer, &theirs).await;
+    assert_eq!(
+        app.feed_now(fan).await,
+        [
+            entry("theirs", Some("viewer")),
+            entry("later", None),
+            entry("mine", None)
+        ]
+    );
+    // Unfollowing the reposter takes its reposts away at once.
+    app.unfollow(fan, "viewer").await;
+    assert!(app.feed_now(fan).await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_a_reposted_post_removes_its_entries_and_posts_edges_name_no_reposter() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let t = app.signed_up_all(&["viewer", "amy", "stranger"]).await;
+    let (viewer, amy, stranger) = (&t[0], &t[1], &t[2]);
+    app.follow(viewer, "amy").await;
+    let doomed = app.posted(stranger, "doomed").await;
+    app.posted(amy, "stays").await;
+    app.reposted(amy, &doomed).await;
+    app.reposted(viewer, &doomed).await;
+    assert_eq!(
+        app.feed_now(viewer).await,
+        [entry("doomed", Some("viewer")), entry("stays", None)]
+    );
+    // Profile.posts holds a profile's own posts, never its reposts, and its
+    // edges name no reposter.
+    let body = app
+        .gql(
+            "{ profile(handle: \"amy\") { posts { edges { repostedBy { handle } node { body } } } } }",
+            json!({}),
+            Some(viewer),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["profile"]["posts"]["edges"],
+        json!([{ "repostedBy": null, "node": { "body": "stays" } }]),
+        "{body}"
+    );
+    let body = app
+        .gql(
+            "mutation($id: ID!) { deletePost(id: $id) { deleted } }",
+            json!({"id": doomed}),
+            Some(stranger),
+        )
+        .await;
+    assert_eq!(body["data"]["deletePost"]["deleted"], true, "{body}");
+    assert_eq!(app.feed_now(viewer).await, [entry("stays", None)]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn feed_cursors_are_the_feeds_own() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let viewer = app.signed_up_as("viewer").await;
+    app.posted(&viewer, "one").await;
+    app.posted(&viewer, "two").await;
+    let (_, feed_cursor, _) = app.feed_page(&viewer, 1, None).await;
+    let feed_cursor = feed_cursor.expect("a next page");
+    let body = app
+        .gql(
+            "query($a: String) { profile(handle: \"viewer\") { posts(first: 1, after: $a) { edges { cursor } } } }",
+            json!({"a": feed_cursor}),
+            Some(&viewer),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    let posts_cursor = body_cursor(
+        &app.gql(
+            "{ profile(handle: \"viewer\") { posts(first: 1) { edges { cursor } } } }",
+            json!({}),
+            Some(&viewer),
+        )
+        .await,
+    );
+    // Another list's, cut short, or with a snapshot before its entry.
+    let tampered = encode_feed(FeedCursor {
+        key: Uuid::now_v7(),
+        snapshot: snapshot_of(1),
+    });
+    for after in [posts_cursor, feed_cursor[..43].to_owned(), tampered] {
+        let body = app
+            .gql(FEED, json!({"first": 1, "after": after}), Some(&viewer))
+            .await;
+        assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{after}: {body}");
+    }
+    app.stop().await;
+}
+
+fn body_cursor(body: &Value) -> String {
+    body["data"]["profile"]["posts"]["edges"][0]["cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned()
+}
+
+/// Pages of 3 while, between every two pages, followees post, repost old
+/// and new posts (above and below the cursor), and undo reposts: no post
+/// twice, and every post of the feed as it was at the first page comes,
+/// unless the repost it was there by was undone.
+#[tokio::test]
+async fn paging_shows_no_post_twice_and_skips_none_while_others_repost() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let handles = ["viewer", "amy", "ben", "cat", "stranger"];
+    let t = app.signed_up_all(&handles).await;
+    for h in ["amy", "ben", "cat"] {
+        app.follow(&t[0], h).await;
+    }
+    let mut posts = Vec::new(); // (id, body), oldest first
+    for i in 0..24 {
+        let k = [1, 2, 3, 4, 0, 1][i % 6];
+        let body = format!("{} {i:02}", handles[k]);
+        posts.push((app.posted(&t[k], &body).await, body));
+    }
+    // Reposts before the first page: some of followees' posts, some of the
+    // stranger's, one post reposted by two.
+    for (who, i) in [(1, 3), (2, 3), (3, 0), (2, 9), (1, 14), (3, 6), (0, 10)] {
+        app.reposted(&t[who], &posts[i].0).await;
+    }
+    let before = app.feed_page(&t[0], 50, None).await.0;
+    let (mut seen, mut after) = (Vec::new(), None);
+    let mut undone = BTreeSet::new();
+    let mut round = 0;
+    loop {
+        let (entries, next, _) = app.feed_page(&t[0], 3, after.as_deref()).await;
+        seen.extend(entries.iter().map(|e| e.id.clone()));
+        let Some(next) = next else { break };
+        after = Some(next);
+        // Between pages: a new post, a repost of an old post still below
+        // the cursor and of one already shown, an undone repost.
+        round += 1;
+        app.posted(&t[1 + round % 3], &format!("new {round}")).await;
+        app.reposted(&t[1 + (round + 1) % 3], &posts[round].0).await;
+        app.reposted(&t[1 + (round + 2) % 3], &seen[0]).await;
+        if let Some(e) = before.iter().find(|e| {
+            e.by.is_some() && !undone.contains(&e.id) && e.by.as_deref() != Some("viewer")
+        }) {
+            let who = handles.iter().position(|h| Some(*h) == e.by.as_deref());
+            app.unreposted(&t[who.unwrap()], &e.id).await;
+            undone.insert(e.id.clone());
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a post twice: {seen:?}");
+    for e in &before {
+        if !undone.contains(&e.id) {
+            assert!(seen.contains(&e.id), "{e:?} skipped: {seen:?}");
+        }
+    }
+    app.stop().await;
+}
+
+/// The rule, on the rows: every feed statement, at every page size and
+/// from every cursor, answers the model's page (the window statement a
+/// page or a short answer of the model's entries, in order), with undone
+/// reposts and reposts made after the snapshot among the rows.
+#[tokio::test]
+async fn each_feed_statement_answers_the_models_page() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let handles = ["viewer", "amy", "ben", "cat", "stranger"];
+    let t = app.signed_up_all(&handles).await;
+    for h in ["amy", "ben", "cat"] {
+        app.follow(&t[0], h).await;
+    }
+    let mut ids = Vec::new();
+    for token in &t {
+        ids.push(app.id_of_token(token).await);
+    }
+    let authors: BTreeSet<Uuid> = ids[..4].iter().copied().collect();
+    let mut posts: Vec<(Uuid, Uuid)> = Vec::new(); // (id, author)
+    for i in 0..30 {
+        let k = (i * 7 + i / 4) % 5;
+        let id = app.posted(&t[k], &format!("p{i:02}")).await;
+        posts.push((Uuid::parse_str(&id).unwrap(), ids[k]));
+    }
+    // Reposts: (post, reposter); every fifth made after the snapshot, and
+    // some undone before it or at it.
+    let plan = [
+        (2, 1),
+        (2, 2),
+        (5, 3),
+        (9, 0),
+        (11, 4),
+        (14, 1),
+        (14, 3),
+        (20, 2),
+        (21, 0),
+        (25, 4),
+        (27, 3),
+    ];
+    let early: Vec<Uuid> = plan.iter().map(|_| Uuid::now_v7()).collect();
+    let snapshot = snapshot_of(uuid_ms(Uuid::now_v7()));
+    let at = |ms: i64| {
+        DateTime::from_timestamp_millis(i64::try_from(uuid_ms(snapshot)).unwrap() + ms)
+            .unwrap()
+            .trunc_subsecs(0)
+    };
+    let mut reposts = Vec::new();
+    for (n, (i, who)) in plan.into_iter().enumerate() {
+        let removed = match n % 3 {
+            0 if n > 0 => Some(at(-5_000)),
+            1 if n > 1 => Some(at(0)),
+            _ => None,
+        };
+        let id = if n % 5 == 4 {
+            snapshot_ms_uuid(uuid_ms(snapshot) + 10 + n as u64)
+        } else {
+            early[n]
+        };
+        repost::ActiveModel {
+            id: Set(id),
+            post_id: Set(posts[i].0),
+            user_id: Set(ids[who]),
+            created_at: Set(now()),
+            removed_at: Set(removed),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+        reposts.push((id, posts[i].0, ids[who], removed));
+    }
+    let removed_since = at(0);
+    // The model: every shown entry below the snapshot, newest first.
+    let counts = |r: &(Uuid, Uuid, Uuid, Option<DateTime<Utc>>)| {
+        r.0 <= snapshot && authors.contains(&r.2) && r.3.is_none_or(|t| t >= removed_since)
+    };
+    let mut entries: BTreeMap<Uuid, (Uuid, Option<Uuid>)> = BTreeMap::new();
+    for (id, author) in &posts {
+        if authors.contains(author) {
+            entries.insert(*id, (*id, None));
+        }
+    }
+    for (id, post, who, removed) in &reposts {
+        if removed.is_none() && authors.contains(who) && *id < snapshot {
+            entries.insert(*id, (*post, Some(*who)));
+        }
+    }
+    let model: Vec<(Uuid, Uuid, Option<Uuid>)> = entries
+        .iter()
+        .rev()
+        .filter(|(key, (post, _))| {
+            !reposts
+                .iter()
+                .any(|r| r.1 == *post && r.0 > **key && counts(r))
+        })
+        .map(|(key, (post, by))| (*key, *post, *by))
+        .collect();
+    assert!(model.iter().any(|e| e.2.is_some()), "reposts in the model");
+
+    let backend = app.db.get_database_backend();
+    for first in [1, 2, 3, 5, 8, 40] {
+        for start in (0..model.len()).step_by(first) {
+            let req = FeedRequest {
+                first: first as u64,
+                after: start.checked_sub(1).map(|k| FeedCursor {
+                    key: model[k].0,
+                    snapshot,
+                }),
+            };
+            if req.after.is_none() {
+                continue; // a first page's snapshot is now: below
+            }
+            let page = &model[start..model.len().min(start + first + 1)];
+            for window in [feed::RECENT_WINDOW, 4] {
+                let statements =
+                    feed::feed_statements_in_window(backend, ids[0], req, snapshot, window);
+                for (k, statement) in statements.into_iter().enumerate() {
+                    let rows = entry_rows(&app.db, statement).await;
+                    let at =
+                        format!("statement {k}, window {window}, pages of {first} from {start}");
+                    if k == 0 && rows.len() < page.len() {
+                        let rest = &model[start..];
+                        let mut it = rest.iter();
+                        assert!(rows.iter().all(|r| it.any(|m| m == r)), "{at}: {rows:?}");
+                    } else {
+                        assert_eq!(rows, page, "{at}");
+                    }
+                }
+            }
+        }
+    }
+    // A first page: no undone repost hides anything (its snapshot, now,
+    // after the reposts made "after the snapshot" above).
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let first_page = feed::feed_statements(
+        backend,
+        ids[0],
+        FeedRequest {
+            first: 100,
+            after: None,
+        },
+        FeedCursor::snapshot_now(),
+    );
+    let live_model: Vec<Uuid> = {
+        let mut all: BTreeMap<Uuid, Uuid> = BTreeMap::new();
+        for (id, author) in &posts {
+            if authors.contains(author) {
+                all.insert(*id, *id);
+            }
+        }
+        for (id, post, who, removed) in &reposts {
+            if removed.is_none() && authors.contains(who) {
+                all.insert(*id, *post);
+            }
+        }
+        let mut shown = BTreeSet::new();
+        all.iter()
+            .rev()
+            .filter(|(_, post)| shown.insert(**post))
+            .map(|(key, _)| *key)
+            .collect()
+    };
+    for statement in first_page {
+        let rows = entry_rows(&app.db, statement).await;
+        let keys: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(keys, live_model);
+    }
+    app.stop().await;
+}
+
+/// The millisecond of a UUIDv7.
+fn uuid_ms(id: Uuid) -> u64 {
+    let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+    secs * 1000 + u64::from(nanos) / 1_000_000
+}
+
+/// A UUIDv7 of the millisecond `ms`.
+fn snapshot_ms_uuid(ms: u64) -> Uuid {
+    uuid::Builder::from_unix_timestamp_millis(ms, &rand_bytes()).into_uuid()
+}
+
+fn rand_bytes() -> [u8; 10] {
+    *Uuid::new_v4().as_bytes().first_chunk().unwrap()
+}
+
+/// (entry key, post, reposter) of each row a feed statement answers.
+async fn entry_rows(
+    conn: &sea_orm::DatabaseConnection,
+    statement: sea_orm::Statement,
+) -> Vec<(Uuid, Uuid, Option<Uuid>)> {
+    conn.query_all_raw(statement)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "entry_id").unwrap(),
+                r.try_get("", "id").unwrap(),
+                r.try_get("", "reposter_user_id").unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn housekeeping_deletes_reposts_undone_longer_ago_than_feeds_keep_them() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let t = app.signed_up_all(&["viewer", "amy", "ben"]).await;
+    let post = app.posted(&t[0], "reposted").await;
+    let post_id = Uuid::parse_str(&post).unwrap();
+    let kept = chrono::TimeDelta::from_std(feed::UNDONE_REPOST_KEPT).unwrap();
+    for (k, removed) in [
+        (1, Some(now() - kept - chrono::TimeDelta::seconds(5))),
+        (2, Some(now() - kept + chrono::TimeDelta::seconds(60))),
+    ] {
+        repost::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            post_id: Set(post_id),
+            user_id: Set(app.id_of_token(&t[k]).await),
+            created_at: Set(now()),
+            removed_at: Set(removed),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+    }
+    app.reposted(&t[0], &post).await;
+    assert_eq!(feed::purge_undone_reposts(&app.state).await.unwrap(), 1);
+    assert_eq!(feed::purge_undone_reposts(&app.state).await.unwrap(), 0);
+    let left: Vec<Uuid> = repost::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.user_id)
+        .collect();
+    let mut want = vec![app.id_of_token(&t[2]).await, app.id_of_token(&t[0]).await];
+    want.sort();
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, want, "the recent undone one and the live one stay");
+    app.stop().await;
+}
