@@ -187,23 +187,7 @@ pub async fn page(
 ) -> Result<Page<profile::Model>, AppError> {
     let req = PageRequest::parse(Kind::Follow, first, after)?;
     let rows = edges(state, of, direction, req).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|(_, other)| *other).collect();
-    let mut profiles: std::collections::HashMap<Uuid, profile::Model> =
-        super::profile::by_ids(state, &ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.user_id, p))
-            .collect();
-    let page = Page::from_rows(req, rows);
-    // An edge whose profile went between the two reads is left out.
-    Ok(Page {
-        items: page
-            .items
-            .into_iter()
-            .filter_map(|(key, other)| profiles.remove(&other).map(|p| (key, p)))
-            .collect(),
-        has_next: page.has_next,
-    })
+    super::profile::page_of(state, req, rows).await
 }
 
 /// The edges of a page: (edge id, the profile on the other side).

@@ -345,21 +345,5 @@ pub async fn liked_by(
         .into_tuple()
         .all(state.db())
         .await?;
-    let ids: Vec<Uuid> = rows.iter().map(|(_, user)| *user).collect();
-    let mut profiles: std::collections::HashMap<Uuid, profile::Model> =
-        super::profile::by_ids(state, &ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.user_id, p))
-            .collect();
-    let page = Page::from_rows(req, rows);
-    // A like whose profile went between the two reads is left out.
-    Ok(Page {
-        items: page
-            .items
-            .into_iter()
-            .filter_map(|(key, user)| profiles.remove(&user).map(|p| (key, p)))
-            .collect(),
-        has_next: page.has_next,
-    })
+    super::profile::page_of(state, req, rows).await
 }

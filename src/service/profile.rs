@@ -6,6 +6,8 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
+use super::page::{Page, PageRequest};
+
 use super::problem::{Field, InputProblem, ProblemKind};
 use crate::auth::Viewer;
 use crate::domain::Handle;
@@ -93,6 +95,31 @@ pub async fn by_ids(state: &AppState, ids: &[Uuid]) -> Result<Vec<profile::Model
         .filter(profile::Column::UserId.is_in(ids.iter().copied()))
         .all(state.db())
         .await?)
+}
+
+/// The page of profiles that `rows` (each a key and a profile's id, as
+/// read with `req`) name, in their order: one statement. A row whose
+/// profile went since it was read is left out.
+pub async fn page_of(
+    state: &AppState,
+    req: PageRequest,
+    rows: Vec<(Uuid, Uuid)>,
+) -> Result<Page<profile::Model>, AppError> {
+    let ids: Vec<Uuid> = rows.iter().map(|(_, id)| *id).collect();
+    let mut profiles: std::collections::HashMap<Uuid, profile::Model> = by_ids(state, &ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.user_id, p))
+        .collect();
+    let page = Page::from_rows(req, rows);
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .filter_map(|(key, id)| profiles.remove(&id).map(|p| (key, p)))
+            .collect(),
+        has_next: page.has_next,
+    })
 }
 
 /// What `updateProfile` may change; `None` leaves a field as it is.
