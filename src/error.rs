@@ -128,7 +128,9 @@ impl From<&AppError> for async_graphql::Error {
 
 impl From<DbErr> for AppError {
     fn from(e: DbErr) -> Self {
-        if is_unavailable(&e) {
+        // A deadlock's victim was rolled back whole: running it again is
+        // the remedy, so it is the client's to retry, not a bug.
+        if is_unavailable(&e) || is_deadlock(&e) {
             Self::Unavailable(Box::new(e))
         } else {
             Self::Internal(Box::new(e))
@@ -148,6 +150,19 @@ impl From<HashError> for AppError {
 impl From<jsonwebtoken::errors::Error> for AppError {
     fn from(e: jsonwebtoken::errors::Error) -> Self {
         Self::Internal(Box::new(e))
+    }
+}
+
+impl AppError {
+    /// Whether the database rolled this request's transaction back to
+    /// break a deadlock (see [`is_deadlock`]).
+    pub fn is_deadlock(&self) -> bool {
+        match self {
+            Self::Unavailable(e) | Self::Internal(e) => {
+                e.downcast_ref::<DbErr>().is_some_and(is_deadlock)
+            }
+            _ => false,
+        }
     }
 }
 

@@ -131,6 +131,15 @@ impl MigrationTrait for Migration {
         )
         .await?;
 
+        // The purge of undone reposts, a range of this index.
+        index(
+            manager,
+            "ix_repost_removed_at",
+            Repost::Table,
+            &[Repost::RemovedAt.into_iden()],
+        )
+        .await?;
+
         manager
             .create_table(
                 Table::create()

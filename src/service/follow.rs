@@ -47,7 +47,7 @@ pub async fn follow(
 ) -> Result<profile::Model, AppError> {
     let followee = target(state, viewer, handle).await?;
     let follower = viewer.user_id;
-    let added = super::tasks::to_completion(state, |state| async move {
+    let added = super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
         // The counts first: that locks both profiles, in the order of their
         // ids, before the insert's foreign-key checks take shared locks on
@@ -107,7 +107,7 @@ pub async fn unfollow(
 ) -> Result<profile::Model, AppError> {
     let followee = target(state, viewer, handle).await?;
     let follower = viewer.user_id;
-    super::tasks::to_completion(state, |state| async move {
+    super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
         let deleted = follow::Entity::delete_many()
             .filter(follow::Column::FollowerId.eq(follower))

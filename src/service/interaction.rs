@@ -103,7 +103,7 @@ async fn apply(
 ) -> Result<post::Model, AppError> {
     let post = Uuid::parse_str(post).map_err(|_| not_found())?;
     let user = viewer.user_id;
-    let (post, changed) = super::tasks::to_completion(state, |state| async move {
+    let (post, changed) = super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
         let Some(locked) = lock(&txn, post, change.count()).await? else {
             txn.rollback().await?;
@@ -238,10 +238,10 @@ async fn repost_row(
 /// Answers 1 when the repost is new (or revived), 0 when it was live.
 async fn add_repost(txn: &DatabaseTransaction, post: Uuid, user: Uuid) -> Result<i32, AppError> {
     let now = super::clock::now();
-    match repost_row(txn, post, user).await? {
-        Some(row) if row.removed_at.is_none() => Ok(0),
+    let revived = match repost_row(txn, post, user).await? {
+        Some(row) if row.removed_at.is_none() => return Ok(0),
+        // A new entry: a new id (its moment in feeds).
         Some(_) => {
-            // A new entry: a new id (its moment in feeds).
             repost::Entity::update_many()
                 .col_expr(repost::Column::Id, Expr::value(Uuid::now_v7()))
                 .col_expr(repost::Column::CreatedAt, Expr::value(now))
@@ -251,24 +251,28 @@ async fn add_repost(txn: &DatabaseTransaction, post: Uuid, user: Uuid) -> Result
                 )
                 .filter(repost::Column::PostId.eq(post))
                 .filter(repost::Column::UserId.eq(user))
+                .filter(repost::Column::RemovedAt.is_not_null())
                 .exec(txn)
-                .await?;
-            Ok(1)
+                .await?
+                .rows_affected
+                > 0
         }
-        None => {
-            repost::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                post_id: Set(post),
-                user_id: Set(user),
-                created_at: Set(now),
-                removed_at: Set(None),
-            }
-            .insert(txn)
-            .await
-            .map_err(gone)?;
-            Ok(1)
+        None => false,
+    };
+    // None to revive (or the purge of undone reposts took it meanwhile).
+    if !revived {
+        repost::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            post_id: Set(post),
+            user_id: Set(user),
+            created_at: Set(now),
+            removed_at: Set(None),
         }
+        .insert(txn)
+        .await
+        .map_err(gone)?;
     }
+    Ok(1)
 }
 
 /// Answers -1 when a live repost ended, 0 when there was none.

@@ -45,41 +45,44 @@ pub async fn create(
     };
     let mentioned = mention::mentioned_handles(&body);
     let author = viewer.user_id;
-    let post = super::tasks::to_completion(state, |state| async move {
-        let txn = state.db().begin().await?;
-        // The parent's count first: its row stays locked until commit.
-        let parent_author = match parent {
-            Some(parent) => Some(
-                super::thread::add_reply(&txn, parent)
-                    .await?
-                    .ok_or_else(|| AppError::input(no_such_parent()))?,
-            ),
-            None => None,
-        };
-        let post = post::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            author_id: Set(author),
-            body: Set(body),
-            created_at: Set(super::clock::now()),
-            in_reply_to_id: Set(parent),
-            like_count: Set(0),
-            repost_count: Set(0),
-            reply_count: Set(0),
-        }
-        .insert(&txn)
-        .await
-        // No profile: the account is being deleted; its token dies with it.
-        .map_err(|e| {
-            if super::db_error::is_foreign_key_violation(&e) {
-                AppError::Unauthenticated
-            } else {
-                e.into()
+    let post = super::tasks::to_completion_retrying(state, |state| {
+        let (body, mentioned) = (body.clone(), mentioned.clone());
+        async move {
+            let txn = state.db().begin().await?;
+            // The parent's count first: its row stays locked until commit.
+            let parent_author = match parent {
+                Some(parent) => Some(
+                    super::thread::add_reply(&txn, parent)
+                        .await?
+                        .ok_or_else(|| AppError::input(no_such_parent()))?,
+                ),
+                None => None,
+            };
+            let post = post::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                author_id: Set(author),
+                body: Set(body),
+                created_at: Set(super::clock::now()),
+                in_reply_to_id: Set(parent),
+                like_count: Set(0),
+                repost_count: Set(0),
+                reply_count: Set(0),
             }
-        })?;
-        super::profile::add_to_count(&txn, author, profile::Column::PostCount, 1).await?;
-        super::thread::record_new_post(&txn, &post, parent_author, &mentioned).await?;
-        txn.commit().await?;
-        Ok(post)
+            .insert(&txn)
+            .await
+            // No profile: the account is being deleted; its token dies with it.
+            .map_err(|e| {
+                if super::db_error::is_foreign_key_violation(&e) {
+                    AppError::Unauthenticated
+                } else {
+                    e.into()
+                }
+            })?;
+            super::profile::add_to_count(&txn, author, profile::Column::PostCount, 1).await?;
+            super::thread::record_new_post(&txn, &post, parent_author, &mentioned).await?;
+            txn.commit().await?;
+            Ok(post)
+        }
     })
     .await?;
     metrics::counter!("posts_total").increment(1);
@@ -98,7 +101,7 @@ fn no_such_parent() -> InputProblem {
 pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), AppError> {
     let id = Uuid::parse_str(id).map_err(|_| AppError::Forbidden)?;
     let author = viewer.user_id;
-    let deleted = super::tasks::to_completion(state, |state| async move {
+    let deleted = super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
         // A write first, holding the post's row: a like, repost or reply
         // of it now waits, then finds it gone.

@@ -30,6 +30,33 @@ where
         .map_err(AppError::internal)?
 }
 
+/// Attempts of a transaction that the database keeps rolling back to break
+/// deadlocks.
+const DEADLOCK_ATTEMPTS: u32 = 3;
+
+/// [`to_completion`], run again when the database rolled the transaction
+/// back to break a deadlock ([`DEADLOCK_ATTEMPTS`] in all; then the last
+/// answer, `SERVICE_UNAVAILABLE`). For transactions that lock rows of
+/// other accounts (a like locks the post, then writes its author's
+/// notification), which MySQL's foreign-key checks can make cross.
+pub async fn to_completion_retrying<T, F, Fut>(state: &AppState, work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: Fn(AppState) -> Fut,
+    Fut: Future<Output = Result<T, AppError>> + Send + 'static,
+{
+    let mut attempt = 1;
+    loop {
+        match to_completion(state, &work).await {
+            Err(e) if e.is_deadlock() && attempt < DEADLOCK_ATTEMPTS => {
+                tracing::debug!(attempt, "transaction rolled back by a deadlock; retrying");
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Attempts of a background write before it is given up: a database that
 /// cannot serve for a moment (a full pool, SQLite busy) is tried again.
 const BACKGROUND_ATTEMPTS: u32 = 3;
