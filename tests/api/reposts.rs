@@ -452,36 +452,46 @@ async fn each_feed_statement_answers_the_models_page() {
         reposts.push((id, posts[i].0, ids[who], removed));
     }
     let removed_since = at(0);
-    // The model: every shown entry below the snapshot, newest first.
-    let counts = |r: &(Uuid, Uuid, Uuid, Option<DateTime<Utc>>)| {
-        r.0 <= snapshot && authors.contains(&r.2) && r.3.is_none_or(|t| t >= removed_since)
+    // The model: every shown entry below `cursor`, newest first. A repost
+    // hides its post's older entries when it is at or before the snapshot
+    // and live, or undone since the snapshot and at or above the cursor
+    // (it was on an earlier page).
+    let model_below = |cursor: Uuid| -> Vec<(Uuid, Uuid, Option<Uuid>)> {
+        let hides = |r: &(Uuid, Uuid, Uuid, Option<DateTime<Utc>>)| {
+            r.0 <= snapshot
+                && authors.contains(&r.2)
+                && r.3.is_none_or(|t| t >= removed_since && r.0 >= cursor)
+        };
+        let mut entries: BTreeMap<Uuid, (Uuid, Option<Uuid>)> = BTreeMap::new();
+        for (id, author) in &posts {
+            if authors.contains(author) && *id < cursor {
+                entries.insert(*id, (*id, None));
+            }
+        }
+        for (id, post, who, removed) in &reposts {
+            if removed.is_none() && authors.contains(who) && *id < snapshot && *id < cursor {
+                entries.insert(*id, (*post, Some(*who)));
+            }
+        }
+        entries
+            .iter()
+            .rev()
+            .filter(|(key, (post, _))| {
+                !reposts
+                    .iter()
+                    .any(|r| r.1 == *post && r.0 > **key && hides(r))
+            })
+            .map(|(key, (post, by))| (*key, *post, *by))
+            .collect()
     };
-    let mut entries: BTreeMap<Uuid, (Uuid, Option<Uuid>)> = BTreeMap::new();
-    for (id, author) in &posts {
-        if authors.contains(author) {
-            entries.insert(*id, (*id, None));
-        }
-    }
-    for (id, post, who, removed) in &reposts {
-        if removed.is_none() && authors.contains(who) && *id < snapshot {
-            entries.insert(*id, (*post, Some(*who)));
-        }
-    }
-    let model: Vec<(Uuid, Uuid, Option<Uuid>)> = entries
-        .iter()
-        .rev()
-        .filter(|(key, (post, _))| {
-            !reposts
-                .iter()
-                .any(|r| r.1 == *post && r.0 > **key && counts(r))
-        })
-        .map(|(key, (post, by))| (*key, *post, *by))
-        .collect();
+    let model = model_below(snapshot);
     assert!(model.iter().any(|e| e.2.is_some()), "reposts in the model");
 
     let backend = app.db.get_database_backend();
     for first in [1, 2, 3, 5, 8, 40] {
-        for start in (0..model.len()).step_by(first) {
+        // From every cursor, not only those of pages of `first`: an undone
+        // repost hides by where the cursor is.
+        for start in 0..model.len() {
             let req = FeedRequest {
                 first: first as u64,
                 after: start.checked_sub(1).map(|k| FeedCursor {
@@ -492,7 +502,8 @@ async fn each_feed_statement_answers_the_models_page() {
             if req.after.is_none() {
                 continue; // a first page's snapshot is now: below
             }
-            let page = &model[start..model.len().min(start + first + 1)];
+            let below = model_below(model[start - 1].0);
+            let page = &below[..below.len().min(first + 1)];
             for window in [feed::RECENT_WINDOW, 4] {
                 let statements =
                     feed::feed_statements_in_window(backend, ids[0], req, snapshot, window);
@@ -501,7 +512,7 @@ async fn each_feed_statement_answers_the_models_page() {
                     let at =
                         format!("statement {k}, window {window}, pages of {first} from {start}");
                     if k == 0 && rows.len() < page.len() {
-                        let rest = &model[start..];
+                        let rest = &below[..];
                         let mut it = rest.iter();
                         assert!(rows.iter().all(|r| it.any(|m| m == r)), "{at}: {rows:?}");
                     } else {

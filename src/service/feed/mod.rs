@@ -365,10 +365,11 @@ impl Source {
 
 /// Whether the entry `key` of `post` is the post's newest entry in the
 /// paged feed: no repost of it by the viewer or a followee is newer, at or
-/// before the snapshot, and still there or undone at or after the
-/// snapshot (`RemovedSince`). A newer entry above the cursor was on an
-/// earlier page, so the post is not shown again; one made after the
-/// snapshot is ignored, so the post is not skipped either.
+/// before the snapshot, and still there, or undone at or after the
+/// snapshot (`RemovedSince`) and above the cursor. A newer entry above the
+/// cursor was on an earlier page, so the post is not shown again; one made
+/// after the snapshot, or undone below the cursor, is ignored, so the post
+/// is not skipped either.
 ///
 /// Two ways to write it, the same rows ([`Hide`]).
 fn unhidden(post: Expr, key: Expr, hide: Hide) -> Expr {
@@ -381,7 +382,14 @@ fn unhidden(post: Expr, key: Expr, hide: Hide) -> Expr {
         .cond_where(
             Cond::any()
                 .add(Expr::col((LATER, repost::Column::RemovedAt)).is_null())
-                .add(Expr::col((LATER, repost::Column::RemovedAt)).gte(Param::RemovedSince)),
+                // Undone after the snapshot, and above the cursor: it was
+                // on an earlier page. One below the cursor was never shown,
+                // so it hides nothing (the post is not skipped).
+                .add(
+                    Cond::all()
+                        .add(Expr::col((LATER, repost::Column::RemovedAt)).gte(Param::RemovedSince))
+                        .add(Expr::col((LATER, repost::Column::Id)).gte(Param::Cursor)),
+                ),
         )
         .cond_where(is_author(Expr::col((LATER, repost::Column::UserId))))
         .limit(1)
