@@ -13,6 +13,7 @@ use super::viewer_auth;
 use crate::auth::ClientInfo;
 use crate::error::AppError;
 use crate::service;
+use crate::service::interaction::{Change, apply as interact};
 use crate::state::AppState;
 
 pub struct Mutation;
@@ -235,28 +236,28 @@ impl Mutation {
     async fn like(&self, ctx: &Context<'_>, post_id: ID) -> Result<PostPayload> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
-        PostPayload::answer(service::interaction::like(state, viewer, &post_id).await)
+        PostPayload::answer(interact(state, viewer, &post_id, Change::Like).await)
     }
 
     /// Requires a token. Takes back the viewer's like of the post, if any.
     async fn unlike(&self, ctx: &Context<'_>, post_id: ID) -> Result<PostPayload> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
-        PostPayload::answer(service::interaction::unlike(state, viewer, &post_id).await)
+        PostPayload::answer(interact(state, viewer, &post_id, Change::Unlike).await)
     }
 
     /// Requires a token. Reposts the post into the viewer's followers' feeds; again changes nothing.
     async fn repost(&self, ctx: &Context<'_>, post_id: ID) -> Result<PostPayload> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
-        PostPayload::answer(service::interaction::repost(state, viewer, &post_id).await)
+        PostPayload::answer(interact(state, viewer, &post_id, Change::Repost).await)
     }
 
     /// Requires a token. Takes back the viewer's repost of the post, if any.
     async fn unrepost(&self, ctx: &Context<'_>, post_id: ID) -> Result<PostPayload> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
-        PostPayload::answer(service::interaction::unrepost(state, viewer, &post_id).await)
+        PostPayload::answer(interact(state, viewer, &post_id, Change::Unrepost).await)
     }
 
     /// Requires a token. Deletes one of the viewer's posts; anyone else's, or an unknown id, is FORBIDDEN.

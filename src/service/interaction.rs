@@ -33,9 +33,12 @@ fn not_found() -> AppError {
     ))
 }
 
-/// What a mutation of this module does to the pair (post, viewer).
+/// What a mutation of this module does to the pair (post, viewer):
+/// `like` (again: nothing changes), `unlike` (if it did), `repost` (the
+/// repost enters the feeds of the viewer and its followers now), or
+/// `unrepost`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Change {
+pub enum Change {
     Like,
     Unlike,
     Repost,
@@ -43,6 +46,15 @@ enum Change {
 }
 
 impl Change {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Like => "like",
+            Self::Unlike => "unlike",
+            Self::Repost => "repost",
+            Self::Unrepost => "unrepost",
+        }
+    }
+
     fn count(self) -> post::Column {
         match self {
             Self::Like | Self::Unlike => post::Column::LikeCount,
@@ -58,44 +70,9 @@ impl Change {
     }
 }
 
-/// The viewer likes the post (again: nothing changes). Answers the post as it is now.
-#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
-pub async fn like(state: &AppState, viewer: &Viewer, post: &str) -> Result<post::Model, AppError> {
-    apply(state, viewer, post, Change::Like).await
-}
-
-/// The viewer no longer likes the post (if it did). Answers the post as it is now.
-#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
-pub async fn unlike(
-    state: &AppState,
-    viewer: &Viewer,
-    post: &str,
-) -> Result<post::Model, AppError> {
-    apply(state, viewer, post, Change::Unlike).await
-}
-
-/// The viewer reposts the post (again: nothing changes); the repost enters
-/// the feeds of the viewer and its followers now.
-#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
-pub async fn repost(
-    state: &AppState,
-    viewer: &Viewer,
-    post: &str,
-) -> Result<post::Model, AppError> {
-    apply(state, viewer, post, Change::Repost).await
-}
-
-/// The viewer's repost of the post ends (if there was one).
-#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
-pub async fn unrepost(
-    state: &AppState,
-    viewer: &Viewer,
-    post: &str,
-) -> Result<post::Model, AppError> {
-    apply(state, viewer, post, Change::Unrepost).await
-}
-
-async fn apply(
+/// Applies `change` to the viewer and the post; answers the post as it is now.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, change = ?change))]
+pub async fn apply(
     state: &AppState,
     viewer: &Viewer,
     post: &str,
@@ -136,13 +113,7 @@ async fn apply(
     })
     .await?;
     if changed {
-        let name = match change {
-            Change::Like => "like",
-            Change::Unlike => "unlike",
-            Change::Repost => "repost",
-            Change::Unrepost => "unrepost",
-        };
-        metrics::counter!("interactions_total", "change" => name).increment(1);
+        metrics::counter!("interactions_total", "change" => change.name()).increment(1);
     }
     Ok(post)
 }
