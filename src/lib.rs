@@ -13,6 +13,7 @@ pub mod error;
 pub mod graphql;
 pub mod housekeeping;
 pub mod http;
+pub mod live;
 pub mod mail;
 pub mod service;
 pub mod state;

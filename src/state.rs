@@ -53,6 +53,8 @@ struct Inner {
     shutting_down: AtomicBool,
     /// Tasks that outlive their request (`service::tasks`).
     tasks: tokio_util::task::TaskTracker,
+    /// Live updates: this instance's subscribers and their events.
+    live: crate::live::Hub,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
                 mail_wake: tokio::sync::Notify::new(),
                 shutting_down: AtomicBool::new(false),
                 tasks: tokio_util::task::TaskTracker::new(),
+                live: crate::live::Hub::new(),
             }),
         }
     }
@@ -137,6 +140,11 @@ impl AppState {
     /// The tasks that outlive their request (`service::tasks`).
     pub fn tasks(&self) -> &tokio_util::task::TaskTracker {
         &self.inner.tasks
+    }
+
+    /// Live updates: publish after a commit; subscribe from a socket.
+    pub fn live(&self) -> &crate::live::Hub {
+        &self.inner.live
     }
 
     pub fn begin_shutdown(&self) {

@@ -11,6 +11,7 @@ mod prepared;
 mod query;
 mod schema;
 mod social;
+mod subscription;
 mod types;
 
 pub use observe::Executed;

@@ -17,6 +17,8 @@ use crate::state::AppState;
 
 pub type PostConnection = Connection<String, Post, EmptyFields, PostEdgeFields>;
 pub type ProfileConnection = Connection<String, Profile>;
+/// One entry of a post connection (`PostEdge`); `feedAdded` sends one alone.
+pub type PostEdge = async_graphql::connection::Edge<String, Post, PostEdgeFields>;
 
 /// What a post connection's edge (`PostEdge`) says besides its node.
 #[derive(SimpleObject, Default)]

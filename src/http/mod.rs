@@ -6,6 +6,7 @@ mod health;
 mod jwks;
 mod metrics;
 mod negotiate;
+mod socket;
 
 use std::time::Duration;
 
@@ -42,9 +43,9 @@ impl FromRef<HttpState> for AppState {
 
 pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
     let graphql_route = if config.graphiql {
-        post(graphql::execute).get(graphql::graphiql)
+        post(graphql::execute).get(graphql_get)
     } else {
-        post(graphql::execute)
+        post(graphql::execute).get(socket::upgrade)
     };
     // One layer (a single boxed stack per route), so that the per-request
     // clone of a route is one allocation, not one per middleware.
@@ -77,6 +78,22 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .layer(middleware)
         .with_state(HttpState { app, schema })
+}
+
+/// `GET /graphql`: the subscription socket when the request upgrades, else
+/// the GraphiQL page.
+async fn graphql_get(
+    state: axum::extract::State<HttpState>,
+    protocol: Result<async_graphql_axum::GraphQLProtocol, StatusCode>,
+    upgrade: Result<
+        axum::extract::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> Response {
+    match (upgrade, protocol) {
+        (Ok(upgrade), Ok(protocol)) => socket::upgrade(state, protocol, upgrade).await,
+        _ => graphql::graphiql().await.into_response(),
+    }
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
