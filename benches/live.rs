@@ -1,0 +1,559 @@
+//! Live updates at scale, for benches/live.sh: many signed-in sockets, each
+//! subscribed to `feedAdded` and `notificationChanged`, and the fan-out of
+//! a post by an account that a share of them follow.
+//!
+//!   live seed     DATABASE_URL, JWT_SECRET, TOKENS (a file to write):
+//!                 SOCKETS accounts (10,000) with a session each, and the
+//!                 author (bench-0), whom the first FOLLOWERS (5,000) follow
+//!   live run      URLS (comma-separated http bases; sockets go round-robin),
+//!                 PIDS (the servers' pids, for their RSS), TOKENS, ROUNDS (50)
+//!   cargo test --bench live    # quick: a temporary SQLite file, the app in
+//!                              # this process, 300 sockets, 5 rounds
+//!
+//! A round: the author's `createPost` over HTTP; the fan-out time is from
+//! its answer to the last follower's `feedAdded` (negative: the last one
+//! came before the answer). Every follower must get every post exactly
+//! once, and no other socket any: a round that loses or repeats one fails
+//! the run. Beside the rounds, `me` runs closed-loop (ME_CONCURRENCY, 4)
+//! over HTTP; its rate while the sockets are idle and during the rounds is
+//! printed. The sockets' tokens are issued here with the servers' key
+//! (one login per account would take minutes of Argon2).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use argon2::password_hash::{PasswordHasher as _, SaltString};
+use chrono::{SubsecRound as _, Utc};
+use futures_util::{SinkExt as _, StreamExt as _};
+use rand::RngCore as _;
+use sea_orm::sqlx::sqlite::SqliteSynchronous;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, EntityTrait, PaginatorTrait, Set};
+use serde_json::{Value, json};
+use sns_api::auth::jwt::JwtKeys;
+use sns_api::entity::{follow, profile, session, user};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use uuid::Uuid;
+
+const PASSWORD: &str = "correct-horse-battery";
+const BATCH: usize = 1000;
+/// Sockets opening at once.
+const CONNECTING: usize = 200;
+/// How long a round waits for its last follower before it fails.
+const ROUND_TIMEOUT: Duration = Duration::from_secs(20);
+const TOKEN_TTL: Duration = Duration::from_secs(4 * 3600);
+const SUBSCRIBE: &str = "subscription { feedAdded { cursor node { id } } }";
+const NOTIFICATIONS: &str = "subscription { notificationChanged { id actorCount } }";
+
+fn env_size(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().with_context(|| format!("{name}={v:?}")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.iter().find(|a| !a.starts_with('-')).cloned();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match mode.as_deref() {
+        Some("seed") => {
+            let url = std::env::var("DATABASE_URL").context("seed: set DATABASE_URL")?;
+            let secret = std::env::var("JWT_SECRET").context("seed: set JWT_SECRET")?;
+            let out = std::env::var("TOKENS").context("seed: set TOKENS")?;
+            let sizes = Sizes::from_env(10_000, 5_000)?;
+            let tokens = runtime.block_on(seed(&url, &secret, sizes))?;
+            std::fs::write(&out, tokens.join("\n"))?;
+            Ok(())
+        }
+        Some("run") => {
+            let urls: Vec<String> = std::env::var("URLS")
+                .context("run: set URLS")?
+                .split(',')
+                .map(str::to_owned)
+                .collect();
+            let pids: Vec<u32> = std::env::var("PIDS")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .context("PIDS")?;
+            let tokens: Vec<String> =
+                std::fs::read_to_string(std::env::var("TOKENS").context("run: set TOKENS")?)?
+                    .lines()
+                    .map(str::to_owned)
+                    .collect();
+            let followers = env_size("FOLLOWERS", 5_000)?;
+            let rounds = env_size("ROUNDS", 50)?;
+            runtime.block_on(run(&urls, &pids, &tokens, followers, rounds))
+        }
+        Some(other) => bail!("unknown mode {other:?}: seed or run"),
+        None => runtime.block_on(quick()),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Sizes {
+    sockets: usize,
+    followers: usize,
+}
+
+impl Sizes {
+    fn from_env(sockets: usize, followers: usize) -> anyhow::Result<Self> {
+        let s = Self {
+            sockets: env_size("SOCKETS", sockets)?,
+            followers: env_size("FOLLOWERS", followers)?,
+        };
+        ensure!(s.followers <= s.sockets, "FOLLOWERS at most SOCKETS");
+        Ok(s)
+    }
+}
+
+/// A temporary SQLite file, the app in this process, a few hundred sockets.
+async fn quick() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("live.db").display());
+    let secret = "live-bench-secret-0123456789abcdef-0123";
+    let sizes = Sizes::from_env(300, 150)?;
+    let tokens = seed(&url, secret, sizes).await?;
+    let mut config = sns_api::config::Config::defaults();
+    config.database.url = url.parse().map_err(anyhow::Error::msg)?;
+    config.bind_addr = "127.0.0.1:0".parse()?;
+    config.tokens.secret = Some(secret.to_owned().into());
+    let app = sns_api::app::App::build(config).await?;
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let result = run(
+        &[base],
+        &[std::process::id()],
+        &tokens,
+        sizes.followers,
+        env_size("ROUNDS", 5)?,
+    )
+    .await;
+    let _ = stop.send(());
+    server.await??;
+    result
+}
+
+/// Accounts bench-0 (the author) … bench-SOCKETS, one session each; the
+/// first FOLLOWERS of the others follow the author. Answers one access
+/// token a line: the author's first.
+async fn seed(url: &str, secret: &str, sizes: Sizes) -> anyhow::Result<Vec<String>> {
+    let started = Instant::now();
+    let db = connect(url).await?;
+    sns_api::db::migrate(&db).await.context("migrating")?;
+    let existing = profile::Entity::find().count(&db).await?;
+    ensure!(
+        existing == 0,
+        "the database holds {existing} profiles: seed a fresh one"
+    );
+    let hash = password_hash()?;
+    let keys = JwtKeys::hs256(secret.as_bytes(), "sns-api", "sns-api", TOKEN_TTL);
+    let now = Utc::now().trunc_subsecs(0);
+    let ids: Vec<Uuid> = (0..=sizes.sockets).map(|_| Uuid::now_v7()).collect();
+    let sessions: Vec<Uuid> = ids.iter().map(|_| Uuid::now_v7()).collect();
+    for chunk in (0..ids.len()).collect::<Vec<_>>().chunks(BATCH) {
+        user::Entity::insert_many(chunk.iter().map(|&i| user::ActiveModel {
+            id: Set(ids[i]),
+            email: Set(format!("bench-{i}@example.com")),
+            password_hash: Set(hash.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            email_verified: Set(true),
+            disabled_at: Set(None),
+        }))
+        .exec(&db)
+        .await?;
+        profile::Entity::insert_many(chunk.iter().map(|&i| profile::ActiveModel {
+            user_id: Set(ids[i]),
+            handle: Set(format!("bench_{i}")),
+            display_name: Set(Some(format!("Bench Account {i}"))),
+            bio: Set(None),
+            post_count: Set(0),
+            follower_count: Set(if i == 0 { sizes.followers as i32 } else { 0 }),
+            following_count: Set(i32::from((1..=sizes.followers).contains(&i))),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }))
+        .exec(&db)
+        .await?;
+        session::Entity::insert_many(chunk.iter().map(|&i| session::ActiveModel {
+            id: Set(sessions[i]),
+            user_id: Set(ids[i]),
+            created_at: Set(now),
+            last_used_at: Set(now),
+            expires_at: Set(now + chrono::Duration::days(30)),
+            revoked_at: Set(None),
+            user_agent: Set(Some("benches/live".to_owned())),
+        }))
+        .exec(&db)
+        .await?;
+    }
+    let followers: Vec<usize> = (1..=sizes.followers).collect();
+    for chunk in followers.chunks(BATCH) {
+        follow::Entity::insert_many(chunk.iter().map(|&i| follow::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            follower_id: Set(ids[i]),
+            followee_id: Set(ids[0]),
+            created_at: Set(now),
+        }))
+        .exec(&db)
+        .await?;
+    }
+    let tokens = ids
+        .iter()
+        .zip(&sessions)
+        .map(|(u, s)| {
+            keys.issue(*u, *s, true, Utc::now())
+                .map(|t| secrecy::ExposeSecret::expose_secret(&t.token).to_owned())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    eprintln!(
+        "seeded {} accounts, {} following the author, in {:.1} s",
+        ids.len(),
+        sizes.followers,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(tokens)
+}
+
+fn password_hash() -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let hash = argon2::Argon2::default()
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(hash.to_string())
+}
+
+async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.max_connections(1).sqlx_logging(false);
+    options.map_sqlx_sqlite_opts(|o| o.synchronous(SqliteSynchronous::Off).foreign_keys(true));
+    Ok(Database::connect(options).await?)
+}
+
+/// What a socket saw: its index, the post of a `feedAdded`, and when.
+type Receipt = (usize, String, Instant);
+
+async fn run(
+    urls: &[String],
+    pids: &[u32],
+    tokens: &[String],
+    followers: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
+    raise_open_files();
+    let author = tokens.first().context("no tokens")?.clone();
+    let sockets = tokens.len() - 1;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Receipt>();
+    let ready = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(CONNECTING));
+    let opened = Instant::now();
+    let mut tasks = Vec::with_capacity(sockets);
+    for (i, token) in tokens.iter().enumerate().skip(1) {
+        let url = urls[i % urls.len()].replacen("http://", "ws://", 1) + "/graphql";
+        let (token, tx, ready, failed, gate) = (
+            token.clone(),
+            tx.clone(),
+            ready.clone(),
+            failed.clone(),
+            gate.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = socket(i, &url, &token, tx, &ready, &gate).await
+                && failed.fetch_add(1, Ordering::Relaxed) < 3
+            {
+                eprintln!("socket {i}: {e:#}");
+            }
+        }));
+    }
+    drop(tx);
+    while ready.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < sockets {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ensure!(
+        failed.load(Ordering::Relaxed) == 0,
+        "{} sockets failed to open",
+        failed.load(Ordering::Relaxed)
+    );
+    eprintln!(
+        "{sockets} sockets open and subscribed in {:.1} s",
+        opened.elapsed().as_secs_f64()
+    );
+    let http = reqwest::Client::new();
+    // Until the subscriptions are in place everywhere: a post every 200 ms
+    // until one reaches every follower.
+    let mut warmed = false;
+    for _ in 0..50 {
+        let (post, _) = create_post(&http, &urls[0], &author).await?;
+        if collect(&mut rx, &post, followers, Duration::from_secs(2))
+            .await?
+            .0
+            .len()
+            == followers
+        {
+            warmed = true;
+            break;
+        }
+    }
+    ensure!(
+        warmed,
+        "no post reached every follower: are the subscriptions live?"
+    );
+    // Drain what the warm-up rounds left.
+    while rx.try_recv().is_ok() {}
+    let rss: Vec<u64> = pids
+        .iter()
+        .map(|&p| rss_kib(p))
+        .collect::<anyhow::Result<_>>()?;
+
+    let me = MeLoad::start(&urls[0], &tokens[sockets.min(1)]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_rate = me.rate_since_start();
+    let mut fanout_ms = Vec::with_capacity(rounds);
+    let rounds_started = me.mark();
+    for round in 0..rounds {
+        let (post, answered) = create_post(&http, &urls[0], &author).await?;
+        let (seen, extra) = collect(&mut rx, &post, followers, ROUND_TIMEOUT).await?;
+        ensure!(
+            seen.len() == followers,
+            "round {round}: {} of {followers} followers got the post",
+            seen.len()
+        );
+        ensure!(
+            extra == 0,
+            "round {round}: {extra} duplicate or stray events"
+        );
+        let last = seen.values().max().copied().unwrap_or(answered);
+        fanout_ms.push(signed_ms(last, answered));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let busy_rate = me.rate_since(rounds_started);
+    me.stop().await;
+    // A little while for strays (events for a post after its round ended).
+    if let Ok(Some((i, post, _))) =
+        tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
+    {
+        bail!("socket {i} got {post} after its round");
+    }
+    fanout_ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| fanout_ms[((fanout_ms.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "sockets {sockets} (2 subscriptions each) on {} instance(s); followers {followers}; rounds {rounds}",
+        urls.len()
+    );
+    for (pid, kib) in pids.iter().zip(&rss) {
+        println!("server {pid}: RSS {:.1} MiB", *kib as f64 / 1024.0);
+    }
+    println!(
+        "fan-out ms (createPost answer -> last follower's event): p50 {:.1}  p99 {:.1}  max {:.1}",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    println!("me req/s: {idle_rate:.0} with the sockets idle, {busy_rate:.0} during the rounds");
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+fn signed_ms(later: Instant, earlier: Instant) -> f64 {
+    match later.checked_duration_since(earlier) {
+        Some(d) => d.as_secs_f64() * 1e3,
+        None => -(earlier.duration_since(later).as_secs_f64() * 1e3),
+    }
+}
+
+/// Receipts of `post` until `want` distinct sockets have it or `within`
+/// passes; and how many receipts were of another post or repeated.
+async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+    post: &str,
+    want: usize,
+    within: Duration,
+) -> anyhow::Result<(HashMap<usize, Instant>, usize)> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut seen = HashMap::with_capacity(want);
+    let mut extra = 0;
+    while seen.len() < want {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((i, p, at))) if p == post => {
+                if seen.insert(i, at).is_some() {
+                    extra += 1;
+                }
+            }
+            Ok(Some(_)) => extra += 1,
+            Ok(None) => bail!("every socket closed"),
+            Err(_) => break,
+        }
+    }
+    Ok((seen, extra))
+}
+
+async fn create_post(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> anyhow::Result<(String, Instant)> {
+    let body: Value = http
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({
+            "query": "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } errors { code } } }",
+            "variables": { "i": { "body": "fan-out" } }
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let answered = Instant::now();
+    let id = body["data"]["createPost"]["post"]["id"]
+        .as_str()
+        .with_context(|| format!("createPost: {body}"))?;
+    Ok((id.to_owned(), answered))
+}
+
+/// One socket: signed in, subscribed to both fields; every `feedAdded`
+/// reported with the moment it arrived.
+async fn socket(
+    i: usize,
+    url: &str,
+    token: &str,
+    tx: mpsc::UnboundedSender<Receipt>,
+    ready: &AtomicUsize,
+    gate: &Semaphore,
+) -> anyhow::Result<()> {
+    let permit = gate.acquire().await?;
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    ws.send(Message::text(init.to_string())).await?;
+    match ws.next().await {
+        Some(Ok(Message::Text(t))) if t.contains("connection_ack") => {}
+        other => bail!("no ack: {other:?}"),
+    }
+    for (id, query) in [("f", SUBSCRIBE), ("n", NOTIFICATIONS)] {
+        let sub = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+        ws.send(Message::text(sub.to_string())).await?;
+    }
+    drop(permit);
+    ready.fetch_add(1, Ordering::Relaxed);
+    while let Some(message) = ws.next().await {
+        match message? {
+            Message::Text(text) => {
+                let v: Value = serde_json::from_str(&text)?;
+                match (v["type"].as_str(), v["id"].as_str()) {
+                    (Some("next"), Some("f")) => {
+                        let post = v["payload"]["data"]["feedAdded"]["node"]["id"]
+                            .as_str()
+                            .with_context(|| format!("feedAdded: {text}"))?;
+                        let _ = tx.send((i, post.to_owned(), Instant::now()));
+                    }
+                    (Some("next"), Some("n")) => {}
+                    (Some("ping"), _) => {
+                        ws.send(Message::text(r#"{"type":"pong"}"#)).await?;
+                    }
+                    _ => bail!("unexpected: {text}"),
+                }
+            }
+            Message::Close(frame) => bail!("closed: {frame:?}"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `me` in a closed loop beside the rounds.
+struct MeLoad {
+    done: Arc<AtomicU64>,
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl MeLoad {
+    fn start(base: &str, token: &str) -> Self {
+        let done = Arc::new(AtomicU64::new(0));
+        let http = reqwest::Client::new();
+        let tasks = (0..env_size("ME_CONCURRENCY", 4).unwrap_or(4))
+            .map(|_| {
+                let (http, done, url, token) = (
+                    http.clone(),
+                    done.clone(),
+                    format!("{base}/graphql"),
+                    token.to_owned(),
+                );
+                tokio::spawn(async move {
+                    loop {
+                        let ok = http
+                            .post(&url)
+                            .bearer_auth(&token)
+                            .json(&json!({ "query": "{ me { id email } }" }))
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status().is_success());
+                        if ok {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            done,
+            started: Instant::now(),
+            tasks,
+        }
+    }
+
+    fn mark(&self) -> (u64, Instant) {
+        (self.done.load(Ordering::Relaxed), Instant::now())
+    }
+
+    fn rate_since_start(&self) -> f64 {
+        self.rate_since((0, self.started))
+    }
+
+    fn rate_since(&self, (n, at): (u64, Instant)) -> f64 {
+        (self.done.load(Ordering::Relaxed) - n) as f64 / at.elapsed().as_secs_f64()
+    }
+
+    async fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS")
+}
+
+/// This client holds a descriptor a socket: as many as the hard limit allows.
+fn raise_open_files() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+}
