@@ -62,7 +62,7 @@ export TOKENS="$WORK/tokens" RUST_LOG=${RUST_LOG:-warn}
 URLS=
 for n in $(seq 1 "$INSTANCES"); do
   port=$((PORT + n - 1))
-  BIND_ADDR="127.0.0.1:$port" WS_MAX_SOCKETS=1000000 "$WORK/sns-api" serve >> "$WORK/server-$n.log" 2>&1 &
+  BIND_ADDR="127.0.0.1:$port" "$WORK/sns-api" serve >> "$WORK/server-$n.log" 2>&1 &
   PIDS+=($!)
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
     kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$WORK/server-$n.log"; exit 1; }
@@ -70,7 +70,6 @@ for n in $(seq 1 "$INSTANCES"); do
   done
   URLS="${URLS:+$URLS,}http://127.0.0.1:$port"
 done
-ulimit -n "$(ulimit -Hn)"
 OUT=$(URLS=$URLS PIDS=$(IFS=,; echo "${PIDS[*]}") "$CLIENT" run)
 echo "$OUT"
 python3 - "$OUT" "$GOAL_RSS_MIB" "$GOAL_P99_MS" "$INSTANCES" <<'PY'
