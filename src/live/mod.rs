@@ -1,5 +1,6 @@
-//! Live updates: the events that subscriptions carry (`hub`) and the
-//! sockets they travel on (`socket`).
+//! Live updates: the events that subscriptions carry (`hub`), the sockets
+//! they travel on (`socket`) and this instance's registry of those
+//! (`sockets`).
 //!
 //! A service that changed something publishes an event to the [`Hub`]
 //! after its transaction committed; the hub hands it to this instance's
@@ -9,6 +10,8 @@
 
 pub mod hub;
 pub mod socket;
+pub mod sockets;
 
 pub use hub::Hub;
 pub use socket::{Close, SocketHandle};
+pub use sockets::Sockets;
