@@ -17,5 +17,5 @@ pub mod seen;
 pub mod socket;
 
 pub use event::{Batch, Event};
-pub use hub::{FeedEntry, Hub, Subscription, post_changes};
+pub use hub::{FeedEntry, Hub, Listening, Subscription, post_changes};
 pub use socket::{Close, SocketHandle};
