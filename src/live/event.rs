@@ -57,6 +57,11 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The events with the ids of their rows, in the order written.
+    pub fn written(&self) -> &[Written] {
+        &self.0
+    }
 }
 
 /// The columns of an event's row: kind, post, actor, recipient, group.
