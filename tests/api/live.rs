@@ -164,7 +164,7 @@ async fn written_events_answer_the_ids_of_their_rows() {
     ];
     for _ in 0..2 {
         let txn = app.db.begin().await.unwrap();
-        let batch = event::write(&txn, "", events.clone()).await.unwrap();
+        let batch = event::write(&txn, events.clone()).await.unwrap();
         txn.commit().await.unwrap();
         let rows = live_event::Entity::find()
             .order_by_asc(live_event::Column::Id)
