@@ -190,3 +190,56 @@ async fn metrics_show_open_sockets_and_count_closes_by_reason() {
     .await;
     app.stop().await;
 }
+
+/// Events for one post, written and published as a service would after
+/// its commit: many at once, more than any socket may have waiting.
+async fn counted(app: &TestApp, post: &str, n: usize) {
+    let post: uuid::Uuid = post.parse().expect("a post id");
+    let events = vec![sns_api::live::Event::Counted { post }; n];
+    let hub = app.state.live();
+    let batch = hub.write(app.state.db(), events).await.expect("written");
+    hub.publish(batch);
+}
+
+#[tokio::test]
+async fn a_socket_too_slow_for_its_events_is_closed_1013_and_the_others_get_every_one() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let author = app.signed_up_as("slow_author").await;
+    // 2,000 bytes a body, 200 of them an event: a few of these fill what
+    // the connection buffers, and the rest wait at the server.
+    let post = app.create_post(&author, &"🦀".repeat(500)).await["post"]["id"]
+        .as_str()
+        .expect("a post")
+        .to_owned();
+    let bodies: Vec<String> = (0..200).map(|i| format!("b{i}: body")).collect();
+    let big = format!(
+        "subscription($id: ID!) {{ postChanged(id: $id) {{ {} }} }}",
+        bodies.join(" ")
+    );
+    let small = "subscription($id: ID!) { postChanged(id: $id) { id likeCount } }";
+    // Reads nothing until the end.
+    let mut slow = Socket::signed_in(&app, None).await;
+    slow.subscribe("big", &big, json!({ "id": post })).await;
+    let mut fast = Socket::signed_in(&app, None).await;
+    fast.subscribe("small", small, json!({ "id": post })).await;
+    poll_until("both subscriptions in place", || async {
+        let posts = app.state.live().listening().posts;
+        if posts == 2 {
+            Ok(())
+        } else {
+            Err(format!("{posts}"))
+        }
+    })
+    .await;
+
+    let events = 2 * sns_api::live::socket::MAX_QUEUED;
+    counted(&app, &post, events).await;
+    for _ in 0..events {
+        assert_eq!(fast.data("small").await["postChanged"]["id"], post.as_str());
+    }
+    let seen = closed(&mut slow).await;
+    assert!(is(seen.clone(), (1013, "too slow")), "{seen:?}");
+    assert_open(&mut fast).await;
+    app.stop().await;
+}

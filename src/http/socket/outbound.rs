@@ -20,8 +20,9 @@ use crate::live::{Close, SocketHandle};
 /// How long one frame may take to reach a client before the socket counts
 /// as too slow.
 const WRITE_STALL: Duration = Duration::from_secs(30);
-/// How long the closing frame may take to go out.
-const CLOSE_WRITE: Duration = Duration::from_secs(1);
+/// How long the closing frame may take to go out: behind what a slow
+/// client has not read yet, so that it learns why (1013: retry).
+const CLOSE_WRITE: Duration = Duration::from_secs(10);
 
 /// async-graphql's sink: each message judged, then queued for the writer.
 pub(super) struct Outbound {
