@@ -37,6 +37,7 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         crate::telemetry::metrics_handle();
+        raise_open_files();
         let (jwt, refresh_keys) = signing_keys(&config)?;
         let db = crate::db::connect(&config.database)
             .await
@@ -66,6 +67,9 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("loading revoked sessions: {e:?}"))?;
         tracing::debug!(revoked, "revocation cache loaded");
+        crate::live::relay::start(&state, config.sessions.sync_interval)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the live events' start: {e:?}"))?;
         let schema = build_schema(&config.documents, Some(state.clone()));
         let router = crate::http::router(state.clone(), schema, &config);
         let listener = TcpListener::bind(config.bind_addr)
@@ -105,6 +109,7 @@ impl App {
         let addr = self.local_addr();
         tracing::info!(%addr, "listening; GraphiQL at http://{addr}/graphql");
         let sync = crate::sync::spawn(self.state.clone(), self.sync_interval);
+        let relay = crate::live::relay::spawn(self.state.clone(), self.sync_interval);
         let housekeeping = tokio::spawn(crate::housekeeping::run(self.state.clone()));
         let mailer = tokio::spawn(crate::mail::outbox::run(self.state.clone(), self.mail));
         let upkeep = tokio::spawn(crate::telemetry::metrics_upkeep());
@@ -132,6 +137,7 @@ impl App {
             }
         }
         drop(sync);
+        drop(relay);
         housekeeping.abort();
         mailer.abort();
         upkeep.abort();
@@ -152,6 +158,27 @@ impl App {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit: every socket is
+/// one, and ten thousand subscription sockets must fit (the usual soft
+/// limit is 1024).
+fn raise_open_files() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return;
+    }
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::debug!(limit = ?limit.maximum, "open-file limit raised"),
+        Err(e) => {
+            tracing::warn!(error = %e, soft = ?limit.current, "open-file limit not raised")
+        }
     }
 }
 

@@ -1,13 +1,15 @@
-// Starts the real binary (the dev build unless SNS_API_BIN names another) on
-// a random port with a fresh SQLite file, JSON logs captured, and stops it
-// after the test.
+// Starts the real binary (the dev build unless SNS_API_BIN names another;
+// under CARGO_TARGET_DIR when that is set) on a random port with a fresh
+// SQLite file, JSON logs captured, and stops it after the test.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
-export const BINARY = resolve(process.env['SNS_API_BIN'] ?? '../../target/debug/sns-api');
+export const BINARY = resolve(
+  process.env['SNS_API_BIN'] ?? join(process.env['CARGO_TARGET_DIR'] || '../../target', 'debug/sns-api'),
+);
 
 export interface Server {
   /** http://127.0.0.1:PORT/graphql */
