@@ -1,13 +1,17 @@
-// Starts the real binary (the dev build unless SNS_API_BIN names another) on
-// a random port with a fresh SQLite file, JSON logs captured, and stops it
-// after the test.
+// Starts the real binary (the dev build of CARGO_TARGET_DIR, else of
+// target/, unless SNS_API_BIN names another) on a random port with a fresh
+// SQLite file, JSON logs captured, and stops it after the test.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
-export const BINARY = resolve(process.env['SNS_API_BIN'] ?? '../../target/debug/sns-api');
+// A relative CARGO_TARGET_DIR is cargo's: relative to the workspace root.
+export const BINARY = resolve(
+  process.env['SNS_API_BIN'] ??
+    resolve('../..', process.env['CARGO_TARGET_DIR'] || 'target', 'debug/sns-api'),
+);
 
 export interface Server {
   /** http://127.0.0.1:PORT/graphql */
