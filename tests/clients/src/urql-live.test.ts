@@ -1,0 +1,125 @@
+// urql receives live updates over the socket (urql.ts's subscriptionExchange
+// with live.ts's graphql-ws client): a followed author's post arrives as a
+// feed edge, with the cursor the feed gives it, and a stranger's never; a
+// like of the viewer's post arrives as its notification group, and the next
+// like as the same group with one more actor.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import {
+  FeedAddedDocument,
+  type FeedAddedSubscription,
+  FeedDocument,
+  NotificationChangedDocument,
+  type NotificationChangedSubscription,
+  NotificationsDocument,
+} from './gql/graphql.js';
+import { liveClient } from './live.js';
+import { Received, listening } from './received.js';
+import { type Server, startServer } from './server.js';
+import { follow, like, signUp, write } from './social.js';
+import { urqlClient } from './urql.js';
+
+let server: Server;
+before(async () => {
+  server = await startServer();
+});
+after(() => server.stop());
+
+const fresh = { requestPolicy: 'network-only' } as const;
+
+test('urql receives feedAdded: a followed author posts, the edge arrives with its cursor', async () => {
+  const viewer = await signUp(server.url, 'urql_live_viewer');
+  const author = await signUp(server.url, 'urql_live_author');
+  const stranger = await signUp(server.url, 'urql_live_stranger');
+  await follow(server.url, viewer, author.handle);
+
+  const live = liveClient(server.url, viewer.tokens);
+  const client = urqlClient(server.url, viewer.tokens, { live });
+  const edges = new Received<FeedAddedSubscription['feedAdded']>();
+  const subscription = client.subscription(FeedAddedDocument, {}).subscribe((result) => {
+    assert.equal(result.error, undefined);
+    edges.push(result.data!.feedAdded);
+  });
+  try {
+    let n = 0;
+    await listening(edges, () => write(server.url, author, `warming up ${n++}`), (e) => e.node.id);
+
+    const id = await write(server.url, author, 'live from the author');
+    const edge = await edges.next();
+    assert.equal(edge.node.id, id);
+    assert.equal(edge.node.body, 'live from the author');
+    assert.equal(edge.node.author.handle, author.handle);
+    // The cursor is the one the feed gives the entry: a client can page on from it.
+    const feed = await client.query(FeedDocument, { first: 1 }, fresh).toPromise();
+    assert.equal(feed.data?.feed.edges[0]?.node.id, id);
+    assert.equal(feed.data?.feed.edges[0]?.cursor, edge.cursor);
+
+    // Not followed: the stranger's post never arrives; the author's next does.
+    await write(server.url, stranger, 'nobody follows me');
+    const next = await write(server.url, author, 'second from the author');
+    assert.equal((await edges.next()).node.id, next);
+  } finally {
+    subscription.unsubscribe();
+    await live.dispose();
+  }
+});
+
+test('urql receives notificationChanged: a like of the viewer post, then another actor', async () => {
+  const viewer = await signUp(server.url, 'urql_notes_viewer');
+  const [fan1, fan2, prober] = [
+    await signUp(server.url, 'urql_notes_fan1'),
+    await signUp(server.url, 'urql_notes_fan2'),
+    await signUp(server.url, 'urql_notes_prober'),
+  ];
+  const postId = await write(server.url, viewer, 'like me');
+
+  const live = liveClient(server.url, viewer.tokens);
+  const client = urqlClient(server.url, viewer.tokens, { live });
+  const groups = new Received<NotificationChangedSubscription['notificationChanged']>();
+  const subscription = client.subscription(NotificationChangedDocument, {}).subscribe((result) => {
+    assert.equal(result.error, undefined);
+    groups.push(result.data!.notificationChanged);
+  });
+  try {
+    // Each probe: a like of a new post of the viewer's, a new group.
+    await listening(
+      groups,
+      async () => {
+        const probe = await write(server.url, viewer, 'probe');
+        await like(server.url, prober, probe);
+        return probe;
+      },
+      (g) => g.post?.id ?? '',
+    );
+
+    await like(server.url, fan1, postId);
+    const group = await groups.next();
+    assert.equal(group.kind, 'LIKE');
+    assert.equal(group.post?.id, postId);
+    assert.deepEqual(
+      group.actors.map((a) => a.handle),
+      [fan1.handle],
+    );
+    assert.equal(group.actorCount, 1);
+    assert.equal(group.read, false);
+
+    await like(server.url, fan2, postId);
+    const grown = await groups.next();
+    assert.equal(grown.id, group.id, 'the same group');
+    assert.deepEqual(
+      grown.actors.map((a) => a.handle),
+      [fan2.handle, fan1.handle],
+    );
+    assert.equal(grown.actorCount, 2);
+    // As the notifications list shows it, on top.
+    const list = await client.query(NotificationsDocument, { first: 1 }, fresh).toPromise();
+    const top = list.data?.notifications.edges[0]?.node;
+    assert.equal(top?.id, grown.id);
+    assert.equal(top?.actorCount, grown.actorCount);
+    assert.equal(top?.createdAt, grown.createdAt);
+  } finally {
+    subscription.unsubscribe();
+    await live.dispose();
+  }
+});
