@@ -93,6 +93,11 @@ async fn act(db: &DatabaseConnection, action: UsersAction) -> anyhow::Result<()>
             let ended = deletion::delete_in(&txn, found.id, now)
                 .await
                 .map_err(err)?;
+            // No instance's tag: every instance's relay wakes and reads it.
+            let gone = vec![crate::live::Event::AccountDeleted { user: found.id }];
+            let _for_the_relays = crate::live::event::write(&txn, "", gone)
+                .await
+                .map_err(err)?;
             txn.commit().await?;
             wake_instances(db).await;
             println!("deleted {}; {} session(s) ended", found.email, ended.len());

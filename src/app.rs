@@ -66,6 +66,9 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("loading revoked sessions: {e:?}"))?;
         tracing::debug!(revoked, "revocation cache loaded");
+        crate::live::relay::start(&state, config.sessions.sync_interval)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the live events' start: {e:?}"))?;
         let schema = build_schema(&config.documents, Some(state.clone()));
         let router = crate::http::router(state.clone(), schema, &config);
         let listener = TcpListener::bind(config.bind_addr)
@@ -105,6 +108,7 @@ impl App {
         let addr = self.local_addr();
         tracing::info!(%addr, "listening; GraphiQL at http://{addr}/graphql");
         let sync = crate::sync::spawn(self.state.clone(), self.sync_interval);
+        let relay = crate::live::relay::spawn(self.state.clone(), self.sync_interval);
         let housekeeping = tokio::spawn(crate::housekeeping::run(self.state.clone()));
         let mailer = tokio::spawn(crate::mail::outbox::run(self.state.clone(), self.mail));
         let upkeep = tokio::spawn(crate::telemetry::metrics_upkeep());
@@ -132,6 +136,7 @@ impl App {
             }
         }
         drop(sync);
+        drop(relay);
         housekeeping.abort();
         mailer.abort();
         upkeep.abort();

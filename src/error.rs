@@ -28,6 +28,10 @@ pub enum AppError {
     Unauthenticated,
     #[error("Not found, or not yours.")]
     Forbidden,
+    /// A thing that is not there (or not visible to the viewer) where no
+    /// payload can say so: a subscription to an unknown post.
+    #[error("Not found.")]
+    NotFound,
     #[error("{0}")]
     BadUserInput(String),
     /// The database or the hash pool cannot serve now; the client may retry.
@@ -52,6 +56,7 @@ impl AppError {
             Self::Input(_) | Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
             Self::Unavailable(_) | Self::Shed => "SERVICE_UNAVAILABLE",
             Self::Conflict | Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }

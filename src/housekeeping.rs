@@ -1,7 +1,7 @@
 //! Housekeeping, every minute on every instance: expired attempt counters,
 //! sessions (with their refresh tokens) that ended long ago, notification
-//! groups past their retention, and the rows of reposts undone longer ago
-//! than feeds being paged need them.
+//! groups past their retention, the rows of reposts undone longer ago
+//! than feeds being paged need them, and live events the relays have read.
 
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ use crate::state::AppState;
 /// Housekeeping every minute: expired attempt counters, sessions (with
 /// their refresh tokens) that ended long ago, notification groups whose
 /// newest event is older than `NOTIFICATION_RETENTION`, and undone reposts
-/// older than `service::feed::UNDONE_REPOST_KEPT`.
+/// older than `service::feed::UNDONE_REPOST_KEPT`, and live events older
+/// than `live::relay::KEPT`.
 pub async fn run(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -35,6 +36,10 @@ pub async fn run(state: AppState) {
             Err(e) => {
                 tracing::warn!(error = ?e, "undone repost purge failed; retrying next minute")
             }
+        }
+        match crate::live::relay::prune(&state, now).await {
+            Ok(n) => tracing::trace!(pruned = n, "old live events deleted"),
+            Err(e) => tracing::warn!(error = ?e, "live event pruning failed; retrying next minute"),
         }
     }
 }

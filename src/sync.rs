@@ -48,7 +48,7 @@ pub fn spawn(state: AppState, interval: Duration) -> RevocationSync {
         wake.clone(),
     ))];
     if state.backend() == DatabaseBackend::Postgres {
-        tasks.push(tokio::spawn(listen_loop(state, wake)));
+        tasks.push(tokio::spawn(listen(state, REVOCATION_CHANNEL, wake, None)));
     }
     RevocationSync { tasks }
 }
@@ -77,20 +77,29 @@ async fn pull_loop(state: AppState, interval: Duration, wake: Arc<Notify>) {
     }
 }
 
-async fn listen_loop(state: AppState, wake: Arc<Notify>) {
+/// Wakes `wake` on each PostgreSQL notification on `channel` (except those
+/// whose payload is `own`: an instance's own), and once more each time
+/// the listener (re)connected and listens, so that the woken loop catches
+/// up on what was written while nobody listened.
+pub(crate) async fn listen(
+    state: AppState,
+    channel: &'static str,
+    wake: Arc<Notify>,
+    own: Option<String>,
+) {
     use sea_orm::sqlx::postgres::PgListener;
     loop {
         let pool = state.db().get_postgres_connection_pool().clone();
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(error = %e, "revocation listener cannot connect; polling only");
+                tracing::warn!(error = %e, channel, "listener cannot connect; polling only");
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 continue;
             }
         };
-        if let Err(e) = listener.listen(REVOCATION_CHANNEL).await {
-            tracing::warn!(error = %e, "LISTEN failed; polling only");
+        if let Err(e) = listener.listen(channel).await {
+            tracing::warn!(error = %e, channel, "LISTEN failed; polling only");
             tokio::time::sleep(Duration::from_secs(5)).await;
             continue;
         }
@@ -98,11 +107,13 @@ async fn listen_loop(state: AppState, wake: Arc<Notify>) {
         wake.notify_one();
         loop {
             match listener.try_recv().await {
+                Ok(Some(n)) if own.as_deref() == Some(n.payload()) => {}
                 Ok(Some(_)) => wake.notify_one(),
-                // The connection was lost; the next call reconnects and re-listens.
-                Ok(None) => wake.notify_one(),
+                // The connection was lost: listen again on a new one, then
+                // catch up.
+                Ok(None) => break,
                 Err(e) => {
-                    tracing::warn!(error = %e, "revocation listener lost; reconnecting");
+                    tracing::warn!(error = %e, channel, "listener lost; reconnecting");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     break;
                 }

@@ -17,6 +17,7 @@ mod m20261203_000009_create_revoked_session;
 mod m20261203_000010_create_social;
 mod m20261203_000020_index_user_updated_at;
 mod m20261205_000030_create_interactions;
+mod m20261206_000040_create_live_event;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_create_social::Migration),
             Box::new(m20261203_000020_index_user_updated_at::Migration),
             Box::new(m20261205_000030_create_interactions::Migration),
+            Box::new(m20261206_000040_create_live_event::Migration),
         ]
     }
 }

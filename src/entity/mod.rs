@@ -1,6 +1,7 @@
 //! SeaORM entities: table shapes only. The rules live in `service`.
 
 pub mod follow;
+pub mod live_event;
 pub mod mail_outbox;
 pub mod mail_token;
 pub mod mention;

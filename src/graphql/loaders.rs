@@ -3,7 +3,8 @@
 //! `replyTo` and `mentions` one more each, however many items the page
 //! holds (a feed page's authors, reposters and follows cost none, nor a
 //! thread page's authors and `replyTo`: see `prime_*`). Made per request,
-//! so that nothing read is cached past it.
+//! so that nothing read is cached past it, and per event of a subscription
+//! (`RequestLoaders::renew`).
 //!
 //! A DataLoader batches the loads that arrive within its delay; a long list
 //! is resolved in slices (its futures yield every few dozen items), so on a
@@ -156,22 +157,36 @@ pub(super) fn install(
 }
 
 /// The loaders of one request, made on first use (most requests, `me` or
-/// a login, never need them).
-pub struct RequestLoaders {
+/// a login, never need them). A subscription's request lives as long as
+/// its stream: it renews its loaders before each event ([`Self::renew`]),
+/// so that nothing read for one event answers for the next. Cheap to clone.
+#[derive(Clone)]
+pub struct RequestLoaders(Arc<LoaderSlot>);
+
+struct LoaderSlot {
     state: AppState,
-    loaders: std::sync::OnceLock<Loaders>,
+    current: std::sync::Mutex<Option<Arc<Loaders>>>,
 }
 
 impl RequestLoaders {
     pub fn new(state: &AppState) -> Self {
-        Self {
+        Self(Arc::new(LoaderSlot {
             state: state.clone(),
-            loaders: std::sync::OnceLock::new(),
-        }
+            current: std::sync::Mutex::new(None),
+        }))
     }
 
-    pub fn get(&self) -> &Loaders {
-        self.loaders.get_or_init(|| Loaders::new(&self.state))
+    /// The current loaders, made now if there are none.
+    pub fn get(&self) -> Arc<Loaders> {
+        // Nothing panics while holding it; recover rather than fail a field.
+        let mut current = self.0.current.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(current.get_or_insert_with(|| Arc::new(Loaders::new(&self.0.state))))
+    }
+
+    /// Forgets everything loaded so far: the next `get` makes new loaders
+    /// (fields still resolving keep the ones they hold).
+    pub fn renew(&self) {
+        *self.0.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::loaders::RequestLoaders;
+use super::loaders::{Loaders, RequestLoaders};
 use super::social::{Post, Profile, connection};
 use super::types::{UserError, payload_answer};
 use super::viewer_auth;
@@ -168,6 +168,20 @@ pub async fn page(
         group,
         page: Arc::clone(&actors),
     }))
+}
+
+/// A group that `notificationChanged` delivers, as `notifications` would
+/// show it to `viewer`; its actors are read when asked, like a page's.
+pub async fn live(loaders: &Loaders, viewer: Uuid, group: Group) -> Notification {
+    if let Some((_, author)) = &group.post {
+        loaders.prime_profiles([author.clone()]).await;
+    }
+    let page = Arc::new(PageActors {
+        viewer,
+        groups: vec![group.id],
+        by_first: Mutex::new(HashMap::new()),
+    });
+    Notification { group, page }
 }
 
 /// `User.unreadNotificationCount` of the account `user` (a `User` is only

@@ -27,7 +27,7 @@ pub struct PostEdgeFields {
     pub reposted_by: Option<Profile>,
 }
 
-fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a Loaders> {
+fn loaders(ctx: &Context<'_>) -> Result<std::sync::Arc<Loaders>> {
     Ok(ctx.data::<RequestLoaders>()?.get())
 }
 
@@ -126,6 +126,33 @@ pub async fn feed_connection(
             )
         }));
     Ok(c)
+}
+
+/// A `feedAdded` entry as the edge `viewer` gets, with the cursor it has
+/// in `feed`. The request's loaders start with what the entry was read
+/// with (author, reposter, and that the viewer follows the account the
+/// entry came through), so `author`, `repostedBy` and their
+/// `viewerFollows` cost no statement per subscriber.
+pub async fn feed_edge(
+    loaders: &Loaders,
+    viewer: uuid::Uuid,
+    entry: &crate::live::FeedEntry,
+) -> PostEdge {
+    let mut profiles = vec![entry.author.clone()];
+    profiles.extend(entry.reposted_by.clone());
+    loaders.prime_profiles(profiles).await;
+    let via = entry.via().user_id;
+    if via != viewer {
+        // Its followers are those who get it.
+        loaders.prime_follows(viewer, [(via, true)]).await;
+    }
+    Edge::with_additional_fields(
+        page::encode_feed(entry.cursor()),
+        Post(entry.post.clone()),
+        PostEdgeFields {
+            reposted_by: entry.reposted_by.clone().map(Profile),
+        },
+    )
 }
 
 /// The public face of an account. Never carries the email.

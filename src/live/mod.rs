@@ -1,14 +1,21 @@
-//! Live updates: the events that subscriptions carry (`hub`) and the
-//! sockets they travel on (`socket`).
+//! Live updates: the events that subscriptions carry and the sockets they
+//! travel on.
 //!
-//! A service that changed something publishes an event to the [`Hub`]
-//! after its transaction committed; the hub hands it to this instance's
-//! subscribers at once and to other instances through the database. Each
-//! subscription's stream holds the [`SocketHandle`] of its socket, which
-//! bounds what may wait there (a slow socket is closed, never waited for).
+//! A service writes the events of a change in its transaction (`event`)
+//! and hands them to the [`Hub`] after the commit; the hub delivers them to
+//! this instance's subscribers at once, and the relay (`relay`) reads the
+//! other instances' from the database. `seen` makes each event handled
+//! once, `filter` decides who may receive what. Each subscription's stream
+//! holds the [`SocketHandle`] of its socket, which bounds what may wait
+//! there (a slow socket is closed, never waited for).
 
+pub mod event;
+pub mod filter;
 pub mod hub;
+pub mod relay;
+pub mod seen;
 pub mod socket;
 
-pub use hub::Hub;
+pub use event::{Batch, Event};
+pub use hub::{FeedEntry, Hub, Subscription, post_changes};
 pub use socket::{Close, SocketHandle};

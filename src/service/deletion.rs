@@ -22,7 +22,8 @@ use crate::state::AppState;
 const TOMBSTONE_BATCH: usize = 500;
 
 /// Deletes the viewer's account and all it owns after checking the
-/// password; every session ends on every instance.
+/// password; every session ends on every instance, and the `postChanged`
+/// streams of its posts end.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn delete_account(
     state: &AppState,
@@ -34,7 +35,10 @@ pub async fn delete_account(
         let now = super::clock::now();
         let txn = state.db().begin().await?;
         let ended = delete_in(&txn, user.id, now).await?;
+        let gone = vec![crate::live::Event::AccountDeleted { user: user.id }];
+        let events = state.live().write(&txn, gone).await?;
         txn.commit().await?;
+        state.live().publish(events);
         let count = ended.len() as u64;
         session::announce_revocations(&state, &ended, now, count).await;
         state.profiles().invalidate(&user.id);

@@ -64,17 +64,17 @@ pub async fn follow(
         }
         .insert(&txn)
         .await;
-        match inserted {
-            Ok(_) => {
-                notification::record(
-                    &txn,
-                    followee,
-                    NotificationKind::Follow,
-                    Subject::day_of(now),
-                    follower,
-                )
-                .await?;
-            }
+        let events = match inserted {
+            Ok(_) => notification::record(
+                &txn,
+                followee,
+                NotificationKind::Follow,
+                Subject::day_of(now),
+                follower,
+            )
+            .await?
+            .into_iter()
+            .collect(),
             Err(e) if super::db_error::is_unique_violation(&e) => {
                 txn.rollback().await?;
                 return Ok(false);
@@ -85,8 +85,10 @@ pub async fn follow(
                 return Err(not_found());
             }
             Err(e) => return Err(e.into()),
-        }
+        };
+        let events = state.live().write(&txn, events).await?;
         txn.commit().await?;
+        state.live().publish(events);
         Ok(true)
     })
     .await?;
@@ -165,6 +167,38 @@ pub async fn followed_among(
         .into_tuple()
         .all(state.db())
         .await?)
+}
+
+/// Followers of `followee` named in a list at most this long per statement.
+const AMONG_CHUNK: usize = 500;
+
+/// Who follows `followee`: all of its followers, or only those among
+/// `among` (an index range of `ix_follow_followee_id` either way; `among`
+/// in chunks).
+pub async fn followers(
+    state: &AppState,
+    followee: Uuid,
+    among: Option<&[Uuid]>,
+) -> Result<Vec<Uuid>, AppError> {
+    let query = || {
+        follow::Entity::find()
+            .select_only()
+            .column(follow::Column::FollowerId)
+            .filter(follow::Column::FolloweeId.eq(followee))
+    };
+    let Some(among) = among else {
+        return Ok(query().into_tuple().all(state.db()).await?);
+    };
+    let mut found = Vec::new();
+    for chunk in among.chunks(AMONG_CHUNK) {
+        let some: Vec<Uuid> = query()
+            .filter(follow::Column::FollowerId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(state.db())
+            .await?;
+        found.extend(some);
+    }
+    Ok(found)
 }
 
 /// Which side of the edges a page lists.

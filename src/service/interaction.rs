@@ -24,6 +24,7 @@ use super::problem::{Field, InputProblem, ProblemKind};
 use crate::auth::Viewer;
 use crate::entity::{post, post_like, profile, repost};
 use crate::error::AppError;
+use crate::live::Event;
 use crate::state::AppState;
 
 fn not_found() -> AppError {
@@ -70,7 +71,9 @@ impl Change {
     }
 }
 
-/// Applies `change` to the viewer and the post; answers the post as it is now.
+/// Applies `change` to the viewer and the post; answers the post as it is
+/// now. A change that changed something writes its live events with it:
+/// the post's counts, a repost's feed entry, the author's notification.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id, change = ?change))]
 pub async fn apply(
     state: &AppState,
@@ -99,8 +102,17 @@ pub async fn apply(
         }
         add_to_count(&txn, post, change.count(), delta).await?;
         let subject = Subject::Post(post);
+        let mut events = vec![Event::Counted { post }];
+        if change == Change::Repost {
+            events.push(Event::Reposted {
+                post,
+                reposter: user,
+            });
+        }
         if delta > 0 {
-            notification::record(&txn, locked.author_id, change.kind(), subject, user).await?;
+            events.extend(
+                notification::record(&txn, locked.author_id, change.kind(), subject, user).await?,
+            );
         } else {
             notification::retract(&txn, locked.author_id, change.kind(), subject, user).await?;
         }
@@ -108,7 +120,9 @@ pub async fn apply(
             .one(&txn)
             .await?
             .ok_or_else(not_found)?;
+        let events = state.live().write(&txn, events).await?;
         txn.commit().await?;
+        state.live().publish(events);
         Ok((post, true))
     })
     .await?;
@@ -256,6 +270,21 @@ async fn remove_repost(txn: &DatabaseTransaction, post: Uuid, user: Uuid) -> Res
         .exec(txn)
         .await?;
     Ok(if ended.rows_affected > 0 { -1 } else { 0 })
+}
+
+/// `user`'s live repost of `post`, if there is one (its id is the entry's
+/// key in feeds).
+pub async fn live_repost(
+    state: &AppState,
+    post: Uuid,
+    user: Uuid,
+) -> Result<Option<repost::Model>, AppError> {
+    Ok(repost::Entity::find()
+        .filter(repost::Column::PostId.eq(post))
+        .filter(repost::Column::UserId.eq(user))
+        .filter(repost::Column::RemovedAt.is_null())
+        .one(state.db())
+        .await?)
 }
 
 /// Which of `posts` `viewer` likes (one statement).

@@ -15,12 +15,14 @@ use crate::domain::mention;
 use crate::domain::text::{self, POST_BODY};
 use crate::entity::{post, profile};
 use crate::error::AppError;
+use crate::live::Event;
 use crate::state::AppState;
 
 /// Publishes a post by the viewer, or a reply to the post `reply_to`: the
 /// body is cleaned, then 1 to 500 code points. A reply counts on its
 /// parent and notifies its author; the profiles the body mentions are
-/// stored and notified (see `thread`). All in one transaction.
+/// stored and notified (see `thread`). All in one transaction, with the
+/// live events: the new feed entry, the parent's counts, the notifications.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn create(
     state: &AppState,
@@ -79,8 +81,17 @@ pub async fn create(
                 }
             })?;
             super::profile::add_to_count(&txn, author, profile::Column::PostCount, 1).await?;
-            super::thread::record_new_post(&txn, &post, parent_author, &mentioned).await?;
+            let mut events = vec![Event::Posted {
+                post: post.id,
+                author,
+            }];
+            events.extend(parent.map(|post| Event::Counted { post }));
+            events.extend(
+                super::thread::record_new_post(&txn, &post, parent_author, &mentioned).await?,
+            );
+            let events = state.live().write(&txn, events).await?;
             txn.commit().await?;
+            state.live().publish(events);
             Ok(post)
         }
     })
@@ -96,7 +107,8 @@ fn no_such_parent() -> InputProblem {
 
 /// Deletes one of the viewer's posts, with its likes, reposts, mentions
 /// and the notifications about it; its replies stay. Someone else's post,
-/// an unknown one and a malformed id answer alike: FORBIDDEN.
+/// an unknown one and a malformed id answer alike: FORBIDDEN. Its
+/// `postChanged` streams end, and its parent's counts change.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), AppError> {
     let id = Uuid::parse_str(id).map_err(|_| AppError::Forbidden)?;
@@ -127,7 +139,11 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
             .exec(&txn)
             .await?;
         super::profile::add_to_count(&txn, author, profile::Column::PostCount, -1).await?;
+        let mut events = vec![Event::PostDeleted { post: id }];
+        events.extend(row.in_reply_to_id.map(|post| Event::Counted { post }));
+        let events = state.live().write(&txn, events).await?;
         txn.commit().await?;
+        state.live().publish(events);
         Ok(true)
     })
     .await?;

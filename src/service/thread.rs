@@ -25,6 +25,7 @@ use super::page::{Kind, Page, PageRequest};
 use crate::domain::Handle;
 use crate::entity::{mention, post, post_like, profile, repost};
 use crate::error::AppError;
+use crate::live::Event;
 use crate::state::AppState;
 
 /// The most posts `ancestors` answers: the nearest ones above a reply.
@@ -88,26 +89,29 @@ async fn add_to_reply_count(
 /// author of a reply (REPLY), and the first [`MAX_MENTIONS_NOTIFIED`]
 /// profiles it mentions other than its author (MENTION; the parent's
 /// author, told of the reply already, is not told again). Within the
-/// post's transaction.
+/// post's transaction. Answers the notifications' events.
 pub(super) async fn record_new_post(
     conn: &impl ConnectionTrait,
     post: &post::Model,
     parent_author: Option<Uuid>,
     mentioned: &[Handle],
-) -> Result<(), AppError> {
+) -> Result<Vec<Event>, AppError> {
+    let mut events = Vec::new();
     if let Some(parent_author) = parent_author {
-        notification::record(
-            conn,
-            parent_author,
-            NotificationKind::Reply,
-            Subject::Post(post.id),
-            post.author_id,
-        )
-        .await?;
+        events.extend(
+            notification::record(
+                conn,
+                parent_author,
+                NotificationKind::Reply,
+                Subject::Post(post.id),
+                post.author_id,
+            )
+            .await?,
+        );
     }
     let profiles = existing_in_order(conn, mentioned).await?;
     if profiles.is_empty() {
-        return Ok(());
+        return Ok(events);
     }
     mention::Entity::insert_many(
         profiles
@@ -127,16 +131,18 @@ pub(super) async fn record_new_post(
         .take(MAX_MENTIONS_NOTIFIED)
         .filter(|p| Some(*p) != parent_author);
     for profile in notified {
-        notification::record(
-            conn,
-            profile,
-            NotificationKind::Mention,
-            Subject::Post(post.id),
-            post.author_id,
-        )
-        .await?;
+        events.extend(
+            notification::record(
+                conn,
+                profile,
+                NotificationKind::Mention,
+                Subject::Post(post.id),
+                post.author_id,
+            )
+            .await?,
+        );
     }
-    Ok(())
+    Ok(events)
 }
 
 /// The profiles these handles name (one statement), in the order of
@@ -336,6 +342,19 @@ pub async fn replies(
         .map(|row| read_with_author(row).map(|item| (item.post.id, item)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(req, items))
+}
+
+/// The post with this id and its author's profile (one statement).
+pub async fn post_with_author(
+    state: &AppState,
+    id: Uuid,
+) -> Result<Option<PostWithAuthor>, AppError> {
+    let mut select = with_author();
+    select.from(post::Entity);
+    join_author(&mut select);
+    select.and_where(Expr::col((post::Entity, post::Column::Id)).eq(id));
+    let row = state.db().query_one(&select).await?;
+    Ok(row.as_ref().map(read_with_author).transpose()?)
 }
 
 /// The [`MAX_ANCESTORS`] nearest posts above `post`, farthest first, each

@@ -107,33 +107,50 @@ pub async fn page(
     let rows = state.db().query_all_raw(statement).await?;
     let items = rows
         .iter()
-        .map(|row| {
-            let g = group::Model::from_query_result(row, "")?;
-            let kind = NotificationKind::parse(&g.kind).ok_or_else(|| {
-                AppError::internal(format!("unknown notification kind {:?}", g.kind))
-            })?;
-            let seen_until: Option<Uuid> = row.try_get("", SEEN_UNTIL)?;
-            let post_id: Option<Uuid> = row.try_get(POST, post::Column::Id.as_str())?;
-            let author_id: Option<Uuid> = row.try_get(AUTHOR, profile::Column::UserId.as_str())?;
-            let post = match (post_id, author_id) {
-                (Some(_), Some(_)) => Some((
-                    post::Model::from_query_result(row, POST)?,
-                    profile::Model::from_query_result(row, AUTHOR)?,
-                )),
-                _ => None,
-            };
-            let item = Group {
-                id: g.id,
-                kind,
-                post,
-                actor_count: g.actor_count,
-                top_id: g.top_id,
-                read: seen_until.is_some_and(|until| g.top_id <= until),
-            };
-            Ok((g.top_id, item))
-        })
+        .map(|row| read_group(row).map(|g| (g.top_id, g)))
         .collect::<Result<Vec<_>, AppError>>()?;
     Ok(Page::from_rows(req, items))
+}
+
+/// One of `recipient`'s groups as the inbox shows it now (one statement);
+/// none when it is gone.
+pub async fn group(state: &AppState, recipient: Uuid, id: Uuid) -> Result<Option<Group>, AppError> {
+    let req = PageRequest {
+        first: 1,
+        after: None,
+    };
+    let mut select = groups_statement(recipient, req, Kinds::All);
+    select.and_where(Expr::col((group::Entity, group::Column::Id)).eq(id));
+    let row = state
+        .db()
+        .query_one_raw(state.backend().build(&select))
+        .await?;
+    row.as_ref().map(read_group).transpose()
+}
+
+/// A group from a row of [`groups_statement`].
+fn read_group(row: &sea_orm::QueryResult) -> Result<Group, AppError> {
+    let g = group::Model::from_query_result(row, "")?;
+    let kind = NotificationKind::parse(&g.kind)
+        .ok_or_else(|| AppError::internal(format!("unknown notification kind {:?}", g.kind)))?;
+    let seen_until: Option<Uuid> = row.try_get("", SEEN_UNTIL)?;
+    let post_id: Option<Uuid> = row.try_get(POST, post::Column::Id.as_str())?;
+    let author_id: Option<Uuid> = row.try_get(AUTHOR, profile::Column::UserId.as_str())?;
+    let post = match (post_id, author_id) {
+        (Some(_), Some(_)) => Some((
+            post::Model::from_query_result(row, POST)?,
+            profile::Model::from_query_result(row, AUTHOR)?,
+        )),
+        _ => None,
+    };
+    Ok(Group {
+        id: g.id,
+        kind,
+        post,
+        actor_count: g.actor_count,
+        top_id: g.top_id,
+        read: seen_until.is_some_and(|until| g.top_id <= until),
+    })
 }
 
 /// The groups of a page, each with the seen marker, its post and the

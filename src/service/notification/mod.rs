@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use crate::entity::{notification_event as event, notification_group as group, post};
 use crate::error::AppError;
+use crate::live::Event;
 
 pub mod inbox;
 
@@ -101,16 +102,17 @@ impl Subject {
 /// Tells `recipient` that `actor` did something of `kind` about `subject`:
 /// the actor joins the group (as its newest actor, moving the group to the
 /// top of the inbox and making it unread), or a new group starts. Nothing
-/// when the actor is the recipient.
+/// when the actor is the recipient. Answers the event for subscriptions
+/// (the group and the actor that joined it), if there is one.
 pub async fn record(
     conn: &impl ConnectionTrait,
     recipient: Uuid,
     kind: NotificationKind,
     subject: Subject,
     actor: Uuid,
-) -> Result<(), AppError> {
+) -> Result<Option<Event>, AppError> {
     if recipient == actor {
-        return Ok(());
+        return Ok(None);
     }
     let event_id = Uuid::now_v7();
     let existing = find(conn, recipient, kind, subject).await?;
@@ -163,7 +165,11 @@ pub async fn record(
     }
     .insert(conn)
     .await?;
-    Ok(())
+    Ok(Some(Event::Notified {
+        recipient,
+        group: group_id,
+        actor,
+    }))
 }
 
 /// Takes `actor` out of the group of `kind` about `subject` of
