@@ -2,7 +2,7 @@
 // closes it with 4401 `token expired`, live.ts refreshes the token and
 // subscribes again on a new socket, and the feed keeps arriving, in urql and
 // in Apollo. A post written while no socket was open is not replayed: the
-// app reads it from the feed on reconnecting, down to the newest entry it
+// app reads it from the feed on reconnecting, down to the newest post it
 // held. The refresh is held at a gate until that post is written, so the
 // gap is certain.
 import assert from 'node:assert/strict';
@@ -50,8 +50,9 @@ class HeldTokens extends TokenStore {
 }
 
 /**
- * The feed entries written since `newest` (the cursor of the newest entry
- * the screen holds), newest first: the feed's pages from the top, down to it.
+ * The feed entries written since the screen's newest post (`newest`, its
+ * id), newest first: the feed's pages from the top, down to that post.
+ * (A cursor pages on from its entry; it is no entry's name.)
  */
 async function since(client: Client, newest: string): Promise<Edge[]> {
   const missed: Edge[] = [];
@@ -63,7 +64,7 @@ async function since(client: Client, newest: string): Promise<Edge[]> {
     if (page.error) throw page.error;
     const { edges, pageInfo } = page.data!.feed;
     for (const edge of edges) {
-      if (edge.cursor === newest) return missed;
+      if (edge.node.id === newest) return missed;
       missed.push(edge);
     }
     if (!pageInfo.hasNextPage) return missed;
@@ -133,7 +134,7 @@ test('urql: after 4401 the subscription goes on with a refreshed token; the gap 
     const before = await post('before the token expires');
     const held = await edges.next();
     assert.equal(held.node.id, before);
-    newest = held.cursor;
+    newest = held.node.id;
     const firstToken = tokens.accessToken;
 
     tokens.hold();
@@ -153,7 +154,7 @@ test('urql: after 4401 the subscription goes on with a refreshed token; the gap 
     assert.deepEqual(
       (await caughtUp).map((e) => e.node.id),
       [missed],
-      'the feed gives what the socket missed, down to the newest entry held',
+      'the feed gives what the socket missed, down to the newest post held',
     );
 
     // The subscription goes on over the new socket.
@@ -183,8 +184,9 @@ test('Apollo: after 4401 subscribeToMore goes on putting edges on top of the cac
     updateQuery(_, { complete, previousData, subscriptionData }) {
       const edge = subscriptionData.data.feedAdded;
       arrived.push(edge);
-      if (!complete || previousData.feed.edges.some((e) => e.cursor === edge.cursor)) return;
-      return { ...previousData, feed: { ...previousData.feed, edges: [edge, ...previousData.feed.edges] } };
+      if (!complete) return;
+      const older = previousData.feed.edges.filter((e) => e.node.id !== edge.node.id);
+      return { ...previousData, feed: { ...previousData.feed, edges: [edge, ...older] } };
     },
   });
   try {

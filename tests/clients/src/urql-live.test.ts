@@ -1,6 +1,6 @@
 // urql receives live updates over the socket (urql.ts's subscriptionExchange
 // with live.ts's graphql-ws client): a followed author's post arrives as a
-// feed edge, with the cursor the feed gives it, and a stranger's never; a
+// feed edge whose cursor pages on below it, and a stranger's never; a
 // like of the viewer's post arrives as its notification group, and the next
 // like as the same group with one more actor.
 import assert from 'node:assert/strict';
@@ -28,7 +28,7 @@ after(() => server.stop());
 
 const fresh = { requestPolicy: 'network-only' } as const;
 
-test('urql receives feedAdded: a followed author posts, the edge arrives with its cursor', async () => {
+test('urql receives feedAdded: a followed author posts, the edge arrives with a cursor to page on', async () => {
   const viewer = await signUp(server.url, 'urql_live_viewer');
   const author = await signUp(server.url, 'urql_live_author');
   const stranger = await signUp(server.url, 'urql_live_stranger');
@@ -42,18 +42,26 @@ test('urql receives feedAdded: a followed author posts, the edge arrives with it
     edges.push(result.data!.feedAdded);
   });
   try {
-    let n = 0;
-    await listening(edges, () => write(server.url, author, `warming up ${n++}`), (e) => e.node.id);
+    const probes: string[] = [];
+    const probe = async () => {
+      probes.push(await write(server.url, author, `warming up ${probes.length}`));
+      return probes.at(-1)!;
+    };
+    await listening(edges, probe, (e) => e.node.id);
 
     const id = await write(server.url, author, 'live from the author');
     const edge = await edges.next();
     assert.equal(edge.node.id, id);
     assert.equal(edge.node.body, 'live from the author');
     assert.equal(edge.node.author.handle, author.handle);
-    // The cursor is the one the feed gives the entry: a client can page on from it.
-    const feed = await client.query(FeedDocument, { first: 1 }, fresh).toPromise();
-    assert.equal(feed.data?.feed.edges[0]?.node.id, id);
-    assert.equal(feed.data?.feed.edges[0]?.cursor, edge.cursor);
+    // On top of the feed; and its cursor pages on below it, to the post before.
+    const top = await client.query(FeedDocument, { first: 1 }, fresh).toPromise();
+    assert.equal(top.data?.feed.edges[0]?.node.id, id);
+    const below = await client
+      .query(FeedDocument, { first: 1, after: edge.cursor }, fresh)
+      .toPromise();
+    assert.equal(below.error, undefined);
+    assert.equal(below.data?.feed.edges[0]?.node.id, probes.at(-1));
 
     // Not followed: the stranger's post never arrives; the author's next does.
     await write(server.url, stranger, 'nobody follows me');
