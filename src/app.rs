@@ -37,6 +37,7 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         crate::telemetry::metrics_handle();
+        raise_open_files();
         let (jwt, refresh_keys) = signing_keys(&config)?;
         let db = crate::db::connect(&config.database)
             .await
@@ -157,6 +158,27 @@ impl App {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit: every socket is
+/// one, and ten thousand subscription sockets must fit (the usual soft
+/// limit is 1024).
+fn raise_open_files() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return;
+    }
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::debug!(limit = ?limit.maximum, "open-file limit raised"),
+        Err(e) => {
+            tracing::warn!(error = %e, soft = ?limit.current, "open-file limit not raised")
+        }
     }
 }
 

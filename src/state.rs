@@ -55,6 +55,8 @@ struct Inner {
     tasks: tokio_util::task::TaskTracker,
     /// Live updates: this instance's subscribers and their events.
     live: crate::live::Hub,
+    /// This instance's subscription sockets.
+    sockets: crate::live::Sockets,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
                 shutting_down: AtomicBool::new(false),
                 tasks: tokio_util::task::TaskTracker::new(),
                 live: crate::live::Hub::new(),
+                sockets: crate::live::Sockets::new(),
             }),
         }
     }
@@ -147,8 +150,16 @@ impl AppState {
         &self.inner.live
     }
 
+    /// This instance's subscription sockets: closed when their session ends.
+    pub fn sockets(&self) -> &crate::live::Sockets {
+        &self.inner.sockets
+    }
+
+    /// `/readyz` answers 503 from now on, and every subscription socket
+    /// closes (1001), so that none holds up the drain.
     pub fn begin_shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.sockets.close_all(crate::live::Close::SHUTDOWN);
     }
 
     pub fn is_shutting_down(&self) -> bool {

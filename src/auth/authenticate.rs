@@ -18,12 +18,21 @@ pub enum AuthError {
 /// The viewer an access token names, if the token is valid (see
 /// `VerifiedTokens`) and its session is not revoked.
 pub fn authenticate(state: &AppState, token: &str) -> Result<Viewer, AuthError> {
-    let (user_id, session_id) = state.verified_tokens().verify(state.jwt(), token)?;
+    authenticate_with_expiry(state, token).map(|(viewer, _)| viewer)
+}
+
+/// As [`authenticate`], with the token's `exp` (seconds since the epoch):
+/// a subscription socket closes then.
+pub fn authenticate_with_expiry(state: &AppState, token: &str) -> Result<(Viewer, i64), AuthError> {
+    let (user_id, session_id, exp) = state
+        .verified_tokens()
+        .verify_with_expiry(state.jwt(), token)?;
     if state.revocations().is_revoked(&session_id) {
         return Err(AuthError::Revoked);
     }
-    Ok(Viewer {
+    let viewer = Viewer {
         user_id,
         session_id,
-    })
+    };
+    Ok((viewer, exp))
 }

@@ -9,5 +9,5 @@ pub mod refresh;
 pub mod revocation;
 pub mod viewer;
 
-pub use authenticate::{AuthError, authenticate};
+pub use authenticate::{AuthError, authenticate, authenticate_with_expiry};
 pub use viewer::{Auth, ClientInfo, Viewer};

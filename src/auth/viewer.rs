@@ -134,7 +134,7 @@ where
 
 /// `Bearer <token>`: the scheme in any case, one or more spaces, then a
 /// non-empty token without spaces.
-fn bearer_token(header: &str) -> Option<&str> {
+pub(crate) fn bearer_token(header: &str) -> Option<&str> {
     let (scheme, rest) = header.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;

@@ -6,6 +6,7 @@ mod database;
 mod documents;
 mod mail;
 mod rate_limits;
+mod sockets;
 mod tokens;
 
 use std::ffi::OsStr;
@@ -20,6 +21,7 @@ pub use database::{Backend, Database, DatabaseUrl};
 pub use documents::Documents;
 pub use mail::Mail;
 pub use rate_limits::{RateLimit, RateLimits};
+pub use sockets::Sockets;
 pub use tokens::{Sessions, Tokens};
 
 /// The backend of a social network: accounts, sessions, mail flows,
@@ -185,6 +187,9 @@ pub struct Config {
 
     #[command(flatten, next_help_heading = "Mail")]
     pub mail: Mail,
+
+    #[command(flatten, next_help_heading = "Subscriptions")]
+    pub sockets: Sockets,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -353,6 +358,9 @@ mod tests {
         assert_eq!(c.sessions.lifetime, Duration::from_secs(30 * 86400));
         assert_eq!(c.body_limit, 65536);
         assert!(c.graphiql && c.documents.introspection);
+        assert_eq!(c.sockets.init_timeout, Duration::from_secs(10));
+        assert_eq!(c.sockets.max_subscriptions, 20);
+        assert_eq!(c.sockets.max_sockets, 20);
         assert!(c.validate().is_ok());
     }
 
@@ -427,6 +435,16 @@ mod tests {
     }
 
     #[test]
+    fn socket_limits_parse_and_zero_is_refused() {
+        let c = parse(&["--ws-max-sockets", "3", "--ws-init-timeout", "500ms"]).unwrap();
+        assert_eq!(c.sockets.max_sockets, 3);
+        assert_eq!(c.sockets.init_timeout, Duration::from_millis(500));
+        assert!(parse(&["--ws-max-subscriptions", "0"]).is_err());
+        assert!(parse(&["--ws-max-sockets", "0"]).is_err());
+        assert!(parse(&["--ws-init-timeout", "0s"]).is_err());
+    }
+
+    #[test]
     fn every_flag_keeps_its_name_and_variable_and_help_lists_them_all() {
         use clap::CommandFactory as _;
         let mut command = Cli::command();
@@ -475,6 +493,9 @@ mod tests {
             ("hash-queue", "HASH_QUEUE"),
             ("rust-log", "RUST_LOG"),
             ("log-format", "LOG_FORMAT"),
+            ("ws-init-timeout", "WS_INIT_TIMEOUT"),
+            ("ws-max-subscriptions", "WS_MAX_SUBSCRIPTIONS"),
+            ("ws-max-sockets", "WS_MAX_SOCKETS"),
         ] {
             let arg = command
                 .get_arguments()

@@ -24,6 +24,19 @@ fn viewer_auth<'a>(ctx: &async_graphql::Context<'a>) -> &'a crate::auth::Auth {
         .unwrap_or(&crate::auth::Auth::Anonymous)
 }
 
+/// The type of the operation a request would run, when its document is
+/// within the limits' text rule and parses and names one operation; `None`
+/// otherwise (running the request then says why). The subscription socket
+/// runs subscriptions only.
+pub fn operation_type(
+    query: &str,
+    operation_name: Option<&str>,
+    field_limit: usize,
+) -> Option<async_graphql::parser::types::OperationType> {
+    let doc = admission::parse_scanned(query, field_limit)?;
+    selected_operation(&doc, operation_name).map(|op| op.node.ty)
+}
+
 /// The operation of `doc` that will run: the only one, or the one named.
 fn selected_operation<'a>(
     doc: &'a async_graphql::parser::types::ExecutableDocument,

@@ -1,5 +1,6 @@
-//! The HTTP surface: `/graphql` (POST executes, GET serves GraphiQL), the
-//! health probes, and the middleware every route shares.
+//! The HTTP surface: `/graphql` (POST executes; GET serves GraphiQL, or the
+//! subscription socket when it upgrades), the health probes, and the
+//! middleware every route shares.
 
 mod graphql;
 mod health;
@@ -11,7 +12,8 @@ mod socket;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{DefaultBodyLimit, FromRef, State, WebSocketUpgrade};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,11 +30,12 @@ use negotiate::ResponseType;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The router's state: the app and its schema.
+/// The router's state: the app, its schema and the socket settings.
 #[derive(Clone)]
 pub struct HttpState {
     pub app: AppState,
     pub schema: ApiSchema,
+    pub socket: std::sync::Arc<socket::Settings>,
 }
 
 impl FromRef<HttpState> for AppState {
@@ -45,8 +48,9 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
     let graphql_route = if config.graphiql {
         post(graphql::execute).get(graphql_get)
     } else {
-        post(graphql::execute).get(socket::upgrade)
+        post(graphql::execute).get(socket_get)
     };
+    let socket = std::sync::Arc::new(socket::Settings::new(config));
     // One layer (a single boxed stack per route), so that the per-request
     // clone of a route is one allocation, not one per middleware.
     let middleware = tower::ServiceBuilder::new()
@@ -77,22 +81,35 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .layer(middleware)
-        .with_state(HttpState { app, schema })
+        .with_state(HttpState {
+            app,
+            schema,
+            socket,
+        })
 }
 
 /// `GET /graphql`: the subscription socket when the request upgrades, else
 /// the GraphiQL page.
 async fn graphql_get(
-    state: axum::extract::State<HttpState>,
-    protocol: Result<async_graphql_axum::GraphQLProtocol, StatusCode>,
-    upgrade: Result<
-        axum::extract::WebSocketUpgrade,
-        axum::extract::ws::rejection::WebSocketUpgradeRejection,
-    >,
+    State(http): State<HttpState>,
+    offer: socket::Offer,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    match (upgrade, protocol) {
-        (Ok(upgrade), Ok(protocol)) => socket::upgrade(state, protocol, upgrade).await,
-        _ => graphql::graphiql().await.into_response(),
+    match upgrade {
+        Ok(upgrade) => socket::upgrade(http, offer, upgrade),
+        Err(_) => graphql::graphiql().await.into_response(),
+    }
+}
+
+/// `GET /graphql` without GraphiQL: the subscription socket, or 405.
+async fn socket_get(
+    State(http): State<HttpState>,
+    offer: socket::Offer,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match upgrade {
+        Ok(upgrade) => socket::upgrade(http, offer, upgrade),
+        Err(_) => (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response(),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Live updates: the events that subscriptions carry and the sockets they
-//! travel on.
+//! Live updates: the events that subscriptions carry, the sockets they
+//! travel on (`socket`) and this instance's registry of those (`sockets`).
 //!
 //! A service writes the events of a change in its transaction (`event`)
 //! and hands them to the [`Hub`] after the commit; the hub delivers them to
@@ -15,7 +15,9 @@ pub mod hub;
 pub mod relay;
 pub mod seen;
 pub mod socket;
+pub mod sockets;
 
 pub use event::{Batch, Event};
 pub use hub::{FeedEntry, Hub, Subscription, post_changes};
 pub use socket::{Close, SocketHandle};
+pub use sockets::Sockets;

@@ -41,10 +41,21 @@ impl VerifiedTokens {
     /// `(user, session)` of a valid token: from the cache when this exact
     /// token verified before and has not expired since, else from `keys`.
     pub fn verify(&self, keys: &JwtKeys, token: &str) -> Result<(Uuid, Uuid), TokenError> {
+        self.verify_with_expiry(keys, token)
+            .map(|(sub, sid, _)| (sub, sid))
+    }
+
+    /// As [`verify`](Self::verify), with the token's `exp` (seconds since
+    /// the epoch), for what lives as long as the token (a socket).
+    pub fn verify_with_expiry(
+        &self,
+        keys: &JwtKeys,
+        token: &str,
+    ) -> Result<(Uuid, Uuid, i64), TokenError> {
         if let Some(v) = self.cache.get(token)
             && Utc::now().timestamp() <= v.exp.saturating_add(LEEWAY_SECS as i64)
         {
-            return Ok((v.sub, v.sid));
+            return Ok((v.sub, v.sid, v.exp));
         }
         let claims = keys.verify(token)?;
         let verified = Verified {
@@ -53,6 +64,6 @@ impl VerifiedTokens {
             exp: claims.exp,
         };
         self.cache.insert(token.to_owned(), verified);
-        Ok((claims.sub, claims.sid))
+        Ok((claims.sub, claims.sid, claims.exp))
     }
 }

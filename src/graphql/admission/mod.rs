@@ -53,6 +53,16 @@ pub(super) fn admit(limits: &Documents, request: &mut Request) -> Result<Admitte
     admitted
 }
 
+/// `query` parsed when its text passes rule 1 and parses; `None` for what
+/// [`admit`] refuses at those steps.
+pub(super) fn parse_scanned(
+    query: &str,
+    field_limit: usize,
+) -> Option<async_graphql::parser::types::ExecutableDocument> {
+    scan::check(query, field_limit).ok()?;
+    async_graphql::parser::parse_query(query).ok()
+}
+
 /// Rules 2 to 6: parse, then what the document asks.
 fn check_document(
     limits: &Documents,

@@ -1,5 +1,6 @@
 //! Ending sessions: a revocation is written to the database first, then to
-//! this instance's cache; other instances pull it (see `crate::sync`), woken
+//! this instance's cache, and the subscription sockets of those sessions
+//! close; other instances pull it (see `crate::sync`) and do the same, woken
 //! at once on PostgreSQL by a notification.
 
 use chrono::{DateTime, Utc};
@@ -160,6 +161,8 @@ pub async fn announce_revocations(
     for id in ids {
         state.revocations().revoke(*id, until);
     }
+    // After the cache: a socket that signs in from now on sees the revocation.
+    state.sockets().end_sessions(ids);
     wake_other_instances(state).await;
     tracing::info!(revoked, "sessions revoked");
     metrics::counter!("sessions_revoked_total").increment(revoked);
@@ -206,15 +209,18 @@ pub async fn revoked_since(
     Ok(rows)
 }
 
-/// Puts every revocation since `since` into the cache; answers how many.
+/// Puts every revocation since `since` into the cache, and closes this
+/// instance's sockets of those sessions; answers how many.
 pub async fn pull_revocations(state: &AppState, since: DateTime<Utc>) -> Result<usize, AppError> {
     let rows = revoked_since(state, since).await?;
     let count = rows.len();
-    for (id, revoked_at) in rows {
+    for (id, revoked_at) in &rows {
         state
             .revocations()
-            .revoke(id, state.jwt().tokens_outlive_until(revoked_at));
+            .revoke(*id, state.jwt().tokens_outlive_until(*revoked_at));
     }
+    let ids: Vec<Uuid> = rows.into_iter().map(|(id, _)| id).collect();
+    state.sockets().end_sessions(&ids);
     Ok(count)
 }
 

@@ -1,0 +1,143 @@
+//! The outbound side: the sink async-graphql writes to (its messages judged
+//! by the socket's [`Table`]), and the writer, the one owner of the
+//! WebSocket's sending half, which also closes the socket when asked to.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::SplitSink;
+use futures_util::{Sink, SinkExt as _};
+use tokio::sync::mpsc;
+use tokio_util::sync::PollSender;
+
+use super::table::{Outgoing, Table};
+use super::{Ending, Out};
+use crate::live::{Close, SocketHandle};
+
+/// How long one frame may take to reach a client before the socket counts
+/// as too slow.
+const WRITE_STALL: Duration = Duration::from_secs(30);
+/// How long the closing frame may take to go out.
+const CLOSE_WRITE: Duration = Duration::from_secs(1);
+
+/// async-graphql's sink: each message judged, then queued for the writer.
+pub(super) struct Outbound {
+    out: PollSender<Out>,
+    table: Arc<Table>,
+}
+
+impl Outbound {
+    pub fn new(out: PollSender<Out>, table: Arc<Table>) -> Self {
+        Self { out, table }
+    }
+}
+
+/// The writer is gone.
+#[derive(Debug)]
+pub(super) struct Gone;
+
+impl Sink<Message> for Outbound {
+    type Error = Gone;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Gone>> {
+        self.out.poll_reserve(cx).map_err(|_| Gone)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<(), Gone> {
+        let out = match message {
+            Message::Text(text) => match self.table.outgoing(text.as_str()) {
+                Outgoing::Pass => Some(Out::Text(text)),
+                Outgoing::Replace(other) => Some(Out::text(other)),
+                Outgoing::Drop => None,
+            },
+            // async-graphql closes only on what the gate never forwards.
+            Message::Close(frame) => Some(Out::Close(Ending::engine(frame))),
+            _ => None,
+        };
+        match out {
+            Some(out) => self.out.send_item(out).map_err(|_| Gone),
+            None => {
+                self.out.abort_send();
+                Ok(())
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Gone>> {
+        // The writer flushes every frame it sends.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Gone>> {
+        self.out.close();
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The writer of one socket.
+pub(super) struct Writer<'c> {
+    pub sink: &'c mut SplitSink<WebSocket, Message>,
+    pub queue: &'c mut mpsc::Receiver<Out>,
+    pub handle: &'c SocketHandle,
+    pub table: &'c Table,
+    pub init_timeout: Duration,
+}
+
+impl Writer<'_> {
+    /// Sends what is queued until the socket closes: the ending written,
+    /// or `None` when the client went away or closed it.
+    pub async fn run(self) -> Option<Ending> {
+        let closed = self.handle.closed();
+        tokio::pin!(closed);
+        let init_deadline = tokio::time::sleep(self.init_timeout);
+        tokio::pin!(init_deadline);
+        let mut awaiting_init = true;
+        loop {
+            let out = tokio::select! {
+                biased;
+                why = &mut closed => return Some(close(self.sink, Ending::from(why)).await),
+                () = &mut init_deadline, if awaiting_init => {
+                    awaiting_init = false;
+                    if !self.table.initialised() {
+                        self.handle.close(Close::INIT_TIMEOUT);
+                    }
+                    continue;
+                }
+                out = self.queue.recv() => out,
+            };
+            let text = match out {
+                Some(Out::Text(text)) => text,
+                Some(Out::Close(ending)) => return Some(close(self.sink, ending).await),
+                None => {
+                    // The client closed or went: answer its close, if any.
+                    let _ = tokio::time::timeout(CLOSE_WRITE, self.sink.close()).await;
+                    return None;
+                }
+            };
+            let sent = tokio::select! {
+                biased;
+                why = &mut closed => return Some(close(self.sink, Ending::from(why)).await),
+                sent = tokio::time::timeout(WRITE_STALL, self.sink.send(Message::Text(text))) => sent,
+            };
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return None,
+                Err(_) => return Some(close(self.sink, Ending::from(Close::TOO_SLOW)).await),
+            }
+        }
+    }
+}
+
+/// Writes the closing frame (never waiting long for a client that does not
+/// read); answers `ending`.
+async fn close(sink: &mut SplitSink<WebSocket, Message>, ending: Ending) -> Ending {
+    let frame = CloseFrame {
+        code: ending.code,
+        reason: ending.reason.as_ref().into(),
+    };
+    let _ = tokio::time::timeout(CLOSE_WRITE, sink.send(Message::Close(Some(frame)))).await;
+    ending
+}
