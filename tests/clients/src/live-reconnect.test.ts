@@ -1,5 +1,6 @@
-// The socket outlives its access token (ACCESS_TOKEN_TTL=1s): the server
-// closes it with 4401 `token expired`, live.ts refreshes the token and
+// The socket outlives its access token (ACCESS_TOKEN_TTL=5s: a socket
+// lives until the token's `exp`, long enough for a test's round of events):
+// the server closes it with 4401 `token expired`, live.ts refreshes the token and
 // subscribes again on a new socket, and the feed keeps arriving, in urql and
 // in Apollo. A post written while no socket was open is not replayed: the
 // app reads it from the feed on reconnecting, down to the newest post it
@@ -22,7 +23,7 @@ import { urqlClient } from './urql.js';
 
 let server: Server;
 before(async () => {
-  server = await startServer({ ACCESS_TOKEN_TTL: '1s' });
+  server = await startServer({ ACCESS_TOKEN_TTL: '5s' });
 });
 after(() => server.stop());
 
