@@ -2,7 +2,8 @@
 // with live.ts's graphql-ws client): a followed author's post arrives as a
 // feed edge whose cursor pages on below it, and a stranger's never; a
 // like of the viewer's post arrives as its notification group, and the next
-// like as the same group with one more actor.
+// like as the same group with one more actor. A session ended closes the
+// socket with 4403, which live.ts does not retry: the subscription ends.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -10,6 +11,7 @@ import {
   FeedAddedDocument,
   type FeedAddedSubscription,
   FeedDocument,
+  LogoutDocument,
   NotificationChangedDocument,
   type NotificationChangedSubscription,
   NotificationsDocument,
@@ -17,7 +19,7 @@ import {
 import { liveClient } from './live.js';
 import { Received, listening } from './received.js';
 import { type Server, startServer } from './server.js';
-import { follow, like, signUp, write } from './social.js';
+import { follow, like, request, signUp, write } from './social.js';
 import { urqlClient } from './urql.js';
 
 let server: Server;
@@ -126,6 +128,38 @@ test('urql receives notificationChanged: a like of the viewer post, then another
     assert.equal(top?.id, grown.id);
     assert.equal(top?.actorCount, grown.actorCount);
     assert.equal(top?.createdAt, grown.createdAt);
+  } finally {
+    subscription.unsubscribe();
+    await live.dispose();
+  }
+});
+
+test('urql: a session ended closes the socket with 4403, and the subscription ends', async () => {
+  const viewer = await signUp(server.url, 'urql_ended_viewer');
+  const author = await signUp(server.url, 'urql_ended_author');
+  await follow(server.url, viewer, author.handle);
+  const live = liveClient(server.url, viewer.tokens);
+  const closes: Array<{ code: number; reason: string }> = [];
+  live.on('closed', (event) => {
+    const { code, reason } = event as { code: number; reason: string };
+    closes.push({ code, reason });
+  });
+  const client = urqlClient(server.url, viewer.tokens, { live });
+  const results = new Received<{ id?: string; error?: unknown }>();
+  const subscription = client.subscription(FeedAddedDocument, {}).subscribe((result) =>
+    results.push(
+      result.error ? { error: result.error.networkError } : { id: result.data!.feedAdded.node.id },
+    ),
+  );
+  try {
+    let n = 0;
+    await listening(results, () => write(server.url, author, `warming up ${n++}`), (r) => r.id ?? '');
+
+    const { logout } = await request(server.url, LogoutDocument, { scope: 'ALL' }, viewer.tokens.accessToken!);
+    assert.equal(logout.revokedSessions, 1);
+    const ended = await results.next();
+    assert.equal((ended.error as { code?: number }).code, 4403, 'the close reaches the app');
+    assert.deepEqual(closes, [{ code: 4403, reason: 'session ended' }], 'closed once, not retried');
   } finally {
     subscription.unsubscribe();
     await live.dispose();
