@@ -59,6 +59,14 @@ pub struct Hub {
     queue: OnceLock<mpsc::UnboundedSender<Event>>,
 }
 
+/// The subscriptions an instance holds, by field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Listening {
+    pub feed: usize,
+    pub notifications: usize,
+    pub posts: usize,
+}
+
 /// A new post or repost in the feed, as every recipient shares it.
 #[derive(Debug)]
 pub struct FeedEntry {
@@ -345,6 +353,16 @@ impl Hub {
             id,
             subscribers: self.subscribers.clone(),
             ended: false,
+        }
+    }
+
+    /// How many subscriptions this instance holds, by field.
+    pub fn listening(&self) -> Listening {
+        let subs = read(&self.subscribers);
+        Listening {
+            feed: subs.feed.values().map(Vec::len).sum(),
+            notifications: subs.notifications.values().map(Vec::len).sum(),
+            posts: subs.posts.values().map(Vec::len).sum(),
         }
     }
 

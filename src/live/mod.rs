@@ -18,6 +18,6 @@ pub mod socket;
 pub mod sockets;
 
 pub use event::{Batch, Event};
-pub use hub::{FeedEntry, Hub, Subscription, post_changes};
+pub use hub::{FeedEntry, Hub, Listening, Subscription, post_changes};
 pub use socket::{Close, SocketHandle};
 pub use sockets::Sockets;
