@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
-// A relative CARGO_TARGET_DIR is cargo's: relative to the workspace root.
+// A relative CARGO_TARGET_DIR is taken from where cargo ran: the workspace
+// root (`cargo build && cd tests/clients && npm test`).
 export const BINARY = resolve(
   process.env['SNS_API_BIN'] ??
     resolve('../..', process.env['CARGO_TARGET_DIR'] || 'target', 'debug/sns-api'),
