@@ -93,11 +93,9 @@ async fn act(db: &DatabaseConnection, action: UsersAction) -> anyhow::Result<()>
             let ended = deletion::delete_in(&txn, found.id, now)
                 .await
                 .map_err(err)?;
-            // No instance's tag: every instance's relay wakes and reads it.
+            // Read by every instance's relay (woken below).
             let gone = vec![crate::live::Event::AccountDeleted { user: found.id }];
-            let _for_the_relays = crate::live::event::write(&txn, "", gone)
-                .await
-                .map_err(err)?;
+            let _for_the_relays = crate::live::event::write(&txn, gone).await.map_err(err)?;
             txn.commit().await?;
             wake_instances(db).await;
             println!("deleted {}; {} session(s) ended", found.email, ended.len());
@@ -120,15 +118,20 @@ async fn end_sessions(
     Ok(ended.len())
 }
 
-/// PostgreSQL: wakes the instances' revocation sync now (the others poll);
-/// it reads ended sessions and changed accounts alike.
+/// PostgreSQL: wakes the instances' revocation sync now (the others poll),
+/// which reads ended sessions and changed accounts alike, and their live
+/// relays (an account deleted here ends its posts' `postChanged`).
 async fn wake_instances(db: &DatabaseConnection) {
     if db.get_database_backend() == DatabaseBackend::Postgres {
-        let channel = service::session::REVOCATION_CHANNEL;
-        if let Err(e) = db.execute_unprepared(&format!("NOTIFY {channel}")).await {
-            eprintln!(
-                "warning: could not notify running instances ({e}); they see it at their next sync"
-            );
+        for channel in [
+            service::session::REVOCATION_CHANNEL,
+            crate::live::event::CHANNEL,
+        ] {
+            if let Err(e) = db.execute_unprepared(&format!("NOTIFY {channel}")).await {
+                eprintln!(
+                    "warning: could not notify running instances ({e}); they see it at their next sync"
+                );
+            }
         }
     }
 }

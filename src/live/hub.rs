@@ -57,6 +57,9 @@ pub struct Hub {
     /// The dispatcher's queue; unset until the relay starts it, and events
     /// published before are dropped (nobody can listen yet).
     queue: OnceLock<mpsc::UnboundedSender<Event>>,
+    /// Rung after each publish: the relay's announcer tells the other
+    /// instances (PostgreSQL), once for any number of rings meanwhile.
+    announce: tokio::sync::Notify,
 }
 
 /// The subscriptions an instance holds, by field.
@@ -250,6 +253,7 @@ impl Hub {
             next_slot: AtomicU64::new(1),
             seen: Mutex::new(None),
             queue: OnceLock::new(),
+            announce: tokio::sync::Notify::new(),
         }
     }
 
@@ -265,13 +269,23 @@ impl Hub {
         conn: &impl sea_orm::ConnectionTrait,
         events: Vec<Event>,
     ) -> Result<Batch, AppError> {
-        super::event::write(conn, &self.tag, events).await
+        super::event::write(conn, events).await
     }
 
     /// Hands committed events to this instance's subscribers, each at most
-    /// once (the relay may have read them already). Never waits.
+    /// once (the relay may have read them already), and has the other
+    /// instances told. Never waits.
     pub fn publish(&self, batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
         self.take(batch.0.into_iter(), "local");
+        self.announce.notify_one();
+    }
+
+    /// Resolves once something was published since the last call.
+    pub(super) async fn published(&self) {
+        self.announce.notified().await;
     }
 
     /// Events the relay read, each handled unless seen before.

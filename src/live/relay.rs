@@ -2,7 +2,8 @@
 //! one's that its services did not hand over) reach this instance's hub.
 //!
 //! Every `REVOCATION_SYNC_INTERVAL`, and at once when a PostgreSQL
-//! notification on `event::CHANNEL` from another instance wakes it, a round
+//! notification on `event::CHANNEL` from another instance wakes it (each
+//! instance sends one after it published, see [`announce`]), a round
 //! reads the `live_event` rows above the ids seen (`Seen`), in id order, a
 //! bounded batch a statement: first the holes below the highest id seen
 //! (ids handed out to transactions that had not committed yet), by name,
@@ -16,7 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sea_orm::sea_query::{Expr, ExprTrait as _};
-use sea_orm::{ColumnTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait as _, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -70,7 +74,8 @@ impl Drop for Relay {
     }
 }
 
-/// Starts the hub's dispatcher, the pulls and (PostgreSQL) the listener.
+/// Starts the hub's dispatcher, the pulls and (PostgreSQL) the listener
+/// and the announcer.
 pub fn spawn(state: AppState, interval: Duration) -> Relay {
     let wake = Arc::new(Notify::new());
     let mut tasks: Vec<JoinHandle<()>> = state
@@ -84,6 +89,7 @@ pub fn spawn(state: AppState, interval: Duration) -> Relay {
         wake.clone(),
     )));
     if state.backend() == DatabaseBackend::Postgres {
+        tasks.push(tokio::spawn(announce(state.clone())));
         let own = state.live().tag().to_owned();
         tasks.push(tokio::spawn(crate::sync::listen(
             state,
@@ -93,6 +99,25 @@ pub fn spawn(state: AppState, interval: Duration) -> Relay {
         )));
     }
     Relay { tasks }
+}
+
+/// PostgreSQL: after this instance published events (committed), one
+/// notification on `event::CHANNEL` wakes the other instances' relays; the
+/// events published while one is sent share the next. Sent after the
+/// commit, never inside a transaction (see `live::event`); a lost one
+/// leaves the others to their interval.
+async fn announce(state: AppState) {
+    let sql = format!(
+        "SELECT pg_notify('{}', '{}')",
+        super::event::CHANNEL,
+        state.live().tag()
+    );
+    loop {
+        state.live().published().await;
+        if let Err(e) = state.db().execute_unprepared(&sql).await {
+            tracing::debug!(error = %e, "live notify failed; the others read at their interval");
+        }
+    }
 }
 
 async fn pull_loop(state: AppState, interval: Duration, wake: Arc<Notify>) {

@@ -142,6 +142,49 @@ async fn refusal(socket: &mut Socket, id: &str) -> String {
     code
 }
 
+/// The ids `write` answers are those of the rows it wrote, on every
+/// backend (MySQL answers only the first: the others follow it).
+#[tokio::test]
+async fn written_events_answer_the_ids_of_their_rows() {
+    use sea_orm::{EntityTrait as _, QueryOrder as _, TransactionTrait as _};
+    use sns_api::entity::live_event;
+    use sns_api::live::{Event, event};
+
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let events = vec![
+        Event::Counted { post: a },
+        Event::Notified {
+            recipient: a,
+            group: b,
+            actor: b,
+        },
+        Event::PostDeleted { post: b },
+    ];
+    for _ in 0..2 {
+        let txn = app.db.begin().await.unwrap();
+        let batch = event::write(&txn, events.clone()).await.unwrap();
+        txn.commit().await.unwrap();
+        let rows = live_event::Entity::find()
+            .order_by_asc(live_event::Column::Id)
+            .all(&app.db)
+            .await
+            .unwrap();
+        let stored: Vec<_> = rows[rows.len() - 3..]
+            .iter()
+            .map(|row| (row.id, Event::from_row(row)))
+            .collect();
+        let answered: Vec<_> = batch
+            .written()
+            .iter()
+            .map(|w| (w.id, Some(w.event)))
+            .collect();
+        assert_eq!(answered, stored);
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_signed_in_socket_is_acknowledged_and_answers_ping() {
     let db = TestDb::fresh().await;
