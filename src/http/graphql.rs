@@ -192,10 +192,16 @@ struct Body {
 /// does not change under us; tests/clients serves the same release offline.
 pub const GRAPHIQL_VERSION: &str = "4.1.2";
 
+/// The page runs queries and mutations over `POST /graphql` and
+/// subscriptions over the socket on the same path (`ws:` on an `http:` page,
+/// `wss:` on `https:`, built from the page's own origin), with the headers
+/// pane as the `connection_init` payload. Its graphql-ws client is bundled
+/// in graphiql.min.js.
 pub async fn graphiql() -> impl IntoResponse {
     Html(
         async_graphql::http::GraphiQLSource::build()
             .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
             .version(GRAPHIQL_VERSION)
             .title("sns-api")
             .finish(),

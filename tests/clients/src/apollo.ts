@@ -1,7 +1,8 @@
 // How a frontend wires Apollo Client 4 to sns-api: a SetContextLink adds the
 // access token; an ErrorLink answers UNAUTHENTICATED with one `refresh`
-// (shared by every operation failing at the same time) and retries the
-// operation, which passes the SetContextLink again with the new token.
+// (tokens.ts: shared by every operation failing at the same time) and retries
+// the operation, which passes the SetContextLink again with the new token.
+// Subscriptions split off to a GraphQLWsLink over the socket (live.ts).
 // The cache keeps one list per connection field, which `fetchMore` with
 // `after: pageInfo.endCursor` extends page by page.
 import {
@@ -13,16 +14,19 @@ import {
 } from '@apollo/client';
 import { SetContextLink } from '@apollo/client/link/context';
 import { ErrorLink } from '@apollo/client/link/error';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { relayStylePagination } from '@apollo/client/utilities';
-import { print } from 'graphql';
+import { OperationTypeNode } from 'graphql';
+import type { Client as LiveClient } from 'graphql-ws';
 import { from, switchMap } from 'rxjs';
 
-import { RefreshDocument, type RefreshMutation } from './gql/graphql.js';
 import { TokenStore, isUnauthenticated } from './tokens.js';
 
 export interface ApolloOptions {
   /** What sends the operations (default: the global fetch). */
   fetch?: typeof fetch;
+  /** The socket subscriptions run on (live.ts); without it, none can. */
+  live?: LiveClient;
 }
 
 export function apolloClient(
@@ -30,31 +34,6 @@ export function apolloClient(
   tokens: TokenStore,
   options: ApolloOptions = {},
 ): ApolloClient {
-  let refreshing: Promise<boolean> | null = null;
-
-  // A plain fetch, outside the link chain, so a failing refresh can't loop.
-  async function refresh(): Promise<boolean> {
-    const refreshToken = tokens.refreshToken;
-    tokens.accessToken = null;
-    if (!refreshToken) return false;
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        query: print(RefreshDocument),
-        variables: { input: { refreshToken } },
-      }),
-    });
-    const body = (await response.json()) as { data?: RefreshMutation };
-    const payload = body.data?.refresh;
-    if (payload?.accessToken && payload.refreshToken) {
-      tokens.set(payload.accessToken, payload.refreshToken);
-      return true;
-    }
-    tokens.clear(); // the session is over: sign in again
-    return false;
-  }
-
   const auth = new SetContextLink(({ headers }) => ({
     headers: tokens.accessToken
       ? { ...headers, Authorization: `Bearer ${tokens.accessToken}` }
@@ -65,10 +44,7 @@ export function apolloClient(
     if (!CombinedGraphQLErrors.is(error) || !isUnauthenticated(error.errors)) return;
     if (operation.getContext()['retriedAfterRefresh']) return;
     operation.setContext({ retriedAfterRefresh: true });
-    refreshing ??= refresh().finally(() => {
-      refreshing = null;
-    });
-    return from(refreshing).pipe(
+    return from(tokens.refresh(url)).pipe(
       switchMap((ok) => {
         if (!ok) throw error;
         return forward(operation);
@@ -76,12 +52,20 @@ export function apolloClient(
     );
   });
 
+  const http = ApolloLink.from([
+    retryOnUnauthenticated,
+    auth,
+    new HttpLink({ uri: url, fetch: options.fetch }),
+  ]);
+
   return new ApolloClient({
-    link: ApolloLink.from([
-      retryOnUnauthenticated,
-      auth,
-      new HttpLink({ uri: url, fetch: options.fetch }),
-    ]),
+    link: options.live
+      ? ApolloLink.split(
+          (operation) => operation.operationType === OperationTypeNode.SUBSCRIPTION,
+          new GraphQLWsLink(options.live),
+          http,
+        )
+      : http,
     cache: new InMemoryCache({
       typePolicies: {
         // `first` and `after` choose a page, not a list: keyArgs false.

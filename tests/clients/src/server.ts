@@ -1,14 +1,18 @@
-// Starts the real binary (the dev build unless SNS_API_BIN names another;
-// under CARGO_TARGET_DIR when that is set) on a random port with a fresh
+// Starts the real binary (the dev build of CARGO_TARGET_DIR, else of
+// target/, unless SNS_API_BIN names another) on a random port with a fresh
 // SQLite file, JSON logs captured, and stops it after the test.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
+// A relative CARGO_TARGET_DIR is taken from where cargo ran: the workspace
+// root (`cargo build && cd tests/clients && npm test`).
 export const BINARY = resolve(
-  process.env['SNS_API_BIN'] ?? join(process.env['CARGO_TARGET_DIR'] || '../../target', 'debug/sns-api'),
+  process.env['SNS_API_BIN'] ??
+    resolve('../..', process.env['CARGO_TARGET_DIR'] || 'target', 'debug/sns-api'),
 );
 
 export interface Server {
@@ -107,4 +111,19 @@ export async function metric(origin: string, sample: string): Promise<number> {
   const text = await (await fetch(`${origin}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
   return line ? Number(line.slice(sample.length + 1)) : 0;
+}
+
+/**
+ * A port free on 127.0.0.1 right now, for a server that must know its own
+ * origin before it starts (BIND_ADDR and CORS_ORIGINS).
+ */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => done(port));
+    });
+  });
 }

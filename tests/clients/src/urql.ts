@@ -1,10 +1,17 @@
 // How a frontend wires urql to sns-api: the access token in the
-// Authorization header, and on UNAUTHENTICATED one `refresh` with the stored
-// refresh token, then the failed operation again (docs/frontend.md).
-import { Client, type Exchange, cacheExchange, fetchExchange, makeOperation } from '@urql/core';
+// Authorization header, and on UNAUTHENTICATED one `refresh` (tokens.ts),
+// then the failed operation again; subscriptions over the socket (live.ts).
+import {
+  Client,
+  type Exchange,
+  cacheExchange,
+  fetchExchange,
+  makeOperation,
+  subscriptionExchange,
+} from '@urql/core';
 import { authExchange } from '@urql/exchange-auth';
+import type { Client as LiveClient } from 'graphql-ws';
 
-import { RefreshDocument } from './gql/graphql.js';
 import { TokenStore, isUnauthenticated } from './tokens.js';
 
 export interface UrqlOptions {
@@ -12,9 +19,12 @@ export interface UrqlOptions {
   fetch?: typeof fetch;
   /** The cache (default: urql's document cache; see graphcache.ts for a normalised one). */
   cache?: Exchange;
+  /** The socket subscriptions run on (live.ts); without it, none can. */
+  live?: LiveClient;
 }
 
 export function urqlClient(url: string, tokens: TokenStore, options: UrqlOptions = {}): Client {
+  const { live } = options;
   return new Client({
     url,
     preferGetMethod: false, // sns-api executes POST only
@@ -44,21 +54,20 @@ export function urqlClient(url: string, tokens: TokenStore, options: UrqlOptions
           return isUnauthenticated(error.graphQLErrors);
         },
         async refreshAuth() {
-          const refreshToken = tokens.refreshToken;
-          tokens.accessToken = null;
-          if (!refreshToken) return;
-          const result = await utils.mutate(RefreshDocument, {
-            input: { refreshToken },
-          });
-          const payload = result.data?.refresh;
-          if (payload?.accessToken && payload.refreshToken) {
-            tokens.set(payload.accessToken, payload.refreshToken);
-          } else {
-            tokens.clear(); // the session is over: sign in again
-          }
+          await tokens.refresh(url);
         },
       })),
       fetchExchange,
+      ...(live
+        ? [
+            subscriptionExchange({
+              forwardSubscription(request) {
+                const input = { ...request, query: request.query ?? '' };
+                return { subscribe: (sink) => ({ unsubscribe: live.subscribe(input, sink) }) };
+              },
+            }),
+          ]
+        : []),
     ],
   });
 }
