@@ -261,7 +261,7 @@ pub(super) struct Connection {
 async fn serve(socket: WebSocket, http: HttpState) {
     let handle = Arc::new(SocketHandle::new());
     let registration = http.app.sockets().open(handle.clone());
-    let table = Arc::new(Table::new(registration.subscriptions().clone()));
+    let table = Arc::new(Table::new());
     let conn = Connection {
         app: http.app.clone(),
         settings: http.socket.clone(),
