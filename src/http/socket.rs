@@ -77,8 +77,8 @@ use table::Table;
 const PROTOCOL: &str = "graphql-transport-ws";
 /// A socket's read buffer: client frames are small, and ten thousand idle
 /// sockets must fit in a few hundred MiB (tungstenite's default is 128 KiB,
-/// allocated up front).
-const READ_BUFFER: usize = 4 * 1024;
+/// allocated up front; with this an idle socket costs about 10 KiB).
+const READ_BUFFER: usize = 1024;
 /// Frames waiting for the writer; then async-graphql waits, and events wait
 /// in the subscriptions' queues, where too many close the socket.
 const OUTBOX: usize = 16;
