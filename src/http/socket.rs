@@ -32,6 +32,7 @@
 //!   ├─ subscribe ─▶ forwarded; its first response errors with null data ▶ `error` message, completed
 //!   └─ complete ──▶ forwarded; no `complete` comes back
 //! any ── a frame that is not a well-formed client message (or binary) ─▶ 4400 <what is wrong>
+//!     ── a message over BODY_LIMIT; a WebSocket protocol error ───────▶ 1009; 1002 (1007: bad UTF-8)
 //!     ── ping ─▶ pong (before connection_init too)
 //!     ── its session ends (any instance) ─────────────────────────────▶ 4403 session ended
 //!     ── its token expires ───────────────────────────────────────────▶ 4401 token expired
