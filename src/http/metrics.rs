@@ -9,11 +9,10 @@ use crate::state::AppState;
 pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     metrics::gauge!("password_hash_queue_depth").set(state.hasher().queue_depth() as f64);
     metrics::gauge!("revocation_cache_entries").set(state.revocations().len() as f64);
-    // Subscriptions: what is open now; `ws_events_sent_total` and
-    // `ws_sockets_closed_total{reason}` count as they happen (`http::socket`).
-    let sockets = state.sockets();
-    metrics::gauge!("ws_sockets_open").set(sockets.open_count() as f64);
-    metrics::gauge!("ws_subscriptions_open").set(sockets.subscription_count() as f64);
+    // Subscription sockets open now; `ws_events_sent_total` and
+    // `ws_sockets_closed_total{reason}` count as they happen (`http::socket`),
+    // `live_subscriptions{field}` the subscriptions (`live::hub`).
+    metrics::gauge!("ws_sockets_open").set(state.sockets().open_count() as f64);
     let (size, idle) = pool_use(&state);
     metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(size));
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);

@@ -32,6 +32,7 @@
 //!   ├─ subscribe ─▶ forwarded; its first response errors with null data ▶ `error` message, completed
 //!   └─ complete ──▶ forwarded; no `complete` comes back
 //! any ── a frame that is not a well-formed client message (or binary) ─▶ 4400 <what is wrong>
+//!     ── a message over BODY_LIMIT; a WebSocket protocol error ───────▶ 1009; 1002 (1007: bad UTF-8)
 //!     ── ping ─▶ pong (before connection_init too)
 //!     ── its session ends (any instance) ─────────────────────────────▶ 4403 session ended
 //!     ── its token expires ───────────────────────────────────────────▶ 4401 token expired
@@ -77,8 +78,8 @@ use table::Table;
 const PROTOCOL: &str = "graphql-transport-ws";
 /// A socket's read buffer: client frames are small, and ten thousand idle
 /// sockets must fit in a few hundred MiB (tungstenite's default is 128 KiB,
-/// allocated up front).
-const READ_BUFFER: usize = 4 * 1024;
+/// allocated up front; with this an idle socket costs about 10 KiB).
+const READ_BUFFER: usize = 1024;
 /// Frames waiting for the writer; then async-graphql waits, and events wait
 /// in the subscriptions' queues, where too many close the socket.
 const OUTBOX: usize = 16;
@@ -261,7 +262,7 @@ pub(super) struct Connection {
 async fn serve(socket: WebSocket, http: HttpState) {
     let handle = Arc::new(SocketHandle::new());
     let registration = http.app.sockets().open(handle.clone());
-    let table = Arc::new(Table::new(registration.subscriptions().clone()));
+    let table = Arc::new(Table::new());
     let conn = Connection {
         app: http.app.clone(),
         settings: http.socket.clone(),

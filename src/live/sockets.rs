@@ -3,7 +3,6 @@
 //! ends) and a count per account (to bound how many one account holds).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use uuid::Uuid;
@@ -15,7 +14,6 @@ use crate::auth::Viewer;
 #[derive(Default)]
 pub struct Sockets {
     registry: Arc<Mutex<Registry>>,
-    subscriptions: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]
@@ -66,7 +64,6 @@ impl Sockets {
         Registration {
             id,
             registry: self.registry.clone(),
-            subscriptions: self.subscriptions.clone(),
         }
     }
 
@@ -102,11 +99,6 @@ impl Sockets {
     pub fn open_count(&self) -> usize {
         self.lock().open.len()
     }
-
-    /// Subscriptions running now, over every socket.
-    pub fn subscription_count(&self) -> usize {
-        self.subscriptions.load(Ordering::Relaxed)
-    }
 }
 
 fn lock(registry: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
@@ -118,7 +110,6 @@ fn lock(registry: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
 pub struct Registration {
     id: u64,
     registry: Arc<Mutex<Registry>>,
-    subscriptions: Arc<AtomicUsize>,
 }
 
 impl Registration {
@@ -144,12 +135,6 @@ impl Registration {
             open.viewer = Some(viewer);
         }
         Ok(())
-    }
-
-    /// The instance-wide count of running subscriptions, which the socket
-    /// keeps up to date.
-    pub fn subscriptions(&self) -> &Arc<AtomicUsize> {
-        &self.subscriptions
     }
 }
 

@@ -228,7 +228,15 @@ where
             }
             let message = match ready!(this.frames.poll_next_unpin(cx)) {
                 Some(Ok(message)) => message,
-                Some(Err(_)) | None => return Poll::Ready(None),
+                Some(Err(e)) => match unreadable(e) {
+                    Some(ending) => {
+                        this.pending = Some(Out::Close(ending));
+                        this.phase = Phase::Done;
+                        continue;
+                    }
+                    None => return Poll::Ready(None),
+                },
+                None => return Poll::Ready(None),
             };
             match this.judge(message) {
                 Verdict::Forward(text) => return Poll::Ready(Some(Ok(Message::Text(text.into())))),
@@ -241,6 +249,22 @@ where
                 Verdict::End => this.phase = Phase::Done,
             }
         }
+    }
+}
+
+/// The close a frame that could not be read calls for: none when the
+/// connection itself failed.
+fn unreadable(error: axum::Error) -> Option<Ending> {
+    let error = error.into_inner().downcast::<tungstenite::Error>().ok()?;
+    match *error {
+        tungstenite::Error::Capacity(_) => {
+            Some(Ending::protocol(1009, "Message too big", "too_big"))
+        }
+        tungstenite::Error::Utf8(_) => Some(Ending::protocol(1007, "Invalid UTF-8", "malformed")),
+        tungstenite::Error::Protocol(_) => {
+            Some(Ending::protocol(1002, "Protocol error", "malformed"))
+        }
+        _ => None,
     }
 }
 

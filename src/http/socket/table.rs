@@ -4,8 +4,7 @@
 //! found for async-graphql's `connection_init` callback.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use super::frames;
 use crate::auth::Auth;
@@ -46,16 +45,13 @@ struct Inner {
 
 pub(super) struct Table {
     inner: Mutex<Inner>,
-    /// The instance's count of running subscriptions.
-    running: Arc<AtomicUsize>,
     events: metrics::Counter,
 }
 
 impl Table {
-    pub fn new(running: Arc<AtomicUsize>) -> Self {
+    pub fn new() -> Self {
         Self {
             inner: Mutex::default(),
-            running,
             events: metrics::counter!("ws_events_sent_total"),
         }
     }
@@ -92,9 +88,7 @@ impl Table {
 
     /// A subscription goes to async-graphql under `id` (not in use).
     pub fn start(&self, id: String) {
-        if self.lock().ids.insert(id, Op::Started).is_none() {
-            self.running.fetch_add(1, Ordering::Relaxed);
-        }
+        self.lock().ids.insert(id, Op::Started);
     }
 
     /// The client completes `id`: whether async-graphql should hear of it.
@@ -159,21 +153,10 @@ impl Table {
     }
 
     fn completed(&self, id: &str) -> Outgoing {
-        let removed = self.lock().ids.remove(id);
-        if removed.is_some() {
-            self.running.fetch_sub(1, Ordering::Relaxed);
-        }
-        match removed {
+        match self.lock().ids.remove(id) {
             Some(Op::Ending) => Outgoing::Drop,
             _ => Outgoing::Pass,
         }
-    }
-}
-
-impl Drop for Table {
-    fn drop(&mut self) {
-        let left = self.lock().ids.len();
-        self.running.fetch_sub(left, Ordering::Relaxed);
     }
 }
 
@@ -191,10 +174,8 @@ mod tests {
 
     #[test]
     fn a_refused_subscription_is_one_error_message_and_its_id_is_freed() {
-        let running = Arc::new(AtomicUsize::new(0));
-        let table = Table::new(running.clone());
+        let table = Table::new();
         table.start("1".into());
-        assert_eq!(running.load(Ordering::Relaxed), 1);
         let refused = next("1", r#"{"data":null,"errors":[{"message":"no"}]}"#);
         let Outgoing::Replace(error) = table.outgoing(&refused) else {
             panic!("not replaced");
@@ -206,13 +187,11 @@ mod tests {
         assert_eq!(table.next_injected(), Some(frames::complete("1")));
         assert_eq!(table.outgoing(&complete("1")), Outgoing::Drop);
         assert!(!table.contains("1"));
-        assert_eq!(running.load(Ordering::Relaxed), 0);
     }
 
     #[test]
     fn events_pass_and_so_does_the_end_of_a_stream() {
-        let running = Arc::new(AtomicUsize::new(0));
-        let table = Table::new(running.clone());
+        let table = Table::new();
         table.start("1".into());
         let event = next("1", r#"{"data":{"x":1}}"#);
         assert_eq!(table.outgoing(&event), Outgoing::Pass);
@@ -221,28 +200,15 @@ mod tests {
         assert_eq!(table.outgoing(&failed), Outgoing::Pass);
         assert_eq!(table.next_injected(), None);
         assert_eq!(table.outgoing(&complete("1")), Outgoing::Pass);
-        assert_eq!(running.load(Ordering::Relaxed), 0);
     }
 
     #[test]
     fn what_the_client_completed_gets_no_complete_back() {
-        let running = Arc::new(AtomicUsize::new(0));
-        let table = Table::new(running.clone());
+        let table = Table::new();
         table.start("1".into());
         assert!(table.client_completes("1"));
         assert!(!table.client_completes("1"), "once");
         assert!(!table.client_completes("2"), "an id not in use");
         assert_eq!(table.outgoing(&complete("1")), Outgoing::Drop);
-        assert_eq!(running.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn a_socket_that_goes_takes_its_subscriptions_off_the_count() {
-        let running = Arc::new(AtomicUsize::new(5));
-        let table = Table::new(running.clone());
-        table.start("1".into());
-        table.start("2".into());
-        drop(table);
-        assert_eq!(running.load(Ordering::Relaxed), 5);
     }
 }

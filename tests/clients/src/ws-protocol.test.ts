@@ -50,6 +50,13 @@ test('a malformed message closes with 4400', async () => {
   assert.equal((await binary.closed).code, 4400, 'binary frames');
 });
 
+test('a message over the body limit closes with 1009', async () => {
+  const socket = await RawSocket.open(server.url);
+  await socket.init();
+  socket.subscribe('big', `subscription { feedAdded { cursor } } # ${'x'.repeat(70 * 1024)}`);
+  assert.equal((await socket.closed).code, 1009);
+});
+
 test('a connection_init payload that is not an object closes with 4400', async () => {
   const socket = await RawSocket.open(server.url);
   socket.send({ type: 'connection_init', payload: 'Bearer nope' });
