@@ -116,11 +116,22 @@ impl Settings {
         }
     }
 
-    fn origin_allowed(&self, origin: &HeaderValue) -> bool {
+    /// In `CORS_ORIGINS`, or the server's own origin (the page GraphiQL is
+    /// served on: `http(s)://` and the request's `Host`).
+    fn origin_allowed(&self, origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
         self.origins
             .as_ref()
-            .is_none_or(|list| list.contains(origin))
+            .is_none_or(|list| list.contains(origin) || same_origin(origin, host))
     }
+}
+
+fn same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+    let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(HeaderValue::to_str)) else {
+        return false;
+    };
+    ["http://", "https://"]
+        .iter()
+        .any(|scheme| origin.strip_prefix(scheme) == Some(host))
 }
 
 /// async-graphql's value for `graphql-transport-ws`, which it only makes by
@@ -141,6 +152,7 @@ fn graphql_transport_ws() -> GraphQLProtocol {
 /// `graphql-transport-ws` is among its subprotocols.
 pub struct Offer {
     origin: Option<HeaderValue>,
+    host: Option<HeaderValue>,
     speaks_protocol: bool,
 }
 
@@ -157,6 +169,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Offer {
             .any(|p| p.trim() == PROTOCOL);
         Ok(Self {
             origin: parts.headers.get(header::ORIGIN).cloned(),
+            host: parts.headers.get(header::HOST).cloned(),
             speaks_protocol,
         })
     }
@@ -167,7 +180,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Offer {
 pub fn upgrade(http: HttpState, offer: Offer, upgrade: WebSocketUpgrade) -> Response {
     let settings = &http.socket;
     if let Some(origin) = &offer.origin
-        && !settings.origin_allowed(origin)
+        && !settings.origin_allowed(origin, offer.host.as_ref())
     {
         return error_response(
             StatusCode::FORBIDDEN,

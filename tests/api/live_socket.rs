@@ -241,3 +241,22 @@ async fn a_socket_too_slow_for_its_events_is_closed_1013_and_the_others_get_ever
     assert_open(&mut fast).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_servers_own_origin_may_open_a_socket_and_another_may_not() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let own = app.url("");
+    let own = own.trim_end_matches('/');
+    assert!(
+        Socket::open_with(&app, &[("origin", own)]).await.is_ok(),
+        "GraphiQL's page, served here, opens its socket"
+    );
+    assert_eq!(
+        Socket::open_with(&app, &[("origin", "http://elsewhere.example")])
+            .await
+            .err(),
+        Some(403)
+    );
+    app.stop().await;
+}
