@@ -115,6 +115,25 @@ async fn a_session_ended_on_one_instance_closes_its_socket_on_the_other_within_t
 }
 
 #[tokio::test]
+async fn an_account_disabled_by_an_operator_has_its_sockets_closed() {
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.sessions.sync_interval = Duration::from_millis(200);
+    let app = TestApp::spawn_with(config.clone()).await;
+    let email = unique_email("ws-disabled");
+    let token = app.signed_up(&email).await;
+    let mut socket = Socket::signed_in(&app, Some(&token)).await;
+    // `sns-api users disable`: another process, as far as the app knows.
+    let action = sns_api::config::UsersAction::Disable { email };
+    sns_api::admin::run(&config, action)
+        .await
+        .expect("disabled");
+    let seen = closed(&mut socket).await;
+    assert!(is(seen.clone(), SESSION_ENDED), "{seen:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_socket_closes_when_its_access_token_expires() {
     let db = TestDb::fresh().await;
     let mut config = config_for(&db);
