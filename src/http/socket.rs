@@ -85,6 +85,9 @@ const READ_BUFFER: usize = 1024;
 const OUTBOX: usize = 16;
 /// How long a closed socket waits for the client's closing frame.
 const LINGER: Duration = Duration::from_secs(1);
+/// How long the writer may take to send what was queued once async-graphql
+/// is done (the gate's closing frame last).
+const FLUSH: Duration = Duration::from_secs(10);
 
 /// The socket settings, built once with the router.
 pub struct Settings {
@@ -306,7 +309,7 @@ async fn serve(socket: WebSocket, http: HttpState) {
             ending = &mut writer => ending,
             // The gate or the client ended it: the writer sends what is
             // queued, the gate's closing frame last.
-            () = &mut engine => tokio::time::timeout(LINGER, &mut writer).await.ok().flatten(),
+            () = &mut engine => tokio::time::timeout(FLUSH, &mut writer).await.ok().flatten(),
         }
     };
     if ending.is_some() {

@@ -1,7 +1,8 @@
 //! The subscription socket closed from outside its frames: a session that
 //! ends (at once on the instance that ended it, within the sync interval on
-//! another), an access token that expires, shutdown; and what the metrics
-//! count of it.
+//! another), an access token that expires, a client too slow for its
+//! events, shutdown; what the metrics count of it; refused upgrades. (The
+//! protocol's own rules: `tests/clients/src/ws-protocol.test.ts`.)
 
 use std::time::Duration;
 
@@ -111,6 +112,25 @@ async fn a_session_ended_on_one_instance_closes_its_socket_on_the_other_within_t
     }
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn an_account_disabled_by_an_operator_has_its_sockets_closed() {
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.sessions.sync_interval = Duration::from_millis(200);
+    let app = TestApp::spawn_with(config.clone()).await;
+    let email = unique_email("ws-disabled");
+    let token = app.signed_up(&email).await;
+    let mut socket = Socket::signed_in(&app, Some(&token)).await;
+    // `sns-api users disable`: another process, as far as the app knows.
+    let action = sns_api::config::UsersAction::Disable { email };
+    sns_api::admin::run(&config, action)
+        .await
+        .expect("disabled");
+    let seen = closed(&mut socket).await;
+    assert!(is(seen.clone(), SESSION_ENDED), "{seen:?}");
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -239,6 +259,28 @@ async fn a_socket_too_slow_for_its_events_is_closed_1013_and_the_others_get_ever
     let seen = closed(&mut slow).await;
     assert!(is(seen.clone(), (1013, "too slow")), "{seen:?}");
     assert_open(&mut fast).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_upgrade_from_another_origin_or_for_another_subprotocol_is_refused() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let refused = |headers: &'static [(&'static str, &'static str)]| {
+        let app = &app;
+        async move { Socket::open_with(app, headers).await.err() }
+    };
+    assert_eq!(
+        refused(&[("origin", "https://elsewhere.example")]).await,
+        Some(403)
+    );
+    assert_eq!(
+        refused(&[("sec-websocket-protocol", "graphql-ws")]).await,
+        Some(400)
+    );
+    assert_eq!(refused(&[("origin", "http://localhost:3000")]).await, None);
+    let mut socket = Socket::open(&app).await;
+    assert_open(&mut socket).await;
     app.stop().await;
 }
 

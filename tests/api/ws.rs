@@ -2,7 +2,6 @@
 //! so that a test can send what a real client never would and read the
 //! close code the server answers with.
 
-#![allow(dead_code, reason = "scaffolding: the subscription tests use it all")]
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
