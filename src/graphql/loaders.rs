@@ -15,7 +15,7 @@
 //! whatever its size and however busy the machine.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use uuid::Uuid;
@@ -190,60 +190,70 @@ impl RequestLoaders {
     }
 }
 
-/// The loaders of one request.
+/// The loaders of one request, each made on its first use (a
+/// subscription's event uses two or three of the six).
 pub struct Loaders {
-    pub profiles: DataLoader<ProfileLoader, HashMapCache>,
-    pub follows: DataLoader<FollowsLoader, HashMapCache>,
-    pub liked: DataLoader<DidLoader, HashMapCache>,
-    pub reposted: DataLoader<DidLoader, HashMapCache>,
-    pub posts: DataLoader<PostLoader, HashMapCache>,
-    pub mentions: DataLoader<MentionsLoader, HashMapCache>,
+    state: AppState,
+    profiles: OnceLock<DataLoader<ProfileLoader, HashMapCache>>,
+    follows: OnceLock<DataLoader<FollowsLoader, HashMapCache>>,
+    liked: OnceLock<DataLoader<DidLoader, HashMapCache>>,
+    reposted: OnceLock<DataLoader<DidLoader, HashMapCache>>,
+    posts: OnceLock<DataLoader<PostLoader, HashMapCache>>,
+    mentions: OnceLock<DataLoader<MentionsLoader, HashMapCache>>,
+}
+
+/// `slot`'s loader, made with `loader` if there is none yet.
+fn made<L>(
+    slot: &OnceLock<DataLoader<L, HashMapCache>>,
+    loader: impl FnOnce() -> L,
+) -> &DataLoader<L, HashMapCache> {
+    slot.get_or_init(|| {
+        DataLoader::with_cache(loader(), crate::db::spawn_counted, HashMapCache::default())
+    })
 }
 
 impl Loaders {
     pub fn new(state: &AppState) -> Self {
         Self {
-            profiles: DataLoader::with_cache(
-                ProfileLoader(state.clone()),
-                crate::db::spawn_counted,
-                HashMapCache::default(),
-            ),
-            follows: DataLoader::with_cache(
-                FollowsLoader(state.clone()),
-                crate::db::spawn_counted,
-                HashMapCache::default(),
-            ),
-            liked: DataLoader::with_cache(
-                DidLoader(state.clone(), Did::Like),
-                crate::db::spawn_counted,
-                HashMapCache::default(),
-            ),
-            reposted: DataLoader::with_cache(
-                DidLoader(state.clone(), Did::Repost),
-                crate::db::spawn_counted,
-                HashMapCache::default(),
-            ),
-            posts: DataLoader::with_cache(
-                PostLoader(state.clone()),
-                crate::db::spawn_counted,
-                HashMapCache::default(),
-            ),
-            mentions: DataLoader::with_cache(
-                MentionsLoader(state.clone()),
-                crate::db::spawn_counted,
-                HashMapCache::default(),
-            ),
+            state: state.clone(),
+            profiles: OnceLock::new(),
+            follows: OnceLock::new(),
+            liked: OnceLock::new(),
+            reposted: OnceLock::new(),
+            posts: OnceLock::new(),
+            mentions: OnceLock::new(),
         }
+    }
+
+    fn profiles(&self) -> &DataLoader<ProfileLoader, HashMapCache> {
+        made(&self.profiles, || ProfileLoader(self.state.clone()))
+    }
+
+    fn follows_loader(&self) -> &DataLoader<FollowsLoader, HashMapCache> {
+        made(&self.follows, || FollowsLoader(self.state.clone()))
+    }
+
+    fn did_loader(&self, did: Did) -> &DataLoader<DidLoader, HashMapCache> {
+        let slot = match did {
+            Did::Like => &self.liked,
+            Did::Repost => &self.reposted,
+        };
+        made(slot, || DidLoader(self.state.clone(), did))
+    }
+
+    fn posts(&self) -> &DataLoader<PostLoader, HashMapCache> {
+        made(&self.posts, || PostLoader(self.state.clone()))
+    }
+
+    fn mentions_loader(&self) -> &DataLoader<MentionsLoader, HashMapCache> {
+        made(&self.mentions, || MentionsLoader(self.state.clone()))
     }
 
     /// Whether `viewer` has liked (or reposted) `post`, from this request's
     /// cache or a batch.
     pub async fn did(&self, did: Did, viewer: Uuid, post: Uuid) -> async_graphql::Result<bool> {
-        let loader = match did {
-            Did::Like => &self.liked,
-            Did::Repost => &self.reposted,
-        };
-        Ok(loader
+        Ok(self
+            .did_loader(did)
             .load_one((viewer, post))
             .await
             .map_err(shared)?
@@ -252,13 +262,13 @@ impl Loaders {
 
     /// The profile of an account, from this request's cache or a batch.
     pub async fn profile(&self, id: Uuid) -> async_graphql::Result<Option<profile::Model>> {
-        self.profiles.load_one(id).await.map_err(shared)
+        self.profiles().load_one(id).await.map_err(shared)
     }
 
     /// Whether `viewer` follows `followee`, from this request's cache or a batch.
     pub async fn follows(&self, viewer: Uuid, followee: Uuid) -> async_graphql::Result<bool> {
         Ok(self
-            .follows
+            .follows_loader()
             .load_one((viewer, followee))
             .await
             .map_err(shared)?
@@ -267,13 +277,13 @@ impl Loaders {
 
     /// The post with this id, if it exists, from this request's cache or a batch.
     pub async fn post(&self, id: Uuid) -> async_graphql::Result<Option<post::Model>> {
-        self.posts.load_one(id).await.map_err(shared)
+        self.posts().load_one(id).await.map_err(shared)
     }
 
     /// The profiles a post mentions, from this request's cache or a batch.
     pub async fn mentions(&self, post: Uuid) -> async_graphql::Result<Vec<profile::Model>> {
         Ok(self
-            .mentions
+            .mentions_loader()
             .load_one(post)
             .await
             .map_err(shared)?
@@ -283,26 +293,29 @@ impl Loaders {
     /// Loads the mentions of all these posts in one batch, into this
     /// request's cache (a page's items then find them there).
     pub async fn load_mentions(&self, posts: Vec<Uuid>) -> async_graphql::Result<()> {
-        self.mentions.load_many(posts).await.map_err(shared)?;
+        self.mentions_loader()
+            .load_many(posts)
+            .await
+            .map_err(shared)?;
         Ok(())
     }
 
     /// Loads all these posts in one batch, into this request's cache.
     pub async fn load_posts(&self, ids: Vec<Uuid>) -> async_graphql::Result<()> {
-        self.posts.load_many(ids).await.map_err(shared)?;
+        self.posts().load_many(ids).await.map_err(shared)?;
         Ok(())
     }
 
     /// Puts these posts, read by the caller, in this request's cache.
     pub async fn prime_posts(&self, posts: impl IntoIterator<Item = post::Model>) {
-        self.posts
+        self.posts()
             .feed_many(posts.into_iter().map(|p| (p.id, p)))
             .await;
     }
 
     /// Puts these profiles, read by the caller, in this request's cache.
     pub async fn prime_profiles(&self, profiles: impl IntoIterator<Item = profile::Model>) {
-        self.profiles
+        self.profiles()
             .feed_many(profiles.into_iter().map(|p| (p.user_id, p)))
             .await;
     }
@@ -314,7 +327,7 @@ impl Loaders {
         viewer: Uuid,
         profiles: impl IntoIterator<Item = (Uuid, bool)>,
     ) {
-        self.follows
+        self.follows_loader()
             .feed_many(profiles.into_iter().map(|(p, f)| ((viewer, p), f)))
             .await;
     }

@@ -31,7 +31,7 @@ use async_graphql::futures_util::stream::{self, Stream, StreamExt as _};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::event::{Batch, Event, Written};
+use super::event::{Batch, Event};
 use super::filter::{About, may_reach};
 use super::seen::Seen;
 use super::socket::SocketHandle;
@@ -279,7 +279,7 @@ impl Hub {
         if batch.is_empty() {
             return;
         }
-        self.take(batch.0.into_iter(), "local");
+        self.take(batch.0.into_iter().map(|w| (w.id, Some(w.event))), "local");
         self.announce.notify_one();
     }
 
@@ -288,19 +288,20 @@ impl Hub {
         self.announce.notified().await;
     }
 
-    /// Events the relay read, each handled unless seen before.
+    /// Events the relay read, each handled unless seen before. A row of a
+    /// kind this version does not know is claimed and skipped.
     pub(super) fn receive(&self, rows: &[live_event::Model]) {
-        let events = rows.iter().filter_map(|row| {
+        let events = rows.iter().map(|row| {
             let event = Event::from_row(row);
             if event.is_none() {
                 tracing::debug!(id = row.id, kind = %row.kind, "live event of an unknown kind skipped");
             }
-            event.map(|event| Written { id: row.id, event })
+            (row.id, event)
         });
         self.take(events, "relay");
     }
 
-    fn take(&self, events: impl Iterator<Item = Written>, source: &'static str) {
+    fn take(&self, events: impl Iterator<Item = (i64, Option<Event>)>, source: &'static str) {
         let Some(queue) = self.queue.get() else {
             return;
         };
@@ -308,8 +309,11 @@ impl Hub {
         // Held while queueing: the dispatcher gets events in claim order.
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let mut taken = 0u64;
-        for w in events {
-            if seen.as_mut().is_none_or(|s| s.claim(w.id, now)) && queue.send(w.event).is_ok() {
+        for (id, event) in events {
+            if seen.as_mut().is_none_or(|s| s.claim(id, now))
+                && let Some(event) = event
+                && queue.send(event).is_ok()
+            {
                 taken += 1;
             }
         }
