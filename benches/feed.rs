@@ -276,6 +276,7 @@ async fn seed(url: &str, sizes: &Sizes, hash: &str) -> anyhow::Result<()> {
                 post_count: Set(posts_of[i]),
                 follower_count: Set(followers[i]),
                 following_count: Set(sizes.follows as i32),
+                locked: Set(false),
                 created_at: Set(at),
                 updated_at: Set(at),
             }

@@ -18,6 +18,7 @@ mod m20261203_000010_create_social;
 mod m20261203_000020_index_user_updated_at;
 mod m20261205_000030_create_interactions;
 mod m20261206_000040_create_live_event;
+mod m20261207_000050_create_safety;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000020_index_user_updated_at::Migration),
             Box::new(m20261205_000030_create_interactions::Migration),
             Box::new(m20261206_000040_create_live_event::Migration),
+            Box::new(m20261207_000050_create_safety::Migration),
         ]
     }
 }

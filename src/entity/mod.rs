@@ -1,10 +1,13 @@
 //! SeaORM entities: table shapes only. The rules live in `service`.
 
+pub mod block;
 pub mod follow;
+pub mod follow_request;
 pub mod live_event;
 pub mod mail_outbox;
 pub mod mail_token;
 pub mod mention;
+pub mod mute;
 pub mod notification_event;
 pub mod notification_group;
 pub mod notification_seen;
@@ -12,6 +15,7 @@ pub mod post;
 pub mod post_like;
 pub mod profile;
 pub mod refresh_token;
+pub mod report;
 pub mod repost;
 pub mod revoked_session;
 pub mod session;

@@ -14,6 +14,8 @@ pub struct Model {
     pub post_count: i32,
     pub follower_count: i32,
     pub following_count: i32,
+    /// Follows need the owner's approval; posts are for followers only.
+    pub locked: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -37,6 +37,8 @@ pub enum NotificationKind {
     Reply,
     /// A post mentioning the viewer (one notification each).
     Mention,
+    /// Accounts asked to follow the viewer's locked profile (one group per UTC day).
+    FollowRequest,
 }
 
 pub type NotificationConnection = Connection<String, Notification>;

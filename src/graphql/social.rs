@@ -196,6 +196,11 @@ impl Profile {
         self.0.following_count
     }
 
+    /// Follows need the owner's approval; posts are for followers only.
+    async fn locked(&self) -> bool {
+        self.0.locked
+    }
+
     /// Whether the signed-in viewer follows this profile; false when anonymous.
     async fn viewer_follows(&self, ctx: &Context<'_>) -> Result<bool> {
         let Some(viewer) = viewer_auth(ctx).viewer()? else {

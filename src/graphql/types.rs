@@ -73,6 +73,10 @@ pub enum UserErrorCode {
     CannotFollowSelf,
     /// No profile has that handle, or no post the viewer may see has that id.
     NotFound,
+    /// One of the two accounts blocks the other: no follow, like, repost or reply between them.
+    Blocked,
+    /// Not allowed on this target: a locked account's post cannot be reposted by others.
+    NotAllowed,
 }
 
 /// An expected problem with a mutation's input, safe to show to the user.
@@ -106,6 +110,8 @@ fn field_path(f: Field) -> Vec<String> {
         Field::HandleArgument => vec!["handle".to_owned()],
         Field::PostIdArgument => vec!["postId".to_owned()],
         Field::ReplyTo => in_input("replyTo"),
+        Field::PostId => in_input("postId"),
+        Field::Comment => in_input("comment"),
     }
 }
 
@@ -141,9 +147,13 @@ impl From<InputProblem> for UserError {
             ProblemKind::TextEmpty => "Write something first.".to_owned(),
             ProblemKind::CannotFollowSelf => "You cannot follow yourself.".to_owned(),
             ProblemKind::NotFound => match p.field {
-                Some(Field::PostIdArgument | Field::ReplyTo) => "No post has this id.".to_owned(),
+                Some(Field::PostIdArgument | Field::ReplyTo | Field::PostId) => {
+                    "No post has this id.".to_owned()
+                }
                 _ => "No profile has this handle.".to_owned(),
             },
+            ProblemKind::Blocked => "You cannot do this: one of you blocks the other.".to_owned(),
+            ProblemKind::NotAllowed => "This post's author does not allow that.".to_owned(),
         };
         Self {
             code: p.kind.into(),

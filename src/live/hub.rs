@@ -783,6 +783,7 @@ mod tests {
             post_count: 0,
             follower_count: 0,
             following_count: 0,
+            locked: false,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         }

@@ -28,6 +28,7 @@ pub mod post;
 pub mod problem;
 pub mod profile;
 mod reauth;
+pub mod safety;
 pub mod session;
 pub mod tasks;
 pub mod thread;

@@ -28,6 +28,8 @@ pub enum Kind {
     Like = b'l' as isize,
     /// Notification groups, newest first.
     Notification = b'n' as isize,
+    /// Pending requests to follow the viewer, newest first.
+    FollowRequest = b'q' as isize,
     /// The feed: its cursors carry a snapshot too ([`FeedCursor`]).
     Feed = b'F' as isize,
 }

@@ -34,6 +34,10 @@ pub enum ProblemKind {
     CannotFollowSelf,
     /// No profile has that handle, or no post the viewer may see has that id.
     NotFound,
+    /// One of the two accounts blocks the other.
+    Blocked,
+    /// Not allowed on this target: reposting a locked account's post.
+    NotAllowed,
 }
 
 /// The inputs a problem can be about; the API names them (`currentPassword`).
@@ -56,6 +60,10 @@ pub enum Field {
     PostIdArgument,
     /// `replyTo` of `createPost`.
     ReplyTo,
+    /// `postId` of an input object (`report`).
+    PostId,
+    /// `comment` of `report`.
+    Comment,
 }
 
 impl InputProblem {

@@ -58,6 +58,7 @@ pub async fn create_in(
         post_count: Set(0),
         follower_count: Set(0),
         following_count: Set(0),
+        locked: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -42,15 +42,17 @@ pub enum NotificationKind {
     Repost,
     Reply,
     Mention,
+    FollowRequest,
 }
 
 impl NotificationKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Follow,
         Self::Like,
         Self::Repost,
         Self::Reply,
         Self::Mention,
+        Self::FollowRequest,
     ];
 
     /// The name stored in `notification_group.kind`.
@@ -61,6 +63,7 @@ impl NotificationKind {
             Self::Repost => "REPOST",
             Self::Reply => "REPLY",
             Self::Mention => "MENTION",
+            Self::FollowRequest => "FOLLOW_REQUEST",
         }
     }
 

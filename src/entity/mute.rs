@@ -1,0 +1,18 @@
+use sea_orm::entity::prelude::*;
+
+/// `muter_id` mutes `muted_id`; one row per pair and way.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "mute")]
+pub struct Model {
+    /// A UUIDv7.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub muter_id: Uuid,
+    pub muted_id: Uuid,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,7 @@
+//! Safety: blocks, mutes, follow requests, locked profiles and reports.
+//!
+//! [`visibility`] is the one place that decides who may see whose posts:
+//! every read path (statements and the live filter alike) asks it, so a
+//! path added later takes the rule from there rather than restating it.
+
+pub mod visibility;
