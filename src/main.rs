@@ -39,6 +39,9 @@ fn main() -> ExitCode {
             None | Some(Command::Serve) => App::build(cli.config).await?.run().await,
             Some(Command::Migrate { action }) => migrate(&cli.config, action).await,
             Some(Command::Users { action }) => sns_api::admin::run(&cli.config, action).await,
+            Some(Command::Reports { action }) => {
+                sns_api::admin::reports::run(&cli.config, action).await
+            }
             Some(Command::Schema | Command::HashCost { .. }) => unreachable!("handled above"),
         }
     });

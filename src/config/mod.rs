@@ -53,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Work through what accounts reported: list the open reports, show
+    /// one, resolve one.
+    Reports {
+        #[command(subcommand)]
+        action: ReportsAction,
+    },
     /// Time one Argon2id verify with the configured parameters, for capacity
     /// planning: one core signs in about 1000 / (this many ms) users a second.
     HashCost {
@@ -79,6 +85,28 @@ pub enum UsersAction {
     EndSessions { email: String },
     /// Delete the account and all it owns; its sessions end.
     Delete { email: String },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ReportsAction {
+    /// The open reports, oldest first (with `--all`, every report, newest first).
+    List {
+        /// Resolved reports too.
+        #[arg(long)]
+        all: bool,
+        /// The most reports printed.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// One report in full.
+    Show { id: String },
+    /// Mark a report resolved (a resolved report keeps its first resolution).
+    Resolve {
+        id: String,
+        /// What was done, kept with the report (up to 1000 characters).
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]

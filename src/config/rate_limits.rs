@@ -39,6 +39,16 @@ pub struct RateLimits {
         global = true
     )]
     pub mail: RateLimit,
+
+    /// Reports an account may file per window (`COUNT/DURATION`).
+    #[arg(
+        long = "report-limit",
+        env = "REPORT_LIMIT",
+        value_name = "REPORT_LIMIT",
+        default_value = "10/1h",
+        global = true
+    )]
+    pub reports: RateLimit,
 }
 
 /// `COUNT/DURATION`, e.g. `10/15m`.

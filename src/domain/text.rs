@@ -24,6 +24,11 @@ pub const POST_BODY: TextRules = TextRules {
     max: 500,
     multiline: true,
 };
+/// A report's comment, for operators.
+pub const REPORT_COMMENT: TextRules = TextRules {
+    max: 1000,
+    multiline: true,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {

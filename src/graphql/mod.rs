@@ -9,6 +9,7 @@ mod notifications;
 mod observe;
 mod prepared;
 mod query;
+mod report;
 mod schema;
 mod social;
 mod subscription;

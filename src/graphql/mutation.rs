@@ -1,6 +1,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::notifications::MarkSeenPayload;
+use super::report::{ReportInput, ReportPayload};
 use super::social::{
     CreatePostInput, DeletePayload, FollowPayload, PostPayload, ProfilePayload, UpdateProfileInput,
 };
@@ -279,5 +280,18 @@ impl Mutation {
         MarkSeenPayload::answer(
             service::notification::inbox::mark_seen(state, viewer, until, chrono::Utc::now()).await,
         )
+    }
+
+    /// Requires a token. Reports a profile or a post to the operators: exactly one of `handle` and `postId`.
+    async fn report(&self, ctx: &Context<'_>, input: ReportInput) -> Result<ReportPayload> {
+        let viewer = viewer_auth(ctx).require()?;
+        let state = ctx.data::<AppState>()?;
+        let filing = service::safety::report::Filing {
+            handle: input.handle.as_deref(),
+            post_id: input.post_id.as_ref().map(|id| id.as_str()),
+            reason: input.reason.into(),
+            comment: input.comment.as_deref(),
+        };
+        ReportPayload::answer(service::safety::report::file(state, viewer, filing).await)
     }
 }

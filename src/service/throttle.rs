@@ -307,10 +307,16 @@ pub async fn prune(state: &AppState) -> Result<u64, AppError> {
         .await?;
     let accounts = throttle::Entity::delete_many()
         .filter(throttle::Column::Key.not_like("ip:%"))
+        .filter(throttle::Column::Key.not_like("report:%"))
         .filter(throttle::Column::WindowStart.lt(cutoff(STRIKE_MEMORY)))
         .exec(state.db())
         .await?;
-    Ok(addresses.rows_affected + accounts.rows_affected)
+    let reporters = throttle::Entity::delete_many()
+        .filter(throttle::Column::Key.like("report:%"))
+        .filter(throttle::Column::WindowStart.lt(cutoff(state.policy().rate_limits.reports.window)))
+        .exec(state.db())
+        .await?;
+    Ok(addresses.rows_affected + accounts.rows_affected + reporters.rows_affected)
 }
 
 #[cfg(test)]

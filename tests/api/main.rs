@@ -21,6 +21,7 @@ mod multi;
 mod notifications;
 mod ops;
 mod outage;
+mod reports;
 mod reposts;
 mod schema;
 mod sessions;

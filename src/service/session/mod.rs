@@ -203,6 +203,7 @@ mod tests {
                 login_failures: "10/15m".parse().unwrap(),
                 auth_per_ip: "30/1m".parse().unwrap(),
                 mail: "5/1h".parse().unwrap(),
+                reports: "10/1h".parse().unwrap(),
             },
             trusted_proxies: Vec::new(),
             notification_retention: Duration::from_secs(90 * 86400),

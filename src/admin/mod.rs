@@ -1,7 +1,9 @@
 //! `sns-api users …`: what an operator does to one account, on the same
 //! database as the service. Ended sessions reach running instances like any
 //! other revocation (their sync reads them; on PostgreSQL a notification
-//! wakes them at once).
+//! wakes them at once). `sns-api reports …` is in [`reports`].
+
+pub mod reports;
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
