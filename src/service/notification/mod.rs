@@ -18,14 +18,15 @@
 //! the unread count, and retention.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use crate::entity::{notification_event as event, notification_group as group, post};
+use super::safety::visibility;
+use crate::entity::{notification_event as event, notification_group as group, post, profile};
 use crate::error::AppError;
 use crate::live::Event;
 
@@ -105,8 +106,10 @@ impl Subject {
 /// Tells `recipient` that `actor` did something of `kind` about `subject`:
 /// the actor joins the group (as its newest actor, moving the group to the
 /// top of the inbox and making it unread), or a new group starts. Nothing
-/// when the actor is the recipient. Answers the event for subscriptions
-/// (the group and the actor that joined it), if there is one.
+/// when the actor is the recipient, when one of the two blocks the other,
+/// or when the recipient mutes the actor (read in the caller's
+/// transaction). Answers the event for subscriptions (the group and the
+/// actor that joined it), if there is one.
 pub async fn record(
     conn: &impl ConnectionTrait,
     recipient: Uuid,
@@ -114,7 +117,7 @@ pub async fn record(
     subject: Subject,
     actor: Uuid,
 ) -> Result<Option<Event>, AppError> {
-    if recipient == actor {
+    if recipient == actor || silenced(conn, recipient, actor).await? {
         return Ok(None);
     }
     let event_id = Uuid::now_v7();
@@ -173,6 +176,32 @@ pub async fn record(
         group: group_id,
         actor,
     }))
+}
+
+/// Whether `recipient` hears nothing of `actor`: a block either way, or
+/// the recipient mutes the actor (one statement, a seek of each pair
+/// index, through the recipient's profile row).
+async fn silenced(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    actor: Uuid,
+) -> Result<bool, AppError> {
+    let (recipient_id, actor_id) = (Expr::val(recipient), Expr::val(actor));
+    let found: Option<Uuid> = profile::Entity::find_by_id(recipient)
+        .select_only()
+        .column(profile::Column::UserId)
+        .filter(
+            Cond::any()
+                .add(visibility::blocked_between(
+                    recipient_id.clone(),
+                    actor_id.clone(),
+                ))
+                .add(visibility::mutes(recipient_id, actor_id)),
+        )
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Takes `actor` out of the group of `kind` about `subject` of
