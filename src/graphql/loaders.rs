@@ -112,35 +112,58 @@ impl Loader<(Uuid, Uuid)> for DidLoader {
     }
 }
 
-/// Posts by id (a reply's `replyTo`).
+/// A viewer (none: anonymous) and a post: the key of what that viewer
+/// may be shown of the post.
+type Seen = (Option<Uuid>, Uuid);
+
+/// The keys of a batch, by viewer (one per request; grouped anyway, so a
+/// loader never answers for a viewer it was not asked about).
+fn by_viewer(keys: &[Seen]) -> HashMap<Option<Uuid>, Vec<Uuid>> {
+    let mut grouped: HashMap<Option<Uuid>, Vec<Uuid>> = HashMap::new();
+    for (viewer, post) in keys {
+        grouped.entry(*viewer).or_default().push(*post);
+    }
+    grouped
+}
+
+/// Posts by (viewer, id) that exist and the viewer may see (a reply's
+/// `replyTo`).
 pub struct PostLoader(AppState);
 
-impl Loader<Uuid> for PostLoader {
+impl Loader<Seen> for PostLoader {
     type Value = post::Model;
     type Error = Arc<AppError>;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        Ok(service::post::by_ids(&self.0, keys)
-            .await
-            .map_err(Arc::new)?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect())
+    async fn load(&self, keys: &[Seen]) -> Result<HashMap<Seen, Self::Value>, Self::Error> {
+        let mut found = HashMap::new();
+        for (viewer, ids) in by_viewer(keys) {
+            let posts = service::post::visible_by_ids(&self.0, viewer, &ids)
+                .await
+                .map_err(Arc::new)?;
+            found.extend(posts.into_iter().map(|p| ((viewer, p.id), p)));
+        }
+        Ok(found)
     }
 }
 
-/// The profiles each post mentions, in order of first mention, by post id;
-/// every key asked gets an answer (an empty list too).
+/// The profiles each post mentions that the viewer may see listed, in
+/// order of first mention, by (viewer, post id); every key asked gets an
+/// answer (an empty list too).
 pub struct MentionsLoader(AppState);
 
-impl Loader<Uuid> for MentionsLoader {
+impl Loader<Seen> for MentionsLoader {
     type Value = Vec<profile::Model>;
     type Error = Arc<AppError>;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        service::thread::mentions_of(&self.0, keys)
-            .await
-            .map_err(Arc::new)
+    async fn load(&self, keys: &[Seen]) -> Result<HashMap<Seen, Self::Value>, Self::Error> {
+        let mut found = HashMap::new();
+        for (viewer, posts) in by_viewer(keys) {
+            let mentions = service::thread::mentions_of(&self.0, viewer, &posts)
+                .await
+                .map_err(Arc::new)?;
+            found.extend(mentions.into_iter().map(|(post, m)| ((viewer, post), m)));
+        }
+        Ok(found)
     }
 }
 
@@ -275,41 +298,68 @@ impl Loaders {
             .unwrap_or(false))
     }
 
-    /// The post with this id, if it exists, from this request's cache or a batch.
-    pub async fn post(&self, id: Uuid) -> async_graphql::Result<Option<post::Model>> {
-        self.posts().load_one(id).await.map_err(shared)
+    /// The post with this id, if it exists and `viewer` may see it, from
+    /// this request's cache or a batch.
+    pub async fn post(
+        &self,
+        viewer: Option<Uuid>,
+        id: Uuid,
+    ) -> async_graphql::Result<Option<post::Model>> {
+        self.posts().load_one((viewer, id)).await.map_err(shared)
     }
 
-    /// The profiles a post mentions, from this request's cache or a batch.
-    pub async fn mentions(&self, post: Uuid) -> async_graphql::Result<Vec<profile::Model>> {
+    /// The profiles a post mentions that `viewer` may see listed, from this
+    /// request's cache or a batch.
+    pub async fn mentions(
+        &self,
+        viewer: Option<Uuid>,
+        post: Uuid,
+    ) -> async_graphql::Result<Vec<profile::Model>> {
         Ok(self
             .mentions_loader()
-            .load_one(post)
+            .load_one((viewer, post))
             .await
             .map_err(shared)?
             .unwrap_or_default())
     }
 
-    /// Loads the mentions of all these posts in one batch, into this
-    /// request's cache (a page's items then find them there).
-    pub async fn load_mentions(&self, posts: Vec<Uuid>) -> async_graphql::Result<()> {
+    /// Loads the mentions of all these posts for `viewer` in one batch, into
+    /// this request's cache (a page's items then find them there).
+    pub async fn load_mentions(
+        &self,
+        viewer: Option<Uuid>,
+        posts: Vec<Uuid>,
+    ) -> async_graphql::Result<()> {
         self.mentions_loader()
-            .load_many(posts)
+            .load_many(posts.into_iter().map(|p| (viewer, p)))
             .await
             .map_err(shared)?;
         Ok(())
     }
 
-    /// Loads all these posts in one batch, into this request's cache.
-    pub async fn load_posts(&self, ids: Vec<Uuid>) -> async_graphql::Result<()> {
-        self.posts().load_many(ids).await.map_err(shared)?;
+    /// Loads all these posts for `viewer` in one batch, into this request's
+    /// cache.
+    pub async fn load_posts(
+        &self,
+        viewer: Option<Uuid>,
+        ids: Vec<Uuid>,
+    ) -> async_graphql::Result<()> {
+        self.posts()
+            .load_many(ids.into_iter().map(|id| (viewer, id)))
+            .await
+            .map_err(shared)?;
         Ok(())
     }
 
-    /// Puts these posts, read by the caller, in this request's cache.
-    pub async fn prime_posts(&self, posts: impl IntoIterator<Item = post::Model>) {
+    /// Puts these posts, read by the caller and visible to `viewer`, in
+    /// this request's cache.
+    pub async fn prime_posts(
+        &self,
+        viewer: Option<Uuid>,
+        posts: impl IntoIterator<Item = post::Model>,
+    ) {
         self.posts()
-            .feed_many(posts.into_iter().map(|p| (p.id, p)))
+            .feed_many(posts.into_iter().map(|p| ((viewer, p.id), p)))
             .await;
     }
 

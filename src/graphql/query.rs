@@ -38,10 +38,11 @@ impl Query {
             .map(Profile))
     }
 
-    /// The post with this id; null when there is none.
+    /// The post with this id; null when there is none or the viewer may not see it.
     async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Post>> {
         let state = ctx.data::<AppState>()?;
-        Ok(service::post::by_id(state, &id).await?.map(Post))
+        let viewer = super::social::viewer_id(ctx)?;
+        Ok(service::post::by_id(state, viewer, &id).await?.map(Post))
     }
 
     /// Requires a token: the viewer's posts and those of the profiles it follows, newest first.

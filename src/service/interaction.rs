@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::notification::{self, NotificationKind, Subject};
 use super::page::{Kind, Page, PageRequest};
 use super::problem::{Field, InputProblem, ProblemKind};
+use super::safety::visibility;
 use crate::auth::Viewer;
 use crate::entity::{post, post_like, profile, repost};
 use crate::error::AppError;
@@ -326,10 +327,12 @@ pub async fn reposted_among(
         .await?)
 }
 
-/// A page of the profiles that like `post`, newest like first (two
-/// statements whatever the page size).
+/// A page of the profiles that like `post`, newest like first, but those
+/// that block `viewer` or that it blocks, left out before the `LIMIT` so
+/// the page stays full (two statements whatever the page size).
 pub async fn liked_by(
     state: &AppState,
+    viewer: Option<Uuid>,
     post: Uuid,
     first: Option<i32>,
     after: Option<&str>,
@@ -339,7 +342,11 @@ pub async fn liked_by(
         .select_only()
         .column(post_like::Column::Id)
         .column(post_like::Column::UserId)
-        .filter(post_like::Column::PostId.eq(post));
+        .filter(post_like::Column::PostId.eq(post))
+        .filter(visibility::may_list(
+            viewer.map(Expr::val),
+            Expr::col((post_like::Entity, post_like::Column::UserId)),
+        ));
     if let Some(after) = req.after {
         query = query.filter(post_like::Column::Id.lt(after));
     }

@@ -1,5 +1,6 @@
-//! Posts: written and deleted by their author, read by anyone (the feed
-//! that gathers them is `service::feed`).
+//! Posts: written and deleted by their author, read by those who may see
+//! them (`safety::visibility`; the feed that gathers them is
+//! `service::feed`).
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -10,6 +11,7 @@ use uuid::Uuid;
 
 use super::page::{Kind, Page, PageRequest};
 use super::problem::{Field, InputProblem, ProblemKind};
+use super::safety::visibility;
 use crate::auth::Viewer;
 use crate::domain::mention;
 use crate::domain::text::{self, POST_BODY};
@@ -154,35 +156,67 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
     }
 }
 
-/// The posts with these ids that exist (one statement, in no order).
-pub async fn by_ids(state: &AppState, ids: &[Uuid]) -> Result<Vec<post::Model>, AppError> {
+/// The posts with these ids that exist and `viewer` (none: anonymous) may
+/// see (one statement, in no order): a reply's `replyTo`.
+pub async fn visible_by_ids(
+    state: &AppState,
+    viewer: Option<Uuid>,
+    ids: &[Uuid],
+) -> Result<Vec<post::Model>, AppError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     Ok(post::Entity::find()
         .filter(post::Column::Id.is_in(ids.iter().copied()))
+        .filter(visible_to(viewer))
         .all(state.db())
         .await?)
 }
 
-/// The post with this id; a malformed id names none.
-pub async fn by_id(state: &AppState, id: &str) -> Result<Option<post::Model>, AppError> {
+/// The post with this id, if `viewer` (none: anonymous) may see it (one
+/// statement); a malformed id names none.
+pub async fn by_id(
+    state: &AppState,
+    viewer: Option<Uuid>,
+    id: &str,
+) -> Result<Option<post::Model>, AppError> {
     let Ok(id) = Uuid::parse_str(id) else {
         return Ok(None);
     };
-    Ok(post::Entity::find_by_id(id).one(state.db()).await?)
+    Ok(post::Entity::find_by_id(id)
+        .filter(visible_to(viewer))
+        .one(state.db())
+        .await?)
 }
 
-/// A page of one author's posts, newest first (one statement).
+/// A page of one author's posts, newest first (one statement); none when
+/// `viewer` may not see them, the condition in the statement.
 pub async fn by_author(
     state: &AppState,
+    viewer: Option<Uuid>,
     author: Uuid,
     first: Option<i32>,
     after: Option<&str>,
 ) -> Result<Page<post::Model>, AppError> {
     let req = PageRequest::parse(Kind::Post, first, after)?;
-    let query = post::Entity::find().filter(post::Column::AuthorId.eq(author));
+    let query = post::Entity::find()
+        .filter(post::Column::AuthorId.eq(author))
+        .filter(visibility::may_see_posts(
+            viewer.map(Expr::val),
+            Expr::val(author),
+            None,
+        ));
     run(state, paged(query, req), req).await
+}
+
+/// The rule for a statement reading `post` alone: its author's posts are
+/// for `viewer`.
+fn visible_to(viewer: Option<Uuid>) -> sea_orm::Condition {
+    visibility::may_see_posts(
+        viewer.map(Expr::val),
+        Expr::col((post::Entity, post::Column::AuthorId)),
+        None,
+    )
 }
 
 /// `query` limited to one page: below the cursor, newest first, one row
