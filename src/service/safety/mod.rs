@@ -4,4 +4,7 @@
 //! every read path (statements and the live filter alike) asks it, so a
 //! path added later takes the rule from there rather than restating it.
 
+pub mod block;
+pub mod guard;
+pub mod requests;
 pub mod visibility;
