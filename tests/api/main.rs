@@ -22,6 +22,7 @@ mod notifications;
 mod ops;
 mod outage;
 mod reposts;
+mod safety_graph;
 mod schema;
 mod sessions;
 mod smtp;
