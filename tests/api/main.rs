@@ -22,6 +22,7 @@ mod notifications;
 mod ops;
 mod outage;
 mod reposts;
+mod safety_graph;
 mod safety_matrix;
 mod schema;
 mod sessions;

@@ -84,7 +84,6 @@ pub async fn answer(
             &[(owner, Mode::Exclusive), (requester, Mode::Exclusive)],
         )
         .await?;
-        guard::guard(&txn, owner, requester, Field::HandleArgument).await?;
         let request: Option<Uuid> = follow_request::Entity::find()
             .select_only()
             .column(follow_request::Column::Id)
@@ -97,6 +96,9 @@ pub async fn answer(
             txn.rollback().await?;
             return Err(no_such_handle());
         };
+        // A block deletes requests: one that stands is across none. Asked
+        // anyway, so that no follow is ever made across a block.
+        guard::guard(&txn, owner, requester, Field::HandleArgument).await?;
         follow_request::Entity::delete_by_id(request)
             .exec(&txn)
             .await?;
