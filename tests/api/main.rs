@@ -22,6 +22,7 @@ mod notifications;
 mod ops;
 mod outage;
 mod reposts;
+mod safety_rows;
 mod schema;
 mod sessions;
 mod smtp;
