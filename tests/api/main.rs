@@ -14,6 +14,7 @@ mod inputs;
 mod interactions;
 mod limits;
 mod live;
+mod live_safety;
 mod live_socket;
 mod logs;
 mod mail;

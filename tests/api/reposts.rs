@@ -34,7 +34,7 @@ fn entry(body: &str, by: Option<&str>) -> (String, Option<String>) {
 
 impl TestApp {
     /// The account id behind a token.
-    async fn id_of_token(&self, token: &str) -> Uuid {
+    pub(crate) async fn id_of_token(&self, token: &str) -> Uuid {
         let me = self.gql("{ me { id } }", json!({}), Some(token)).await;
         Uuid::parse_str(me["data"]["me"]["id"].as_str().expect("me")).expect("a uuid")
     }
