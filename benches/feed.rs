@@ -129,7 +129,7 @@ fn main() -> anyhow::Result<()> {
 /// Writes the blocks, mutes and locks of `safety` (`on`), or takes them away.
 async fn set_safety(url: &str, on: bool) -> anyhow::Result<()> {
     let db = connect(url, false).await?;
-    let (blocks, mutes, locked) = safety::set(&db, on).await?;
+    let (blocks, mutes, locked) = safety::set(&db, on, None).await?;
     println!(
         "safety {}: {blocks} blocks, {mutes} mutes, {locked} locked profiles",
         if on { "on" } else { "off" }

@@ -3,13 +3,16 @@
 //! away, so that one seeded database is measured with and without them,
 //! side by side, the rest of it the same.
 //!
-//! `on`, the same rows at every run: mutes of a 40th of the follows (the
-//! follower mutes the followee, whose posts and reposts leave its feed and
-//! whose actions stop notifying it), as many blocks between random accounts
-//! that follow each other neither way (a block ends follows: the graph
-//! stays the one seeded), 5% of the follow pairs' number in all; and every
-//! tenth account locked (its followers still see it, and each viewer still
+//! `on`, the same rows at every run, for a graph (the feed's): mutes of a
+//! 40th of the follows (the follower mutes the followee, whose posts and
+//! reposts leave its feed), as many blocks between random accounts that
+//! follow each other neither way (a block ends follows: the graph stays
+//! the one seeded), 5% of the follow pairs' number in all; and every tenth
+//! account locked (its followers still see it, and each viewer still
 //! follows nine in ten of those it did). The viewers' pages stay full.
+//! For one recipient (the inbox's): it mutes a 40th of the other accounts
+//! and blocks as many it does not follow (their actions leave its inbox),
+//! and every tenth other account is locked.
 
 use std::collections::HashSet;
 
@@ -31,7 +34,12 @@ pub type Written = (usize, usize, usize);
 
 /// Writes the rows (`on`) or takes every block, mute and lock away
 /// (`off`), in one transaction; then refreshes PostgreSQL's statistics.
-pub async fn set(db: &DatabaseConnection, on: bool) -> anyhow::Result<Written> {
+/// With `recipient`, the rows are of that account (see the module's doc).
+pub async fn set(
+    db: &DatabaseConnection,
+    on: bool,
+    recipient: Option<Uuid>,
+) -> anyhow::Result<Written> {
     let txn = db.begin().await?;
     block::Entity::delete_many().exec(&txn).await?;
     mute::Entity::delete_many().exec(&txn).await?;
@@ -42,7 +50,7 @@ pub async fn set(db: &DatabaseConnection, on: bool) -> anyhow::Result<Written> {
         .await?;
     let mut written = (0, 0, 0);
     if on {
-        written = write(&txn).await?;
+        written = write(&txn, recipient).await?;
     }
     txn.commit().await?;
     if db.get_database_backend() == DbBackend::Postgres {
@@ -52,7 +60,7 @@ pub async fn set(db: &DatabaseConnection, on: bool) -> anyhow::Result<Written> {
     Ok(written)
 }
 
-async fn write(txn: &impl ConnectionTrait) -> anyhow::Result<Written> {
+async fn write(txn: &impl ConnectionTrait, recipient: Option<Uuid>) -> anyhow::Result<Written> {
     let mut rng = StdRng::seed_from_u64(40);
     let accounts: Vec<Uuid> = profile::Entity::find()
         .select_only()
@@ -69,19 +77,37 @@ async fn write(txn: &impl ConnectionTrait) -> anyhow::Result<Written> {
         .all(txn)
         .await?;
     anyhow::ensure!(accounts.len() >= 10, "seed first");
-    let pairs = edges.len() / 40;
     let followed: HashSet<(Uuid, Uuid)> = edges.iter().copied().collect();
-    let mut muted = Vec::with_capacity(pairs);
-    for _ in 0..pairs {
-        let k = rng.random_range(0..edges.len());
-        muted.push(edges.swap_remove(k));
-    }
-    let mut blocked = HashSet::with_capacity(pairs);
-    while blocked.len() < pairs {
-        let a = accounts[rng.random_range(0..accounts.len())];
-        let b = accounts[rng.random_range(0..accounts.len())];
-        if a != b && !followed.contains(&(a, b)) && !followed.contains(&(b, a)) {
-            blocked.insert((a, b));
+    let mut muted = Vec::new();
+    let mut blocked = HashSet::new();
+    let locked: Vec<Uuid>;
+    if let Some(r) = recipient {
+        let mut others: Vec<Uuid> = accounts.iter().copied().filter(|&a| a != r).collect();
+        let pairs = others.len() / 40;
+        locked = others.iter().copied().step_by(10).collect();
+        while muted.len() < pairs {
+            let a = others.swap_remove(rng.random_range(0..others.len()));
+            muted.push((r, a));
+        }
+        while blocked.len() < pairs && !others.is_empty() {
+            let a = others.swap_remove(rng.random_range(0..others.len()));
+            if !followed.contains(&(r, a)) && !followed.contains(&(a, r)) {
+                blocked.insert((r, a));
+            }
+        }
+    } else {
+        let pairs = edges.len() / 40;
+        locked = accounts.iter().copied().step_by(10).collect();
+        for _ in 0..pairs {
+            let k = rng.random_range(0..edges.len());
+            muted.push(edges.swap_remove(k));
+        }
+        while blocked.len() < pairs {
+            let a = accounts[rng.random_range(0..accounts.len())];
+            let b = accounts[rng.random_range(0..accounts.len())];
+            if a != b && !followed.contains(&(a, b)) && !followed.contains(&(b, a)) {
+                blocked.insert((a, b));
+            }
         }
     }
     let now = chrono::Utc::now();
@@ -107,7 +133,6 @@ async fn write(txn: &impl ConnectionTrait) -> anyhow::Result<Written> {
         .exec_without_returning(txn)
         .await?;
     }
-    let locked: Vec<Uuid> = accounts.iter().copied().step_by(10).collect();
     for chunk in locked.chunks(ROWS) {
         profile::Entity::update_many()
             .col_expr(profile::Column::Locked, Expr::value(true))
