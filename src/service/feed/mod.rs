@@ -19,6 +19,14 @@
 //! stored to the second); an undone repost's row goes after
 //! [`UNDONE_REPOST_KEPT`], and a paging that outlives it forgets it.
 //!
+//! Blocks, mutes and locked authors are conditions of the statements, not
+//! a filter after them, so a page stays full: a muted followee is not
+//! among the authors ([`followees`]), and a repost shows only when the
+//! viewer may see its post's author and does not mute it
+//! ([`repost_shown`], with `safety::visibility`'s rule). Taking a muted
+//! followee's or a hidden post's entries away keeps the rule above: what
+//! is not shown hides only entries of its own post, not shown either.
+//!
 //! The statements are built with sea-query, which expresses all they use
 //! (common tables with column lists, derived tables, correlated scalar
 //! subqueries, `UNION`) and writes each backend's dialect: its quoting,
