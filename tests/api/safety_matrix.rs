@@ -535,7 +535,7 @@ async fn pages_stay_full_when_hidden_items_come_first() {
         replies(first: 1) { edges { node { id } } pageInfo { hasNextPage } }
         likedBy(first: 1) { edges { node { handle } } pageInfo { hasNextPage } } } }";
     let data = app.read(page, json!({"p": root}), Some(viewer)).await;
-    assert_eq!(ids(&data["post"]["replies"]), [shown.clone()], "{data}");
+    assert_eq!(ids(&data["post"]["replies"]), [shown], "{data}");
     assert_eq!(data["post"]["replies"]["pageInfo"]["hasNextPage"], false);
     assert_eq!(ids(&data["post"]["likedBy"]), ["other"], "{data}");
     assert_eq!(data["post"]["likedBy"]["pageInfo"]["hasNextPage"], false);
