@@ -86,5 +86,7 @@ pub(super) async fn follow_requests(
     let viewer = viewer_auth(ctx).require()?;
     let state = ctx.data::<AppState>()?;
     let page = service::safety::requests::page(state, viewer, first, after.as_deref()).await?;
+    let ids = page.items.iter().map(|(_, p)| p.user_id).collect();
+    super::social::preload_relations(ctx, ids).await?;
     Ok(connection(Kind::FollowRequest, page, Profile))
 }

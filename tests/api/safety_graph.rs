@@ -1017,3 +1017,147 @@ async fn a_block_racing_twenty_reposts_leaves_no_live_repost_and_exact_counts() 
 async fn a_block_racing_twenty_replies_leaves_no_reply_notification_and_exact_counts() {
     race_both_ways(Racer::Reply).await;
 }
+
+#[tokio::test]
+async fn a_muted_account_notifies_the_muter_no_more_and_a_mention_across_a_block_notifies_nobody() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let t = app.signed_up_all(&["alice", "bob", "carol"]).await;
+    let of_alice = app.posted(&t[0], "alice's post").await;
+    done(&app, &t[0], "mute", "bob").await;
+    app.follow(&t[1], "alice").await;
+    on_post(&app, &t[1], "like", &of_alice).await;
+    on_post(&app, &t[1], "repost", &of_alice).await;
+    assert_eq!(
+        reply(&app, &t[1], &of_alice, "hi @alice").await["errors"],
+        json!([])
+    );
+    app.posted(&t[1], "hello @alice").await;
+    assert!(inbox_of(&app, &t[0]).await.is_empty(), "muted: nothing");
+    // One way: the muter's actions still notify the muted.
+    let of_bob = app.posted(&t[1], "bob's post").await;
+    on_post(&app, &t[0], "like", &of_bob).await;
+    assert_eq!(inbox_of(&app, &t[1]).await.len(), 1);
+    // Across a block, a mention notifies neither side.
+    done(&app, &t[2], "block", "alice").await;
+    app.posted(&t[0], "hey @carol").await;
+    app.posted(&t[2], "hey @alice").await;
+    assert!(inbox_of(&app, &t[2]).await.is_empty());
+    assert!(inbox_of(&app, &t[0]).await.is_empty());
+    // Unmuted: heard again.
+    done(&app, &t[0], "unmute", "bob").await;
+    app.posted(&t[1], "again @alice").await;
+    let inbox = inbox_of(&app, &t[0]).await;
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0].0, "MENTION");
+    assert_counts_exact(&app).await;
+}
+
+/// Runs one operation in-process as `auth`, counting the statements it
+/// runs (the DataLoaders' batches included).
+async fn counted(
+    schema: &sns_api::graphql::ApiSchema,
+    query: &str,
+    variables: Value,
+    auth: sns_api::auth::Auth,
+) -> (Value, usize) {
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables))
+        .data(auth);
+    let (response, statements) = sns_api::db::count_statements(schema.execute(request)).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    (response.data.into_json().unwrap(), statements)
+}
+
+#[tokio::test]
+async fn a_page_of_100_follow_requests_costs_the_statements_of_a_page_of_20() {
+    let db = TestDb::fresh().await;
+    let config = config_for(&db);
+    let app = sns_api::app::App::build(config.clone()).await.unwrap();
+    let state = app.state();
+    let schema = sns_api::graphql::build_schema(&config.documents, Some(state.clone()));
+    let owner = Uuid::now_v7();
+    let now = chrono::Utc::now();
+    let make = |id: Uuid, handle: String, locked: bool| profile::ActiveModel {
+        user_id: sea_orm::Set(id),
+        handle: sea_orm::Set(handle),
+        display_name: sea_orm::Set(None),
+        bio: sea_orm::Set(None),
+        post_count: sea_orm::Set(0),
+        follower_count: sea_orm::Set(0),
+        following_count: sea_orm::Set(0),
+        locked: sea_orm::Set(locked),
+        created_at: sea_orm::Set(now),
+        updated_at: sea_orm::Set(now),
+    };
+    let users: Vec<Uuid> = (0..120).map(|_| Uuid::now_v7()).collect();
+    for (i, id) in std::iter::once(&owner).chain(&users).enumerate() {
+        insert_user(state.db(), *id).await;
+        use sea_orm::ActiveModelTrait as _;
+        make(*id, format!("user{i}"), *id == owner)
+            .insert(state.db())
+            .await
+            .unwrap();
+    }
+    for (i, id) in users.iter().enumerate() {
+        use sea_orm::ActiveModelTrait as _;
+        follow_request::ActiveModel {
+            id: sea_orm::Set(Uuid::now_v7()),
+            requester_id: sea_orm::Set(*id),
+            target_id: sea_orm::Set(owner),
+            created_at: sea_orm::Set(now),
+        }
+        .insert(state.db())
+        .await
+        .unwrap();
+        // Some relations for the page to tell.
+        if i % 3 == 0 {
+            block::ActiveModel {
+                id: sea_orm::Set(Uuid::now_v7()),
+                blocker_id: sea_orm::Set(*id),
+                blocked_id: sea_orm::Set(owner),
+                created_at: sea_orm::Set(now),
+            }
+            .insert(state.db())
+            .await
+            .unwrap();
+        }
+    }
+    let auth = sns_api::auth::Auth::Viewer(sns_api::auth::Viewer {
+        user_id: owner,
+        session_id: Uuid::now_v7(),
+    });
+    let query = "query($f: Int) { followRequests(first: $f) { edges { node { handle \
+                 viewerBlocks blocksViewer viewerMutes viewerRequestedFollow } } } }";
+    let (small, small_cost) = counted(&schema, query, json!({"f": 20}), auth).await;
+    let (big, big_cost) = counted(&schema, query, json!({"f": 100}), auth).await;
+    let edges = |v: &Value| v["followRequests"]["edges"].as_array().unwrap().clone();
+    assert_eq!(edges(&small).len(), 20);
+    assert_eq!(edges(&big).len(), 100);
+    let blocked = edges(&big)
+        .iter()
+        .filter(|e| e["node"]["blocksViewer"] == json!(true))
+        .count();
+    assert!(blocked > 0 && blocked < 100, "{blocked}");
+    assert_eq!(big_cost, small_cost);
+    assert_eq!(small_cost, 6, "the page, its profiles, the four relations");
+}
+
+/// An account row without a password anyone could use (the page test
+/// writes its accounts directly: registering 120 would hash 120 passwords).
+async fn insert_user(db: &sea_orm::DatabaseConnection, id: Uuid) {
+    use sea_orm::ActiveModelTrait as _;
+    let now = chrono::Utc::now();
+    sns_api::entity::user::ActiveModel {
+        id: sea_orm::Set(id),
+        email: sea_orm::Set(format!("{}@example.com", id.simple())),
+        password_hash: sea_orm::Set("not-a-real-hash".into()),
+        created_at: sea_orm::Set(now),
+        updated_at: sea_orm::Set(now),
+        email_verified: sea_orm::Set(false),
+        disabled_at: sea_orm::Set(None),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+}

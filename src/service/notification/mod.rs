@@ -114,7 +114,7 @@ pub async fn record(
     subject: Subject,
     actor: Uuid,
 ) -> Result<Option<Event>, AppError> {
-    if recipient == actor {
+    if recipient == actor || silenced(conn, recipient, actor).await? {
         return Ok(None);
     }
     let event_id = Uuid::now_v7();
@@ -173,6 +173,34 @@ pub async fn record(
         group: group_id,
         actor,
     }))
+}
+
+/// Whether `recipient` hears nothing of `actor`: one of the two blocks the
+/// other (a mention across a block notifies nobody), or the recipient
+/// mutes the actor (the muted cannot tell). One statement: a seek of the
+/// recipient's profile with the rule's conditions (`safety::visibility`).
+async fn silenced(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    actor: Uuid,
+) -> Result<bool, AppError> {
+    use crate::entity::profile;
+    use crate::service::safety::visibility::{blocked_between, mutes};
+    use sea_orm::sea_query::Cond;
+    let (r, a) = (|| Expr::val(recipient), || Expr::val(actor));
+    Ok(profile::Entity::find()
+        .select_only()
+        .column(profile::Column::UserId)
+        .filter(profile::Column::UserId.eq(recipient))
+        .filter(
+            Cond::any()
+                .add(blocked_between(r(), a()))
+                .add(mutes(r(), a())),
+        )
+        .into_tuple::<Uuid>()
+        .one(conn)
+        .await?
+        .is_some())
 }
 
 /// Takes `actor` out of the group of `kind` about `subject` of
