@@ -28,13 +28,13 @@ pub struct PostEdgeFields {
     pub reposted_by: Option<Profile>,
 }
 
-fn loaders(ctx: &Context<'_>) -> Result<std::sync::Arc<Loaders>> {
+pub(super) fn loaders(ctx: &Context<'_>) -> Result<std::sync::Arc<Loaders>> {
     Ok(ctx.data::<RequestLoaders>()?.get())
 }
 
 /// Whether the items of the connection being resolved select `field`
 /// (through `edges { node }` or `nodes`).
-fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
+pub(super) fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
     let look = ctx.look_ahead();
     look.field("edges").field("node").field(field).exists()
         || look.field("nodes").field(field).exists()
@@ -65,29 +65,6 @@ async fn preload_posts<'a>(
             .await?;
     }
     Ok(())
-}
-
-/// The fields of a profile that [`preload_relations`] loads for a page.
-const RELATION_FIELDS: [&str; 4] = [
-    "viewerBlocks",
-    "blocksViewer",
-    "viewerMutes",
-    "viewerRequestedFollow",
-];
-
-/// Loads how the viewer stands with each profile of a page, in one batch,
-/// when the page's items select one of [`RELATION_FIELDS`] (the items
-/// asking one by one could make several batches on a busy machine).
-pub(super) async fn preload_relations(ctx: &Context<'_>, profiles: Vec<uuid::Uuid>) -> Result<()> {
-    if !RELATION_FIELDS.iter().any(|f| nodes_select(ctx, f)) {
-        return Ok(());
-    }
-    let Some(viewer) = viewer_auth(ctx).viewer()? else {
-        return Ok(());
-    };
-    let viewer = viewer.user_id;
-    let others: Vec<_> = profiles.into_iter().filter(|id| *id != viewer).collect();
-    loaders(ctx)?.load_relations(viewer, others).await
 }
 
 /// A page as a Relay connection, each edge with its opaque cursor (and
@@ -313,7 +290,8 @@ impl Profile {
         let state = ctx.data::<AppState>()?;
         let page = service::follow::page(state, self.0.user_id, direction, first, after.as_deref())
             .await?;
-        preload_relations(ctx, page.items.iter().map(|(_, p)| p.user_id).collect()).await?;
+        let ids = page.items.iter().map(|(_, p)| p.user_id).collect();
+        super::safety::preload_relations(ctx, ids).await?;
         Ok(connection(Kind::Follow, page, Profile))
     }
 }
