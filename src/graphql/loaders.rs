@@ -317,6 +317,20 @@ impl Loaders {
             .unwrap_or_default())
     }
 
+    /// Loads how `viewer` stands with each of `others` in one batch, into
+    /// this request's cache (a page's items then find it there).
+    pub async fn load_relations(
+        &self,
+        viewer: Uuid,
+        others: Vec<Uuid>,
+    ) -> async_graphql::Result<()> {
+        self.relations_loader()
+            .load_many(others.into_iter().map(|o| (viewer, o)))
+            .await
+            .map_err(shared)?;
+        Ok(())
+    }
+
     /// Whether `viewer` has liked (or reposted) `post`, from this request's
     /// cache or a batch.
     pub async fn did(&self, did: Did, viewer: Uuid, post: Uuid) -> async_graphql::Result<bool> {

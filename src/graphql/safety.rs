@@ -1,9 +1,12 @@
 //! Safety's mutations (blocks, mutes, answers to follow requests), merged
-//! into the schema's mutation root, and the `followRequests` page.
+//! into the schema's mutation root, the `followRequests` page, and the
+//! batch load of the viewer's relations to a page of profiles.
 
 use async_graphql::{Context, Object, Result};
 
-use super::social::{Profile, ProfileConnection, ProfilePayload, connection};
+use super::social::{
+    Profile, ProfileConnection, ProfilePayload, connection, loaders, nodes_select,
+};
 use super::viewer_auth;
 use crate::service;
 use crate::service::page::Kind;
@@ -86,5 +89,30 @@ pub(super) async fn follow_requests(
     let viewer = viewer_auth(ctx).require()?;
     let state = ctx.data::<AppState>()?;
     let page = service::safety::requests::page(state, viewer, first, after.as_deref()).await?;
+    let ids = page.items.iter().map(|(_, p)| p.user_id).collect();
+    preload_relations(ctx, ids).await?;
     Ok(connection(Kind::FollowRequest, page, Profile))
+}
+
+/// The fields of a profile that [`preload_relations`] loads for a page.
+const RELATION_FIELDS: [&str; 4] = [
+    "viewerBlocks",
+    "blocksViewer",
+    "viewerMutes",
+    "viewerRequestedFollow",
+];
+
+/// Loads how the viewer stands with each profile of a page, in one batch,
+/// when the page's items select one of [`RELATION_FIELDS`] (the items
+/// asking one by one could make several batches on a busy machine).
+pub(super) async fn preload_relations(ctx: &Context<'_>, profiles: Vec<uuid::Uuid>) -> Result<()> {
+    if !RELATION_FIELDS.iter().any(|f| nodes_select(ctx, f)) {
+        return Ok(());
+    }
+    let Some(viewer) = viewer_auth(ctx).viewer()? else {
+        return Ok(());
+    };
+    let viewer = viewer.user_id;
+    let others: Vec<_> = profiles.into_iter().filter(|id| *id != viewer).collect();
+    loaders(ctx)?.load_relations(viewer, others).await
 }

@@ -28,7 +28,7 @@ pub struct PostEdgeFields {
     pub reposted_by: Option<Profile>,
 }
 
-fn loaders(ctx: &Context<'_>) -> Result<std::sync::Arc<Loaders>> {
+pub(super) fn loaders(ctx: &Context<'_>) -> Result<std::sync::Arc<Loaders>> {
     Ok(ctx.data::<RequestLoaders>()?.get())
 }
 
@@ -39,7 +39,7 @@ pub(super) fn viewer_id(ctx: &Context<'_>) -> Result<Option<uuid::Uuid>> {
 
 /// Whether the items of the connection being resolved select `field`
 /// (through `edges { node }` or `nodes`).
-fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
+pub(super) fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
     let look = ctx.look_ahead();
     look.field("edges").field("node").field(field).exists()
         || look.field("nodes").field(field).exists()
@@ -306,6 +306,8 @@ impl Profile {
         let state = ctx.data::<AppState>()?;
         let page = service::follow::page(state, self.0.user_id, direction, first, after.as_deref())
             .await?;
+        let ids = page.items.iter().map(|(_, p)| p.user_id).collect();
+        super::safety::preload_relations(ctx, ids).await?;
         Ok(connection(Kind::Follow, page, Profile))
     }
 }

@@ -18,15 +18,14 @@
 //! the unread count, and retention.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Cond, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use super::safety::visibility;
-use crate::entity::{notification_event as event, notification_group as group, post, profile};
+use crate::entity::{notification_event as event, notification_group as group, post};
 use crate::error::AppError;
 use crate::live::Event;
 
@@ -106,10 +105,8 @@ impl Subject {
 /// Tells `recipient` that `actor` did something of `kind` about `subject`:
 /// the actor joins the group (as its newest actor, moving the group to the
 /// top of the inbox and making it unread), or a new group starts. Nothing
-/// when the actor is the recipient, when one of the two blocks the other,
-/// or when the recipient mutes the actor (read in the caller's
-/// transaction). Answers the event for subscriptions (the group and the
-/// actor that joined it), if there is one.
+/// when the actor is the recipient. Answers the event for subscriptions
+/// (the group and the actor that joined it), if there is one.
 pub async fn record(
     conn: &impl ConnectionTrait,
     recipient: Uuid,
@@ -178,30 +175,32 @@ pub async fn record(
     }))
 }
 
-/// Whether `recipient` hears nothing of `actor`: a block either way, or
-/// the recipient mutes the actor (one statement, a seek of each pair
-/// index, through the recipient's profile row).
+/// Whether `recipient` hears nothing of `actor`: one of the two blocks the
+/// other (a mention across a block notifies nobody), or the recipient
+/// mutes the actor (the muted cannot tell). One statement: a seek of the
+/// recipient's profile with the rule's conditions (`safety::visibility`).
 async fn silenced(
     conn: &impl ConnectionTrait,
     recipient: Uuid,
     actor: Uuid,
 ) -> Result<bool, AppError> {
-    let (recipient_id, actor_id) = (Expr::val(recipient), Expr::val(actor));
-    let found: Option<Uuid> = profile::Entity::find_by_id(recipient)
+    use crate::entity::profile;
+    use crate::service::safety::visibility::{blocked_between, mutes};
+    use sea_orm::sea_query::Cond;
+    let (r, a) = (|| Expr::val(recipient), || Expr::val(actor));
+    Ok(profile::Entity::find()
         .select_only()
         .column(profile::Column::UserId)
+        .filter(profile::Column::UserId.eq(recipient))
         .filter(
             Cond::any()
-                .add(visibility::blocked_between(
-                    recipient_id.clone(),
-                    actor_id.clone(),
-                ))
-                .add(visibility::mutes(recipient_id, actor_id)),
+                .add(blocked_between(r(), a()))
+                .add(mutes(r(), a())),
         )
-        .into_tuple()
+        .into_tuple::<Uuid>()
         .one(conn)
-        .await?;
-    Ok(found.is_some())
+        .await?
+        .is_some())
 }
 
 /// Takes `actor` out of the group of `kind` about `subject` of
