@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::entity::{post, profile};
 use crate::error::AppError;
 use crate::service;
+use crate::service::safety::visibility::Relation;
 use crate::state::AppState;
 
 /// Profiles by account id.
@@ -68,6 +69,34 @@ impl Loader<(Uuid, Uuid)> for FollowsLoader {
             {
                 found.insert((viewer, followee), true);
             }
+        }
+        Ok(found)
+    }
+}
+
+/// How the viewer stands with a profile (`viewerBlocks`, `blocksViewer`,
+/// `viewerMutes`, `viewerRequestedFollow`): keyed by (viewer, profile);
+/// four statements a batch (`visibility::relations`), every key answered.
+pub struct RelationLoader(AppState);
+
+impl Loader<(Uuid, Uuid)> for RelationLoader {
+    type Value = Relation;
+    type Error = Arc<AppError>;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, Uuid)],
+    ) -> Result<HashMap<(Uuid, Uuid), Self::Value>, Self::Error> {
+        let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for (viewer, other) in keys {
+            by_viewer.entry(*viewer).or_default().push(*other);
+        }
+        let mut found = HashMap::with_capacity(keys.len());
+        for (viewer, others) in by_viewer {
+            let relations = service::safety::visibility::relations(self.0.db(), viewer, &others)
+                .await
+                .map_err(Arc::new)?;
+            found.extend(relations.into_iter().map(|(o, r)| ((viewer, o), r)));
         }
         Ok(found)
     }
@@ -191,7 +220,7 @@ impl RequestLoaders {
 }
 
 /// The loaders of one request, each made on its first use (a
-/// subscription's event uses two or three of the six).
+/// subscription's event uses two or three of the seven).
 pub struct Loaders {
     state: AppState,
     profiles: OnceLock<DataLoader<ProfileLoader, HashMapCache>>,
@@ -200,6 +229,7 @@ pub struct Loaders {
     reposted: OnceLock<DataLoader<DidLoader, HashMapCache>>,
     posts: OnceLock<DataLoader<PostLoader, HashMapCache>>,
     mentions: OnceLock<DataLoader<MentionsLoader, HashMapCache>>,
+    relations: OnceLock<DataLoader<RelationLoader, HashMapCache>>,
 }
 
 /// `slot`'s loader, made with `loader` if there is none yet.
@@ -222,6 +252,7 @@ impl Loaders {
             reposted: OnceLock::new(),
             posts: OnceLock::new(),
             mentions: OnceLock::new(),
+            relations: OnceLock::new(),
         }
     }
 
@@ -247,6 +278,20 @@ impl Loaders {
 
     fn mentions_loader(&self) -> &DataLoader<MentionsLoader, HashMapCache> {
         made(&self.mentions, || MentionsLoader(self.state.clone()))
+    }
+
+    fn relations_loader(&self) -> &DataLoader<RelationLoader, HashMapCache> {
+        made(&self.relations, || RelationLoader(self.state.clone()))
+    }
+
+    /// How `viewer` stands with `other`, from this request's cache or a batch.
+    pub async fn relation(&self, viewer: Uuid, other: Uuid) -> async_graphql::Result<Relation> {
+        Ok(self
+            .relations_loader()
+            .load_one((viewer, other))
+            .await
+            .map_err(shared)?
+            .unwrap_or_default())
     }
 
     /// Whether `viewer` has liked (or reposted) `post`, from this request's

@@ -9,6 +9,7 @@ mod notifications;
 mod observe;
 mod prepared;
 mod query;
+mod safety;
 mod schema;
 mod social;
 mod subscription;

@@ -1,7 +1,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::notifications::{self, NotificationConnection, NotificationKind};
-use super::social::{Post, PostConnection, Profile, feed_connection};
+use super::social::{Post, PostConnection, Profile, ProfileConnection, feed_connection};
 use super::types::{Session, User};
 use super::viewer_auth;
 use crate::service;
@@ -67,5 +67,15 @@ impl Query {
         kinds: Option<Vec<NotificationKind>>,
     ) -> Result<NotificationConnection> {
         notifications::page(ctx, first, after, kinds).await
+    }
+
+    /// Requires a token: pending requests to follow the viewer, newest first.
+    async fn follow_requests(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ProfileConnection> {
+        super::safety::follow_requests(ctx, first, after).await
     }
 }

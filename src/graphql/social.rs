@@ -12,6 +12,7 @@ use crate::entity::{post, profile};
 use crate::error::AppError;
 use crate::service::feed::FeedPage;
 use crate::service::page::{self, Kind, Page};
+use crate::service::safety::visibility::Relation;
 use crate::service::{self, follow::Direction};
 use crate::state::AppState;
 
@@ -212,6 +213,26 @@ impl Profile {
         loaders(ctx)?.follows(viewer.user_id, self.0.user_id).await
     }
 
+    /// Whether the signed-in viewer blocks this profile; false when anonymous.
+    async fn viewer_blocks(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.relation(ctx).await?.blocks)
+    }
+
+    /// Whether this profile blocks the signed-in viewer; false when anonymous.
+    async fn blocks_viewer(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.relation(ctx).await?.blocked_by)
+    }
+
+    /// Whether the signed-in viewer mutes this profile (told to the viewer only); false when anonymous.
+    async fn viewer_mutes(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.relation(ctx).await?.mutes)
+    }
+
+    /// Whether the signed-in viewer asked to follow this profile and awaits approval; false when anonymous.
+    async fn viewer_requested_follow(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.relation(ctx).await?.requested)
+    }
+
     /// This profile's posts, newest first.
     async fn posts(
         &self,
@@ -247,6 +268,18 @@ impl Profile {
 }
 
 impl Profile {
+    /// How the signed-in viewer stands with this profile (none: anonymous,
+    /// or its own profile), from the request's batch.
+    async fn relation(&self, ctx: &Context<'_>) -> Result<Relation> {
+        let Some(viewer) = viewer_auth(ctx).viewer()? else {
+            return Ok(Relation::default());
+        };
+        if viewer.user_id == self.0.user_id {
+            return Ok(Relation::default());
+        }
+        loaders(ctx)?.relation(viewer.user_id, self.0.user_id).await
+    }
+
     async fn follows(
         &self,
         ctx: &Context<'_>,
@@ -410,6 +443,9 @@ pub struct UpdateProfileInput {
     pub handle: Option<String>,
     pub display_name: Option<String>,
     pub bio: Option<String>,
+    /// Follows need the owner's approval; posts are for followers only. Turning it off approves
+    /// the pending requests.
+    pub locked: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -431,7 +467,23 @@ pub struct ProfilePayload {
 #[derive(SimpleObject, Default)]
 pub struct FollowPayload {
     pub profile: Option<Profile>,
+    /// True exactly when the follow awaits the owner's approval (a locked profile).
+    pub requested: bool,
     pub errors: Vec<UserError>,
+}
+
+impl FollowPayload {
+    pub fn answer(outcome: Result<service::follow::Followed, AppError>) -> Result<Self> {
+        super::types::answer_with(
+            outcome,
+            |f| Self {
+                profile: Some(Profile(f.profile)),
+                requested: f.requested,
+                errors: Vec::new(),
+            },
+            |p, e| p.errors = e,
+        )
+    }
 }
 
 /// `post` is set exactly when `errors` is empty.
@@ -448,6 +500,5 @@ pub struct DeletePayload {
 }
 
 payload_answer!(ProfilePayload, profile::Model, |p| profile: Some(Profile(p)));
-payload_answer!(FollowPayload, profile::Model, |p| profile: Some(Profile(p)));
 payload_answer!(PostPayload, post::Model, |p| post: Some(Post(p)));
 payload_answer!(DeletePayload, (), |()| deleted: true);

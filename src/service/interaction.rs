@@ -2,10 +2,12 @@
 //! idempotently, with the post's count and its author's notification
 //! written in the same transaction.
 //!
-//! Every change locks the post's row first (an update of its count), then
-//! touches the like or repost: so concurrent likes of one post count
-//! exactly, a like and an unlike of one pair cannot deadlock, and a post
-//! deleted meanwhile answers NOT_FOUND with nothing written.
+//! A like or repost first passes the guard (no block between the viewer and
+//! the author; it locks both profiles). Every change then locks the post's
+//! row (an update of its count), then touches the like or repost: so
+//! concurrent likes of one post count exactly, a like and an unlike of one
+//! pair cannot deadlock, and a post deleted meanwhile answers NOT_FOUND
+//! with nothing written.
 //!
 //! An undone repost keeps its row, with `removed_at` set, for feeds being
 //! paged (see `service::feed`); a repost again revives it as a new entry.
@@ -83,8 +85,27 @@ pub async fn apply(
 ) -> Result<post::Model, AppError> {
     let post = Uuid::parse_str(post).map_err(|_| not_found())?;
     let user = viewer.user_id;
+    // The author first, with a plain read (a post's author never changes),
+    // outside the transaction: the guard locks the profiles before the
+    // post's row (the locking protocol).
+    let author: Uuid = post::Entity::find_by_id(post)
+        .select_only()
+        .column(post::Column::AuthorId)
+        .into_tuple()
+        .one(state.db())
+        .await?
+        .ok_or_else(not_found)?;
     let (post, changed) = super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
+        if matches!(change, Change::Like | Change::Repost) {
+            // Taking back is never refused; adding is, across a block, or
+            // of a post the viewer may not see or (a repost) not share.
+            if let Err(e) = may_add(&txn, user, author, change).await {
+                txn.rollback().await?;
+                return Err(e);
+            }
+        }
+        // A post deleted since its author was read: NOT_FOUND.
         let Some(locked) = lock(&txn, post, change.count()).await? else {
             txn.rollback().await?;
             return Err(not_found());
@@ -130,6 +151,39 @@ pub async fn apply(
         metrics::counter!("interactions_total", "change" => change.name()).increment(1);
     }
     Ok(post)
+}
+
+/// Whether `user` may like (or repost) a post of `author`: not across a
+/// block (BLOCKED), only a post it may see (else NOT_FOUND), and a locked
+/// author's post is reposted by its author alone (NOT_ALLOWED). Locks both
+/// profiles (the guard), so a block or a lock waits for this transaction.
+async fn may_add(
+    txn: &DatabaseTransaction,
+    user: Uuid,
+    author: Uuid,
+    change: Change,
+) -> Result<(), AppError> {
+    super::safety::guard::guard(txn, user, author, Field::PostIdArgument).await?;
+    if user == author {
+        return Ok(());
+    }
+    let author = profile::Entity::find_by_id(author)
+        .one(txn)
+        .await?
+        .ok_or_else(not_found)?;
+    if !author.locked {
+        return Ok(());
+    }
+    if !super::safety::visibility::may_see(txn, Some(user), &author).await? {
+        return Err(not_found());
+    }
+    if change == Change::Repost {
+        return Err(AppError::input(InputProblem::new(
+            ProblemKind::NotAllowed,
+            Some(Field::PostIdArgument),
+        )));
+    }
+    Ok(())
 }
 
 /// Locks the post's row (an update of `count` by nothing) and reads it;

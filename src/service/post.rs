@@ -47,11 +47,25 @@ pub async fn create(
     };
     let mentioned = mention::mentioned_handles(&body);
     let author = viewer.user_id;
+    // The parent's author, with a plain read outside the transaction (it
+    // never changes): the guard locks the profiles before the parent's row.
+    let parent = match parent {
+        Some(id) => Some((id, parent_author(state, id).await?)),
+        None => None,
+    };
     let post = super::tasks::to_completion_retrying(state, |state| {
         let (body, mentioned) = (body.clone(), mentioned.clone());
         async move {
             let txn = state.db().begin().await?;
+            if let Some((_, parent_author)) = parent {
+                // The author's row exclusively: its post count changes below.
+                if let Err(e) = may_reply(&txn, author, parent_author).await {
+                    txn.rollback().await?;
+                    return Err(e);
+                }
+            }
             // The parent's count first: its row stays locked until commit.
+            let parent = parent.map(|(id, _)| id);
             let parent_author = match parent {
                 Some(parent) => Some(
                     super::thread::add_reply(&txn, parent)
@@ -100,6 +114,49 @@ pub async fn create(
     Ok(post)
 }
 
+/// The author of the post `parent`; NOT_FOUND on `replyTo` when there is none.
+async fn parent_author(state: &AppState, parent: Uuid) -> Result<Uuid, AppError> {
+    post::Entity::find_by_id(parent)
+        .select_only()
+        .column(post::Column::AuthorId)
+        .into_tuple()
+        .one(state.db())
+        .await?
+        .ok_or_else(|| AppError::input(no_such_parent()))
+}
+
+/// Whether `author` may reply to a post of `parent_author`: not across a
+/// block (BLOCKED), and only to a post it may see (else NOT_FOUND). Locks
+/// both profiles (the guard; the replier's exclusively, as its post count
+/// changes in this transaction).
+async fn may_reply(
+    txn: &sea_orm::DatabaseTransaction,
+    author: Uuid,
+    parent_author: Uuid,
+) -> Result<(), AppError> {
+    use super::safety::guard::{Mode, guard_with};
+    guard_with(
+        txn,
+        (author, Mode::Exclusive),
+        parent_author,
+        Field::ReplyTo,
+    )
+    .await?;
+    if author == parent_author {
+        return Ok(());
+    }
+    let parent_author = profile::Entity::find_by_id(parent_author)
+        .one(txn)
+        .await?
+        .ok_or_else(|| AppError::input(no_such_parent()))?;
+    if parent_author.locked
+        && !super::safety::visibility::may_see(txn, Some(author), &parent_author).await?
+    {
+        return Err(AppError::input(no_such_parent()));
+    }
+    Ok(())
+}
+
 /// `replyTo` names no post: malformed, unknown or deleted.
 fn no_such_parent() -> InputProblem {
     InputProblem::new(ProblemKind::NotFound, Some(Field::ReplyTo))
@@ -115,6 +172,9 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
     let author = viewer.user_id;
     let deleted = super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
+        // The author's profile before the post's row (the locking
+        // protocol: a like or reply has locked the profiles first).
+        super::profile::add_to_count(&txn, author, profile::Column::PostCount, 0).await?;
         // A write first, holding the post's row: a like, repost or reply
         // of it now waits, then finds it gone.
         post::Entity::update_many()

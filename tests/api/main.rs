@@ -23,6 +23,7 @@ mod notifications;
 mod ops;
 mod outage;
 mod reposts;
+mod safety_graph;
 mod safety_rows;
 mod schema;
 mod sessions;

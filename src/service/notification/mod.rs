@@ -197,26 +197,83 @@ pub async fn retract_follow(
     recipient: Uuid,
     actor: Uuid,
 ) -> Result<(), AppError> {
+    retract_kind(conn, recipient, NotificationKind::Follow, actor).await
+}
+
+/// Takes `actor` out of `recipient`'s groups of `kind`, whatever their
+/// subject (a follow request withdrawn, approved or rejected: its day's
+/// FOLLOW_REQUEST group).
+pub(crate) async fn retract_kind(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    kind: NotificationKind,
+    actor: Uuid,
+) -> Result<(), AppError> {
+    retract_where(conn, recipient, Some(kind), actor).await
+}
+
+/// Takes `actor` out of every group of `recipient` (a block: nothing one
+/// did stays in the other's inbox); counts stay exact, empty groups go.
+pub(crate) async fn retract_actor(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    actor: Uuid,
+) -> Result<(), AppError> {
+    retract_where(conn, recipient, None, actor).await
+}
+
+async fn retract_where(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    kind: Option<NotificationKind>,
+    actor: Uuid,
+) -> Result<(), AppError> {
+    let mut inbox = Query::select();
+    inbox
+        .column(group::Column::Id)
+        .from(group::Entity)
+        .and_where(group::Column::RecipientId.eq(recipient));
+    if let Some(kind) = kind {
+        inbox.and_where(group::Column::Kind.eq(kind.as_str()));
+    }
     let groups: Vec<Uuid> = event::Entity::find()
         .select_only()
         .column(event::Column::GroupId)
         .filter(event::Column::ActorId.eq(actor))
-        .filter(
-            event::Column::GroupId.in_subquery(
-                Query::select()
-                    .column(group::Column::Id)
-                    .from(group::Entity)
-                    .and_where(group::Column::RecipientId.eq(recipient))
-                    .and_where(group::Column::Kind.eq(NotificationKind::Follow.as_str()))
-                    .to_owned(),
-            ),
-        )
+        .filter(event::Column::GroupId.in_subquery(inbox.to_owned()))
         .into_tuple()
         .all(conn)
         .await?;
     for group in groups {
         take_out(conn, group, actor).await?;
     }
+    Ok(())
+}
+
+/// Removes `recipient`'s groups of `kind` whole (unlocking a profile
+/// approves every request: its FOLLOW_REQUEST groups go at once).
+pub(crate) async fn forget_kind(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    kind: NotificationKind,
+) -> Result<(), AppError> {
+    let groups = || {
+        Query::select()
+            .column(group::Column::Id)
+            .from(group::Entity)
+            .and_where(group::Column::RecipientId.eq(recipient))
+            .and_where(group::Column::Kind.eq(kind.as_str()))
+            .to_owned()
+    };
+    event::Entity::delete_many()
+        .filter(event::Column::GroupId.in_subquery(groups()))
+        .exec(conn)
+        .await?;
+    group::Entity::delete_many()
+        .filter(group::Column::RecipientId.eq(recipient))
+        .filter(group::Column::Kind.eq(kind.as_str()))
+        .exec(conn)
+        .await?;
     Ok(())
 }
 

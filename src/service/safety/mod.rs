@@ -7,4 +7,7 @@
 //! about the event's recipients.
 
 pub mod audience;
+pub mod block;
+pub mod guard;
+pub mod requests;
 pub mod visibility;
