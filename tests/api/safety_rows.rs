@@ -42,17 +42,6 @@ impl TestApp {
         .unwrap();
     }
 
-    /// Deletes the `block` row of `blocker` and `blocked`.
-    pub async fn unblock_row(&self, blocker: Uuid, blocked: Uuid) {
-        let deleted = block::Entity::delete_many()
-            .filter(block::Column::BlockerId.eq(blocker))
-            .filter(block::Column::BlockedId.eq(blocked))
-            .exec(&self.db)
-            .await
-            .unwrap();
-        assert_eq!(deleted.rows_affected, 1, "a block to delete");
-    }
-
     /// A `mute` row: `muter` mutes `muted`.
     pub async fn mute_row(&self, muter: Uuid, muted: Uuid) {
         mute::ActiveModel {
