@@ -98,19 +98,29 @@ pub async fn apply(
         .ok_or_else(not_found)?;
     let (post, changed) = super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
-        if matches!(change, Change::Like | Change::Repost) {
-            // Taking back is never refused; adding is, across a block, or
-            // of a post the viewer may not see or (a repost) not share.
-            if let Err(e) = may_add(&txn, user, author, change).await {
-                txn.rollback().await?;
-                return Err(e);
-            }
+        // Taking back is never refused; adding is, across a block (the
+        // guard locks both profiles, before the post's row), or of a post
+        // the viewer may not see or (a repost) not share.
+        let adding = matches!(change, Change::Like | Change::Repost);
+        if adding
+            && let Err(e) =
+                super::safety::guard::guard(&txn, user, author, Field::PostIdArgument).await
+        {
+            txn.rollback().await?;
+            return Err(e);
         }
         // A post deleted since its author was read: NOT_FOUND.
         let Some(locked) = lock(&txn, post, change.count()).await? else {
             txn.rollback().await?;
             return Err(not_found());
         };
+        // Read once the post is locked: on MySQL the first plain read fixes
+        // the transaction's snapshot, and the notification's group must be
+        // read as the like before this one left it.
+        if adding && let Err(e) = may_add(&txn, user, author, change).await {
+            txn.rollback().await?;
+            return Err(e);
+        }
         let delta = match change {
             Change::Like => add_like(&txn, post, user).await?,
             Change::Unlike => remove_like(&txn, post, user).await?,
@@ -154,17 +164,16 @@ pub async fn apply(
     Ok(post)
 }
 
-/// Whether `user` may like (or repost) a post of `author`: not across a
-/// block (BLOCKED), only a post it may see (else NOT_FOUND), and a locked
-/// author's post is reposted by its author alone (NOT_ALLOWED). Locks both
-/// profiles (the guard), so a block or a lock waits for this transaction.
+/// Whether `user` may like (or repost) a post of `author`, past the guard:
+/// only a post it may see (else NOT_FOUND), and a locked author's post is
+/// reposted by its author alone (NOT_ALLOWED). The guard's share lock on
+/// the author's profile keeps `locked` as read until the commit.
 async fn may_add(
     txn: &DatabaseTransaction,
     user: Uuid,
     author: Uuid,
     change: Change,
 ) -> Result<(), AppError> {
-    super::safety::guard::guard(txn, user, author, Field::PostIdArgument).await?;
     if user == author {
         return Ok(());
     }

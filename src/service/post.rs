@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::page::{Kind, Page, PageRequest};
 use super::problem::{Field, InputProblem, ProblemKind};
+use super::safety::guard::{Mode, guard_with};
 use super::safety::visibility;
 use crate::auth::Viewer;
 use crate::domain::mention;
@@ -60,13 +61,21 @@ pub async fn create(
         async move {
             let txn = state.db().begin().await?;
             if let Some((_, parent_author)) = parent {
-                // The author's row exclusively: its post count changes below.
-                if let Err(e) = may_reply(&txn, author, parent_author).await {
+                // The profiles first (the guard; the author's row
+                // exclusively: its post count changes below).
+                let guarded = guard_with(
+                    &txn,
+                    (author, Mode::Exclusive),
+                    parent_author,
+                    Field::ReplyTo,
+                )
+                .await;
+                if let Err(e) = guarded {
                     txn.rollback().await?;
                     return Err(e);
                 }
             }
-            // The parent's count first: its row stays locked until commit.
+            // Then the parent's count: its row stays locked until commit.
             let parent = parent.map(|(id, _)| id);
             let parent_author = match parent {
                 Some(parent) => Some(
@@ -76,6 +85,12 @@ pub async fn create(
                 ),
                 None => None,
             };
+            if let Some(parent_author) = parent_author
+                && let Err(e) = may_see_parent(&txn, author, parent_author).await
+            {
+                txn.rollback().await?;
+                return Err(e);
+            }
             let post = post::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 author_id: Set(author),
@@ -127,23 +142,13 @@ async fn parent_author(state: &AppState, parent: Uuid) -> Result<Uuid, AppError>
         .ok_or_else(|| AppError::input(no_such_parent()))
 }
 
-/// Whether `author` may reply to a post of `parent_author`: not across a
-/// block (BLOCKED), and only to a post it may see (else NOT_FOUND). Locks
-/// both profiles (the guard; the replier's exclusively, as its post count
-/// changes in this transaction).
-async fn may_reply(
+/// Whether `author` may see the post it replies to, past the guard (else
+/// NOT_FOUND): read once the parent is locked, as a like does.
+async fn may_see_parent(
     txn: &sea_orm::DatabaseTransaction,
     author: Uuid,
     parent_author: Uuid,
 ) -> Result<(), AppError> {
-    use super::safety::guard::{Mode, guard_with};
-    guard_with(
-        txn,
-        (author, Mode::Exclusive),
-        parent_author,
-        Field::ReplyTo,
-    )
-    .await?;
     if author == parent_author {
         return Ok(());
     }

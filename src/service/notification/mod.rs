@@ -392,13 +392,26 @@ async fn take_out(conn: &impl ConnectionTrait, group: Uuid, actor: Uuid) -> Resu
     let Some(event) = event_of(conn, group, actor).await? else {
         return Ok(());
     };
-    delete_event(conn, event).await?;
+    // Gone meanwhile (read in an older snapshot, on MySQL): its taking out
+    // counted already.
+    if event::Entity::delete_by_id(event)
+        .exec(conn)
+        .await?
+        .rows_affected
+        == 0
+    {
+        return Ok(());
+    }
+    // A locking read: the group's newest event as committed now, not as
+    // the transaction's snapshot saw it (on MySQL a block reads the inbox
+    // in a snapshot taken before it locked the posts).
     let newest: Option<Uuid> = event::Entity::find()
         .select_only()
         .column(event::Column::Id)
         .filter(event::Column::GroupId.eq(group))
         .order_by_desc(event::Column::Id)
         .limit(1)
+        .lock_shared()
         .into_tuple()
         .one(conn)
         .await?;

@@ -75,11 +75,16 @@ pub async fn block(
     let added = crate::service::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
         lock_in_order(&txn, &[(me, Mode::Exclusive), (target, Mode::Exclusive)]).await?;
+        // Every read until the posts are locked is a locking read: on MySQL
+        // the first plain read fixes the snapshot that the inbox's reads
+        // see, and it must show the likes that committed before the post
+        // rows were taken.
         let exists = block::Entity::find()
             .select_only()
             .column(block::Column::Id)
             .filter(block::Column::BlockerId.eq(me))
             .filter(block::Column::BlockedId.eq(target))
+            .lock_shared()
             .into_tuple::<Uuid>()
             .one(&txn)
             .await?
@@ -114,6 +119,11 @@ pub async fn block(
                 .await?;
             counted.extend(unlike_all(&txn, actor, other).await?);
             counted.extend(unrepost_all(&txn, actor, other).await?);
+        }
+        // Then the inboxes: the groups about the posts whose likes and
+        // reposts went, locked above; follows and requests of either
+        // wait for the profiles.
+        for (actor, other) in [(me, target), (target, me)] {
             notification::retract_actor(&txn, other, actor).await?;
         }
         let events = counted.into_iter().map(|post| Event::Counted { post });
@@ -172,6 +182,7 @@ async fn liked_posts(
         .column(post_like::Column::PostId)
         .filter(post_like::Column::UserId.eq(user))
         .filter(post_like::Column::PostId.in_subquery(posts_of(author)))
+        .lock_exclusive()
         .into_tuple()
         .all(conn)
         .await?)
@@ -212,6 +223,7 @@ async fn unrepost_all(
         .filter(repost::Column::UserId.eq(user))
         .filter(repost::Column::RemovedAt.is_null())
         .filter(repost::Column::PostId.in_subquery(posts_of(author)))
+        .lock_exclusive()
         .into_tuple()
         .all(conn)
         .await?;
