@@ -7,7 +7,9 @@
 //!
 //!   DATABASE_URL=sqlite:///tmp/feed.db?mode=rwc cargo bench --bench feed -- seed
 //!   DATABASE_URL=postgres://postgres@127.0.0.1:5432/feed cargo bench --bench feed -- explain
-//!   cargo test --bench feed      # quick: a temporary SQLite file, seed, check, explain
+//!   DATABASE_URL=… cargo bench --bench feed -- safety on   # or off: benches/shared/safety.rs
+//!   cargo test --bench feed      # quick: a temporary SQLite file, seed, check, explain, and
+//!                                # explain again with blocks, mutes and locks
 //!
 //! Full size (under `cargo bench`): 10,000 accounts, each following 200
 //! others, and 1,000,000 posts over the last 30 days; SEED_ACCOUNTS,
@@ -38,6 +40,9 @@ use sea_orm::{
 use sns_api::entity::{follow, post, post_like, profile, repost, user};
 use sns_api::service::page::{FeedCursor, FeedRequest};
 use uuid::Uuid;
+
+#[path = "shared/safety.rs"]
+mod safety;
 
 /// The password of every seeded account.
 pub const PASSWORD: &str = "correct-horse-battery";
@@ -96,7 +101,16 @@ fn main() -> anyhow::Result<()> {
             let url = std::env::var("DATABASE_URL").context("explain: set DATABASE_URL")?;
             runtime.block_on(explain(&url))
         }
-        Some(other) => anyhow::bail!("unknown mode {other:?}: seed or explain"),
+        Some("safety") => {
+            let url = std::env::var("DATABASE_URL").context("safety: set DATABASE_URL")?;
+            let on = match args.iter().filter(|a| !a.starts_with('-')).nth(1) {
+                Some(s) if s == "on" => true,
+                Some(s) if s == "off" => false,
+                _ => anyhow::bail!("safety on|off"),
+            };
+            runtime.block_on(set_safety(&url, on))
+        }
+        Some(other) => anyhow::bail!("unknown mode {other:?}: seed, explain or safety"),
         None => {
             // The quick run (CI): all of it on a temporary SQLite file.
             let dir = tempfile::tempdir()?;
@@ -104,10 +118,23 @@ fn main() -> anyhow::Result<()> {
             let hash = password_hash()?;
             runtime.block_on(async {
                 seed(&url, &sizes, &hash).await?;
+                explain(&url).await?;
+                set_safety(&url, true).await?;
                 explain(&url).await
             })
         }
     }
+}
+
+/// Writes the blocks, mutes and locks of `safety` (`on`), or takes them away.
+async fn set_safety(url: &str, on: bool) -> anyhow::Result<()> {
+    let db = connect(url, false).await?;
+    let (blocks, mutes, locked) = safety::set(&db, on, None).await?;
+    println!(
+        "safety {}: {blocks} blocks, {mutes} mutes, {locked} locked profiles",
+        if on { "on" } else { "off" }
+    );
+    Ok(())
 }
 
 /// An Argon2id PHC string of PASSWORD under the server's default parameters.

@@ -18,6 +18,8 @@
 #                                        # several server builds on one database, alternating
 #                                        # (none built then); REPOSTED_BY=0 leaves `repostedBy`
 #                                        # out of the page, for a build without it
+#   SAFETY=1 benches/feed.sh [postgres]  # each build without and with blocks, mutes and locked
+#                                        # profiles (benches/shared/safety.rs), side by side
 #
 # SEED_ACCOUNTS, SEED_FOLLOWS, SEED_POSTS size the seed; DURATION (10 s),
 # RATE (1000 pages a second in all), OHA_PROCS (4) and CONNECTIONS (16 each)
@@ -34,6 +36,9 @@ CONNECTIONS=${CONNECTIONS:-16}
 REPOSTED_BY=${REPOSTED_BY:-1}
 VIEWERS=${VIEWERS:-50}
 ROUNDS=${ROUNDS:-1}
+# Without and with the safety rows, or as the database is ("-").
+STATES=${SAFETY:+off on}
+STATES=${STATES:--}
 PORT=${PORT:-18082}
 URL="http://127.0.0.1:$PORT/graphql"
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -194,18 +199,23 @@ print(f"{ok / duration:.0f} {p('p50'):.2f} {p('p99'):.2f} {bad} {1e3 * server / 
 PY
 }
 
-printf '%-6s %-9s %-5s %8s %8s %8s %5s %9s %5s %13s %13s\n' round build page pages/s p50_ms p99_ms bad goal_p99 met server_cpu_ms db_cpu_ms
+LINE='%-6s %-9s %-6s %-5s %8s %8s %8s %5s %9s %5s %13s %13s\n'
+printf "$LINE" round build safety page pages/s p50_ms p99_ms bad goal_p99 met server_cpu_ms db_cpu_ms
 for round in $(seq 1 "$ROUNDS"); do
   for named in $BINS; do
     name=${named%%=*} bin=${named#*=}
     start "$bin"
-    [ -s "$WORK/tokens-$name" ] || tokens "$name"
-    # Warm the caches (the database's and the server's) before measuring.
-    DURATION=2 measure 1 "$name" > /dev/null
-    for page in 1 3; do
-      read -r rps p50 p99 bad cpu db_cpu < <(measure "$page" "$name")
-      met=$(python3 -c "print('yes' if $p99 <= $GOAL_P99_MS and $bad == 0 else 'no')")
-      printf '%-6s %-9s %-5s %8s %8s %8s %5s %9s %5s %13s %13s\n' "$round" "$name" "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met" "$cpu" "$db_cpu"
+    for state in $STATES; do
+      # The rows change under the running server, between runs only.
+      [ "$state" = - ] || feed_rs safety "$state" > /dev/null
+      [ -s "$WORK/tokens-$name" ] || tokens "$name"
+      # Warm the caches (the database's and the server's) before measuring.
+      DURATION=2 measure 1 "$name" > /dev/null
+      for page in 1 3; do
+        read -r rps p50 p99 bad cpu db_cpu < <(measure "$page" "$name")
+        met=$(python3 -c "print('yes' if $p99 <= $GOAL_P99_MS and $bad == 0 else 'no')")
+        printf "$LINE" "$round" "$name" "$state" "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met" "$cpu" "$db_cpu"
+      done
     done
     stop
   done

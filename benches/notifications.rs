@@ -4,7 +4,12 @@
 //! kind, with the accounts and posts they are about.
 //!
 //!   DATABASE_URL=sqlite:///tmp/inbox.db?mode=rwc cargo bench --bench notifications -- seed
+//!   DATABASE_URL=… cargo bench --bench notifications -- safety on   # or off
 //!   cargo test --bench notifications     # quick: a temporary SQLite file, 5,000 events
+//!
+//! `safety on` has the recipient mute and block a 40th of the actors each
+//! and locks every tenth actor (benches/shared/safety.rs); `off` takes
+//! them away, for runs with and without them on one seeded database.
 //!
 //! bench-0@example.com (password `correct-horse-battery`) is the recipient;
 //! bench-1 … bench-2000 are the actors, a tenth of them followed by the
@@ -33,6 +38,9 @@ use sns_api::entity::{
     follow, notification_event as event, notification_group as group, post, profile, user,
 };
 use uuid::Uuid;
+
+#[path = "shared/safety.rs"]
+mod safety;
 
 const PASSWORD: &str = "correct-horse-battery";
 const BATCH: usize = 1000;
@@ -63,16 +71,46 @@ fn main() -> anyhow::Result<()> {
             let url = std::env::var("DATABASE_URL").context("seed: set DATABASE_URL")?;
             runtime.block_on(seed(&url, events, actors, &hash))
         }
-        Some(other) => anyhow::bail!("unknown mode {other:?}: seed"),
+        Some("safety") => {
+            let url = std::env::var("DATABASE_URL").context("safety: set DATABASE_URL")?;
+            let on = match args.iter().filter(|a| !a.starts_with('-')).nth(1) {
+                Some(s) if s == "on" => true,
+                Some(s) if s == "off" => false,
+                _ => anyhow::bail!("safety on|off"),
+            };
+            runtime.block_on(set_safety(&url, on))
+        }
+        Some(other) => anyhow::bail!("unknown mode {other:?}: seed or safety"),
         None => {
             let dir = tempfile::tempdir()?;
             let url = format!(
                 "sqlite://{}?mode=rwc",
                 dir.path().join("inbox.db").display()
             );
-            runtime.block_on(seed(&url, events, actors, &hash))
+            runtime.block_on(async {
+                seed(&url, events, actors, &hash).await?;
+                set_safety(&url, true).await
+            })
         }
     }
+}
+
+/// The recipient's blocks and mutes and the actors' locks (`on`), or none.
+async fn set_safety(url: &str, on: bool) -> anyhow::Result<()> {
+    use sea_orm::{ColumnTrait as _, QueryFilter as _, QuerySelect as _};
+    let db = connect(url).await?;
+    let recipient: Uuid = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Email.eq("bench-0@example.com"))
+        .into_tuple()
+        .one(&db)
+        .await?
+        .context("no bench-0@example.com: seed first")?;
+    let (blocks, mutes, locked) = safety::set(&db, on, Some(recipient)).await?;
+    let state = if on { "on" } else { "off" };
+    println!("safety {state}: {blocks} blocks, {mutes} mutes, {locked} locked profiles");
+    Ok(())
 }
 
 fn password_hash() -> anyhow::Result<String> {

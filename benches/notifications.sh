@@ -10,6 +10,8 @@
 #   benches/notifications.sh                 # SQLite, a fresh file
 #   benches/notifications.sh postgres        # a fresh PostgreSQL database (PG_ADMIN)
 #   QUICK=1 benches/notifications.sh         # 5,000 events, 2 s a run
+#   SAFETY=1 ROUNDS=2 benches/notifications.sh   # without and with the recipient's blocks and
+#                                            # mutes and locked actors, alternating
 #
 # RATE (1000 a second), DURATION (10 s), CONNECTIONS (32) shape the runs;
 # SEED_EVENTS and SEED_ACTORS the seed.
@@ -24,6 +26,10 @@ PORT=${PORT:-18083}
 URL="http://127.0.0.1:$PORT/graphql"
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 GOAL_P99_MS=10
+ROUNDS=${ROUNDS:-1}
+# Without and with the safety rows (benches/shared/safety.rs), or as seeded ("-").
+STATES=${SAFETY:+off on}
+STATES=${STATES:--}
 [ -n "${QUICK:-}" ] && DURATION=2 && export SEED_EVENTS=${SEED_EVENTS:-5000} SEED_ACTORS=${SEED_ACTORS:-200}
 
 command -v oha >/dev/null || { echo "needs oha (cargo install oha)" >&2; exit 2; }
@@ -123,15 +129,23 @@ print(f'{s["requestsPerSec"]:.0f} {p["p50"] * 1e3:.2f} {p["p99"] * 1e3:.2f} {bad
 PY
 }
 
-printf '%-5s %8s %8s %8s %5s %9s %5s %14s %10s\n' page req/s p50_ms p99_ms bad goal_p99 met server_cpu_ms db_cpu_ms
-# Warm the caches (the database's and the server's) first.
-DURATION=2 measure null > /dev/null
-for page in 1 3; do
-  after=null
-  [ "$page" = 3 ] && after="\"$AFTER\""
-  read -r rps p50 p99 bad cpu db < <(measure "$after")
-  met=$(python3 -c "print('yes' if $p99 <= $GOAL_P99_MS and $bad == 0 else 'no')")
-  printf '%-5s %8s %8s %8s %5s %9s %5s %14s %10s\n' "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met" "$cpu" "$db"
+LINE='%-6s %-6s %-5s %8s %8s %8s %5s %9s %5s %14s %10s\n'
+printf "$LINE" round safety page req/s p50_ms p99_ms bad goal_p99 met server_cpu_ms db_cpu_ms
+for round in $(seq 1 "$ROUNDS"); do
+  for state in $STATES; do
+    # The rows change under the running server, between runs only; page 3
+    # keeps the cursor read without them.
+    [ "$state" = - ] || "$SEEDER" --bench safety "$state" > /dev/null
+    # Warm the caches (the database's and the server's) first.
+    DURATION=2 measure null > /dev/null
+    for page in 1 3; do
+      after=null
+      [ "$page" = 3 ] && after="\"$AFTER\""
+      read -r rps p50 p99 bad cpu db < <(measure "$after")
+      met=$(python3 -c "print('yes' if $p99 <= $GOAL_P99_MS and $bad == 0 else 'no')")
+      printf "$LINE" "$round" "$state" "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met" "$cpu" "$db"
+    done
+  done
 done
 printf '\nmachine: %s, %s cores; database: %s; %s a second for %s s, %s connections\n' \
   "$(uname -m)" "$(nproc)" "${DATABASE_URL%%:*}" "$RATE" "$DURATION" "$CONNECTIONS"

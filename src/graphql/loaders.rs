@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::entity::{post, profile};
 use crate::error::AppError;
 use crate::service;
+use crate::service::safety::visibility::Relation;
 use crate::state::AppState;
 
 /// Profiles by account id.
@@ -73,6 +74,34 @@ impl Loader<(Uuid, Uuid)> for FollowsLoader {
     }
 }
 
+/// How the viewer stands with a profile (`viewerBlocks`, `blocksViewer`,
+/// `viewerMutes`, `viewerRequestedFollow`): keyed by (viewer, profile);
+/// four statements a batch (`visibility::relations`), every key answered.
+pub struct RelationLoader(AppState);
+
+impl Loader<(Uuid, Uuid)> for RelationLoader {
+    type Value = Relation;
+    type Error = Arc<AppError>;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, Uuid)],
+    ) -> Result<HashMap<(Uuid, Uuid), Self::Value>, Self::Error> {
+        let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for (viewer, other) in keys {
+            by_viewer.entry(*viewer).or_default().push(*other);
+        }
+        let mut found = HashMap::with_capacity(keys.len());
+        for (viewer, others) in by_viewer {
+            let relations = service::safety::visibility::relations(self.0.db(), viewer, &others)
+                .await
+                .map_err(Arc::new)?;
+            found.extend(relations.into_iter().map(|(o, r)| ((viewer, o), r)));
+        }
+        Ok(found)
+    }
+}
+
 /// What the viewer has done to a post, as `viewerHasLiked` and
 /// `viewerHasReposted` ask.
 #[derive(Debug, Clone, Copy)]
@@ -112,35 +141,58 @@ impl Loader<(Uuid, Uuid)> for DidLoader {
     }
 }
 
-/// Posts by id (a reply's `replyTo`).
+/// A viewer (none: anonymous) and a post: the key of what that viewer
+/// may be shown of the post.
+type Seen = (Option<Uuid>, Uuid);
+
+/// The keys of a batch, by viewer (one per request; grouped anyway, so a
+/// loader never answers for a viewer it was not asked about).
+fn by_viewer(keys: &[Seen]) -> HashMap<Option<Uuid>, Vec<Uuid>> {
+    let mut grouped: HashMap<Option<Uuid>, Vec<Uuid>> = HashMap::new();
+    for (viewer, post) in keys {
+        grouped.entry(*viewer).or_default().push(*post);
+    }
+    grouped
+}
+
+/// Posts by (viewer, id) that exist and the viewer may see (a reply's
+/// `replyTo`).
 pub struct PostLoader(AppState);
 
-impl Loader<Uuid> for PostLoader {
+impl Loader<Seen> for PostLoader {
     type Value = post::Model;
     type Error = Arc<AppError>;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        Ok(service::post::by_ids(&self.0, keys)
-            .await
-            .map_err(Arc::new)?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect())
+    async fn load(&self, keys: &[Seen]) -> Result<HashMap<Seen, Self::Value>, Self::Error> {
+        let mut found = HashMap::new();
+        for (viewer, ids) in by_viewer(keys) {
+            let posts = service::post::visible_by_ids(&self.0, viewer, &ids)
+                .await
+                .map_err(Arc::new)?;
+            found.extend(posts.into_iter().map(|p| ((viewer, p.id), p)));
+        }
+        Ok(found)
     }
 }
 
-/// The profiles each post mentions, in order of first mention, by post id;
-/// every key asked gets an answer (an empty list too).
+/// The profiles each post mentions that the viewer may see listed, in
+/// order of first mention, by (viewer, post id); every key asked gets an
+/// answer (an empty list too).
 pub struct MentionsLoader(AppState);
 
-impl Loader<Uuid> for MentionsLoader {
+impl Loader<Seen> for MentionsLoader {
     type Value = Vec<profile::Model>;
     type Error = Arc<AppError>;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        service::thread::mentions_of(&self.0, keys)
-            .await
-            .map_err(Arc::new)
+    async fn load(&self, keys: &[Seen]) -> Result<HashMap<Seen, Self::Value>, Self::Error> {
+        let mut found = HashMap::new();
+        for (viewer, posts) in by_viewer(keys) {
+            let mentions = service::thread::mentions_of(&self.0, viewer, &posts)
+                .await
+                .map_err(Arc::new)?;
+            found.extend(mentions.into_iter().map(|(post, m)| ((viewer, post), m)));
+        }
+        Ok(found)
     }
 }
 
@@ -191,7 +243,7 @@ impl RequestLoaders {
 }
 
 /// The loaders of one request, each made on its first use (a
-/// subscription's event uses two or three of the six).
+/// subscription's event uses two or three of the seven).
 pub struct Loaders {
     state: AppState,
     profiles: OnceLock<DataLoader<ProfileLoader, HashMapCache>>,
@@ -200,6 +252,7 @@ pub struct Loaders {
     reposted: OnceLock<DataLoader<DidLoader, HashMapCache>>,
     posts: OnceLock<DataLoader<PostLoader, HashMapCache>>,
     mentions: OnceLock<DataLoader<MentionsLoader, HashMapCache>>,
+    relations: OnceLock<DataLoader<RelationLoader, HashMapCache>>,
 }
 
 /// `slot`'s loader, made with `loader` if there is none yet.
@@ -222,6 +275,7 @@ impl Loaders {
             reposted: OnceLock::new(),
             posts: OnceLock::new(),
             mentions: OnceLock::new(),
+            relations: OnceLock::new(),
         }
     }
 
@@ -247,6 +301,34 @@ impl Loaders {
 
     fn mentions_loader(&self) -> &DataLoader<MentionsLoader, HashMapCache> {
         made(&self.mentions, || MentionsLoader(self.state.clone()))
+    }
+
+    fn relations_loader(&self) -> &DataLoader<RelationLoader, HashMapCache> {
+        made(&self.relations, || RelationLoader(self.state.clone()))
+    }
+
+    /// How `viewer` stands with `other`, from this request's cache or a batch.
+    pub async fn relation(&self, viewer: Uuid, other: Uuid) -> async_graphql::Result<Relation> {
+        Ok(self
+            .relations_loader()
+            .load_one((viewer, other))
+            .await
+            .map_err(shared)?
+            .unwrap_or_default())
+    }
+
+    /// Loads how `viewer` stands with each of `others` in one batch, into
+    /// this request's cache (a page's items then find it there).
+    pub async fn load_relations(
+        &self,
+        viewer: Uuid,
+        others: Vec<Uuid>,
+    ) -> async_graphql::Result<()> {
+        self.relations_loader()
+            .load_many(others.into_iter().map(|o| (viewer, o)))
+            .await
+            .map_err(shared)?;
+        Ok(())
     }
 
     /// Whether `viewer` has liked (or reposted) `post`, from this request's
@@ -275,41 +357,68 @@ impl Loaders {
             .unwrap_or(false))
     }
 
-    /// The post with this id, if it exists, from this request's cache or a batch.
-    pub async fn post(&self, id: Uuid) -> async_graphql::Result<Option<post::Model>> {
-        self.posts().load_one(id).await.map_err(shared)
+    /// The post with this id, if it exists and `viewer` may see it, from
+    /// this request's cache or a batch.
+    pub async fn post(
+        &self,
+        viewer: Option<Uuid>,
+        id: Uuid,
+    ) -> async_graphql::Result<Option<post::Model>> {
+        self.posts().load_one((viewer, id)).await.map_err(shared)
     }
 
-    /// The profiles a post mentions, from this request's cache or a batch.
-    pub async fn mentions(&self, post: Uuid) -> async_graphql::Result<Vec<profile::Model>> {
+    /// The profiles a post mentions that `viewer` may see listed, from this
+    /// request's cache or a batch.
+    pub async fn mentions(
+        &self,
+        viewer: Option<Uuid>,
+        post: Uuid,
+    ) -> async_graphql::Result<Vec<profile::Model>> {
         Ok(self
             .mentions_loader()
-            .load_one(post)
+            .load_one((viewer, post))
             .await
             .map_err(shared)?
             .unwrap_or_default())
     }
 
-    /// Loads the mentions of all these posts in one batch, into this
-    /// request's cache (a page's items then find them there).
-    pub async fn load_mentions(&self, posts: Vec<Uuid>) -> async_graphql::Result<()> {
+    /// Loads the mentions of all these posts for `viewer` in one batch, into
+    /// this request's cache (a page's items then find them there).
+    pub async fn load_mentions(
+        &self,
+        viewer: Option<Uuid>,
+        posts: Vec<Uuid>,
+    ) -> async_graphql::Result<()> {
         self.mentions_loader()
-            .load_many(posts)
+            .load_many(posts.into_iter().map(|p| (viewer, p)))
             .await
             .map_err(shared)?;
         Ok(())
     }
 
-    /// Loads all these posts in one batch, into this request's cache.
-    pub async fn load_posts(&self, ids: Vec<Uuid>) -> async_graphql::Result<()> {
-        self.posts().load_many(ids).await.map_err(shared)?;
+    /// Loads all these posts for `viewer` in one batch, into this request's
+    /// cache.
+    pub async fn load_posts(
+        &self,
+        viewer: Option<Uuid>,
+        ids: Vec<Uuid>,
+    ) -> async_graphql::Result<()> {
+        self.posts()
+            .load_many(ids.into_iter().map(|id| (viewer, id)))
+            .await
+            .map_err(shared)?;
         Ok(())
     }
 
-    /// Puts these posts, read by the caller, in this request's cache.
-    pub async fn prime_posts(&self, posts: impl IntoIterator<Item = post::Model>) {
+    /// Puts these posts, read by the caller and visible to `viewer`, in
+    /// this request's cache.
+    pub async fn prime_posts(
+        &self,
+        viewer: Option<Uuid>,
+        posts: impl IntoIterator<Item = post::Model>,
+    ) {
         self.posts()
-            .feed_many(posts.into_iter().map(|p| (p.id, p)))
+            .feed_many(posts.into_iter().map(|p| ((viewer, p.id), p)))
             .await;
     }
 

@@ -10,6 +10,7 @@ mod observe;
 mod prepared;
 mod query;
 mod report;
+mod safety;
 mod schema;
 mod social;
 mod subscription;

@@ -17,7 +17,14 @@ use crate::service;
 use crate::service::interaction::{Change, apply as interact};
 use crate::state::AppState;
 
-pub struct Mutation;
+/// The mutations of every section but safety's (`super::safety`); the
+/// schema's root merges them ([`Mutation`]).
+#[derive(Default)]
+pub struct CoreMutation;
+
+/// The schema's mutation root.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(CoreMutation, super::safety::SafetyMutation);
 
 fn client(ctx: &Context<'_>) -> ClientInfo {
     ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()
@@ -30,7 +37,7 @@ fn logout_payload(revoked: u64) -> LogoutPayload {
 }
 
 #[Object]
-impl Mutation {
+impl CoreMutation {
     /// Creates an account and signs it in.
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
         let state = ctx.data::<AppState>()?;
@@ -188,7 +195,7 @@ impl Mutation {
         )
     }
 
-    /// Requires a token. Changes the viewer's handle, display name or bio; each optional.
+    /// Requires a token. Changes the viewer's handle, display name, bio or `locked`; each optional.
     async fn update_profile(
         &self,
         ctx: &Context<'_>,
@@ -200,22 +207,30 @@ impl Mutation {
             handle: input.handle.as_deref(),
             display_name: input.display_name.as_deref(),
             bio: input.bio.as_deref(),
+            locked: input.locked,
         };
         ProfilePayload::answer(service::profile::update(state, viewer, change).await)
     }
 
-    /// Requires a token. Follows the profile with this handle; following it again changes nothing.
+    /// Requires a token. Follows the profile with this handle (a locked one: asks to, `requested`
+    /// true); again changes nothing. BLOCKED when one of the two blocks the other.
     async fn follow(&self, ctx: &Context<'_>, handle: String) -> Result<FollowPayload> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
         FollowPayload::answer(service::follow::follow(state, viewer, &handle).await)
     }
 
-    /// Requires a token. Stops following the profile with this handle, if the viewer did.
+    /// Requires a token. Stops following the profile with this handle, if the viewer did, and
+    /// withdraws a pending request to.
     async fn unfollow(&self, ctx: &Context<'_>, handle: String) -> Result<FollowPayload> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
-        FollowPayload::answer(service::follow::unfollow(state, viewer, &handle).await)
+        FollowPayload::answer(service::follow::unfollow(state, viewer, &handle).await.map(
+            |profile| service::follow::Followed {
+                profile,
+                requested: false,
+            },
+        ))
     }
 
     /// Requires a token. Publishes a post (1-500 code points once trimmed), or a reply with `replyTo`.

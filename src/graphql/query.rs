@@ -1,7 +1,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::notifications::{self, NotificationConnection, NotificationKind};
-use super::social::{Post, PostConnection, Profile, feed_connection};
+use super::social::{Post, PostConnection, Profile, ProfileConnection, feed_connection};
 use super::types::{Session, User};
 use super::viewer_auth;
 use crate::service;
@@ -38,10 +38,11 @@ impl Query {
             .map(Profile))
     }
 
-    /// The post with this id; null when there is none.
+    /// The post with this id; null when there is none or the viewer may not see it.
     async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Post>> {
         let state = ctx.data::<AppState>()?;
-        Ok(service::post::by_id(state, &id).await?.map(Post))
+        let viewer = super::social::viewer_id(ctx)?;
+        Ok(service::post::by_id(state, viewer, &id).await?.map(Post))
     }
 
     /// Requires a token: the viewer's posts and those of the profiles it follows, newest first.
@@ -67,5 +68,15 @@ impl Query {
         kinds: Option<Vec<NotificationKind>>,
     ) -> Result<NotificationConnection> {
         notifications::page(ctx, first, after, kinds).await
+    }
+
+    /// Requires a token: pending requests to follow the viewer, newest first.
+    async fn follow_requests(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ProfileConnection> {
+        super::safety::follow_requests(ctx, first, after).await
     }
 }

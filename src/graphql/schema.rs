@@ -18,7 +18,7 @@ pub fn build_schema(options: &Documents, state: Option<AppState>) -> ApiSchema {
     // async-graphql's: ours count `__typename` too, and run before anything
     // expands fragments at every spread.
     let mut builder =
-        Schema::build(Query, Mutation, Subscription).extension(Observe::new(*options));
+        Schema::build(Query, Mutation::default(), Subscription).extension(Observe::new(*options));
     if !options.introspection {
         // "Did you mean …" would leak the schema that introspection hides.
         builder = builder.disable_introspection().disable_suggestions();

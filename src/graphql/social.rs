@@ -12,6 +12,7 @@ use crate::entity::{post, profile};
 use crate::error::AppError;
 use crate::service::feed::FeedPage;
 use crate::service::page::{self, Kind, Page};
+use crate::service::safety::visibility::Relation;
 use crate::service::{self, follow::Direction};
 use crate::state::AppState;
 
@@ -27,13 +28,18 @@ pub struct PostEdgeFields {
     pub reposted_by: Option<Profile>,
 }
 
-fn loaders(ctx: &Context<'_>) -> Result<std::sync::Arc<Loaders>> {
+pub(super) fn loaders(ctx: &Context<'_>) -> Result<std::sync::Arc<Loaders>> {
     Ok(ctx.data::<RequestLoaders>()?.get())
+}
+
+/// The signed-in viewer's account id; none when anonymous.
+pub(super) fn viewer_id(ctx: &Context<'_>) -> Result<Option<uuid::Uuid>> {
+    Ok(viewer_auth(ctx).viewer()?.map(|v| v.user_id))
 }
 
 /// Whether the items of the connection being resolved select `field`
 /// (through `edges { node }` or `nodes`).
-fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
+pub(super) fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
     let look = ctx.look_ahead();
     look.field("edges").field("node").field(field).exists()
         || look.field("nodes").field(field).exists()
@@ -52,15 +58,18 @@ async fn preload_posts<'a>(
     }
     let posts: Vec<(uuid::Uuid, Option<uuid::Uuid>)> =
         posts.map(|p| (p.id, p.in_reply_to_id)).collect();
-    let loaders = loaders(ctx)?;
+    let (loaders, viewer) = (loaders(ctx)?, viewer_id(ctx)?);
     if mentions {
         loaders
-            .load_mentions(posts.iter().map(|(id, _)| *id).collect())
+            .load_mentions(viewer, posts.iter().map(|(id, _)| *id).collect())
             .await?;
     }
     if parents {
         loaders
-            .load_posts(posts.iter().filter_map(|(_, parent)| *parent).collect())
+            .load_posts(
+                viewer,
+                posts.iter().filter_map(|(_, parent)| *parent).collect(),
+            )
             .await?;
     }
     Ok(())
@@ -212,7 +221,28 @@ impl Profile {
         loaders(ctx)?.follows(viewer.user_id, self.0.user_id).await
     }
 
-    /// This profile's posts, newest first.
+    /// Whether the signed-in viewer blocks this profile; false when anonymous.
+    async fn viewer_blocks(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.relation(ctx).await?.blocks)
+    }
+
+    /// Whether this profile blocks the signed-in viewer; false when anonymous.
+    async fn blocks_viewer(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.relation(ctx).await?.blocked_by)
+    }
+
+    /// Whether the signed-in viewer mutes this profile (told to the viewer only); false when anonymous.
+    async fn viewer_mutes(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.relation(ctx).await?.mutes)
+    }
+
+    /// Whether the signed-in viewer asked to follow this profile and awaits approval; false when anonymous.
+    async fn viewer_requested_follow(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.relation(ctx).await?.requested)
+    }
+
+    /// This profile's posts, newest first; none when the viewer may not see
+    /// them (a block either way, or a locked profile it does not follow).
     async fn posts(
         &self,
         ctx: &Context<'_>,
@@ -220,7 +250,14 @@ impl Profile {
         after: Option<String>,
     ) -> Result<PostConnection> {
         let state = ctx.data::<AppState>()?;
-        let page = service::post::by_author(state, self.0.user_id, first, after.as_deref()).await?;
+        let page = service::post::by_author(
+            state,
+            viewer_id(ctx)?,
+            self.0.user_id,
+            first,
+            after.as_deref(),
+        )
+        .await?;
         preload_posts(ctx, page.items.iter().map(|(_, p)| p)).await?;
         Ok(connection(Kind::Post, page, Post))
     }
@@ -247,6 +284,18 @@ impl Profile {
 }
 
 impl Profile {
+    /// How the signed-in viewer stands with this profile (none: anonymous,
+    /// or its own profile), from the request's batch.
+    async fn relation(&self, ctx: &Context<'_>) -> Result<Relation> {
+        let Some(viewer) = viewer_auth(ctx).viewer()? else {
+            return Ok(Relation::default());
+        };
+        if viewer.user_id == self.0.user_id {
+            return Ok(Relation::default());
+        }
+        loaders(ctx)?.relation(viewer.user_id, self.0.user_id).await
+    }
+
     async fn follows(
         &self,
         ctx: &Context<'_>,
@@ -257,6 +306,8 @@ impl Profile {
         let state = ctx.data::<AppState>()?;
         let page = service::follow::page(state, self.0.user_id, direction, first, after.as_deref())
             .await?;
+        let ids = page.items.iter().map(|(_, p)| p.user_id).collect();
+        super::safety::preload_relations(ctx, ids).await?;
         Ok(connection(Kind::Follow, page, Profile))
     }
 }
@@ -293,26 +344,27 @@ impl Post {
         self.0.in_reply_to_id.map(|id| ID(id.to_string()))
     }
 
-    /// The post this one replies to, while it exists.
+    /// The post this one replies to, while it exists and the viewer may see it.
     async fn reply_to(&self, ctx: &Context<'_>) -> Result<Option<Post>> {
         let Some(parent) = self.0.in_reply_to_id else {
             return Ok(None);
         };
-        Ok(loaders(ctx)?.post(parent).await?.map(Post))
+        Ok(loaders(ctx)?.post(viewer_id(ctx)?, parent).await?.map(Post))
     }
 
     /// The 40 nearest posts above this one, farthest first (from the
     /// thread's root when it is at most 40 deep); the chain stops at a
-    /// deleted post.
+    /// deleted post. Those the viewer may not see are left out, the posts
+    /// above them kept.
     async fn ancestors(&self, ctx: &Context<'_>) -> Result<Vec<Post>> {
         let state = ctx.data::<AppState>()?;
-        let chain = service::thread::ancestors(state, &self.0).await?;
+        let chain = service::thread::ancestors(state, viewer_id(ctx)?, &self.0).await?;
         let authors: Vec<_> = chain.iter().map(|p| p.author.clone()).collect();
         loaders(ctx)?.prime_profiles(authors).await;
         Ok(chain.into_iter().map(|p| Post(p.post)).collect())
     }
 
-    /// Direct replies, oldest first.
+    /// Direct replies the viewer may see, oldest first.
     async fn replies(
         &self,
         ctx: &Context<'_>,
@@ -320,12 +372,16 @@ impl Post {
         after: Option<String>,
     ) -> Result<PostConnection> {
         let state = ctx.data::<AppState>()?;
-        let page = service::thread::replies(state, self.0.id, first, after.as_deref()).await?;
-        // The page read its authors, and each reply's `replyTo` is this post.
+        let viewer = viewer_id(ctx)?;
+        let page =
+            service::thread::replies(state, viewer, self.0.id, first, after.as_deref()).await?;
+        // The page read its authors, and each reply's `replyTo` is this
+        // post, which the viewer sees: every path that answers a `Post`
+        // asked `safety::visibility` first.
         let loaders = loaders(ctx)?;
         let authors: Vec<_> = page.items.iter().map(|(_, p)| p.author.clone()).collect();
         loaders.prime_profiles(authors).await;
-        loaders.prime_posts([self.0.clone()]).await;
+        loaders.prime_posts(viewer, [self.0.clone()]).await;
         preload_posts(ctx, page.items.iter().map(|(_, p)| &p.post)).await?;
         Ok(connection(Kind::Reply, page, |p| Post(p.post)))
     }
@@ -335,10 +391,11 @@ impl Post {
         self.0.reply_count
     }
 
-    /// The existing profiles @-mentioned in the body, in order of first mention.
+    /// The existing profiles @-mentioned in the body, in order of first
+    /// mention; but those that block the viewer or that it blocks.
     async fn mentions(&self, ctx: &Context<'_>) -> Result<Vec<Profile>> {
         Ok(loaders(ctx)?
-            .mentions(self.0.id)
+            .mentions(viewer_id(ctx)?, self.0.id)
             .await?
             .into_iter()
             .map(Profile)
@@ -363,7 +420,8 @@ impl Post {
         self.viewer_did(ctx, Did::Repost).await
     }
 
-    /// The profiles that like this post, newest like first.
+    /// The profiles that like this post, newest like first; but those that
+    /// block the viewer or that it blocks.
     async fn liked_by(
         &self,
         ctx: &Context<'_>,
@@ -371,8 +429,14 @@ impl Post {
         after: Option<String>,
     ) -> Result<ProfileConnection> {
         let state = ctx.data::<AppState>()?;
-        let page =
-            service::interaction::liked_by(state, self.0.id, first, after.as_deref()).await?;
+        let page = service::interaction::liked_by(
+            state,
+            viewer_id(ctx)?,
+            self.0.id,
+            first,
+            after.as_deref(),
+        )
+        .await?;
         Ok(connection(Kind::Like, page, Profile))
     }
 }
@@ -410,6 +474,9 @@ pub struct UpdateProfileInput {
     pub handle: Option<String>,
     pub display_name: Option<String>,
     pub bio: Option<String>,
+    /// Follows need the owner's approval; posts are for followers only. Turning it off approves
+    /// the pending requests.
+    pub locked: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -431,7 +498,23 @@ pub struct ProfilePayload {
 #[derive(SimpleObject, Default)]
 pub struct FollowPayload {
     pub profile: Option<Profile>,
+    /// True exactly when the follow awaits the owner's approval (a locked profile).
+    pub requested: bool,
     pub errors: Vec<UserError>,
+}
+
+impl FollowPayload {
+    pub fn answer(outcome: Result<service::follow::Followed, AppError>) -> Result<Self> {
+        super::types::answer_with(
+            outcome,
+            |f| Self {
+                profile: Some(Profile(f.profile)),
+                requested: f.requested,
+                errors: Vec::new(),
+            },
+            |p, e| p.errors = e,
+        )
+    }
 }
 
 /// `post` is set exactly when `errors` is empty.
@@ -448,6 +531,5 @@ pub struct DeletePayload {
 }
 
 payload_answer!(ProfilePayload, profile::Model, |p| profile: Some(Profile(p)));
-payload_answer!(FollowPayload, profile::Model, |p| profile: Some(Profile(p)));
 payload_answer!(PostPayload, post::Model, |p| post: Some(Post(p)));
 payload_answer!(DeletePayload, (), |()| deleted: true);

@@ -32,13 +32,15 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::event::{Batch, Event};
-use super::filter::{About, may_reach};
+use super::filter::{self, About, may_reach};
 use super::seen::Seen;
 use super::socket::SocketHandle;
 use crate::entity::{live_event, post, profile};
 use crate::error::AppError;
 use crate::service::notification::inbox::Group;
 use crate::service::page::{FeedCursor, snapshot_of};
+use crate::service::safety::audience::Audience;
+use crate::service::safety::visibility;
 use crate::service::thread::PostWithAuthor;
 use crate::state::AppState;
 
@@ -85,6 +87,14 @@ impl FeedEntry {
     /// The account whose followers get the entry: the reposter, or the author.
     pub fn via(&self) -> &profile::Model {
         self.reposted_by.as_ref().unwrap_or(&self.author)
+    }
+
+    /// What the entry is about, for the filter.
+    fn about(&self) -> About<'_> {
+        About::Feed {
+            author: &self.author,
+            reposter: self.reposted_by.as_ref().map(|r| r.user_id),
+        }
     }
 
     /// The cursor the entry has in `feed`: below it, the feed as it was at
@@ -437,6 +447,21 @@ impl Hub {
         }
     }
 
+    /// The signed-in viewers of the local subscriptions to `post`.
+    fn post_viewers(&self, post: Uuid) -> Vec<Uuid> {
+        let subs = read(&self.subscribers);
+        let mut viewers: Vec<Uuid> = subs
+            .posts
+            .get(&post)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.viewer)
+            .collect();
+        viewers.sort_unstable();
+        viewers.dedup();
+        viewers
+    }
+
     /// The viewers with a local feed subscription.
     fn feed_viewers(&self) -> Vec<Uuid> {
         read(&self.subscribers).feed.keys().copied().collect()
@@ -448,13 +473,14 @@ impl Hub {
         let mut sent = 0u64;
         let field = match ready {
             Ready::Nothing => return,
-            Ready::Feed { entry, recipients } => {
-                let about = About {
-                    actor: Some(entry.via().user_id),
-                    author: Some(&entry.author),
-                };
+            Ready::Feed {
+                entry,
+                recipients,
+                audience,
+            } => {
+                let about = entry.about();
                 let mut to = |viewer: Uuid, slots: &Vec<Slot<Arc<FeedEntry>>>| {
-                    if may_reach(Some(viewer), about) {
+                    if may_reach(Some(viewer), about, &audience) {
                         for s in slots {
                             sent += u64::from(s.send(Notice::Item(entry.clone())));
                         }
@@ -481,12 +507,11 @@ impl Hub {
             Ready::Post { post, change } => {
                 for s in subs.posts.get(&post).into_iter().flatten() {
                     let notice = match &change {
-                        Some(changed) => {
-                            let about = About {
-                                actor: None,
-                                author: Some(&changed.author),
+                        Some((changed, audience)) => {
+                            let about = About::Post {
+                                author: &changed.author,
                             };
-                            if !may_reach(s.viewer, about) {
+                            if !may_reach(s.viewer, about, audience) {
                                 continue;
                             }
                             Notice::Item(changed.clone())
@@ -509,12 +534,10 @@ impl Hub {
                 recipient,
                 group,
                 actor,
+                audience,
             } => {
-                let about = About {
-                    actor: Some(actor),
-                    author: group.post.as_ref().map(|(_, author)| author),
-                };
-                if may_reach(Some(recipient), about) {
+                let about = about_group(&group, actor);
+                if may_reach(Some(recipient), about, &audience) {
                     for s in subs.notifications.get(&recipient).into_iter().flatten() {
                         sent += u64::from(s.send(Notice::Item(group.clone())));
                     }
@@ -548,11 +571,9 @@ pub async fn post_changes(
     let found = crate::service::thread::post_with_author(state, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let about = About {
-        actor: None,
-        author: Some(&found.author),
-    };
-    if !may_reach(viewer, about) {
+    // Later changes are filtered as they come (a block made meanwhile
+    // stops them): see `filter`.
+    if !visibility::may_see(state.db(), viewer, &found.author).await? {
         return Err(AppError::NotFound);
     }
     state
@@ -564,14 +585,17 @@ pub async fn post_changes(
 /// An event made ready for delivery: its data loaded, its recipients known.
 enum Ready {
     Nothing,
+    /// `recipients`: those with a local feed subscription.
     Feed {
         entry: Arc<FeedEntry>,
         recipients: Vec<Uuid>,
+        audience: Audience,
     },
-    /// The post's new state, or `None`: it was deleted.
+    /// The post's new state (with its subscribers' audience), or `None`:
+    /// it was deleted.
     Post {
         post: Uuid,
-        change: Option<Arc<PostWithAuthor>>,
+        change: Option<(Arc<PostWithAuthor>, Audience)>,
     },
     AuthorGone {
         user: Uuid,
@@ -580,7 +604,16 @@ enum Ready {
         recipient: Uuid,
         group: Arc<Group>,
         actor: Uuid,
+        audience: Audience,
     },
+}
+
+/// What a notification group that gained `actor` is about, for the filter.
+fn about_group(group: &Group, actor: Uuid) -> About<'_> {
+    About::Notification {
+        actor,
+        author: group.post.as_ref().map(|(_, author)| author),
+    }
 }
 
 /// The dispatcher: events in the order they were claimed, each loaded
@@ -651,10 +684,17 @@ async fn prepare(state: &AppState, event: Event) -> Result<Ready, AppError> {
             feed_ready(state, entry).await?
         }
         Event::Counted { post } => match thread::post_with_author(state, post).await? {
-            Some(found) => Ready::Post {
-                post,
-                change: Some(Arc::new(found)),
-            },
+            Some(found) => {
+                let viewers = hub.post_viewers(post);
+                let about = About::Post {
+                    author: &found.author,
+                };
+                let audience = filter::audience(state, about, &viewers).await?;
+                Ready::Post {
+                    post,
+                    change: Some((Arc::new(found), audience)),
+                }
+            }
             // Deleted since: its own event ends the streams.
             None => Ready::Nothing,
         },
@@ -665,11 +705,16 @@ async fn prepare(state: &AppState, event: Event) -> Result<Ready, AppError> {
             group,
             actor,
         } => match inbox::group(state, recipient, group).await? {
-            Some(group) => Ready::Notification {
-                recipient,
-                group: Arc::new(group),
-                actor,
-            },
+            Some(group) => {
+                let about = about_group(&group, actor);
+                let audience = filter::audience(state, about, &[recipient]).await?;
+                Ready::Notification {
+                    recipient,
+                    group: Arc::new(group),
+                    actor,
+                    audience,
+                }
+            }
             None => Ready::Nothing,
         },
     })
@@ -677,7 +722,8 @@ async fn prepare(state: &AppState, event: Event) -> Result<Ready, AppError> {
 
 /// The recipients of a feed entry on this instance: the account it comes
 /// through (author or reposter) and those of its followers with a local
-/// feed subscription, read one way or the other, whichever is smaller.
+/// feed subscription, read one way or the other, whichever is smaller;
+/// and their audience.
 async fn feed_ready(state: &AppState, entry: FeedEntry) -> Result<Ready, AppError> {
     let via = entry.via();
     let local = state.live().feed_viewers();
@@ -690,9 +736,17 @@ async fn feed_ready(state: &AppState, entry: FeedEntry) -> Result<Ready, AppErro
         crate::service::follow::followers(state, via.user_id, Some(&local)).await?
     };
     recipients.push(via.user_id);
+    // Only local subscribers are asked about (all followers when they
+    // were read without `local`).
+    if followers > 0 && followers <= local.len() {
+        let local: HashSet<Uuid> = local.into_iter().collect();
+        recipients.retain(|r| local.contains(r));
+    }
+    let audience = filter::audience(state, entry.about(), &recipients).await?;
     Ok(Ready::Feed {
         entry: Arc::new(entry),
         recipients,
+        audience,
     })
 }
 
@@ -723,6 +777,7 @@ mod tests {
             recipient: viewer,
             group: group.clone(),
             actor: Uuid::now_v7(),
+            audience: Audience::default(),
         });
         assert_eq!(first.next().await.map(|g| g.id), Some(group.id));
         drop(second);
@@ -731,6 +786,7 @@ mod tests {
             recipient: viewer,
             group,
             actor: Uuid::now_v7(),
+            audience: Audience::default(),
         });
         drop(first);
         assert!(read(&hub.subscribers).notifications.is_empty());

@@ -1,6 +1,7 @@
 //! Follows: one edge per pair, added and removed idempotently, with the
 //! counts of both profiles and the followee's FOLLOW notification kept in
-//! the same transaction as the edge.
+//! the same transaction as the edge. A locked profile is asked instead (a
+//! follow request, see `safety::requests`); neither happens across a block.
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -11,8 +12,9 @@ use uuid::Uuid;
 use super::notification::{self, NotificationKind, Subject};
 use super::page::{Kind, Page, PageRequest};
 use super::problem::{Field, InputProblem, ProblemKind};
+use super::safety::guard::guard;
 use crate::auth::Viewer;
-use crate::entity::{follow, profile};
+use crate::entity::{follow, follow_request, profile};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -37,25 +39,54 @@ async fn target(state: &AppState, viewer: &Viewer, handle: &str) -> Result<Uuid,
     Ok(target.user_id)
 }
 
-/// The viewer follows `handle` (again: nothing changes). Answers the
+/// A follow's outcome: the profile as it is now, and whether the follow
+/// awaits its owner's approval (a locked profile).
+#[derive(Debug)]
+pub struct Followed {
+    pub profile: profile::Model,
+    pub requested: bool,
+}
+
+/// What a follow did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Followed,
+    /// Followed already, or asked already: nothing changed.
+    Unchanged {
+        requested: bool,
+    },
+    Requested,
+}
+
+/// The viewer follows `handle` (again: nothing changes); a locked profile
+/// gets a request instead (again: nothing changes either). Answers the
 /// followed profile as it is now.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
-pub async fn follow(
-    state: &AppState,
-    viewer: &Viewer,
-    handle: &str,
-) -> Result<profile::Model, AppError> {
+pub async fn follow(state: &AppState, viewer: &Viewer, handle: &str) -> Result<Followed, AppError> {
     let followee = target(state, viewer, handle).await?;
     let follower = viewer.user_id;
-    let added = super::tasks::to_completion_retrying(state, |state| async move {
+    let outcome = super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
-        // The counts first: that locks both profiles, in the order of their
-        // ids, before the insert's foreign-key checks take shared locks on
-        // them (on MySQL, two follows of one profile that each held a shared
-        // lock and then asked for the write lock deadlocked). A repeated
-        // follow then finds the edge and rolls the counts back.
-        adjust_counts(&txn, follower, followee, 1).await?;
+        // Both profiles first, in the order of their ids, before the
+        // insert's foreign-key checks take shared locks on them (on MySQL,
+        // two follows of one profile that each held a shared lock and then
+        // asked for the write lock deadlocked); then no block between them.
+        adjust_counts(&txn, follower, followee, 0).await?;
+        guard(&txn, follower, followee, Field::HandleArgument).await?;
+        let Some(locked) = profile::Entity::find_by_id(followee)
+            .select_only()
+            .column(profile::Column::Locked)
+            .into_tuple::<bool>()
+            .one(&txn)
+            .await?
+        else {
+            txn.rollback().await?;
+            return Err(not_found());
+        };
         let now = super::clock::now();
+        if locked && !follows(&txn, follower, followee).await? {
+            return request(&state, txn, follower, followee).await;
+        }
         let inserted = follow::ActiveModel {
             id: Set(Uuid::now_v7()),
             follower_id: Set(follower),
@@ -65,19 +96,22 @@ pub async fn follow(
         .insert(&txn)
         .await;
         let events = match inserted {
-            Ok(_) => notification::record(
-                &txn,
-                followee,
-                NotificationKind::Follow,
-                Subject::day_of(now),
-                follower,
-            )
-            .await?
-            .into_iter()
-            .collect(),
+            Ok(_) => {
+                adjust_counts(&txn, follower, followee, 1).await?;
+                notification::record(
+                    &txn,
+                    followee,
+                    NotificationKind::Follow,
+                    Subject::day_of(now),
+                    follower,
+                )
+                .await?
+                .into_iter()
+                .collect()
+            }
             Err(e) if super::db_error::is_unique_violation(&e) => {
                 txn.rollback().await?;
-                return Ok(false);
+                return Ok(Outcome::Unchanged { requested: false });
             }
             // The profile went (its account was deleted) since it was read.
             Err(e) if super::db_error::is_foreign_key_violation(&e) => {
@@ -89,15 +123,87 @@ pub async fn follow(
         let events = state.live().write(&txn, events).await?;
         txn.commit().await?;
         state.live().publish(events);
-        Ok(true)
+        Ok(Outcome::Followed)
     })
     .await?;
-    if added {
-        metrics::counter!("follows_total").increment(1);
+    match outcome {
+        Outcome::Followed => metrics::counter!("follows_total").increment(1),
+        Outcome::Requested => metrics::counter!("follow_requests_total").increment(1),
+        Outcome::Unchanged { .. } => {}
     }
-    super::profile::by_id(state, followee)
+    let profile = super::profile::by_id(state, followee)
         .await?
-        .ok_or_else(not_found)
+        .ok_or_else(not_found)?;
+    Ok(Followed {
+        profile,
+        requested: matches!(
+            outcome,
+            Outcome::Requested | Outcome::Unchanged { requested: true }
+        ),
+    })
+}
+
+/// Whether `follower` follows `followee` (within the caller's transaction).
+async fn follows(
+    conn: &impl ConnectionTrait,
+    follower: Uuid,
+    followee: Uuid,
+) -> Result<bool, AppError> {
+    Ok(follow::Entity::find()
+        .select_only()
+        .column(follow::Column::Id)
+        .filter(follow::Column::FollowerId.eq(follower))
+        .filter(follow::Column::FolloweeId.eq(followee))
+        .into_tuple::<Uuid>()
+        .one(conn)
+        .await?
+        .is_some())
+}
+
+/// The follow of a locked profile: a request (again: nothing changes) and
+/// the owner's FOLLOW_REQUEST notification, grouped per UTC day. Commits
+/// or rolls back `txn`, which holds both profiles.
+async fn request(
+    state: &AppState,
+    txn: sea_orm::DatabaseTransaction,
+    requester: Uuid,
+    target: Uuid,
+) -> Result<Outcome, AppError> {
+    let now = super::clock::now();
+    let inserted = follow_request::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        requester_id: Set(requester),
+        target_id: Set(target),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) if super::db_error::is_unique_violation(&e) => {
+            txn.rollback().await?;
+            return Ok(Outcome::Unchanged { requested: true });
+        }
+        Err(e) if super::db_error::is_foreign_key_violation(&e) => {
+            txn.rollback().await?;
+            return Err(not_found());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let events: Vec<_> = notification::record(
+        &txn,
+        target,
+        NotificationKind::FollowRequest,
+        Subject::day_of(now),
+        requester,
+    )
+    .await?
+    .into_iter()
+    .collect();
+    let events = state.live().write(&txn, events).await?;
+    txn.commit().await?;
+    state.live().publish(events);
+    Ok(Outcome::Requested)
 }
 
 /// The viewer no longer follows `handle` (if it did). Answers that profile.
@@ -119,6 +225,23 @@ pub async fn unfollow(
         if deleted.rows_affected > 0 {
             adjust_counts(&txn, follower, followee, -1).await?;
             notification::retract_follow(&txn, followee, follower).await?;
+        }
+        // A request not answered yet is withdrawn. Read, then deleted by
+        // its key: a delete that finds nothing takes a gap lock on MySQL.
+        let pending: Option<Uuid> = follow_request::Entity::find()
+            .select_only()
+            .column(follow_request::Column::Id)
+            .filter(follow_request::Column::RequesterId.eq(follower))
+            .filter(follow_request::Column::TargetId.eq(followee))
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        if let Some(pending) = pending {
+            follow_request::Entity::delete_by_id(pending)
+                .exec(&txn)
+                .await?;
+            notification::retract_kind(&txn, followee, NotificationKind::FollowRequest, follower)
+                .await?;
         }
         txn.commit().await?;
         Ok(())

@@ -2,10 +2,12 @@
 //! idempotently, with the post's count and its author's notification
 //! written in the same transaction.
 //!
-//! Every change locks the post's row first (an update of its count), then
-//! touches the like or repost: so concurrent likes of one post count
-//! exactly, a like and an unlike of one pair cannot deadlock, and a post
-//! deleted meanwhile answers NOT_FOUND with nothing written.
+//! A like or repost first passes the guard (no block between the viewer and
+//! the author; it locks both profiles). Every change then locks the post's
+//! row (an update of its count), then touches the like or repost: so
+//! concurrent likes of one post count exactly, a like and an unlike of one
+//! pair cannot deadlock, and a post deleted meanwhile answers NOT_FOUND
+//! with nothing written.
 //!
 //! An undone repost keeps its row, with `removed_at` set, for feeds being
 //! paged (see `service::feed`); a repost again revives it as a new entry.
@@ -21,6 +23,7 @@ use uuid::Uuid;
 use super::notification::{self, NotificationKind, Subject};
 use super::page::{Kind, Page, PageRequest};
 use super::problem::{Field, InputProblem, ProblemKind};
+use super::safety::visibility;
 use crate::auth::Viewer;
 use crate::entity::{post, post_like, profile, repost};
 use crate::error::AppError;
@@ -83,12 +86,41 @@ pub async fn apply(
 ) -> Result<post::Model, AppError> {
     let post = Uuid::parse_str(post).map_err(|_| not_found())?;
     let user = viewer.user_id;
+    // The author first, with a plain read (a post's author never changes),
+    // outside the transaction: the guard locks the profiles before the
+    // post's row (the locking protocol).
+    let author: Uuid = post::Entity::find_by_id(post)
+        .select_only()
+        .column(post::Column::AuthorId)
+        .into_tuple()
+        .one(state.db())
+        .await?
+        .ok_or_else(not_found)?;
     let (post, changed) = super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
+        // Taking back is never refused; adding is, across a block (the
+        // guard locks both profiles, before the post's row), or of a post
+        // the viewer may not see or (a repost) not share.
+        let adding = matches!(change, Change::Like | Change::Repost);
+        if adding
+            && let Err(e) =
+                super::safety::guard::guard(&txn, user, author, Field::PostIdArgument).await
+        {
+            txn.rollback().await?;
+            return Err(e);
+        }
+        // A post deleted since its author was read: NOT_FOUND.
         let Some(locked) = lock(&txn, post, change.count()).await? else {
             txn.rollback().await?;
             return Err(not_found());
         };
+        // Read once the post is locked: on MySQL the first plain read fixes
+        // the transaction's snapshot, and the notification's group must be
+        // read as the like before this one left it.
+        if adding && let Err(e) = may_add(&txn, user, author, change).await {
+            txn.rollback().await?;
+            return Err(e);
+        }
         let delta = match change {
             Change::Like => add_like(&txn, post, user).await?,
             Change::Unlike => remove_like(&txn, post, user).await?,
@@ -130,6 +162,38 @@ pub async fn apply(
         metrics::counter!("interactions_total", "change" => change.name()).increment(1);
     }
     Ok(post)
+}
+
+/// Whether `user` may like (or repost) a post of `author`, past the guard:
+/// only a post it may see (else NOT_FOUND), and a locked author's post is
+/// reposted by its author alone (NOT_ALLOWED). The guard's share lock on
+/// the author's profile keeps `locked` as read until the commit.
+async fn may_add(
+    txn: &DatabaseTransaction,
+    user: Uuid,
+    author: Uuid,
+    change: Change,
+) -> Result<(), AppError> {
+    if user == author {
+        return Ok(());
+    }
+    let author = profile::Entity::find_by_id(author)
+        .one(txn)
+        .await?
+        .ok_or_else(not_found)?;
+    if !author.locked {
+        return Ok(());
+    }
+    if !super::safety::visibility::may_see(txn, Some(user), &author).await? {
+        return Err(not_found());
+    }
+    if change == Change::Repost {
+        return Err(AppError::input(InputProblem::new(
+            ProblemKind::NotAllowed,
+            Some(Field::PostIdArgument),
+        )));
+    }
+    Ok(())
 }
 
 /// Locks the post's row (an update of `count` by nothing) and reads it;
@@ -326,10 +390,12 @@ pub async fn reposted_among(
         .await?)
 }
 
-/// A page of the profiles that like `post`, newest like first (two
-/// statements whatever the page size).
+/// A page of the profiles that like `post`, newest like first, but those
+/// that block `viewer` or that it blocks, left out before the `LIMIT` so
+/// the page stays full (two statements whatever the page size).
 pub async fn liked_by(
     state: &AppState,
+    viewer: Option<Uuid>,
     post: Uuid,
     first: Option<i32>,
     after: Option<&str>,
@@ -339,7 +405,11 @@ pub async fn liked_by(
         .select_only()
         .column(post_like::Column::Id)
         .column(post_like::Column::UserId)
-        .filter(post_like::Column::PostId.eq(post));
+        .filter(post_like::Column::PostId.eq(post))
+        .filter(visibility::may_list(
+            viewer.map(Expr::val),
+            Expr::col((post_like::Entity, post_like::Column::UserId)),
+        ));
     if let Some(after) = req.after {
         query = query.filter(post_like::Column::Id.lt(after));
     }

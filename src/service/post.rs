@@ -1,5 +1,6 @@
-//! Posts: written and deleted by their author, read by anyone (the feed
-//! that gathers them is `service::feed`).
+//! Posts: written and deleted by their author, read by those who may see
+//! them (`safety::visibility`; the feed that gathers them is
+//! `service::feed`).
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -10,6 +11,8 @@ use uuid::Uuid;
 
 use super::page::{Kind, Page, PageRequest};
 use super::problem::{Field, InputProblem, ProblemKind};
+use super::safety::guard::{Mode, guard_with};
+use super::safety::visibility;
 use crate::auth::Viewer;
 use crate::domain::mention;
 use crate::domain::text::{self, POST_BODY};
@@ -47,11 +50,33 @@ pub async fn create(
     };
     let mentioned = mention::mentioned_handles(&body);
     let author = viewer.user_id;
+    // The parent's author, with a plain read outside the transaction (it
+    // never changes): the guard locks the profiles before the parent's row.
+    let parent = match parent {
+        Some(id) => Some((id, parent_author(state, id).await?)),
+        None => None,
+    };
     let post = super::tasks::to_completion_retrying(state, |state| {
         let (body, mentioned) = (body.clone(), mentioned.clone());
         async move {
             let txn = state.db().begin().await?;
-            // The parent's count first: its row stays locked until commit.
+            if let Some((_, parent_author)) = parent {
+                // The profiles first (the guard; the author's row
+                // exclusively: its post count changes below).
+                let guarded = guard_with(
+                    &txn,
+                    (author, Mode::Exclusive),
+                    parent_author,
+                    Field::ReplyTo,
+                )
+                .await;
+                if let Err(e) = guarded {
+                    txn.rollback().await?;
+                    return Err(e);
+                }
+            }
+            // Then the parent's count: its row stays locked until commit.
+            let parent = parent.map(|(id, _)| id);
             let parent_author = match parent {
                 Some(parent) => Some(
                     super::thread::add_reply(&txn, parent)
@@ -60,6 +85,12 @@ pub async fn create(
                 ),
                 None => None,
             };
+            if let Some(parent_author) = parent_author
+                && let Err(e) = may_see_parent(&txn, author, parent_author).await
+            {
+                txn.rollback().await?;
+                return Err(e);
+            }
             let post = post::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 author_id: Set(author),
@@ -100,6 +131,39 @@ pub async fn create(
     Ok(post)
 }
 
+/// The author of the post `parent`; NOT_FOUND on `replyTo` when there is none.
+async fn parent_author(state: &AppState, parent: Uuid) -> Result<Uuid, AppError> {
+    post::Entity::find_by_id(parent)
+        .select_only()
+        .column(post::Column::AuthorId)
+        .into_tuple()
+        .one(state.db())
+        .await?
+        .ok_or_else(|| AppError::input(no_such_parent()))
+}
+
+/// Whether `author` may see the post it replies to, past the guard (else
+/// NOT_FOUND): read once the parent is locked, as a like does.
+async fn may_see_parent(
+    txn: &sea_orm::DatabaseTransaction,
+    author: Uuid,
+    parent_author: Uuid,
+) -> Result<(), AppError> {
+    if author == parent_author {
+        return Ok(());
+    }
+    let parent_author = profile::Entity::find_by_id(parent_author)
+        .one(txn)
+        .await?
+        .ok_or_else(|| AppError::input(no_such_parent()))?;
+    if parent_author.locked
+        && !super::safety::visibility::may_see(txn, Some(author), &parent_author).await?
+    {
+        return Err(AppError::input(no_such_parent()));
+    }
+    Ok(())
+}
+
 /// `replyTo` names no post: malformed, unknown or deleted.
 fn no_such_parent() -> InputProblem {
     InputProblem::new(ProblemKind::NotFound, Some(Field::ReplyTo))
@@ -115,6 +179,9 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
     let author = viewer.user_id;
     let deleted = super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
+        // The author's profile before the post's row (the locking
+        // protocol: a like or reply has locked the profiles first).
+        super::profile::add_to_count(&txn, author, profile::Column::PostCount, 0).await?;
         // A write first, holding the post's row: a like, repost or reply
         // of it now waits, then finds it gone.
         post::Entity::update_many()
@@ -154,35 +221,67 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
     }
 }
 
-/// The posts with these ids that exist (one statement, in no order).
-pub async fn by_ids(state: &AppState, ids: &[Uuid]) -> Result<Vec<post::Model>, AppError> {
+/// The posts with these ids that exist and `viewer` (none: anonymous) may
+/// see (one statement, in no order): a reply's `replyTo`.
+pub async fn visible_by_ids(
+    state: &AppState,
+    viewer: Option<Uuid>,
+    ids: &[Uuid],
+) -> Result<Vec<post::Model>, AppError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     Ok(post::Entity::find()
         .filter(post::Column::Id.is_in(ids.iter().copied()))
+        .filter(visible_to(viewer))
         .all(state.db())
         .await?)
 }
 
-/// The post with this id; a malformed id names none.
-pub async fn by_id(state: &AppState, id: &str) -> Result<Option<post::Model>, AppError> {
+/// The post with this id, if `viewer` (none: anonymous) may see it (one
+/// statement); a malformed id names none.
+pub async fn by_id(
+    state: &AppState,
+    viewer: Option<Uuid>,
+    id: &str,
+) -> Result<Option<post::Model>, AppError> {
     let Ok(id) = Uuid::parse_str(id) else {
         return Ok(None);
     };
-    Ok(post::Entity::find_by_id(id).one(state.db()).await?)
+    Ok(post::Entity::find_by_id(id)
+        .filter(visible_to(viewer))
+        .one(state.db())
+        .await?)
 }
 
-/// A page of one author's posts, newest first (one statement).
+/// A page of one author's posts, newest first (one statement); none when
+/// `viewer` may not see them, the condition in the statement.
 pub async fn by_author(
     state: &AppState,
+    viewer: Option<Uuid>,
     author: Uuid,
     first: Option<i32>,
     after: Option<&str>,
 ) -> Result<Page<post::Model>, AppError> {
     let req = PageRequest::parse(Kind::Post, first, after)?;
-    let query = post::Entity::find().filter(post::Column::AuthorId.eq(author));
+    let query = post::Entity::find()
+        .filter(post::Column::AuthorId.eq(author))
+        .filter(visibility::may_see_posts(
+            viewer.map(Expr::val),
+            Expr::val(author),
+            None,
+        ));
     run(state, paged(query, req), req).await
+}
+
+/// The rule for a statement reading `post` alone: its author's posts are
+/// for `viewer`.
+fn visible_to(viewer: Option<Uuid>) -> sea_orm::Condition {
+    visibility::may_see_posts(
+        viewer.map(Expr::val),
+        Expr::col((post::Entity, post::Column::AuthorId)),
+        None,
+    )
 }
 
 /// `query` limited to one page: below the cursor, newest first, one row

@@ -129,6 +129,8 @@ pub struct ProfileChange<'a> {
     pub handle: Option<&'a str>,
     pub display_name: Option<&'a str>,
     pub bio: Option<&'a str>,
+    /// Follows need approval; turning it off approves the pending requests.
+    pub locked: Option<bool>,
 }
 
 /// Applies the viewer's changes: every problem is reported, nothing is
@@ -184,15 +186,52 @@ pub async fn update(
     if let Some(v) = bio {
         row.bio = Set(v);
     }
-    row.updated_at = Set(super::clock::now());
-    // One statement: nothing to run to completion. The counts are not in
-    // the update (only changed columns are written), so a follow racing
-    // with this keeps its count.
-    match row.update(state.db()).await {
-        Ok(p) => Ok(p),
-        Err(e) if super::db_error::is_unique_violation(&e) => Err(AppError::input(handle_taken())),
-        Err(e) => Err(e.into()),
+    if let Some(locked) = change.locked {
+        row.locked = Set(locked);
     }
+    row.updated_at = Set(super::clock::now());
+    if change.locked.is_none() {
+        // One statement: nothing to run to completion. The counts are not
+        // in the update (only changed columns are written), so a follow
+        // racing with this keeps its count.
+        return match row.update(state.db()).await {
+            Ok(p) => Ok(p),
+            Err(e) if super::db_error::is_unique_violation(&e) => {
+                Err(AppError::input(handle_taken()))
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
+    let user = viewer.user_id;
+    super::tasks::to_completion_retrying(state, |state| {
+        let row = row.clone();
+        async move {
+            use sea_orm::TransactionTrait;
+            // The requesters' rows with the owner's, before the flag
+            // changes: unlocking makes them follows. Read before the
+            // transaction (on SQLite a read before the first write would
+            // make that write fail if another commits meanwhile); the
+            // requests are read again under the locks.
+            let pending = super::safety::requests::requesters(state.db(), user).await?;
+            let txn = state.db().begin().await?;
+            super::safety::requests::lock_many(&txn, user, &pending).await?;
+            let updated = match row.update(&txn).await {
+                Ok(p) => p,
+                Err(e) if super::db_error::is_unique_violation(&e) => {
+                    txn.rollback().await?;
+                    return Err(AppError::input(handle_taken()));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !updated.locked {
+                super::safety::requests::approve_all(&txn, user).await?;
+            }
+            txn.commit().await?;
+            // The counts as approving left them.
+            by_id(&state, user).await?.ok_or(AppError::Unauthenticated)
+        }
+    })
+    .await
 }
 
 /// Adds `delta` to a count column of one profile, within the caller's
@@ -252,6 +291,7 @@ pub async fn delete_in(conn: &impl ConnectionTrait, user: Uuid) -> Result<(), Ap
     // Its likes, reposts, replies and mentions, and its notifications.
     super::thread::forget_account(conn, user).await?;
     // Children first, not left to foreign keys: the same on every backend.
+    super::safety::block::forget_account(conn, user).await?;
     follow::Entity::delete_many()
         .filter(
             sea_orm::Condition::any()

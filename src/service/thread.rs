@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::notification::{self, NotificationKind, Subject};
 use super::page::{Kind, Page, PageRequest};
+use super::safety::visibility;
 use crate::domain::Handle;
 use crate::entity::{mention, post, post_like, profile, repost};
 use crate::error::AppError;
@@ -317,10 +318,12 @@ pub(super) async fn forget_account(
 
 // ----------------------------------------------------------------- reads
 
-/// A page of `parent`'s direct replies, oldest first, each with its
-/// author (one statement).
+/// A page of `parent`'s direct replies that `viewer` (none: anonymous)
+/// may see, oldest first, each with its author (one statement: the others
+/// are left out before the `LIMIT`, so the page stays full).
 pub async fn replies(
     state: &AppState,
+    viewer: Option<Uuid>,
     parent: Uuid,
     first: Option<i32>,
     after: Option<&str>,
@@ -329,7 +332,9 @@ pub async fn replies(
     let mut select = with_author();
     select.from(post::Entity);
     join_author(&mut select);
-    select.and_where(Expr::col((post::Entity, post::Column::InReplyToId)).eq(parent));
+    select
+        .and_where(Expr::col((post::Entity, post::Column::InReplyToId)).eq(parent))
+        .cond_where(author_seen_by(viewer));
     if let Some(after) = req.after {
         select.and_where(Expr::col((post::Entity, post::Column::Id)).gt(after));
     }
@@ -359,11 +364,15 @@ pub async fn post_with_author(
 
 /// The [`MAX_ANCESTORS`] nearest posts above `post`, farthest first, each
 /// with its author: from the thread's root when the thread is no deeper.
-/// The chain stops at a deleted post. One statement, a recursive common
-/// table walking up from the parent with a depth counter; none for a post
-/// that replies to nothing.
+/// The chain stops at a deleted post. Those `viewer` (none: anonymous) may
+/// not see are left out of the answer, but the walk goes on through them
+/// (they still count among the 40), so the visible posts above a hidden
+/// one keep their place. One statement, a recursive common table walking
+/// up from the parent with a depth counter; none for a post that replies
+/// to nothing.
 pub async fn ancestors(
     state: &AppState,
+    viewer: Option<Uuid>,
     post: &post::Model,
 ) -> Result<Vec<PostWithAuthor>, AppError> {
     let Some(parent) = post.in_reply_to_id else {
@@ -402,7 +411,9 @@ pub async fn ancestors(
         Expr::col((post::Entity, post::Column::Id)).equals((chain.clone(), id)),
     );
     join_author(&mut select);
-    select.order_by((chain, hops), Order::Desc);
+    select
+        .cond_where(author_seen_by(viewer))
+        .order_by((chain, hops), Order::Desc);
     let query = select.with(WithClause::new().recursive(true).cte(walk).to_owned());
     let rows = state.db().query_all(&query).await?;
     Ok(rows
@@ -411,10 +422,12 @@ pub async fn ancestors(
         .collect::<Result<Vec<_>, _>>()?)
 }
 
-/// The profiles each of these posts mentions, in order of first mention
-/// (one statement); every post asked has an entry.
+/// The profiles each of these posts mentions, in order of first mention,
+/// but those that block `viewer` or that it blocks (one statement); every
+/// post asked has an entry.
 pub async fn mentions_of(
     state: &AppState,
+    viewer: Option<Uuid>,
     posts: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<profile::Model>>, AppError> {
     let mut found: HashMap<Uuid, Vec<profile::Model>> =
@@ -439,6 +452,10 @@ pub async fn mentions_of(
         .and_where(
             Expr::col((mention::Entity, mention::Column::PostId)).is_in(posts.iter().copied()),
         )
+        .cond_where(visibility::may_list(
+            viewer.map(Expr::val),
+            Expr::col((mention::Entity, mention::Column::ProfileId)),
+        ))
         .order_by((mention::Entity, mention::Column::PostId), Order::Asc)
         .order_by((mention::Entity, mention::Column::Position), Order::Asc)
         .to_owned();
@@ -448,6 +465,16 @@ pub async fn mentions_of(
         found.entry(post).or_default().push(profile);
     }
     Ok(found)
+}
+
+/// The rule for a statement of [`with_author`]: the post's author (joined
+/// by [`join_author`]) lets `viewer` see its posts.
+fn author_seen_by(viewer: Option<Uuid>) -> sea_orm::Condition {
+    visibility::may_see_posts(
+        viewer.map(Expr::val),
+        Expr::col((post::Entity, post::Column::AuthorId)),
+        Some(Expr::col((profile::Entity, profile::Column::Locked))),
+    )
 }
 
 /// A select of `post`'s columns and its author's (named with [`AUTHOR`]);

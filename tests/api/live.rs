@@ -11,18 +11,18 @@ use sns_api::live::Listening;
 use crate::common::*;
 use crate::ws::{Frame, Socket};
 
-const FEED_ADDED: &str = "subscription { feedAdded { cursor repostedBy { handle viewerFollows } \
+pub(crate) const FEED_ADDED: &str = "subscription { feedAdded { cursor repostedBy { handle viewerFollows } \
     node { id body author { handle viewerFollows } } } }";
-const NOTIFICATION_CHANGED: &str = "subscription { notificationChanged { id kind actorCount read \
+pub(crate) const NOTIFICATION_CHANGED: &str = "subscription { notificationChanged { id kind actorCount read \
     actors(first: 5) { handle } post { id } } }";
-const POST_CHANGED: &str = "subscription($id: ID!) { postChanged(id: $id) { id likeCount \
+pub(crate) const POST_CHANGED: &str = "subscription($id: ID!) { postChanged(id: $id) { id likeCount \
     repostCount replyCount viewerHasLiked viewerHasReposted author { handle } } }";
 const FEED: &str = "query($after: String) { feed(first: 20, after: $after) { edges { cursor \
     repostedBy { handle } node { body } } } }";
 
 /// Waits until `app` holds at least `want` subscriptions of each field:
 /// events written before a subscription is in place do not reach it.
-async fn until_listening(app: &TestApp, want: Listening) {
+pub(crate) async fn until_listening(app: &TestApp, want: Listening) {
     poll_until("the subscriptions to be in place", || async {
         let now = app.state.live().listening();
         if now.feed >= want.feed
@@ -37,7 +37,7 @@ async fn until_listening(app: &TestApp, want: Listening) {
     .await;
 }
 
-fn feeds(n: usize) -> Listening {
+pub(crate) fn feeds(n: usize) -> Listening {
     Listening {
         feed: n,
         ..Listening::default()
@@ -46,7 +46,7 @@ fn feeds(n: usize) -> Listening {
 
 impl TestApp {
     /// `token` runs `mutation(postId:)`, which must be accepted.
-    async fn on_post(&self, token: &str, mutation: &str, post: &str) {
+    pub(crate) async fn on_post(&self, token: &str, mutation: &str, post: &str) {
         let body = self
             .gql(
                 &format!("mutation($p: ID!) {{ {mutation}(postId: $p) {{ errors {{ code }} }} }}"),
@@ -57,7 +57,7 @@ impl TestApp {
         assert_eq!(body["data"][mutation]["errors"], json!([]), "{body}");
     }
 
-    async fn reply_posted(&self, token: &str, parent: &str, text: &str) -> String {
+    pub(crate) async fn reply_posted(&self, token: &str, parent: &str, text: &str) -> String {
         let body = self
             .gql(
                 "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } errors { code } } }",
@@ -102,7 +102,7 @@ impl TestApp {
 }
 
 /// The body, the author and the reposter of a `feedAdded` edge.
-fn entry(edge: &Value) -> (&str, &str, Option<&str>) {
+pub(crate) fn entry(edge: &Value) -> (&str, &str, Option<&str>) {
     (
         edge["node"]["body"].as_str().expect("a body"),
         edge["node"]["author"]["handle"]
@@ -118,7 +118,7 @@ fn owned(e: (&str, Option<&str>)) -> (String, Option<String>) {
 
 /// The code of the refusal of subscription `id`: the protocol's `error`
 /// message (never a `next` carrying errors).
-async fn refusal(socket: &mut Socket, id: &str) -> String {
+pub(crate) async fn refusal(socket: &mut Socket, id: &str) -> String {
     let Frame::Message(m) = socket.next().await else {
         panic!("the socket closed");
     };

@@ -34,7 +34,7 @@ fn entry(body: &str, by: Option<&str>) -> (String, Option<String>) {
 
 impl TestApp {
     /// The account id behind a token.
-    async fn id_of_token(&self, token: &str) -> Uuid {
+    pub(crate) async fn id_of_token(&self, token: &str) -> Uuid {
         let me = self.gql("{ me { id } }", json!({}), Some(token)).await;
         Uuid::parse_str(me["data"]["me"]["id"].as_str().expect("me")).expect("a uuid")
     }
@@ -384,29 +384,48 @@ async fn paging_shows_no_post_twice_and_skips_none_while_others_repost() {
 /// The rule, on the rows: every feed statement, at every page size and
 /// from every cursor, answers the model's page (the window statement a
 /// page or a short answer of the model's entries, in order), with undone
-/// reposts and reposts made after the snapshot among the rows.
+/// reposts and reposts made after the snapshot among the rows, and with
+/// the viewer's blocks, mutes and locked authors: a muted followee's posts
+/// and reposts are not in it, nor a repost of a post whose author the
+/// viewer may not see or mutes, and an entry not shown hides none.
 #[tokio::test]
 async fn each_feed_statement_answers_the_models_page() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
-    let handles = ["viewer", "amy", "ben", "cat", "stranger"];
+    // dan: followed and muted; eve blocks the viewer; fay: locked, not
+    // followed; gus: locked, followed; the viewer blocks hal.
+    let handles = [
+        "viewer", "amy", "ben", "cat", "stranger", "dan", "eve", "fay", "gus", "hal",
+    ];
     let t = app.signed_up_all(&handles).await;
-    for h in ["amy", "ben", "cat"] {
+    for h in ["amy", "ben", "cat", "dan", "gus"] {
         app.follow(&t[0], h).await;
     }
     let mut ids = Vec::new();
     for token in &t {
         ids.push(app.id_of_token(token).await);
     }
-    let authors: BTreeSet<Uuid> = ids[..4].iter().copied().collect();
     let mut posts: Vec<(Uuid, Uuid)> = Vec::new(); // (id, author)
-    for i in 0..30 {
-        let k = (i * 7 + i / 4) % 5;
+    for i in 0..40 {
+        let k = (i * 7 + i / 4) % handles.len();
         let id = app.posted(&t[k], &format!("p{i:02}")).await;
         posts.push((Uuid::parse_str(&id).unwrap(), ids[k]));
     }
-    // Reposts: (post, reposter); every fifth made after the snapshot, and
-    // some undone before it or at it.
+    app.mute_row(ids[0], ids[5]).await;
+    app.block_row(ids[6], ids[0]).await;
+    app.lock_row(ids[7], true).await;
+    app.lock_row(ids[8], true).await;
+    app.block_row(ids[0], ids[9]).await;
+    // Whose entries the feed holds, and whose posts the viewer may see
+    // and does not mute.
+    let authors: BTreeSet<Uuid> = [0, 1, 2, 3, 8].map(|k| ids[k]).into();
+    let seen_authors: BTreeSet<Uuid> = [0, 1, 2, 3, 4, 8].map(|k| ids[k]).into();
+    let author_of: BTreeMap<Uuid, Uuid> = posts.iter().copied().collect();
+    // Reposts: (post, reposter), in the order of their ids; every fifth
+    // made after the snapshot, and some undone before it or at it. Posts
+    // by author: stranger 2 13 24 31, amy 3 14 25 36, ben 10 21 32 39, dan
+    // 9 20 27 38, eve 5 16 23 34, fay 1 12 19 30, gus 8 15 26 37, hal 4 11
+    // 22 33, the viewer's 0 7 18 29.
     let plan = [
         (2, 1),
         (2, 2),
@@ -416,9 +435,31 @@ async fn each_feed_statement_answers_the_models_page() {
         (14, 1),
         (14, 3),
         (20, 2),
-        (21, 0),
+        (38, 0),
         (25, 4),
         (27, 3),
+        (8, 1),
+        (1, 3),
+        (4, 3),
+        (12, 8),
+        (24, 5),
+        (26, 0),
+        (13, 2),
+        (37, 2),
+        (31, 5),
+        (13, 5),
+        (30, 0),
+        (24, 1),
+        (1, 2),
+        (4, 0),
+        (33, 3),
+        (36, 5),
+        (36, 1),
+        (37, 5),
+        (22, 0),
+        (33, 2),
+        (38, 1),
+        (22, 3),
     ];
     let early: Vec<Uuid> = plan.iter().map(|_| Uuid::now_v7()).collect();
     let snapshot = snapshot_of(uuid_ms(Uuid::now_v7()));
@@ -456,10 +497,14 @@ async fn each_feed_statement_answers_the_models_page() {
     // hides its post's older entries when it is at or before the snapshot
     // and live, or undone since the snapshot and at or above the cursor
     // (it was on an earlier page).
+    // A repost is an entry of the feed when its reposter is one of the
+    // authors and the viewer sees its post's author.
+    let a_repost_entry =
+        |post: &Uuid, who: &Uuid| authors.contains(who) && seen_authors.contains(&author_of[post]);
     let model_below = |cursor: Uuid| -> Vec<(Uuid, Uuid, Option<Uuid>)> {
         let hides = |r: &(Uuid, Uuid, Uuid, Option<DateTime<Utc>>)| {
             r.0 <= snapshot
-                && authors.contains(&r.2)
+                && a_repost_entry(&r.1, &r.2)
                 && r.3.is_none_or(|t| t >= removed_since && r.0 >= cursor)
         };
         let mut entries: BTreeMap<Uuid, (Uuid, Option<Uuid>)> = BTreeMap::new();
@@ -469,7 +514,7 @@ async fn each_feed_statement_answers_the_models_page() {
             }
         }
         for (id, post, who, removed) in &reposts {
-            if removed.is_none() && authors.contains(who) && *id < snapshot && *id < cursor {
+            if removed.is_none() && a_repost_entry(post, who) && *id < snapshot && *id < cursor {
                 entries.insert(*id, (*post, Some(*who)));
             }
         }
@@ -486,6 +531,19 @@ async fn each_feed_statement_answers_the_models_page() {
     };
     let model = model_below(snapshot);
     assert!(model.iter().any(|e| e.2.is_some()), "reposts in the model");
+    // The cases the rows are there for: a locked followee's post reposted,
+    // and an older repost that a muted followee's newer one does not hide.
+    assert!(
+        model
+            .iter()
+            .any(|e| e.2 == Some(ids[1]) && e.1 == posts[8].0)
+    );
+    assert!(
+        model
+            .iter()
+            .any(|e| e.2 == Some(ids[2]) && e.1 == posts[13].0)
+    );
+    assert!(model.contains(&(posts[36].0, posts[36].0, None)));
 
     let backend = app.db.get_database_backend();
     for first in [1, 2, 3, 5, 8, 40] {
@@ -542,7 +600,7 @@ async fn each_feed_statement_answers_the_models_page() {
             }
         }
         for (id, post, who, removed) in &reposts {
-            if removed.is_none() && authors.contains(who) {
+            if removed.is_none() && a_repost_entry(post, who) {
                 all.insert(*id, *post);
             }
         }

@@ -35,9 +35,9 @@ use crate::graphql::codes::{PARSE_FAILED, VALIDATION_FAILED, refused};
 /// The fields that answer a Relay connection, whatever type they are
 /// selected on (the measure sees no types): `Profile.posts`,
 /// `Profile.followers`, `Profile.following`, `Query.feed`, `Post.likedBy`,
-/// `Post.replies` and `Query.notifications`. A test checks the list against
-/// the schema.
-pub(super) const CONNECTIONS: [&str; 7] = [
+/// `Post.replies`, `Query.notifications` and `Query.followRequests`. A test
+/// checks the list against the schema.
+pub(super) const CONNECTIONS: [&str; 8] = [
     "posts",
     "followers",
     "following",
@@ -45,6 +45,7 @@ pub(super) const CONNECTIONS: [&str; 7] = [
     "likedBy",
     "replies",
     "notifications",
+    "followRequests",
 ];
 
 /// List fields that count their selection as many times as they answer

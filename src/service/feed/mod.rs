@@ -19,6 +19,14 @@
 //! stored to the second); an undone repost's row goes after
 //! [`UNDONE_REPOST_KEPT`], and a paging that outlives it forgets it.
 //!
+//! Blocks, mutes and locked authors are conditions of the statements, not
+//! a filter after them, so a page stays full: a muted followee is not
+//! among the authors ([`followees`]), and a repost shows only when the
+//! viewer may see its post's author and does not mute it
+//! ([`repost_shown`], with `safety::visibility`'s rule). Taking a muted
+//! followee's or a hidden post's entries away keeps the rule above: what
+//! is not shown hides only entries of its own post, not shown either.
+//!
 //! The statements are built with sea-query, which expresses all they use
 //! (common tables with column lists, derived tables, correlated scalar
 //! subqueries, `UNION`) and writes each backend's dialect: its quoting,
@@ -44,6 +52,7 @@ use uuid::Uuid;
 
 use self::bind::{Bindings, Param, Template};
 use super::page::{FeedCursor, FeedRequest, Page, PageRequest};
+use super::safety::visibility;
 use crate::auth::Viewer;
 use crate::entity::{follow, post, profile, repost};
 use crate::error::AppError;
@@ -329,7 +338,9 @@ impl Source {
             select.and_where(on(table));
         }
         if self == Self::Reposts {
-            select.and_where(Expr::col((self.alias(), repost::Column::RemovedAt)).is_null());
+            select
+                .and_where(Expr::col((self.alias(), repost::Column::RemovedAt)).is_null())
+                .and_where(repost_shown(self.post()));
         }
         select
             .and_where(unhidden(self.post(), self.key(), hide))
@@ -675,13 +686,51 @@ fn by_author(backend: DbBackend) -> SelectStatement {
         .take()
 }
 
-/// The ids of the profiles the viewer follows.
+/// The ids of the profiles the viewer follows and does not mute: a muted
+/// followee's posts and reposts leave the feed, and so its reposts hide no
+/// other entry either ([`unhidden`] asks the same authors).
 fn followees() -> SelectStatement {
+    let followee = || Expr::col((follow::Entity, follow::Column::FolloweeId));
     Query::select()
-        .column(follow::Column::FolloweeId)
+        .expr(followee())
         .from(follow::Entity)
-        .and_where(Expr::col(follow::Column::FollowerId).eq(Param::Viewer))
+        .and_where(Expr::col((follow::Entity, follow::Column::FollowerId)).eq(Param::Viewer))
+        .and_where(visibility::mutes(Param::Viewer.into(), followee()).not())
         .take()
+}
+
+/// Whether a repost of `post` may be shown to the viewer: the viewer may
+/// see the post's author (`visibility`'s rule: no block either way, and a
+/// locked author only for its followers) and does not mute it. A one-row
+/// seek of the post's key, then the pair indexes.
+///
+/// Only reposts need it. A post's own entry is the viewer's or a
+/// followee's, and the viewer may always see those: a block ends the
+/// follows both ways and no follow is made across one (`block` deletes
+/// them, `safety::guard` refuses a follow, both under the profiles'
+/// locks), and a locked followee's posts are for its followers, the
+/// viewer among them. A muted followee is not among the authors at all.
+///
+/// The condition depends on the post alone, so an entry it takes away
+/// takes every entry of that post away: a hidden repost may still hide
+/// its post's older entries in [`unhidden`], which has nothing left to
+/// hide then, and needs no such condition of its own.
+fn repost_shown(post: Expr) -> Expr {
+    const VIS_POST: &str = "vis_post";
+    let author = || Expr::col((VIS_POST, post::Column::AuthorId));
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from_as(post::Entity, VIS_POST)
+            .and_where(Expr::col((VIS_POST, post::Column::Id)).eq(post))
+            .cond_where(visibility::may_see_posts(
+                Some(Param::Viewer.into()),
+                author(),
+                None,
+            ))
+            .and_where(visibility::mutes(Param::Viewer.into(), author()).not())
+            .take(),
+    )
 }
 
 /// `authors(author_id)`: the profiles the viewer follows, and the viewer.

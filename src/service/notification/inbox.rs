@@ -11,6 +11,12 @@
 //! function (`ROW_NUMBER() OVER (PARTITION BY group_id …)`) would number
 //! every event of every group of the page.
 //!
+//! What the recipient may not see is left out in the statements, so a
+//! page stays full: a group about a post whose author's posts it may not
+//! see (`safety::visibility`: a reply or mention by a locked author it does
+//! not follow, or across a block), from the page and the unread count
+//! alike; an actor blocked either way, from the actors.
+//!
 //! Time comes from the ids: a group's `createdAt` is the unix millisecond
 //! its `top_id` (a UUIDv7) carries, and the seen marker is stored as the
 //! largest UUIDv7 of its millisecond, so "read" (`top_id <= until_id`) is a
@@ -20,7 +26,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Alias, Expr, ExprTrait, Func, IntoIden, JoinType, Order, Query, SelectStatement,
+    Alias, Cond, Expr, ExprTrait, Func, IntoIden, JoinType, Order, Query, SelectStatement,
     SubQueryStatement, UnionType,
 };
 use sea_orm::{
@@ -37,6 +43,7 @@ use crate::entity::{
 };
 use crate::error::AppError;
 use crate::service::page::{Kind, Page, PageRequest};
+use crate::service::safety::visibility;
 use crate::state::AppState;
 
 /// The most actors a notification shows (`actors(first:)`).
@@ -153,10 +160,45 @@ fn read_group(row: &sea_orm::QueryResult) -> Result<Group, AppError> {
     })
 }
 
-/// The groups of a page, each with the seen marker, its post and the
-/// post's author.
+/// The alias of a group's post's author, joined by [`join_post`].
+fn author() -> sea_orm::sea_query::DynIden {
+    Alias::new("author").into_iden()
+}
+
+/// Joins each group's post, and that post's author as [`author`], to a
+/// select from `notification_group`.
+fn join_post(q: &mut SelectStatement) {
+    q.join(
+        JoinType::LeftJoin,
+        post::Entity,
+        Expr::col((post::Entity, post::Column::Id)).equals((group::Entity, group::Column::PostId)),
+    )
+    .join_as(
+        JoinType::LeftJoin,
+        profile::Entity,
+        author(),
+        Expr::col((author(), profile::Column::UserId))
+            .equals((post::Entity, post::Column::AuthorId)),
+    );
+}
+
+/// The groups `recipient` is shown (of a select with [`join_post`]): those
+/// about no post, and those about a post whose author lets it see its
+/// posts (LIKE, REPOST: its own; REPLY, MENTION: the actor's).
+fn shown_to(recipient: Uuid) -> Cond {
+    Cond::any()
+        .add(Expr::col((post::Entity, post::Column::Id)).is_null())
+        .add(visibility::may_see_posts(
+            Some(Expr::val(recipient)),
+            Expr::col((post::Entity, post::Column::AuthorId)),
+            Some(Expr::col((author(), profile::Column::Locked))),
+        ))
+}
+
+/// The groups of a page that `viewer` is shown, each with the seen
+/// marker, its post and the post's author.
 fn groups_statement(viewer: Uuid, req: PageRequest, kinds: Kinds<'_>) -> SelectStatement {
-    let author = Alias::new("author").into_iden();
+    let author = author();
     let mut q = Query::select();
     q.columns(group::Column::iter().map(|c| (group::Entity, c)))
         .expr_as(Expr::col((seen::Entity, seen::Column::UntilId)), SEEN_UNTIL);
@@ -172,27 +214,15 @@ fn groups_statement(viewer: Uuid, req: PageRequest, kinds: Kinds<'_>) -> SelectS
             format!("{AUTHOR}{}", c.as_str()),
         );
     }
-    q.from(group::Entity)
-        .join(
-            JoinType::LeftJoin,
-            seen::Entity,
-            Expr::col((seen::Entity, seen::Column::UserId))
-                .equals((group::Entity, group::Column::RecipientId)),
-        )
-        .join(
-            JoinType::LeftJoin,
-            post::Entity,
-            Expr::col((post::Entity, post::Column::Id))
-                .equals((group::Entity, group::Column::PostId)),
-        )
-        .join_as(
-            JoinType::LeftJoin,
-            profile::Entity,
-            author.clone(),
-            Expr::col((author, profile::Column::UserId))
-                .equals((post::Entity, post::Column::AuthorId)),
-        )
-        .and_where(Expr::col((group::Entity, group::Column::RecipientId)).eq(viewer))
+    q.from(group::Entity).join(
+        JoinType::LeftJoin,
+        seen::Entity,
+        Expr::col((seen::Entity, seen::Column::UserId))
+            .equals((group::Entity, group::Column::RecipientId)),
+    );
+    join_post(&mut q);
+    q.and_where(Expr::col((group::Entity, group::Column::RecipientId)).eq(viewer))
+        .cond_where(shown_to(viewer))
         .and_where(
             Expr::col((group::Entity, group::Column::TopId)).lt(req.after.unwrap_or(Uuid::max())),
         );
@@ -218,7 +248,8 @@ pub fn actors_wanted(first: Option<i32>) -> Result<u64, AppError> {
 }
 
 /// The `n` newest actors of each of `groups`, newest first, with whether
-/// `viewer` follows each: one statement for all the groups.
+/// `viewer` follows each, leaving out those that block it or that it
+/// blocks (before each group's `LIMIT`): one statement for all the groups.
 pub async fn actors(
     state: &AppState,
     viewer: Uuid,
@@ -271,6 +302,10 @@ fn actors_statement(viewer: Uuid, groups: &[Uuid], n: u64) -> Option<SelectState
             ])
             .from(event::Entity)
             .and_where(Expr::col(event::Column::GroupId).eq(group))
+            .cond_where(visibility::may_list(
+                Some(Expr::val(viewer)),
+                Expr::col((event::Entity, event::Column::ActorId)),
+            ))
             .order_by(event::Column::Id, Order::Desc)
             .limit(n)
             .take();
@@ -321,8 +356,8 @@ fn actors_statement(viewer: Uuid, groups: &[Uuid], n: u64) -> Option<SelectState
     )
 }
 
-/// How many of `user`'s groups are unread: exact up to [`UNREAD_CAP`],
-/// then that. One statement.
+/// How many of the groups `user` is shown are unread: exact up to
+/// [`UNREAD_CAP`], then that. One statement.
 pub async fn unread_count(state: &AppState, user: Uuid) -> Result<i32, AppError> {
     unread_count_on(state.db(), state.backend(), user).await
 }
@@ -337,16 +372,21 @@ async fn unread_count_on(
         .from(seen::Entity)
         .and_where(Expr::col(seen::Column::UserId).eq(user))
         .take();
-    let unread = Query::select()
-        .column(group::Column::Id)
-        .from(group::Entity)
-        .and_where(Expr::col(group::Column::RecipientId).eq(user))
-        .and_where(Expr::col(group::Column::TopId).gt(Func::coalesce([
-            Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(marker))),
-            Expr::value(Uuid::nil()),
-        ])))
-        .limit(UNREAD_CAP)
-        .take();
+    let mut unread = Query::select();
+    unread
+        .column((group::Entity, group::Column::Id))
+        .from(group::Entity);
+    join_post(&mut unread);
+    unread
+        .and_where(Expr::col((group::Entity, group::Column::RecipientId)).eq(user))
+        .and_where(
+            Expr::col((group::Entity, group::Column::TopId)).gt(Func::coalesce([
+                Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(marker))),
+                Expr::value(Uuid::nil()),
+            ])),
+        )
+        .cond_where(shown_to(user))
+        .limit(UNREAD_CAP);
     let count = Query::select()
         .expr_as(Expr::col(sea_orm::sea_query::Asterisk).count(), "n")
         .from_subquery(unread, Alias::new("unread"))

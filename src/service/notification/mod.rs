@@ -114,7 +114,7 @@ pub async fn record(
     subject: Subject,
     actor: Uuid,
 ) -> Result<Option<Event>, AppError> {
-    if recipient == actor {
+    if recipient == actor || silenced(conn, recipient, actor).await? {
         return Ok(None);
     }
     let event_id = Uuid::now_v7();
@@ -175,6 +175,34 @@ pub async fn record(
     }))
 }
 
+/// Whether `recipient` hears nothing of `actor`: one of the two blocks the
+/// other (a mention across a block notifies nobody), or the recipient
+/// mutes the actor (the muted cannot tell). One statement: a seek of the
+/// recipient's profile with the rule's conditions (`safety::visibility`).
+async fn silenced(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    actor: Uuid,
+) -> Result<bool, AppError> {
+    use crate::entity::profile;
+    use crate::service::safety::visibility::{blocked_between, mutes};
+    use sea_orm::sea_query::Cond;
+    let (r, a) = (|| Expr::val(recipient), || Expr::val(actor));
+    Ok(profile::Entity::find()
+        .select_only()
+        .column(profile::Column::UserId)
+        .filter(profile::Column::UserId.eq(recipient))
+        .filter(
+            Cond::any()
+                .add(blocked_between(r(), a()))
+                .add(mutes(r(), a())),
+        )
+        .into_tuple::<Uuid>()
+        .one(conn)
+        .await?
+        .is_some())
+}
+
 /// Takes `actor` out of the group of `kind` about `subject` of
 /// `recipient` (an unlike, an unrepost); a group left empty goes.
 pub async fn retract(
@@ -197,26 +225,83 @@ pub async fn retract_follow(
     recipient: Uuid,
     actor: Uuid,
 ) -> Result<(), AppError> {
+    retract_kind(conn, recipient, NotificationKind::Follow, actor).await
+}
+
+/// Takes `actor` out of `recipient`'s groups of `kind`, whatever their
+/// subject (a follow request withdrawn, approved or rejected: its day's
+/// FOLLOW_REQUEST group).
+pub(crate) async fn retract_kind(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    kind: NotificationKind,
+    actor: Uuid,
+) -> Result<(), AppError> {
+    retract_where(conn, recipient, Some(kind), actor).await
+}
+
+/// Takes `actor` out of every group of `recipient` (a block: nothing one
+/// did stays in the other's inbox); counts stay exact, empty groups go.
+pub(crate) async fn retract_actor(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    actor: Uuid,
+) -> Result<(), AppError> {
+    retract_where(conn, recipient, None, actor).await
+}
+
+async fn retract_where(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    kind: Option<NotificationKind>,
+    actor: Uuid,
+) -> Result<(), AppError> {
+    let mut inbox = Query::select();
+    inbox
+        .column(group::Column::Id)
+        .from(group::Entity)
+        .and_where(group::Column::RecipientId.eq(recipient));
+    if let Some(kind) = kind {
+        inbox.and_where(group::Column::Kind.eq(kind.as_str()));
+    }
     let groups: Vec<Uuid> = event::Entity::find()
         .select_only()
         .column(event::Column::GroupId)
         .filter(event::Column::ActorId.eq(actor))
-        .filter(
-            event::Column::GroupId.in_subquery(
-                Query::select()
-                    .column(group::Column::Id)
-                    .from(group::Entity)
-                    .and_where(group::Column::RecipientId.eq(recipient))
-                    .and_where(group::Column::Kind.eq(NotificationKind::Follow.as_str()))
-                    .to_owned(),
-            ),
-        )
+        .filter(event::Column::GroupId.in_subquery(inbox.to_owned()))
         .into_tuple()
         .all(conn)
         .await?;
     for group in groups {
         take_out(conn, group, actor).await?;
     }
+    Ok(())
+}
+
+/// Removes `recipient`'s groups of `kind` whole (unlocking a profile
+/// approves every request: its FOLLOW_REQUEST groups go at once).
+pub(crate) async fn forget_kind(
+    conn: &impl ConnectionTrait,
+    recipient: Uuid,
+    kind: NotificationKind,
+) -> Result<(), AppError> {
+    let groups = || {
+        Query::select()
+            .column(group::Column::Id)
+            .from(group::Entity)
+            .and_where(group::Column::RecipientId.eq(recipient))
+            .and_where(group::Column::Kind.eq(kind.as_str()))
+            .to_owned()
+    };
+    event::Entity::delete_many()
+        .filter(event::Column::GroupId.in_subquery(groups()))
+        .exec(conn)
+        .await?;
+    group::Entity::delete_many()
+        .filter(group::Column::RecipientId.eq(recipient))
+        .filter(group::Column::Kind.eq(kind.as_str()))
+        .exec(conn)
+        .await?;
     Ok(())
 }
 
@@ -307,13 +392,26 @@ async fn take_out(conn: &impl ConnectionTrait, group: Uuid, actor: Uuid) -> Resu
     let Some(event) = event_of(conn, group, actor).await? else {
         return Ok(());
     };
-    delete_event(conn, event).await?;
+    // Gone meanwhile (read in an older snapshot, on MySQL): its taking out
+    // counted already.
+    if event::Entity::delete_by_id(event)
+        .exec(conn)
+        .await?
+        .rows_affected
+        == 0
+    {
+        return Ok(());
+    }
+    // A locking read: the group's newest event as committed now, not as
+    // the transaction's snapshot saw it (on MySQL a block reads the inbox
+    // in a snapshot taken before it locked the posts).
     let newest: Option<Uuid> = event::Entity::find()
         .select_only()
         .column(event::Column::Id)
         .filter(event::Column::GroupId.eq(group))
         .order_by_desc(event::Column::Id)
         .limit(1)
+        .lock_shared()
         .into_tuple()
         .one(conn)
         .await?;

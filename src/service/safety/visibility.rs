@@ -11,6 +11,8 @@
 //!
 //! - [`may_see_posts`] is the rule as a condition a statement adds to its
 //!   `WHERE`, so that a page is filtered before its `LIMIT` and stays full.
+//! - [`may_list`] is the lesser rule for profiles in lists: a block
+//!   either way leaves them out.
 //! - [`sees`] is the rule for an author already read, with the viewer's
 //!   [`Relation`] to it ([`relations`] reads those for many at once).
 //!
@@ -106,6 +108,17 @@ pub fn may_see_posts(viewer: Option<Expr>, author: Expr, author_locked: Option<E
                 .add(author.clone().eq(viewer.clone()))
                 .add(follows(viewer, author)),
         )
+}
+
+/// `viewer` (none: anonymous) may see `profile` listed among others (a
+/// post's `mentions`, its `likedBy`, a notification's actors): unless one
+/// of the two blocks the other. Profiles are public otherwise, locked ones
+/// too; only what they write is guarded ([`may_see_posts`]).
+pub fn may_list(viewer: Option<Expr>, profile: Expr) -> Cond {
+    match viewer {
+        None => Cond::all(),
+        Some(viewer) => Cond::all().add(blocked_between(viewer, profile).not()),
+    }
 }
 
 /// How the viewer stands with another account.
