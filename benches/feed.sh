@@ -63,12 +63,13 @@ trap cleanup EXIT
 
 # The seeder (`seed`, `explain`: benches/feed.rs), run as itself: `cargo
 # bench` would also rebuild the server with the dev-dependencies' features.
-SEEDER=$(cargo bench -q --profile release-lto --bench feed --no-run --message-format=json \
+# (SEEDER names one built before.)
+SEEDER=${SEEDER:-$(cargo bench -q --profile release-lto --bench feed --no-run --message-format=json \
   | python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "feed" and m.get("executable"):
-        print(m["executable"])')
+        print(m["executable"])')}
 feed_rs() { "$SEEDER" --bench "$@"; }
 if [ -z "${BINS:-}" ]; then
   cargo build -q --profile release-lto

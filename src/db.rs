@@ -51,7 +51,15 @@ pub async fn connect(config: &Database) -> Result<DatabaseConnection, DbErr> {
                     .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string())
             });
         }
-        Backend::Postgres | Backend::MySql => {
+        Backend::Postgres => {
+            // No JIT: the feed's statements carry many cheap subplans whose
+            // summed estimate passes `jit_above_cost`, and compiling them
+            // cost 40-650 ms a page for 1-8 ms of work (docs/benchmarks.md,
+            // "Feed"). Nothing this server runs is long enough to gain.
+            options.map_sqlx_postgres_opts(|o| o.options([("jit", "off")]));
+            options.test_before_acquire_if_idle_for(Duration::from_secs(30));
+        }
+        Backend::MySql => {
             // Not a round trip per checkout either: ping only connections
             // idle long enough for a server, proxy or firewall to have dropped
             // them. A hot connection that broke fails its statement
