@@ -98,13 +98,10 @@ pub async fn apply(
         .ok_or_else(not_found)?;
     let (post, changed) = super::tasks::to_completion_retrying(state, |state| async move {
         let txn = state.db().begin().await?;
-        // Taking back is never refused; adding is, across a block (the
-        // guard locks both profiles, before the post's row), or of a post
-        // the viewer may not see or (a repost) not share.
-        let adding = matches!(change, Change::Like | Change::Repost);
-        if adding
-            && let Err(e) =
-                super::safety::guard::guard(&txn, user, author, Field::PostIdArgument).await
+        // Refused across a block (the guard locks both profiles, before
+        // the post's row), and for a post the viewer may not see, or (a
+        // repost) not share: taking back too, as the contract says.
+        if let Err(e) = super::safety::guard::guard(&txn, user, author, Field::PostIdArgument).await
         {
             txn.rollback().await?;
             return Err(e);
@@ -117,7 +114,7 @@ pub async fn apply(
         // Read once the post is locked: on MySQL the first plain read fixes
         // the transaction's snapshot, and the notification's group must be
         // read as the like before this one left it.
-        if adding && let Err(e) = may_add(&txn, user, author, change).await {
+        if let Err(e) = may_touch(&txn, user, author, change).await {
             txn.rollback().await?;
             return Err(e);
         }
@@ -164,11 +161,12 @@ pub async fn apply(
     Ok(post)
 }
 
-/// Whether `user` may like (or repost) a post of `author`, past the guard:
-/// only a post it may see (else NOT_FOUND), and a locked author's post is
-/// reposted by its author alone (NOT_ALLOWED). The guard's share lock on
-/// the author's profile keeps `locked` as read until the commit.
-async fn may_add(
+/// Whether `user` may apply `change` to a post of `author`, past the
+/// guard: only to a post it may see (else NOT_FOUND), and a locked
+/// author's post is reposted by its author alone (NOT_ALLOWED). The
+/// guard's share lock on the author's profile keeps `locked` as read
+/// until the commit.
+async fn may_touch(
     txn: &DatabaseTransaction,
     user: Uuid,
     author: Uuid,
