@@ -17,12 +17,18 @@ use crate::service::{self, deletion, disable};
 
 /// Runs one `users` subcommand; prints what it did.
 pub async fn run(config: &Config, action: UsersAction) -> anyhow::Result<()> {
-    config.validate()?;
-    let db = crate::db::connect(&config.database).await?;
-    crate::db::migrate(&db).await?;
+    let db = open(config).await?;
     let result = act(&db, action).await;
     db.close().await.ok();
     result
+}
+
+/// The service's database, checked and migrated, for an operator command.
+async fn open(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    config.validate()?;
+    let db = crate::db::connect(&config.database).await?;
+    crate::db::migrate(&db).await?;
+    Ok(db)
 }
 
 async fn act(db: &DatabaseConnection, action: UsersAction) -> anyhow::Result<()> {

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{DatabaseConnection, EntityTrait};
+
+use super::err;
 use uuid::Uuid;
 
 use crate::config::{Config, ReportsAction};
@@ -13,9 +15,7 @@ use crate::service::safety::report::{self as reports, Listing, Resolved};
 
 /// Runs one `reports` subcommand; prints what it found or did.
 pub async fn run(config: &Config, action: ReportsAction) -> anyhow::Result<()> {
-    config.validate()?;
-    let db = crate::db::connect(&config.database).await?;
-    crate::db::migrate(&db).await?;
+    let db = super::open(config).await?;
     let result = act(&db, action).await;
     db.close().await.ok();
     result
@@ -145,8 +145,4 @@ fn named(handles: &HashMap<Uuid, String>, id: Uuid) -> String {
     handles
         .get(&id)
         .map_or_else(|| "(deleted account)".to_owned(), |h| format!("@{h}"))
-}
-
-fn err(e: crate::error::AppError) -> anyhow::Error {
-    anyhow::anyhow!("{}", e.detail())
 }

@@ -43,6 +43,17 @@ impl Loader<Uuid> for ProfileLoader {
     }
 }
 
+/// The keys of a (viewer, other) loader by viewer (the viewer is `None`
+/// when anonymous). One viewer per request, but grouped anyway, so that a
+/// loader never answers for a viewer it was not asked about.
+fn by_viewer<V: Copy + Eq + std::hash::Hash>(keys: &[(V, Uuid)]) -> HashMap<V, Vec<Uuid>> {
+    let mut grouped: HashMap<V, Vec<Uuid>> = HashMap::new();
+    for (viewer, other) in keys {
+        grouped.entry(*viewer).or_default().push(*other);
+    }
+    grouped
+}
+
 /// Whether the viewer follows a profile: keyed by (viewer, profile); every
 /// key asked gets an answer (so that `false` is cached too).
 pub struct FollowsLoader(AppState);
@@ -55,14 +66,8 @@ impl Loader<(Uuid, Uuid)> for FollowsLoader {
         &self,
         keys: &[(Uuid, Uuid)],
     ) -> Result<HashMap<(Uuid, Uuid), Self::Value>, Self::Error> {
-        // One viewer per request; grouped anyway, so the loader never
-        // answers for a viewer it was not asked about.
-        let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (viewer, followee) in keys {
-            by_viewer.entry(*viewer).or_default().push(*followee);
-        }
         let mut found: HashMap<(Uuid, Uuid), bool> = keys.iter().map(|k| (*k, false)).collect();
-        for (viewer, followees) in by_viewer {
+        for (viewer, followees) in by_viewer(keys) {
             for followee in service::follow::followed_among(&self.0, viewer, &followees)
                 .await
                 .map_err(Arc::new)?
@@ -87,12 +92,8 @@ impl Loader<(Uuid, Uuid)> for RelationLoader {
         &self,
         keys: &[(Uuid, Uuid)],
     ) -> Result<HashMap<(Uuid, Uuid), Self::Value>, Self::Error> {
-        let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (viewer, other) in keys {
-            by_viewer.entry(*viewer).or_default().push(*other);
-        }
         let mut found = HashMap::with_capacity(keys.len());
-        for (viewer, others) in by_viewer {
+        for (viewer, others) in by_viewer(keys) {
             let relations = service::safety::visibility::relations(self.0.db(), viewer, &others)
                 .await
                 .map_err(Arc::new)?;
@@ -122,12 +123,8 @@ impl Loader<(Uuid, Uuid)> for DidLoader {
         &self,
         keys: &[(Uuid, Uuid)],
     ) -> Result<HashMap<(Uuid, Uuid), Self::Value>, Self::Error> {
-        let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (viewer, post) in keys {
-            by_viewer.entry(*viewer).or_default().push(*post);
-        }
         let mut found: HashMap<(Uuid, Uuid), bool> = keys.iter().map(|k| (*k, false)).collect();
-        for (viewer, posts) in by_viewer {
+        for (viewer, posts) in by_viewer(keys) {
             let done = match self.1 {
                 Did::Like => service::interaction::liked_among(&self.0, viewer, &posts).await,
                 Did::Repost => service::interaction::reposted_among(&self.0, viewer, &posts).await,
@@ -144,16 +141,6 @@ impl Loader<(Uuid, Uuid)> for DidLoader {
 /// A viewer (none: anonymous) and a post: the key of what that viewer
 /// may be shown of the post.
 type Seen = (Option<Uuid>, Uuid);
-
-/// The keys of a batch, by viewer (one per request; grouped anyway, so a
-/// loader never answers for a viewer it was not asked about).
-fn by_viewer(keys: &[Seen]) -> HashMap<Option<Uuid>, Vec<Uuid>> {
-    let mut grouped: HashMap<Option<Uuid>, Vec<Uuid>> = HashMap::new();
-    for (viewer, post) in keys {
-        grouped.entry(*viewer).or_default().push(*post);
-    }
-    grouped
-}
 
 /// Posts by (viewer, id) that exist and the viewer may see (a reply's
 /// `replyTo`).
