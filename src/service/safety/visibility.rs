@@ -92,16 +92,24 @@ fn locked(author: Expr) -> Expr {
 /// The rule as a condition: `viewer` (none: anonymous) may see the posts
 /// of `author`. `author_locked` is the author's `locked` column when the
 /// statement joins the author's profile already (else it is looked up).
+///
+/// Written so that it holds when `author` is null (a left join that found
+/// no post: nothing hides it), and as separate `NOT EXISTS` terms, which
+/// PostgreSQL turns into anti-joins estimated from the tables' statistics:
+/// `NOT (EXISTS … OR EXISTS …)` stays a subplan it guesses passes half the
+/// rows, and on an inbox of 9,000 groups that guess made it hash them all
+/// and sort (9 ms a page) instead of walking its index (0.5 ms).
 pub fn may_see_posts(viewer: Option<Expr>, author: Expr, author_locked: Option<Expr>) -> Cond {
     let unlocked = match author_locked {
-        Some(column) => Cond::all().add(column.eq(false)),
+        Some(column) => Cond::all().add(column.is_not(true)),
         None => Cond::all().add(locked(author.clone()).not()),
     };
     let Some(viewer) = viewer else {
         return unlocked;
     };
     Cond::all()
-        .add(blocked_between(viewer.clone(), author.clone()).not())
+        .add(blocks(viewer.clone(), author.clone()).not())
+        .add(blocks(author.clone(), viewer.clone()).not())
         .add(
             Cond::any()
                 .add(unlocked)
