@@ -52,7 +52,7 @@ pub async fn guard_with(
     field: Field,
 ) -> Result<(), AppError> {
     lock_in_order(conn, &[(actor, mode), (other, Mode::Shared)]).await?;
-    if actor != other && blocked_between(conn, actor, other).await? {
+    if actor != other && block_stands(conn, actor, other).await? {
         return Err(AppError::input(InputProblem::new(
             ProblemKind::Blocked,
             Some(field),
@@ -114,11 +114,7 @@ fn in_order(rows: &[(Uuid, Mode)], backend: DbBackend) -> Vec<(Uuid, Mode)> {
 
 /// One of `a` and `b` blocks the other: a locking read (it sees the block
 /// committed while this transaction waited for the profiles).
-pub async fn blocked_between(
-    conn: &impl ConnectionTrait,
-    a: Uuid,
-    b: Uuid,
-) -> Result<bool, AppError> {
+async fn block_stands(conn: &impl ConnectionTrait, a: Uuid, b: Uuid) -> Result<bool, AppError> {
     Ok(block_read(a, b)
         .into_tuple::<Uuid>()
         .one(conn)
