@@ -195,6 +195,8 @@ async fn seed(url: &str, secret: &str, sizes: Sizes) -> anyhow::Result<Vec<Strin
             expires_at: Set(now + chrono::Duration::days(30)),
             revoked_at: Set(None),
             user_agent: Set(Some("benches/live".to_owned())),
+            aal: Set(1),
+            amr: Set("pwd".to_owned()),
         }))
         .exec(&db)
         .await?;
@@ -214,7 +216,7 @@ async fn seed(url: &str, secret: &str, sizes: Sizes) -> anyhow::Result<Vec<Strin
         .iter()
         .zip(&sessions)
         .map(|(u, s)| {
-            keys.issue(*u, *s, true, Utc::now())
+            keys.issue(*u, *s, true, sns_api::auth::Assurance::Password, Utc::now())
                 .map(|t| secrecy::ExposeSecret::expose_secret(&t.token).to_owned())
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -57,13 +57,28 @@ fn tokens(c: &mut Criterion) {
     );
     let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
     let token = keys
-        .issue(user, session, false, Utc::now())
+        .issue(
+            user,
+            session,
+            false,
+            sns_api::auth::Assurance::Password,
+            Utc::now(),
+        )
         .unwrap()
         .token
         .expose_secret()
         .to_owned();
     c.bench_function("access token sign", |b| {
-        b.iter(|| keys.issue(user, session, false, Utc::now()).unwrap())
+        b.iter(|| {
+            keys.issue(
+                user,
+                session,
+                false,
+                sns_api::auth::Assurance::Password,
+                Utc::now(),
+            )
+            .unwrap()
+        })
     });
     c.bench_function("access token verify", |b| {
         b.iter(|| keys.verify(black_box(&token)).unwrap())

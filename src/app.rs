@@ -17,7 +17,6 @@ use tokio::net::TcpListener;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshKeys;
-use crate::auth::revocation::RevocationCache;
 use crate::config::{Backend, Config};
 use crate::graphql::build_schema;
 use crate::state::{AppState, Policy};
@@ -54,14 +53,16 @@ impl App {
         };
         // A mail directory that cannot be made refuses to start.
         let mail = crate::mail::outbox::Worker::new(&config.mail).map_err(anyhow::Error::msg)?;
+        let factors = crate::service::mfa::Factors::new(&config.mfa, totp_key(&config, &db).await?)
+            .map_err(anyhow::Error::msg)?;
         let state = AppState::new(
             db,
             jwt,
             refresh_keys,
             hasher,
-            RevocationCache::new(),
             policy,
             config.mail.clone(),
+            factors,
         );
         let revoked = crate::service::session::load_revocations(&state)
             .await
@@ -246,7 +247,45 @@ fn jwt_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
             );
             Ok(random_secret().into_bytes())
         }
-        Backend::Sqlite(Some(db_path)) => secret_beside(db_path),
+        Backend::Sqlite(Some(db_path)) => secret_beside(db_path, ".jwt-secret", "JWT_SECRET"),
+    }
+}
+
+/// The key TOTP secrets are sealed with: `TOTP_ENCRYPTION_KEY`, or for
+/// SQLite one generated once and kept beside the database. PostgreSQL and
+/// MySQL without one start only while no account has TOTP (every instance
+/// must open the same secrets), and then nobody can enroll.
+async fn totp_key(
+    config: &Config,
+    db: &sea_orm::DatabaseConnection,
+) -> anyhow::Result<Option<crate::service::mfa::secret::SecretKey>> {
+    use crate::service::mfa::secret::SecretKey;
+    use sea_orm::{EntityTrait as _, PaginatorTrait as _};
+    if let Some(key) = &config.mfa.totp_encryption_key {
+        return Ok(Some(SecretKey::derive(key.expose_secret().as_bytes())));
+    }
+    match config.database.url.backend() {
+        Backend::Postgres | Backend::MySql => {
+            let enrolled = crate::entity::totp::Entity::find()
+                .count(db)
+                .await
+                .context("reading whether any account has TOTP")?;
+            anyhow::ensure!(
+                enrolled == 0,
+                "TOTP_ENCRYPTION_KEY is required: {enrolled} account(s) have TOTP secrets sealed with it \
+                 (at least 32 bytes; the same on every instance)"
+            );
+            tracing::warn!(
+                "no TOTP_ENCRYPTION_KEY: TOTP enrollment is off until it is set (at least 32 bytes)"
+            );
+            Ok(None)
+        }
+        Backend::Sqlite(None) => Ok(Some(SecretKey::derive(random_secret().as_bytes()))),
+        Backend::Sqlite(Some(db_path)) => Ok(Some(SecretKey::derive(&secret_beside(
+            db_path,
+            ".totp-key",
+            "TOTP_ENCRYPTION_KEY",
+        )?))),
     }
 }
 
@@ -256,20 +295,22 @@ fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn key_file_for(db_path: &Path) -> PathBuf {
+fn key_file_for(db_path: &Path, suffix: &str) -> PathBuf {
     let mut name = db_path.as_os_str().to_owned();
-    name.push(".jwt-secret");
+    name.push(suffix);
     PathBuf::from(name)
 }
 
-fn secret_beside(db_path: &Path) -> anyhow::Result<Vec<u8>> {
-    let path = key_file_for(db_path);
+/// The key kept in the file `<db_path><suffix>`, generated at the first start
+/// (a warning names `variable`, which production sets instead).
+fn secret_beside(db_path: &Path, suffix: &str, variable: &str) -> anyhow::Result<Vec<u8>> {
+    let path = key_file_for(db_path, suffix);
     match std::fs::read_to_string(&path) {
         Ok(contents) => {
             let secret = contents.trim();
             anyhow::ensure!(
                 secret.len() >= 32,
-                "the JWT key file {} holds fewer than 32 bytes; delete it to generate a new one",
+                "the key file {} holds fewer than 32 bytes; delete it to generate a new one",
                 path.display()
             );
             Ok(secret.as_bytes().to_vec())
@@ -277,16 +318,14 @@ fn secret_beside(db_path: &Path) -> anyhow::Result<Vec<u8>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let secret = random_secret();
             write_private(&path, &secret)
-                .with_context(|| format!("cannot write the JWT key file {}", path.display()))?;
+                .with_context(|| format!("cannot write the key file {}", path.display()))?;
             tracing::warn!(
                 path = %path.display(),
-                "no JWT_SECRET set: generated a signing key and kept it beside the database; set JWT_SECRET in production"
+                "no {variable} set: generated a key and kept it beside the database; set {variable} in production"
             );
             Ok(secret.into_bytes())
         }
-        Err(e) => {
-            Err(e).with_context(|| format!("cannot read the JWT key file {}", path.display()))
-        }
+        Err(e) => Err(e).with_context(|| format!("cannot read the key file {}", path.display())),
     }
 }
 
@@ -312,17 +351,17 @@ mod tests {
     fn the_generated_key_is_kept_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("sns.db");
-        let first = secret_beside(&db).unwrap();
+        let first = secret_beside(&db, ".jwt-secret", "JWT_SECRET").unwrap();
         assert!(first.len() >= 32);
         assert_eq!(
-            secret_beside(&db).unwrap(),
+            secret_beside(&db, ".jwt-secret", "JWT_SECRET").unwrap(),
             first,
             "the same key after a restart"
         );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(key_file_for(&db))
+            let mode = std::fs::metadata(key_file_for(&db, ".jwt-secret"))
                 .unwrap()
                 .permissions()
                 .mode();

@@ -57,6 +57,8 @@ struct Inner {
     live: crate::live::Hub,
     /// This instance's subscription sockets.
     sockets: crate::live::Sockets,
+    /// Second factors: the TOTP key, the WebAuthn relying party.
+    factors: crate::service::mfa::Factors,
 }
 
 impl AppState {
@@ -65,9 +67,9 @@ impl AppState {
         jwt: JwtKeys,
         refresh: RefreshKeys,
         hasher: PasswordHasher,
-        revocations: RevocationCache,
         policy: Policy,
         mail: crate::config::Mail,
+        factors: crate::service::mfa::Factors,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -76,7 +78,7 @@ impl AppState {
                 jwt,
                 refresh,
                 hasher,
-                revocations,
+                revocations: RevocationCache::new(),
                 profiles: moka::sync::Cache::builder()
                     .max_capacity(PROFILE_CAPACITY)
                     .time_to_live(PROFILE_TTL)
@@ -88,6 +90,7 @@ impl AppState {
                 tasks: tokio_util::task::TaskTracker::new(),
                 live: crate::live::Hub::new(),
                 sockets: crate::live::Sockets::new(),
+                factors,
             }),
         }
     }
@@ -114,6 +117,11 @@ impl AppState {
 
     pub fn revocations(&self) -> &RevocationCache {
         &self.inner.revocations
+    }
+
+    /// Second factors: the TOTP key, the WebAuthn relying party.
+    pub fn factors(&self) -> &crate::service::mfa::Factors {
+        &self.inner.factors
     }
 
     /// The `me` cache: profiles by user id.

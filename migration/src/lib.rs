@@ -19,6 +19,7 @@ mod m20261203_000020_index_user_updated_at;
 mod m20261205_000030_create_interactions;
 mod m20261206_000040_create_live_event;
 mod m20261207_000050_create_safety;
+mod m20261208_000060_create_mfa;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000030_create_interactions::Migration),
             Box::new(m20261206_000040_create_live_event::Migration),
             Box::new(m20261207_000050_create_safety::Migration),
+            Box::new(m20261208_000060_create_mfa::Migration),
         ]
     }
 }

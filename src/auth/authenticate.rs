@@ -24,15 +24,16 @@ pub fn authenticate(state: &AppState, token: &str) -> Result<Viewer, AuthError> 
 /// As [`authenticate`], with the token's `exp` (seconds since the epoch):
 /// a subscription socket closes then.
 pub fn authenticate_with_expiry(state: &AppState, token: &str) -> Result<(Viewer, i64), AuthError> {
-    let (user_id, session_id, exp) = state
+    let v = state
         .verified_tokens()
         .verify_with_expiry(state.jwt(), token)?;
-    if state.revocations().is_revoked(&session_id) {
+    if state.revocations().is_revoked(&v.sid) {
         return Err(AuthError::Revoked);
     }
     let viewer = Viewer {
-        user_id,
-        session_id,
+        user_id: v.sub,
+        session_id: v.sid,
+        aal: v.aal,
     };
-    Ok((viewer, exp))
+    Ok((viewer, v.exp))
 }

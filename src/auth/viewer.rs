@@ -20,6 +20,9 @@ use crate::state::AppState;
 pub struct Viewer {
     pub user_id: Uuid,
     pub session_id: Uuid,
+    /// The assurance level of the token presented (its `aal` claim): a
+    /// session stepped up since then still presents this token at its level.
+    pub aal: crate::auth::Aal,
 }
 
 /// What the `Authorization` header of a request established.

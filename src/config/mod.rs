@@ -5,6 +5,7 @@
 mod database;
 mod documents;
 mod mail;
+mod mfa;
 mod rate_limits;
 mod sockets;
 mod tokens;
@@ -20,6 +21,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 pub use database::{Backend, Database, DatabaseUrl};
 pub use documents::Documents;
 pub use mail::Mail;
+pub use mfa::Mfa;
 pub use rate_limits::{RateLimit, RateLimits};
 pub use sockets::Sockets;
 pub use tokens::{Sessions, Tokens};
@@ -218,6 +220,9 @@ pub struct Config {
 
     #[command(flatten, next_help_heading = "Subscriptions")]
     pub sockets: Sockets,
+
+    #[command(flatten, next_help_heading = "Second factors")]
+    pub mfa: Mfa,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -308,6 +313,15 @@ impl Config {
                 "JWT_SECRET is {} bytes long; it must be at least 32 bytes (256 bits). \
                  Generate one with `openssl rand -base64 48`.",
                 secret.expose_secret().len()
+            )));
+        }
+        if let Some(key) = &self.mfa.totp_encryption_key
+            && key.expose_secret().len() < 32
+        {
+            return Err(ConfigError(format!(
+                "TOTP_ENCRYPTION_KEY is {} bytes long; it must be at least 32 bytes. \
+                 Generate one with `openssl rand -base64 48`.",
+                key.expose_secret().len()
             )));
         }
         if tokens.public_keys.is_some() && tokens.private_key.is_none() {
@@ -486,6 +500,10 @@ mod tests {
             ("jwt-public-keys", "JWT_PUBLIC_KEYS"),
             ("jwt-issuer", "JWT_ISSUER"),
             ("jwt-audience", "JWT_AUDIENCE"),
+            ("totp-encryption-key", "TOTP_ENCRYPTION_KEY"),
+            ("mfa-issuer", "MFA_ISSUER"),
+            ("webauthn-rp-id", "WEBAUTHN_RP_ID"),
+            ("webauthn-origin", "WEBAUTHN_ORIGIN"),
             ("access-token-ttl", "ACCESS_TOKEN_TTL"),
             ("refresh-token-ttl", "REFRESH_TOKEN_TTL"),
             ("session-max-lifetime", "SESSION_MAX_LIFETIME"),

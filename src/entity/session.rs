@@ -11,6 +11,11 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     pub user_agent: Option<String>,
+    /// Authenticator assurance level: 1, or 2 once a second factor (or a
+    /// passkey) proved it.
+    pub aal: i16,
+    /// The `amr` claim's values, space-separated (`pwd`, `pwd otp`, `hwk`).
+    pub amr: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,7 +24,11 @@ pub struct CoreMutation;
 
 /// The schema's mutation root.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(CoreMutation, super::safety::SafetyMutation);
+pub struct Mutation(
+    CoreMutation,
+    super::safety::SafetyMutation,
+    super::mfa::MfaMutation,
+);
 
 fn client(ctx: &Context<'_>) -> ClientInfo {
     ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()

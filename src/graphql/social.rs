@@ -466,6 +466,24 @@ impl User {
     async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<i32> {
         super::notifications::unread_count(ctx, &self.id).await
     }
+
+    /// Whether TOTP is on: then a password sign-in also asks for a code.
+    async fn mfa_enabled(&self, ctx: &Context<'_>) -> Result<bool> {
+        let id = uuid::Uuid::parse_str(&self.id).map_err(AppError::internal)?;
+        let state = ctx.data::<AppState>()?;
+        Ok(service::mfa::totp::is_enabled(state, id).await?)
+    }
+
+    /// The account's passkeys, newest first.
+    async fn passkeys(&self, ctx: &Context<'_>) -> Result<Vec<super::mfa::Passkey>> {
+        let id = uuid::Uuid::parse_str(&self.id).map_err(AppError::internal)?;
+        let state = ctx.data::<AppState>()?;
+        Ok(service::mfa::passkey::list(state, id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
 }
 
 /// Each field left out stays as it is; blank text clears a display name or bio.

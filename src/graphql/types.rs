@@ -8,7 +8,7 @@ use crate::domain::Profile;
 use crate::entity::user;
 use crate::error::AppError;
 use crate::service::problem::{Field, InputProblem, ProblemKind};
-use crate::service::session::{SessionView, SignedIn};
+use crate::service::session::{Authenticated, SessionView};
 
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -77,6 +77,11 @@ pub enum UserErrorCode {
     Blocked,
     /// Not allowed on this target: a locked account's post cannot be reposted by others.
     NotAllowed,
+    /// A second factor is needed: with `mfaTicket`, finish with `verifyMfa`; without, step the
+    /// session up to `aal2` (`verifyMfa` with a token, or a passkey sign-in) first.
+    MfaRequired,
+    /// A TOTP or recovery code that is wrong, replayed (the same time step) or already used.
+    InvalidCode,
 }
 
 /// An expected problem with a mutation's input, safe to show to the user.
@@ -112,6 +117,14 @@ fn field_path(f: Field) -> Vec<String> {
         Field::ReplyTo => in_input("replyTo"),
         Field::PostId => in_input("postId"),
         Field::Comment => in_input("comment"),
+        Field::CodeArgument => vec!["code".to_owned()],
+        Field::Code => in_input("code"),
+        Field::RecoveryCode => in_input("recoveryCode"),
+        Field::Ticket => in_input("ticket"),
+        Field::ChallengeId => in_input("challengeId"),
+        Field::Credential => in_input("credential"),
+        Field::Name => in_input("name"),
+        Field::IdArgument => vec!["id".to_owned()],
     }
 }
 
@@ -135,6 +148,12 @@ impl From<InputProblem> for UserError {
             ProblemKind::InvalidRefreshToken => {
                 "The refresh token is invalid, expired or revoked; sign in again.".to_owned()
             }
+            ProblemKind::InvalidToken if p.field == Some(Field::Ticket) => {
+                "This sign-in has expired or was already completed; sign in again.".to_owned()
+            }
+            ProblemKind::InvalidToken if p.field == Some(Field::ChallengeId) => {
+                "This passkey request has expired or was already used; start again.".to_owned()
+            }
             ProblemKind::InvalidToken => {
                 "This link is invalid, expired or already used; ask for a new one.".to_owned()
             }
@@ -153,7 +172,16 @@ impl From<InputProblem> for UserError {
                 _ => "No profile has this handle.".to_owned(),
             },
             ProblemKind::Blocked => "You cannot do this: one of you blocks the other.".to_owned(),
-            ProblemKind::NotAllowed => "This post's author does not allow that.".to_owned(),
+            ProblemKind::NotAllowed => match p.field {
+                None | Some(Field::PostIdArgument | Field::PostId) => {
+                    "This post's author does not allow that.".to_owned()
+                }
+                Some(_) => "This is not possible on this account now.".to_owned(),
+            },
+            ProblemKind::MfaRequired => {
+                "A second factor is needed: enter a code from your authenticator app.".to_owned()
+            }
+            ProblemKind::InvalidCode => "This code is wrong, expired or already used.".to_owned(),
         };
         Self {
             code: p.kind.into(),
@@ -176,20 +204,32 @@ pub struct AuthPayload {
     pub refresh_token: Option<String>,
     pub user: Option<User>,
     pub errors: Vec<UserError>,
+    /// Set with the error MFA_REQUIRED (and no tokens): `verifyMfa` takes it with a code. Single
+    /// use, five minutes, bound to the account.
+    pub mfa_ticket: Option<String>,
 }
 
 impl AuthPayload {
-    /// A service's answer as the payload: signed in, or the input problems in
+    /// A service's answer as the payload: signed in, a second factor asked
+    /// for (MFA_REQUIRED with its ticket), or the input problems in
     /// `errors`; any other error is a top-level GraphQL error.
-    pub fn answer(outcome: Result<SignedIn, AppError>) -> async_graphql::Result<Self> {
-        match outcome {
-            Ok(s) => Ok(Self {
+    pub fn answer<T: Into<Authenticated>>(
+        outcome: Result<T, AppError>,
+    ) -> async_graphql::Result<Self> {
+        match outcome.map(Into::into) {
+            Ok(Authenticated::MfaRequired(ticket)) => Ok(Self {
+                errors: vec![InputProblem::new(ProblemKind::MfaRequired, None).into()],
+                mfa_ticket: Some(ticket.expose_secret().to_owned()),
+                ..Self::default()
+            }),
+            Ok(Authenticated::Session(s)) => Ok(Self {
                 access_token: Some(s.access.token.expose_secret().to_owned()),
                 token_type: Some("Bearer".to_owned()),
                 expires_at: Some(s.access.expires_at),
                 refresh_token: Some(s.refresh.into_string()),
                 user: Some(s.user.into()),
                 errors: Vec::new(),
+                mfa_ticket: None,
             }),
             Err(AppError::Input(problems)) => Ok(Self {
                 errors: problems.into_iter().map(UserError::from).collect(),

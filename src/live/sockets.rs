@@ -170,6 +170,7 @@ mod tests {
         Viewer {
             user_id: user,
             session_id: Uuid::now_v7(),
+            aal: crate::auth::Aal::Aal1,
         }
     }
 

@@ -5,7 +5,8 @@
 //! Accounts: `user` (register, login, change of password), `reauth` (the
 //! current password before a sensitive change), `verification`,
 //! `password_reset`, `email_change`, `deletion`, `disable`, `session`,
-//! `throttle` (attempt counters), `mail_token`. Each mail flow writes its
+//! `throttle` (attempt counters), `mail_token`, `mfa` (second factors,
+//! passkeys, the assurance of sessions). Each mail flow writes its
 //! mail to the outbox in the transaction that issues its token; no request
 //! waits on the mail server. The social graph: `profile`, `follow`, `post`,
 //! `feed` (a viewer's feed and its statements), `page` (keyset pages).
@@ -21,6 +22,7 @@ pub mod feed;
 pub mod follow;
 pub mod interaction;
 pub mod mail_token;
+pub mod mfa;
 pub mod notification;
 pub mod page;
 pub mod password_reset;

@@ -12,6 +12,7 @@ use super::mail_token::{self, Kind};
 use super::problem::{Field, InputProblem, ProblemKind};
 use super::session::{self, SignedIn};
 use super::throttle;
+use crate::auth::Assurance;
 use crate::auth::ClientInfo;
 use crate::domain::{Email, NewPassword};
 use crate::entity::{throttle as throttle_row, user};
@@ -171,7 +172,8 @@ pub async fn reset_password(
             .filter(throttle_row::Column::Key.is_in(throttle::account_keys(&user.email)))
             .exec(&txn)
             .await?;
-        let (session, refresh) = session::open(&txn, &state, row.user_id, &client, now).await?;
+        let (session, refresh) =
+            session::open(&txn, &state, row.user_id, &client, Assurance::Password, now).await?;
         outbox::enqueue(&txn, messages::password_changed(&user.email), now).await?;
         let Some(user) = user::Entity::find_by_id(row.user_id).one(&txn).await? else {
             txn.rollback().await?;

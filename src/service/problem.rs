@@ -38,6 +38,11 @@ pub enum ProblemKind {
     Blocked,
     /// Not allowed on this target: reposting a locked account's post.
     NotAllowed,
+    /// A second factor is needed: with a ticket, to finish signing in; without
+    /// one, the session must step up to `aal2` first.
+    MfaRequired,
+    /// A TOTP or recovery code that is wrong, replayed or already used.
+    InvalidCode,
 }
 
 /// The inputs a problem can be about; the API names them (`currentPassword`).
@@ -64,6 +69,16 @@ pub enum Field {
     PostId,
     /// `comment` of `report`.
     Comment,
+    /// `code` of `confirmTotp` (an argument) or of an input object.
+    CodeArgument,
+    Code,
+    RecoveryCode,
+    Ticket,
+    ChallengeId,
+    Credential,
+    Name,
+    /// The `id` argument of `removePasskey`.
+    IdArgument,
 }
 
 impl InputProblem {

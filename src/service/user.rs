@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::problem::{Field, InputProblem, ProblemKind};
 use super::session::{self, SignedIn};
 use super::throttle;
+use crate::auth::Assurance;
 use crate::auth::password::{HashError, Verdict};
 use crate::auth::{ClientInfo, Viewer};
 use crate::domain::{Email, NewPassword, PasswordInput, Profile};
@@ -96,7 +97,8 @@ pub async fn register(
             txn.rollback().await?;
             return Ok(Err(Taken::Handle));
         }
-        let (session, refresh) = session::open(&txn, &state, user.id, &client, now).await?;
+        let (session, refresh) =
+            session::open(&txn, &state, user.id, &client, Assurance::Password, now).await?;
         super::verification::send_verification(&txn, &state, user.id, &user.email, true, now)
             .await?;
         txn.commit().await?;
@@ -182,7 +184,15 @@ pub async fn login(
     let (client, user_id) = (client.clone(), user.id);
     let (session, refresh) = super::tasks::to_completion(state, |state| async move {
         let txn = state.db().begin().await?;
-        let opened = session::open(&txn, &state, user_id, &client, super::clock::now()).await?;
+        let opened = session::open(
+            &txn,
+            &state,
+            user_id,
+            &client,
+            Assurance::Password,
+            super::clock::now(),
+        )
+        .await?;
         txn.commit().await?;
         Ok(opened)
     })

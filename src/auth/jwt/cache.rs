@@ -7,6 +7,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{JwtKeys, LEEWAY_SECS, TokenError};
+use crate::auth::Aal;
 
 /// Access tokens that verified, by their exact text: a token presented again
 /// (every request of a signed-in client) costs one lookup instead of a
@@ -19,11 +20,14 @@ pub struct VerifiedTokens {
     pub(super) cache: moka::sync::Cache<String, Verified, foldhash::fast::RandomState>,
 }
 
-#[derive(Clone, Copy)]
-pub(super) struct Verified {
-    pub(super) sub: Uuid,
-    pub(super) sid: Uuid,
-    pub(super) exp: i64,
+/// What a verified token says of its bearer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub sub: Uuid,
+    pub sid: Uuid,
+    pub aal: Aal,
+    /// Seconds since the epoch.
+    pub exp: i64,
 }
 
 impl VerifiedTokens {
@@ -41,29 +45,25 @@ impl VerifiedTokens {
     /// `(user, session)` of a valid token: from the cache when this exact
     /// token verified before and has not expired since, else from `keys`.
     pub fn verify(&self, keys: &JwtKeys, token: &str) -> Result<(Uuid, Uuid), TokenError> {
-        self.verify_with_expiry(keys, token)
-            .map(|(sub, sid, _)| (sub, sid))
+        self.verify_with_expiry(keys, token).map(|v| (v.sub, v.sid))
     }
 
     /// As [`verify`](Self::verify), with the token's `exp` (seconds since
     /// the epoch), for what lives as long as the token (a socket).
-    pub fn verify_with_expiry(
-        &self,
-        keys: &JwtKeys,
-        token: &str,
-    ) -> Result<(Uuid, Uuid, i64), TokenError> {
+    pub fn verify_with_expiry(&self, keys: &JwtKeys, token: &str) -> Result<Verified, TokenError> {
         if let Some(v) = self.cache.get(token)
             && Utc::now().timestamp() <= v.exp.saturating_add(LEEWAY_SECS as i64)
         {
-            return Ok((v.sub, v.sid, v.exp));
+            return Ok(v);
         }
         let claims = keys.verify(token)?;
         let verified = Verified {
             sub: claims.sub,
             sid: claims.sid,
+            aal: Aal::from_claim(&claims.aal),
             exp: claims.exp,
         };
         self.cache.insert(token.to_owned(), verified);
-        Ok((claims.sub, claims.sid, claims.exp))
+        Ok(verified)
     }
 }

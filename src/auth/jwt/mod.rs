@@ -19,7 +19,7 @@ mod cache;
 mod jwks;
 mod keys;
 
-pub use cache::VerifiedTokens;
+pub use cache::{Verified, VerifiedTokens};
 pub use keys::{read_private_key, read_public_keys};
 
 pub const TOKEN_TYPE: &str = "at+jwt";
@@ -45,6 +45,22 @@ pub struct Claims {
     /// before the claim existed stay valid for the rest of their lifetime.
     #[serde(default)]
     pub email_verified: bool,
+    /// How the session proved who it is (RFC 8176 values): `["pwd"]`,
+    /// `["pwd", "otp"]` or `["hwk"]`. Read as `["pwd"]` when absent (tokens
+    /// issued before the claim existed).
+    #[serde(default = "password_amr")]
+    pub amr: Vec<String>,
+    /// `aal1` or `aal2`; read as `aal1` when absent.
+    #[serde(default = "lowest_aal")]
+    pub aal: String,
+}
+
+fn password_amr() -> Vec<String> {
+    vec!["pwd".to_owned()]
+}
+
+fn lowest_aal() -> String {
+    crate::auth::Aal::Aal1.as_str().to_owned()
 }
 
 /// Why a token was refused; for the log, never shown to the client, and
@@ -165,6 +181,7 @@ impl JwtKeys {
         user: Uuid,
         session: Uuid,
         email_verified: bool,
+        assurance: crate::auth::Assurance,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
         let expires_at = now + self.ttl;
@@ -180,6 +197,8 @@ impl JwtKeys {
             nbf: now.timestamp(),
             exp: expires_at.timestamp(),
             email_verified,
+            amr: assurance.amr().iter().map(|s| (*s).to_owned()).collect(),
+            aal: assurance.aal().as_str().to_owned(),
         };
         let mut header = Header::new(self.algorithm);
         header.typ = Some(TOKEN_TYPE.to_owned());
@@ -286,7 +305,15 @@ mod tests {
         let k = keys();
         let cache = VerifiedTokens::new(16, Duration::from_secs(900));
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
-        let t = k.issue(user, session, false, Utc::now()).unwrap();
+        let t = k
+            .issue(
+                user,
+                session,
+                false,
+                crate::auth::Assurance::Password,
+                Utc::now(),
+            )
+            .unwrap();
         for _ in 0..2 {
             assert_eq!(
                 cache.verify(&k, t.token.expose_secret()),
@@ -309,6 +336,7 @@ mod tests {
             Verified {
                 sub: user,
                 sid: session,
+                aal: crate::auth::Aal::Aal1,
                 exp: now - 100,
             },
         );
@@ -319,7 +347,15 @@ mod tests {
     fn an_issued_token_verifies_and_carries_its_claims() {
         let k = keys();
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
-        let t = k.issue(user, session, false, Utc::now()).unwrap();
+        let t = k
+            .issue(
+                user,
+                session,
+                false,
+                crate::auth::Assurance::Password,
+                Utc::now(),
+            )
+            .unwrap();
         let c = k.verify(t.token.expose_secret()).unwrap();
         assert_eq!((c.sub, c.sid), (user, session));
         assert_eq!(c.exp - c.iat, 900);
@@ -332,7 +368,13 @@ mod tests {
     fn email_verified_is_carried_and_a_token_from_before_the_claim_still_verifies() {
         let k = keys();
         let t = k
-            .issue(Uuid::now_v7(), Uuid::now_v7(), true, Utc::now())
+            .issue(
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                true,
+                crate::auth::Assurance::Password,
+                Utc::now(),
+            )
             .unwrap();
         assert!(k.verify(t.token.expose_secret()).unwrap().email_verified);
         // `good_claims` has no `email_verified`, as tokens issued before it.
@@ -428,7 +470,13 @@ mod tests {
             Duration::from_secs(60),
         );
         let t = other
-            .issue(Uuid::now_v7(), Uuid::now_v7(), false, Utc::now())
+            .issue(
+                Uuid::now_v7(),
+                Uuid::now_v7(),
+                false,
+                crate::auth::Assurance::Password,
+                Utc::now(),
+            )
             .unwrap();
         assert_eq!(
             keys().verify(t.token.expose_secret()),
@@ -472,7 +520,7 @@ mod tests {
 
         #[test]
         fn a_token_with_any_byte_changed_is_refused(at in 0usize..400, byte in 0u8..128) {
-            let t = keys().issue(Uuid::now_v7(), Uuid::now_v7(), false, Utc::now()).unwrap().token.expose_secret().to_owned();
+            let t = keys().issue(Uuid::now_v7(), Uuid::now_v7(), false, crate::auth::Assurance::Password, Utc::now()).unwrap().token.expose_secret().to_owned();
             let mut bytes = t.clone().into_bytes();
             let i = at % bytes.len();
             proptest::prop_assume!(bytes[i] != byte);

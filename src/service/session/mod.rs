@@ -23,7 +23,7 @@ pub use revoke::{
 
 use crate::auth::jwt::IssuedToken;
 use crate::auth::refresh::RefreshToken;
-use crate::auth::{ClientInfo, Viewer};
+use crate::auth::{Assurance, ClientInfo, Viewer};
 use crate::entity::{refresh_token, session, user};
 use crate::error::AppError;
 use crate::state::{AppState, Policy};
@@ -35,6 +35,21 @@ pub struct SignedIn {
     pub session: session::Model,
     pub access: IssuedToken,
     pub refresh: RefreshToken,
+}
+
+/// What a sign-in answers: a session, or (the first factor right, a second
+/// one enrolled) a ticket that `verifyMfa` completes with a code.
+#[derive(Debug)]
+pub enum Authenticated {
+    Session(Box<SignedIn>),
+    /// The `mfaTicket`: single use, short-lived, bound to the account.
+    MfaRequired(secrecy::SecretString),
+}
+
+impl From<SignedIn> for Authenticated {
+    fn from(s: SignedIn) -> Self {
+        Self::Session(Box::new(s))
+    }
 }
 
 /// Which of the viewer's sessions a logout ends; the GraphQL `LogoutScope`
@@ -56,12 +71,14 @@ pub struct SessionView {
     pub current: bool,
 }
 
-/// Inserts a new session for `user` and its first refresh token.
+/// Inserts a new session for `user`, at the level `assurance` proved, and
+/// its first refresh token.
 pub async fn open(
     conn: &impl ConnectionTrait,
     state: &AppState,
     user: Uuid,
     client: &ClientInfo,
+    assurance: Assurance,
     now: DateTime<Utc>,
 ) -> Result<(session::Model, RefreshToken), AppError> {
     let row = session::ActiveModel {
@@ -72,6 +89,8 @@ pub async fn open(
         expires_at: Set(now + state.policy().sessions.lifetime),
         revoked_at: Set(None),
         user_agent: Set(client.user_agent.clone()),
+        aal: Set(assurance.aal_column()),
+        amr: Set(assurance.column().to_owned()),
     };
     let session = row.insert(conn).await?;
     let token = state.refresh_keys().generate();
@@ -79,7 +98,8 @@ pub async fn open(
     Ok((session, token))
 }
 
-/// Signs an access token for a session that was just opened or touched.
+/// Signs an access token for a session that was just opened or touched, at
+/// the session's level.
 pub fn sign_in(
     state: &AppState,
     user: user::Model,
@@ -90,6 +110,7 @@ pub fn sign_in(
         user.id,
         session.id,
         user.email_verified,
+        Assurance::from_column(&session.amr),
         session.last_used_at,
     )?;
     Ok(SignedIn {
@@ -219,6 +240,8 @@ mod tests {
             expires_at: expires,
             revoked_at: None,
             user_agent: None,
+            aal: 1,
+            amr: "pwd".to_owned(),
         }
     }
 

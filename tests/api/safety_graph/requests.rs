@@ -243,6 +243,7 @@ async fn a_page_of_100_follow_requests_costs_the_statements_of_a_page_of_20() {
     let auth = sns_api::auth::Auth::Viewer(sns_api::auth::Viewer {
         user_id: owner,
         session_id: Uuid::now_v7(),
+        aal: sns_api::auth::Aal::Aal1,
     });
     let query = "query($f: Int) { followRequests(first: $f) { edges { node { handle \
                  viewerBlocks blocksViewer viewerMutes viewerRequestedFollow } } } }";
