@@ -18,6 +18,8 @@ mod live_safety;
 mod live_socket;
 mod logs;
 mod mail;
+mod mfa_gates;
+mod mfa_signin;
 mod mfa_totp;
 mod mfa_totp_ops;
 mod multi;
