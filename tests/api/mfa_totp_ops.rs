@@ -52,17 +52,19 @@ async fn each_change_to_the_second_factor_is_mailed_to_the_account() {
     assert_eq!(factor.len(), 4, "{all:#?}");
 }
 
-/// The configured key, enough bytes.
-const KEY: &str = "a-totp-encryption-key-of-32-bytes-or-more";
-
 #[tokio::test]
 #[ignore = "needs PostgreSQL: TEST_DATABASE_URL=postgres://…"]
 async fn without_its_key_the_server_starts_only_while_no_account_has_totp() {
     let db = TestDb::fresh().await;
     assert!(db.server().is_some(), "TEST_DATABASE_URL names a server");
+    let keyless = || {
+        let mut c = config_for(&db);
+        c.mfa.totp_encryption_key = None;
+        c
+    };
 
     // No key, no TOTP: it starts, and enrolling says what is missing.
-    let app = TestApp::spawn(&db).await;
+    let app = TestApp::spawn_with(keyless()).await;
     let a = Account::new(&app, "totp-nokey").await;
     let body = app.enroll(&a.token).await;
     assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
@@ -70,16 +72,14 @@ async fn without_its_key_the_server_starts_only_while_no_account_has_totp() {
     app.stop().await;
 
     // With the key, an account turns TOTP on.
-    let mut keyed = config_for(&db);
-    keyed.mfa.totp_encryption_key = Some(KEY.into());
-    let app = TestApp::spawn_with(keyed.clone()).await;
+    let app = TestApp::spawn(&db).await;
     app.totp_on(&a.token).await;
     app.stop().await;
 
-    let refused = App::build(config_for(&db)).await;
+    let refused = App::build(keyless()).await;
     let error = format!("{:#}", refused.err().expect("no start without the key"));
     assert!(error.contains("TOTP_ENCRYPTION_KEY"), "{error}");
 
-    let app = TestApp::spawn_with(keyed).await;
+    let app = TestApp::spawn(&db).await;
     assert!(app.mfa_enabled(&a.token).await, "the secret is kept");
 }
