@@ -18,6 +18,7 @@ mod live_safety;
 mod live_socket;
 mod logs;
 mod mail;
+mod mfa_common;
 mod mfa_totp;
 mod mfa_totp_ops;
 mod multi;

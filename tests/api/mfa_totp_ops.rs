@@ -7,7 +7,7 @@ use std::time::Duration;
 use sns_api::app::App;
 
 use crate::common::*;
-use crate::mfa_totp::Account;
+use crate::mfa_common::{Account, recovery_codes};
 use crate::smtp::SmtpSink;
 
 const ADDED: &str = "An authenticator app was added to your account";
@@ -30,7 +30,7 @@ async fn each_change_to_the_second_factor_is_mailed_to_the_account() {
     a.step_up(&app).await;
     let codes_after = app.regenerate(&a.token).await;
     sink.mail_to(&a.email, REGENERATED).await;
-    let new = crate::mfa_totp::recovery_codes(&codes_after);
+    let new = recovery_codes(&codes_after);
     assert_ne!(new, codes);
 
     let off = app.disable_totp(&a.token, PASSWORD, &new[3]).await;
