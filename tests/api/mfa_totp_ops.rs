@@ -8,6 +8,7 @@ use sns_api::app::App;
 
 use crate::common::*;
 use crate::mfa_common::{Account, recovery_codes};
+use crate::otp::{code_off, settled_now};
 use crate::smtp::SmtpSink;
 
 const ADDED: &str = "An authenticator app was added to your account";
@@ -82,4 +83,42 @@ async fn without_its_key_the_server_starts_only_while_no_account_has_totp() {
 
     let app = TestApp::spawn(&db).await;
     assert!(app.mfa_enabled(&a.token).await, "the secret is kept");
+}
+
+#[tokio::test]
+async fn a_secret_that_does_not_open_is_an_internal_error_not_a_wrong_code() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sns_api::entity::{throttle, totp};
+    use sns_api::service::mfa::secret::SecretKey;
+
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let mut a = Account::new(&app, "totp-rekeyed").await;
+    let (secret, _) = app.totp_on(&a.token).await;
+    a.step_up(&app).await;
+    // Sealed under another key, as after TOTP_ENCRYPTION_KEY changed.
+    let other = SecretKey::derive(b"another-key-another-key-another-key!");
+    totp::Entity::update_many()
+        .col_expr(totp::Column::Secret, Expr::value(other.seal(a.id, b"x")))
+        .filter(totp::Column::UserId.eq(a.id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+
+    settled_now().await;
+    let body = app
+        .gql(
+            crate::mfa_common::DISABLE,
+            serde_json::json!({"i": {"currentPassword": PASSWORD, "code": code_off(&secret, 1)}}),
+            Some(&a.token),
+        )
+        .await;
+    assert_eq!(error_codes(&body), ["INTERNAL_SERVER_ERROR"], "{body}");
+    let failures = throttle::Entity::find_by_id(format!("login:{}", a.email))
+        .one(&app.db)
+        .await
+        .unwrap();
+    assert!(failures.is_none(), "not counted against the account");
+    assert!(app.mfa_enabled(&a.token).await);
 }
