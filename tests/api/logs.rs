@@ -19,6 +19,7 @@ async fn no_secret_ever_reaches_the_log_even_at_trace() {
         .env("DATABASE_URL", &db.url)
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("JWT_SECRET", SECRET)
+        .env("TOTP_ENCRYPTION_KEY", TOTP_KEY)
         .env("RUST_LOG", "trace")
         .env("LOG_FORMAT", "json")
         .env("RATE_LIMIT_AUTH_PER_IP", "1000000/1m")
@@ -159,6 +160,7 @@ async fn no_secret_ever_reaches_the_log_even_at_trace() {
         ("token signature", signature),
         ("second token", token2.as_str()),
         ("jwt secret", SECRET),
+        ("TOTP key", TOTP_KEY),
         ("TOTP secret", totp_secret.as_str()),
         ("sealed TOTP secret", sealed.as_str()),
     ] {
