@@ -8,8 +8,8 @@ use sns_api::entity::session;
 use sns_api::service::mail_token::{self, Kind};
 
 use crate::common::*;
-use crate::mfa_signin::{WithTotp, aal1, aal2, claims, level, mfa_config, only_error};
-use crate::mfa_totp::{Account, wrong_code};
+use crate::mfa_common::{Account, wrong_code};
+use crate::mfa_signin::{WithTotp, aal1, aal2, claims, level, only_error};
 
 const NEW_PASSWORD: &str = "a-brand-new-passphrase";
 
@@ -82,7 +82,7 @@ fn mfa_required(payload: &Value) {
 #[tokio::test]
 async fn a_step_up_raises_the_same_session_while_the_older_token_stays_aal1() {
     let db = TestDb::fresh().await;
-    let app = TestApp::spawn_with(mfa_config(&db)).await;
+    let app = TestApp::spawn(&db).await;
     let a = WithTotp::new(&app, "stepup").await;
     let old = a.account.token.clone();
     assert_eq!(level(&old), aal1(), "confirming changes no level");
@@ -127,7 +127,7 @@ async fn a_step_up_raises_the_same_session_while_the_older_token_stays_aal1() {
 #[tokio::test]
 async fn with_totp_on_each_sensitive_mutation_needs_aal2_and_works_after_a_step_up() {
     let db = TestDb::fresh().await;
-    let app = TestApp::spawn_with(mfa_config(&db)).await;
+    let app = TestApp::spawn(&db).await;
     let a = WithTotp::new(&app, "gates").await;
     let aal1_token = a.account.token.clone();
     let new_email = unique_email("gates-new");
@@ -183,7 +183,7 @@ async fn with_totp_on_each_sensitive_mutation_needs_aal2_and_works_after_a_step_
 #[tokio::test]
 async fn without_a_confirmed_factor_the_sensitive_mutations_work_at_aal1() {
     let db = TestDb::fresh().await;
-    let app = TestApp::spawn_with(mfa_config(&db)).await;
+    let app = TestApp::spawn(&db).await;
     let a = Account::new(&app, "nofactor").await;
     // An enrollment not confirmed is not a factor yet.
     app.enrolled(&a.token).await;
@@ -205,7 +205,7 @@ async fn without_a_confirmed_factor_the_sensitive_mutations_work_at_aal1() {
 #[tokio::test]
 async fn a_reset_with_totp_on_ends_every_session_and_asks_for_the_second_factor() {
     let db = TestDb::fresh().await;
-    let app = TestApp::spawn_with(mfa_config(&db)).await;
+    let app = TestApp::spawn(&db).await;
     let a = WithTotp::new(&app, "reset").await;
     let ticket = app.login_ticket(&a.account.email).await;
     let signed_in = app

@@ -10,20 +10,11 @@ use sns_api::config::Config;
 use sns_api::entity::{mfa_ticket, session};
 
 use crate::common::*;
-use crate::mfa_totp::{Account, recovery_codes, wrong_code};
+use crate::mfa_common::{Account, recovery_codes, wrong_code};
 use crate::otp::{code_at, settled_now};
-
-const KEY: &str = "mfa-signin-test-key-of-at-least-32-bytes";
 
 pub const LOGIN_MFA: &str = "mutation($i: LoginInput!) { login(input: $i) { accessToken refreshToken mfaTicket user { id } errors { code field retryAfterSeconds } } }";
 pub const VERIFY_MFA: &str = "mutation($i: VerifyMfaInput!) { verifyMfa(input: $i) { accessToken refreshToken mfaTicket user { id } errors { code field retryAfterSeconds } } }";
-
-/// The test config, with a TOTP key (needed on PostgreSQL and MySQL).
-pub fn mfa_config(db: &TestDb) -> Config {
-    let mut c = config_for(db);
-    c.mfa.totp_encryption_key = Some(KEY.into());
-    c
-}
 
 /// An account with TOTP on, confirmed with the code of the step before
 /// `at` (a settled time): the codes of `at`'s step and the next are
@@ -145,7 +136,7 @@ fn refused(payload: &Value, code: &str, field: &str) {
 #[tokio::test]
 async fn with_totp_on_login_answers_a_ticket_and_a_code_completes_it_at_aal2() {
     let db = TestDb::fresh().await;
-    let app = TestApp::spawn_with(mfa_config(&db)).await;
+    let app = TestApp::spawn(&db).await;
     // Before TOTP, a password alone signs in, at aal1.
     let plain = Account::new(&app, "plain").await;
     let payload = app.login_mfa(&plain.email, PASSWORD).await;
@@ -213,7 +204,7 @@ async fn with_totp_on_login_answers_a_ticket_and_a_code_completes_it_at_aal2() {
 #[tokio::test]
 async fn a_recovery_code_completes_a_sign_in_once_and_a_used_one_is_refused() {
     let db = TestDb::fresh().await;
-    let app = TestApp::spawn_with(mfa_config(&db)).await;
+    let app = TestApp::spawn(&db).await;
     let a = WithTotp::new(&app, "recovery").await;
     let first = app.login_ticket(&a.account.email).await;
     let done = app
@@ -246,7 +237,7 @@ async fn a_recovery_code_completes_a_sign_in_once_and_a_used_one_is_refused() {
 #[tokio::test]
 async fn a_ticket_is_single_use_and_expires_and_an_unknown_one_is_refused() {
     let db = TestDb::fresh().await;
-    let app = TestApp::spawn_with(mfa_config(&db)).await;
+    let app = TestApp::spawn(&db).await;
     let a = WithTotp::new(&app, "ticket").await;
     let ticket = app.login_ticket(&a.account.email).await;
     let done = app
@@ -290,7 +281,7 @@ async fn a_ticket_is_single_use_and_expires_and_an_unknown_one_is_refused() {
 #[tokio::test]
 async fn both_or_neither_of_code_and_recovery_code_is_bad_input() {
     let db = TestDb::fresh().await;
-    let app = TestApp::spawn_with(mfa_config(&db)).await;
+    let app = TestApp::spawn(&db).await;
     let a = WithTotp::new(&app, "both").await;
     let ticket = app.login_ticket(&a.account.email).await;
     for input in [
@@ -313,7 +304,7 @@ async fn both_or_neither_of_code_and_recovery_code_is_bad_input() {
 #[tokio::test]
 async fn racing_completions_with_one_ticket_have_exactly_one_winner() {
     let db = TestDb::fresh().await;
-    let app = TestApp::spawn_with(mfa_config(&db)).await;
+    let app = TestApp::spawn(&db).await;
     let a = WithTotp::new(&app, "race").await;
 
     let winners = |bodies: &[Value]| {
@@ -365,7 +356,7 @@ async fn racing_completions_with_one_ticket_have_exactly_one_winner() {
 }
 
 fn locking_config(db: &TestDb) -> Config {
-    let mut c = mfa_config(db);
+    let mut c = config_for(db);
     c.rate_limits.login_failures = "3/15m".parse().unwrap();
     c
 }
