@@ -20,6 +20,7 @@ mod logs;
 mod mail;
 mod mfa_common;
 mod mfa_gates;
+mod mfa_lock;
 mod mfa_signin;
 mod mfa_totp;
 mod mfa_totp_ops;
