@@ -181,6 +181,33 @@ async fn with_totp_on_each_sensitive_mutation_needs_aal2_and_works_after_a_step_
 }
 
 #[tokio::test]
+async fn a_passkey_alone_is_a_factor_that_the_gates_ask_for() {
+    use sea_orm::{ActiveModelTrait as _, Set};
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let a = Account::new(&app, "passkey-gate").await;
+    // The gate reads only that a passkey exists, never its credential.
+    sns_api::entity::passkey::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        user_id: Set(a.id),
+        credential_hash: Set("0".repeat(64)),
+        credential: Set("{}".to_owned()),
+        name: Set(None),
+        created_at: Set(chrono::Utc::now()),
+        last_used_at: Set(None),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    mfa_required(
+        &app.gated_change_password(&a.token, PASSWORD, NEW_PASSWORD)
+            .await,
+    );
+    mfa_required(&app.gated_change_email(&a.token, &unique_email("pk")).await);
+    mfa_required(&app.gated_delete_account(&a.token, PASSWORD).await);
+}
+
+#[tokio::test]
 async fn without_a_confirmed_factor_the_sensitive_mutations_work_at_aal1() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
