@@ -5,7 +5,7 @@
 // amr ["hwk"]. Two instances of the binary share one SQLite file: a sign-in
 // begun on one is finished on the other, as behind a load balancer.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { type Server as HttpServer, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,7 @@ before(async () => {
     CORS_ORIGINS: origin,
     WEBAUTHN_RP_ID: 'localhost',
     WEBAUTHN_ORIGIN: origin,
+    MAIL_URL: `file://${dir}/mail`,
   };
   // One after the other: the first migrates the shared file.
   a = await startServer(env);
@@ -118,6 +119,19 @@ async function authenticatorPage(): Promise<{ page: Page; credentials: () => Pro
       Record<string, unknown>
     >;
   return { page, credentials };
+}
+
+/** Waits (20 s at most) for a mail to `to` with `subject` in the instances' shared mail folder. */
+async function mailed(to: string, subject: string): Promise<void> {
+  const folder = join(dir, 'mail');
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const files = existsSync(folder) ? readdirSync(folder) : [];
+    const mails = files.map((f) => readFileSync(join(folder, f), 'utf8'));
+    if (mails.some((m) => m.includes(`Subject: ${subject}`) && m.includes(to))) return;
+    if (Date.now() > deadline) throw new Error(`no mail "${subject}" to ${to}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** The claims of a JWT, unverified (the server verified it). */
@@ -165,6 +179,16 @@ test('a passkey registered in Chromium signs in with no email, aal2, on either i
   assert.equal(held[0]?.['isResidentCredential'], true);
   const handle = Buffer.from(String(held[0]?.['userHandle']), 'base64').toString('hex');
   assert.equal(handle, userId.replaceAll('-', ''));
+
+  await mailed(email, 'A passkey was added to your account');
+
+  // Registering again names it, so the authenticator makes no second one.
+  const again = await page.evaluate(([api, t]) => window.passkeys.beginRegistration(api, t), [a.url, token] as const);
+  const excluded = again.options['excludeCredentials'] as Array<Record<string, unknown>>;
+  assert.deepEqual(
+    excluded.map((c) => c['id']),
+    [created['id']],
+  );
 
   // Enrolling changed no session's level.
   assert.equal(claims(token)['aal'], 'aal1');
@@ -232,6 +256,7 @@ test('a passkey registered in Chromium signs in with no email, aal2, on either i
     'finishPasskeyLogin',
   );
   assert.deepEqual(refused['errors'], [{ code: 'INVALID_CREDENTIALS', field: ['input', 'credential'] }]);
+  await mailed(email, 'A passkey was removed from your account');
   await page.close();
 });
 

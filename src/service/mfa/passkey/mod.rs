@@ -63,8 +63,11 @@ pub async fn remove(
     let removed = crate::service::tasks::to_completion(state, move |state| async move {
         let now = crate::service::clock::now();
         let txn = state.db().begin().await?;
-        let mine = || passkey::Entity::find_by_id(id).filter(passkey::Column::UserId.eq(user.id));
-        let Some(row) = mine().one(&txn).await? else {
+        let Some(row) = passkey::Entity::find_by_id(id)
+            .filter(passkey::Column::UserId.eq(user.id))
+            .one(&txn)
+            .await?
+        else {
             return Err(not_found());
         };
         let deleted = passkey::Entity::delete_many()
