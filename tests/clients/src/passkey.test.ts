@@ -5,6 +5,7 @@
 // amr ["hwk"]. Two instances of the binary share one SQLite file: a sign-in
 // begun on one is finished on the other, as behind a load balancer.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { type Server as HttpServer, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 
 import { launch } from './graphiql-page.js';
-import { type Server, freePort, post, startServer } from './server.js';
+import { BINARY, type Server, freePort, post, startServer } from './server.js';
 
 // The page's helpers: each GraphQL call goes from the page (so CORS is
 // exercised) and each WebAuthn call is the browser's own. The options are
@@ -119,6 +120,29 @@ async function authenticatorPage(): Promise<{ page: Page; credentials: () => Pro
       Record<string, unknown>
     >;
   return { page, credentials };
+}
+
+/** An operator's command (`sns-api users …`) on the instances' database. */
+function operator(...args: string[]): void {
+  execFileSync(BINARY, args, {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      DATABASE_URL: `sqlite://${dir}/sns.db?mode=rwc`,
+      JWT_SECRET: 'client-tests-secret-0123456789-abcdefghijkl',
+      MAIL_URL: `file://${dir}/mail`,
+    },
+    stdio: 'ignore',
+  });
+}
+
+/** A passkey sign-in from the page: begun on `begin`, finished on `finish`. */
+async function signIn(page: Page, begin: Server, finish: Server): Promise<Record<string, unknown>> {
+  const begun = await page.evaluate((api) => window.passkeys.beginLogin(api), begin.url);
+  const assertion = await page.evaluate((o) => window.passkeys.get(o), begun.options);
+  return data(
+    await page.evaluate(([api, id, c]) => window.passkeys.finishLogin(api, id, c), [finish.url, begun.challengeId, assertion] as const),
+    'finishPasskeyLogin',
+  );
 }
 
 /** Waits (20 s at most) for a mail to `to` with `subject` in the instances' shared mail folder. */
@@ -238,23 +262,27 @@ test('a passkey registered in Chromium signs in with no email, aal2, on either i
   const onBMe = data(await post(b.url, '{ me { id } }', {}, String(onB['accessToken'])), 'me');
   assert.equal(onBMe['id'], userId);
 
-  // Removed (with the aal2 session), it signs in no more.
+  // A disabled account: the passkey proves who it is, and is refused.
+  operator('users', 'disable', email);
+  const disabled = await signIn(page, a, b);
+  assert.deepEqual(disabled['errors'], [{ code: 'ACCOUNT_DISABLED', field: null }]);
+  assert.equal(disabled['accessToken'], null);
+  operator('users', 'enable', email);
+  const enabled = await signIn(page, b, a);
+  assert.deepEqual(enabled['errors'], []);
+
+  // Removed (with an aal2 session), it signs in no more.
   const removed = data(
     await post(
       b.url,
       'mutation($id: ID!) { removePasskey(id: $id) { passkey { id } errors { code } } }',
       { id: passkey['id'] },
-      access,
+      String(enabled['accessToken']),
     ),
     'removePasskey',
   );
   assert.deepEqual(removed['errors'], []);
-  const later = await page.evaluate((api) => window.passkeys.beginLogin(api), b.url);
-  const stale = await page.evaluate((o) => window.passkeys.get(o), later.options);
-  const refused = data(
-    await page.evaluate(([api, id, c]) => window.passkeys.finishLogin(api, id, c), [b.url, later.challengeId, stale] as const),
-    'finishPasskeyLogin',
-  );
+  const refused = await signIn(page, b, b);
   assert.deepEqual(refused['errors'], [{ code: 'INVALID_CREDENTIALS', field: ['input', 'credential'] }]);
   await mailed(email, 'A passkey was removed from your account');
   await page.close();
