@@ -1,5 +1,5 @@
 //! Housekeeping, every minute on every instance: expired attempt counters,
-//! sessions (with their refresh tokens) that ended long ago, notification
+//! passkey ceremonies never finished, sessions (with their refresh tokens) that ended long ago, notification
 //! groups past their retention, the rows of reposts undone longer ago
 //! than feeds being paged need them, and live events the relays have read.
 
@@ -23,6 +23,10 @@ pub async fn run(state: AppState) {
         match crate::service::session::prune(&state).await {
             Ok(n) => tracing::trace!(pruned = n, "long-ended sessions deleted"),
             Err(e) => tracing::warn!(error = ?e, "session pruning failed; retrying next minute"),
+        }
+        match crate::service::mfa::passkey::prune_challenges(&state).await {
+            Ok(n) => tracing::trace!(pruned = n, "expired passkey ceremonies deleted"),
+            Err(e) => tracing::warn!(error = ?e, "ceremony pruning failed; retrying next minute"),
         }
         let now = chrono::Utc::now();
         match crate::service::notification::inbox::prune(&state, now).await {

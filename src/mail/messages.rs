@@ -58,3 +58,31 @@ pub fn password_changed(to: &str) -> Mail {
             .to_owned(),
     }
 }
+
+// Passkeys: a notice to the account each time one is added or removed, so
+// that someone who took over a session cannot add a way in unseen.
+
+pub fn passkey_added(to: &str, name: Option<&str>) -> Mail {
+    let which = name.map_or_else(String::new, |n| format!(" (\"{n}\")"));
+    Mail {
+        to: to.to_owned(),
+        subject: "A passkey was added to your account".to_owned(),
+        body: format!(
+            "A passkey{which} was just added to your account: it can now sign in without a password. \
+             If this was not you, remove it in your account's security settings and change your \
+             password now.\n"
+        ),
+    }
+}
+
+pub fn passkey_removed(to: &str, name: Option<&str>) -> Mail {
+    let which = name.map_or_else(String::new, |n| format!(" (\"{n}\")"));
+    Mail {
+        to: to.to_owned(),
+        subject: "A passkey was removed from your account".to_owned(),
+        body: format!(
+            "A passkey{which} was just removed from your account: it can no longer sign in. \
+             If this was not you, change your password now.\n"
+        ),
+    }
+}

@@ -22,6 +22,7 @@ mod multi;
 mod notifications;
 mod ops;
 mod outage;
+mod passkeys;
 mod reports;
 mod reposts;
 mod safety_graph;
