@@ -2,18 +2,45 @@
 
 use super::*;
 
+/// An access token at `aal2` for the session of `refresh` (of `user`), as a passkey
+/// sign-in would give (`aal2` is what removal and deletion need once a
+/// passkey is registered): the session raised in the database, then
+/// refreshed (tokens carry the session's stored level).
+async fn at_aal2(app: &TestApp, user: Uuid, refresh: &str) -> String {
+    use sns_api::entity::session;
+    session::Entity::update_many()
+        .col_expr(session::Column::Aal, Expr::value(2i16))
+        .col_expr(session::Column::Amr, Expr::value("hwk"))
+        .filter(session::Column::UserId.eq(user))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let payload = app.refresh(refresh).await;
+    assert_eq!(payload["errors"], json!([]), "{payload}");
+    pair(&payload).0
+}
+
 #[tokio::test]
 async fn removing_a_passkey_answers_it_mails_the_account_and_refuses_others() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
     let email = unique_email("pk-remove");
-    let token = app.signed_up(&email).await;
-    let user = app.user_id(&token).await;
+    let (aal1, refresh) = app.signed_up_pair(&email).await;
+    let user = app.user_id(&aal1).await;
     let other = app.signed_up(&unique_email("pk-stranger")).await;
     let other_user = app.user_id(&other).await;
     let older = app.stored_passkey(user, "phone").await;
     let newer = app.stored_passkey(user, "laptop").await;
     let theirs = app.stored_passkey(other_user, "theirs").await;
+    let at_aal1 = app
+        .gql(REMOVE, json!({"id": older.to_string()}), Some(&aal1))
+        .await;
+    assert_eq!(
+        problems(&at_aal1["data"]["removePasskey"]),
+        vec![("MFA_REQUIRED".to_owned(), Value::Null)],
+        "{at_aal1}"
+    );
+    let token = at_aal2(&app, user, &refresh).await;
 
     let listed = app
         .gql("{ me { passkeys { id name } } }", json!({}), Some(&token))
@@ -72,10 +99,11 @@ async fn removing_a_passkey_answers_it_mails_the_account_and_refuses_others() {
 async fn deleting_an_account_leaves_none_of_its_passkeys_or_ceremonies() {
     let db = TestDb::fresh().await;
     let app = TestApp::spawn(&db).await;
-    let token = app.signed_up(&unique_email("pk-delete")).await;
+    let (token, refresh) = app.signed_up_pair(&unique_email("pk-delete")).await;
     let user = app.user_id(&token).await;
     app.begin_registration(&token).await;
     app.stored_passkey(user, "laptop").await;
+    let token = at_aal2(&app, user, &refresh).await;
     let body = app
         .gql(
             "mutation($i: DeleteAccountInput!) { deleteAccount(input: $i) { deleted errors { code } } }",
