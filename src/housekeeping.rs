@@ -1,7 +1,8 @@
 //! Housekeeping, every minute on every instance: expired attempt counters,
-//! sessions (with their refresh tokens) that ended long ago, notification
-//! groups past their retention, the rows of reposts undone longer ago
-//! than feeds being paged need them, and live events the relays have read.
+//! sessions (with their refresh tokens) that ended long ago, expired MFA
+//! tickets and WebAuthn challenges, notification groups past their
+//! retention, the rows of reposts undone longer ago than feeds being paged
+//! need them, and live events the relays have read.
 
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ pub async fn run(state: AppState) {
         match crate::service::session::prune(&state).await {
             Ok(n) => tracing::trace!(pruned = n, "long-ended sessions deleted"),
             Err(e) => tracing::warn!(error = ?e, "session pruning failed; retrying next minute"),
+        }
+        match crate::service::mfa::prune::prune(&state).await {
+            Ok(n) => tracing::trace!(pruned = n, "expired MFA tickets and challenges deleted"),
+            Err(e) => tracing::warn!(error = ?e, "MFA pruning failed; retrying next minute"),
         }
         let now = chrono::Utc::now();
         match crate::service::notification::inbox::prune(&state, now).await {

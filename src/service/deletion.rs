@@ -30,6 +30,7 @@ pub async fn delete_account(
     viewer: &Viewer,
     current_password: &str,
 ) -> Result<(), AppError> {
+    super::mfa::gate::require_aal2(state, viewer).await?;
     let user = confirm_password(state, viewer, current_password, |_| Vec::new()).await?;
     super::tasks::to_completion(state, |state| async move {
         let now = super::clock::now();

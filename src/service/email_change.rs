@@ -24,6 +24,7 @@ pub async fn change_email(
     current_password: &str,
     new_email: &str,
 ) -> Result<(), AppError> {
+    super::mfa::gate::require_aal2(state, viewer).await?;
     let new = Email::parse(new_email);
     let bad_email = new.is_err();
     let user = confirm_password(state, viewer, current_password, |_| {

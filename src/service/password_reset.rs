@@ -10,12 +10,13 @@ use uuid::Uuid;
 
 use super::mail_token::{self, Kind};
 use super::problem::{Field, InputProblem, ProblemKind};
-use super::session::{self, SignedIn};
+use super::session::{self, Authenticated};
 use super::throttle;
 use crate::auth::Assurance;
 use crate::auth::ClientInfo;
+use crate::auth::refresh::RefreshToken;
 use crate::domain::{Email, NewPassword};
-use crate::entity::{throttle as throttle_row, user};
+use crate::entity::{throttle as throttle_row, totp as totp_row, user};
 use crate::error::AppError;
 use crate::mail::{self, messages, outbox};
 use crate::state::AppState;
@@ -106,15 +107,16 @@ async fn write_reset_mail(state: AppState, user: Uuid, email: String) -> Result<
 
 /// Sets a new password with a reset token: every session of the account
 /// ends (on every instance), its failed-login count is cleared, its address
-/// counts as verified, a notice is mailed, and a new session is answered.
-/// One transaction that runs to completion.
+/// counts as verified, a notice is mailed, and a new session is answered;
+/// with TOTP on, a ticket for `verifyMfa` instead (MFA_REQUIRED). One
+/// transaction that runs to completion.
 #[tracing::instrument(skip_all)]
 pub async fn reset_password(
     state: &AppState,
     token: &str,
     new_password: &str,
     client: &ClientInfo,
-) -> Result<SignedIn, AppError> {
+) -> Result<Authenticated, AppError> {
     if let Some(limited) = throttle::per_ip(state, client).await? {
         return Err(AppError::input(limited));
     }
@@ -172,24 +174,50 @@ pub async fn reset_password(
             .filter(throttle_row::Column::Key.is_in(throttle::account_keys(&user.email)))
             .exec(&txn)
             .await?;
-        let (session, refresh) =
-            session::open(&txn, &state, row.user_id, &client, Assurance::Password, now).await?;
         outbox::enqueue(&txn, messages::password_changed(&user.email), now).await?;
         let Some(user) = user::Entity::find_by_id(row.user_id).one(&txn).await? else {
             txn.rollback().await?;
             return Ok(None);
+        };
+        // An email alone never opens a session: with TOTP on, the second
+        // factor is asked for as at login.
+        let totp_on = totp_row::Entity::find_by_id(row.user_id)
+            .filter(totp_row::Column::ConfirmedAt.is_not_null())
+            .one(&txn)
+            .await?
+            .is_some();
+        let opened = if totp_on {
+            let ticket =
+                super::mfa::ticket::issue(&txn, row.user_id, Assurance::Password, now).await?;
+            Opened::Ticket(ticket)
+        } else {
+            let (session, refresh) =
+                session::open(&txn, &state, row.user_id, &client, Assurance::Password, now).await?;
+            Opened::Session(Box::new((session, refresh)))
         };
         txn.commit().await?;
         session::announce_revocations(&state, &ended, now, revoked).await;
         // The address now counts as verified.
         super::user::announce_profile_change(&state, user.id).await;
         state.mail_wake().notify_one();
-        Ok(Some((user, session, refresh)))
+        Ok(Some((user, opened)))
     })
     .await?;
-    let Some((user, session, refresh)) = done else {
+    let Some((user, opened)) = done else {
         return Err(mail_token::invalid());
     };
-    tracing::info!(user = %user.id, "password reset; every other session ended");
-    session::sign_in(state, user, session, refresh)
+    tracing::info!(user = %user.id, "password reset; every session ended");
+    match opened {
+        Opened::Ticket(ticket) => Ok(Authenticated::MfaRequired(ticket)),
+        Opened::Session(s) => {
+            let (session, refresh) = *s;
+            Ok(session::sign_in(state, user, session, refresh)?.into())
+        }
+    }
+}
+
+/// What a reset opens: a session, or a ticket waiting for the second factor.
+enum Opened {
+    Session(Box<(crate::entity::session::Model, RefreshToken)>),
+    Ticket(secrecy::SecretString),
 }

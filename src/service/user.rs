@@ -9,13 +9,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::problem::{Field, InputProblem, ProblemKind};
-use super::session::{self, SignedIn};
+use super::session::{self, Authenticated, SignedIn};
 use super::throttle;
 use crate::auth::Assurance;
 use crate::auth::password::{HashError, Verdict};
 use crate::auth::{ClientInfo, Viewer};
 use crate::domain::{Email, NewPassword, PasswordInput, Profile};
-use crate::entity::{throttle as throttle_row, user};
+use crate::entity::{throttle as throttle_row, totp as totp_row, user};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -119,14 +119,16 @@ enum Taken {
 }
 
 /// Signs in with email and password. An unknown email, a wrong password and a
-/// malformed password all answer the same, after the same work.
+/// malformed password all answer the same, after the same work. With TOTP
+/// on, the right password answers a ticket for `verifyMfa` instead of a
+/// session.
 #[tracing::instrument(skip_all)]
 pub async fn login(
     state: &AppState,
     email: &str,
     password: &str,
     client: &ClientInfo,
-) -> Result<SignedIn, AppError> {
+) -> Result<Authenticated, AppError> {
     let Ok(email) = Email::parse(email) else {
         return Err(AppError::input(InputProblem::new(
             ProblemKind::InvalidEmail,
@@ -144,7 +146,11 @@ pub async fn login(
     }
     // Locked accounts are refused before the password is even looked at, so
     // the right password during the lock is refused the same way.
-    let (found, standing) = find_for_login(state, &email).await?;
+    let ForLogin {
+        user: found,
+        standing,
+        totp_on,
+    } = find_for_login(state, &email).await?;
     if let throttle::Standing::Locked(locked) = standing {
         metrics::counter!("logins_total", "outcome" => "rate_limited").increment(1);
         return Err(AppError::input(locked));
@@ -174,12 +180,26 @@ pub async fn login(
             None,
         )));
     }
-    throttle::login_succeeded(state, email.as_str(), &standing).await?;
     let user = if needs_rehash {
         rehash(state, user, &password).await
     } else {
         user
     };
+    if totp_on {
+        // The failure count stays until the second factor is right: else
+        // whoever has the password could guess codes without end.
+        let ticket = super::mfa::ticket::issue(
+            state.db(),
+            user.id,
+            Assurance::Password,
+            super::clock::now(),
+        )
+        .await?;
+        tracing::info!(user = %user.id, "password right; second factor asked for");
+        metrics::counter!("logins_total", "outcome" => "mfa_required").increment(1);
+        return Ok(Authenticated::MfaRequired(ticket));
+    }
+    throttle::login_succeeded(state, email.as_str(), &standing).await?;
     // The session and its refresh token are written together or not at all.
     let (client, user_id) = (client.clone(), user.id);
     let (session, refresh) = super::tasks::to_completion(state, |state| async move {
@@ -199,7 +219,7 @@ pub async fn login(
     .await?;
     tracing::info!(user = %user.id, session = %session.id, "signed in");
     metrics::counter!("logins_total", "outcome" => "success").increment(1);
-    session::sign_in(state, user, session, refresh)
+    Ok(session::sign_in(state, user, session, refresh)?.into())
 }
 
 /// Changes the viewer's password: checks the current one (a wrong one is
@@ -217,6 +237,7 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> Result<SignedIn, AppError> {
+    super::mfa::gate::require_aal2(state, viewer).await?;
     // The current-password check of every sensitive change, with the rules
     // for the new password as this change's own problems.
     let mut parsed = None;
@@ -360,17 +381,26 @@ pub async fn pull_profile_changes(
     Ok(read)
 }
 
+/// What a login reads before the verify.
+struct ForLogin {
+    /// The account behind the email, if any.
+    user: Option<user::Model>,
+    /// What its failure counters say.
+    standing: throttle::Standing,
+    /// Whether it has TOTP on (confirmed).
+    totp_on: bool,
+}
+
 /// A login's one read before the verify: the account behind `email` (if
-/// any) and what its failure counters say, in one query. Every statement a
-/// login makes is a round trip (on SQLite, to a connection thread and back)
-/// and a second one as sqlx pings the connection on its way back to the
-/// pool; each wakes threads that preempt the hashing threads.
-async fn find_for_login(
-    state: &AppState,
-    email: &Email,
-) -> Result<(Option<user::Model>, throttle::Standing), AppError> {
-    // SELECT <user as u_…>, <failures as l_…>, <strikes as s_…>
-    // FROM (SELECT 1) base LEFT JOIN user LEFT JOIN throttle l LEFT JOIN throttle s
+/// any), whether it has TOTP on, and what its failure counters say, in one
+/// query. Every statement a login makes is a round trip (on SQLite, to a
+/// connection thread and back) and a second one as sqlx pings the
+/// connection on its way back to the pool; each wakes threads that preempt
+/// the hashing threads.
+async fn find_for_login(state: &AppState, email: &Email) -> Result<ForLogin, AppError> {
+    // SELECT <user as u_…>, t.user_id AS t_on, <failures as l_…>, <strikes as s_…>
+    // FROM (SELECT 1) base LEFT JOIN user LEFT JOIN totp t
+    //   LEFT JOIN throttle l LEFT JOIN throttle s
     let keys = throttle::account_keys(email.as_str());
     let counters = ["l", "s"];
     let mut query = Query::select();
@@ -387,6 +417,19 @@ async fn find_for_login(
     query.left_join(
         user::Entity,
         Expr::col((user::Entity, user::Column::Email)).eq(email.as_str()),
+    );
+    let totp = Alias::new("t");
+    query.expr_as(
+        Expr::col((totp.clone(), totp_row::Column::UserId)),
+        Alias::new("t_on"),
+    );
+    query.join_as(
+        sea_orm::JoinType::LeftJoin,
+        totp_row::Entity,
+        totp.clone(),
+        Expr::col((totp.clone(), totp_row::Column::UserId))
+            .equals((user::Entity, user::Column::Id))
+            .and(Expr::col((totp, totp_row::Column::ConfirmedAt)).is_not_null()),
     );
     for (name, key) in counters.into_iter().zip(keys) {
         let table = Alias::new(name);
@@ -411,6 +454,7 @@ async fn find_for_login(
     // All NULL (nothing joined) is `None`; any other decoding error is an
     // error, never a missing row (which would open a lock, or refuse all).
     let user = Option::<user::Model>::from_query_result(&row, "u_")?;
+    let totp_on = row.try_get::<Option<Uuid>>("", "t_on")?.is_some();
     let login = Option::<throttle_row::Model>::from_query_result(&row, "l_")?;
     let strikes = Option::<throttle_row::Model>::from_query_result(&row, "s_")?;
     let standing = throttle::standing(
@@ -419,7 +463,11 @@ async fn find_for_login(
         strikes.as_ref(),
         super::clock::now(),
     );
-    Ok((user, standing))
+    Ok(ForLogin {
+        user,
+        standing,
+        totp_on,
+    })
 }
 
 pub async fn email_exists(state: &AppState, email: &Email) -> Result<bool, AppError> {

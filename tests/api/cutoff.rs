@@ -45,9 +45,13 @@ async fn a_password_change_cut_off_at_any_step_changes_everything_or_nothing() {
         let this = service::user::register(&state, &email, PASSWORD, None, &client)
             .await
             .unwrap();
-        let other = service::user::login(&state, &email, PASSWORD, &client)
-            .await
-            .unwrap();
+        let service::session::Authenticated::Session(other) =
+            service::user::login(&state, &email, PASSWORD, &client)
+                .await
+                .unwrap()
+        else {
+            panic!("no second factor is enrolled: login opens a session");
+        };
         let viewer =
             sns_api::auth::authenticate(&state, this.access.token.expose_secret()).unwrap();
 

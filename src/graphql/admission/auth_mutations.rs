@@ -1,6 +1,7 @@
-//! The auth-mutation rule: at most one of register, login, refresh and
-//! changePassword per document, as aliases would otherwise run a hundred
-//! password guesses in one request. Counted over the root of the operation
+//! The auth-mutation rule: at most one of register, login, refresh,
+//! changePassword, verifyMfa and finishPasskeyLogin per document, as
+//! aliases would otherwise run a hundred password (or code) guesses in one
+//! request. Counted over the root of the operation
 //! that runs, fragments included.
 
 use async_graphql::ServerError;
@@ -8,7 +9,14 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 
 use crate::graphql::codes::{VALIDATION_FAILED, with_code};
 
-const AUTH_MUTATIONS: [&str; 4] = ["register", "login", "refresh", "changePassword"];
+const AUTH_MUTATIONS: [&str; 6] = [
+    "register",
+    "login",
+    "refresh",
+    "changePassword",
+    "verifyMfa",
+    "finishPasskeyLogin",
+];
 
 /// Refuses a document whose running operation selects more than one auth
 /// mutation.
@@ -24,7 +32,7 @@ pub(super) fn check(
     }
     Err(with_code(
         ServerError::new(
-            "At most one of register, login, refresh and changePassword may run per request.",
+            "At most one of register, login, refresh, changePassword, verifyMfa and finishPasskeyLogin may run per request.",
             Some(op.pos),
         ),
         VALIDATION_FAILED,
@@ -87,6 +95,25 @@ mod tests {
     }
 
     #[test]
+    fn the_second_factor_and_passkey_sign_ins_count_as_auth_mutations() {
+        let verify = r#"verifyMfa(input: {ticket: "t", code: "123456"}) { accessToken }"#;
+        let passkey =
+            r#"finishPasskeyLogin(input: {challengeId: "c", credential: {}}) { accessToken }"#;
+        assert!(!refused(&format!("mutation {{ {verify} }}"), None));
+        assert!(refused(
+            &format!("mutation {{ a: {verify} b: {verify} }}"),
+            None
+        ));
+        assert!(refused(&format!("mutation {{ {verify} {passkey} }}"), None));
+        assert!(refused(
+            &format!(
+                r#"mutation {{ {passkey} login(input: {{email: "a@b.co", password: "p"}}) {{ accessToken }} }}"#
+            ),
+            None
+        ));
+    }
+
+    #[test]
     fn only_the_running_operation_counts() {
         let doc = r#"mutation A { a: refresh(input: {refreshToken: "x"}) { accessToken } }
             mutation B { a: refresh(input: {refreshToken: "x"}) { accessToken }
@@ -103,7 +130,7 @@ mod tests {
         assert_eq!(code, VALIDATION_FAILED);
         assert_eq!(
             message,
-            "At most one of register, login, refresh and changePassword may run per request."
+            "At most one of register, login, refresh, changePassword, verifyMfa and finishPasskeyLogin may run per request."
         );
     }
 }

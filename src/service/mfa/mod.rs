@@ -6,14 +6,18 @@
 //! - `recovery`: the ten single-use recovery codes.
 //! - `ticket`: a password that waits for its second factor (`mfaTicket`),
 //!   and `verifyMfa` (completing a sign-in, or stepping a session up).
+//! - `step_up`: `verifyMfa` with a token, raising that session to `aal2`.
 //! - `gate`: the `aal2` requirement of the sensitive mutations.
 //! - `passkey`: WebAuthn registration and sign-in, ceremony state in the
 //!   database.
+//! - `prune`: expired tickets and ceremonies, deleted by housekeeping.
 
 pub mod gate;
 pub mod passkey;
+pub mod prune;
 pub mod recovery;
 pub mod secret;
+mod step_up;
 pub mod ticket;
 pub mod totp;
 
