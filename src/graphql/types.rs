@@ -173,10 +173,10 @@ impl From<InputProblem> for UserError {
             },
             ProblemKind::Blocked => "You cannot do this: one of you blocks the other.".to_owned(),
             ProblemKind::NotAllowed => match p.field {
-                None | Some(Field::PostIdArgument | Field::PostId) => {
+                Some(Field::PostIdArgument | Field::PostId) => {
                     "This post's author does not allow that.".to_owned()
                 }
-                Some(_) => "This is not possible on this account now.".to_owned(),
+                _ => "This is not possible on this account now.".to_owned(),
             },
             ProblemKind::MfaRequired => {
                 "A second factor is needed: enter a code from your authenticator app.".to_owned()

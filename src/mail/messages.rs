@@ -58,3 +58,52 @@ pub fn password_changed(to: &str) -> Mail {
             .to_owned(),
     }
 }
+
+// --- Second factors: the authenticator app and recovery codes -------------
+
+pub fn totp_enabled(to: &str) -> Mail {
+    Mail {
+        to: to.to_owned(),
+        subject: "An authenticator app was added to your account".to_owned(),
+        body: "An authenticator app was just added to your account: signing in now also asks \
+               for a code from it. If this was not you, someone else can sign in to your \
+               account: reset your password now with \"Forgot password\" and tell the site's \
+               support.\n"
+            .to_owned(),
+    }
+}
+
+pub fn totp_disabled(to: &str) -> Mail {
+    Mail {
+        to: to.to_owned(),
+        subject: "The authenticator app was removed from your account".to_owned(),
+        body: "The authenticator app was just removed from your account, with its recovery \
+               codes: signing in asks for the password alone again. If this was not you, \
+               reset your password now with \"Forgot password\".\n"
+            .to_owned(),
+    }
+}
+
+pub fn recovery_code_used(to: &str, left: u64) -> Mail {
+    Mail {
+        to: to.to_owned(),
+        subject: "A recovery code of your account was used".to_owned(),
+        body: format!(
+            "One of your recovery codes was just used in place of a code from your \
+             authenticator app; {left} of them are left. If this was not you, reset your \
+             password now with \"Forgot password\", and make new recovery codes.\n"
+        ),
+    }
+}
+
+pub fn recovery_codes_regenerated(to: &str) -> Mail {
+    Mail {
+        to: to.to_owned(),
+        subject: "New recovery codes were made for your account".to_owned(),
+        body: "New recovery codes were just made for your account; the earlier ones no longer \
+               work. If this was not you, reset your password now with \"Forgot password\".\n"
+            .to_owned(),
+    }
+}
+
+// --- End of the authenticator app's messages ------------------------------

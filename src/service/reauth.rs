@@ -14,7 +14,7 @@ use crate::state::AppState;
 /// account is RATE_LIMITED, a wrong password INVALID_CREDENTIALS (counted
 /// as a failed login). Answers the account, or the problems found (with
 /// `more`, the caller's own).
-pub(super) async fn confirm_password(
+pub(crate) async fn confirm_password(
     state: &AppState,
     viewer: &Viewer,
     current: &str,
