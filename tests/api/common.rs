@@ -165,8 +165,13 @@ pub fn config_for(db: &TestDb) -> Config {
     c.shutdown_timeout = Duration::from_secs(5);
     // Every test signs in from 127.0.0.1; the per-address limit has tests of its own.
     c.rate_limits.auth_per_ip = "1000000/1m".parse().unwrap();
+    // PostgreSQL and MySQL have no TOTP without it; SQLite would make one.
+    c.mfa.totp_encryption_key = Some(TOTP_KEY.into());
     c
 }
+
+/// `TOTP_ENCRYPTION_KEY` of the tests (at least 32 bytes).
+pub const TOTP_KEY: &str = "test-totp-key-test-totp-key-test-totp-key";
 
 /// One running app.
 pub struct TestApp {

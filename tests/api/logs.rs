@@ -19,6 +19,7 @@ async fn no_secret_ever_reaches_the_log_even_at_trace() {
         .env("DATABASE_URL", &db.url)
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("JWT_SECRET", SECRET)
+        .env("TOTP_ENCRYPTION_KEY", TOTP_KEY)
         .env("RUST_LOG", "trace")
         .env("LOG_FORMAT", "json")
         .env("RATE_LIMIT_AUTH_PER_IP", "1000000/1m")
@@ -95,7 +96,42 @@ async fn no_secret_ever_reaches_the_log_even_at_trace() {
     )
     .await;
 
+    // An authenticator app: its secret, as given and as stored, and the
+    // recovery codes, used and shown.
+    let enrolled = app
+        .gql(
+            "mutation { enrollTotp { secret } }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    let totp_secret = enrolled["data"]["enrollTotp"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::otp::settled_now().await;
+    let confirmed = app
+        .gql(
+            crate::mfa_common::CONFIRM,
+            json!({"c": crate::otp::now_code(&totp_secret)}),
+            Some(&token),
+        )
+        .await;
+    let recovery = crate::mfa_common::recovery_codes(&confirmed["data"]["confirmTotp"]);
     let conn = db.connect().await;
+    let sealed = sns_api::entity::totp::Entity::find()
+        .one(&conn)
+        .await
+        .unwrap()
+        .expect("a TOTP row")
+        .secret;
+    app.gql(
+        crate::mfa_common::DISABLE,
+        json!({"i": {"currentPassword": password, "code": recovery[0]}}),
+        Some(&token),
+    )
+    .await;
+
     let hash = user::Entity::find()
         .one(&conn)
         .await
@@ -113,6 +149,7 @@ async fn no_secret_ever_reaches_the_log_even_at_trace() {
     assert!(status.success(), "SIGTERM is a clean exit: {status}");
     let log = reader.join().unwrap().join("\n");
     assert!(log.contains("signed in"), "the log was captured at all");
+    assert!(log.contains("TOTP turned on"), "TOTP was turned on");
     let hash_body = hash.rsplit('$').next().unwrap();
     let signature = token.rsplit('.').next().unwrap();
     for (what, secret) in [
@@ -123,8 +160,18 @@ async fn no_secret_ever_reaches_the_log_even_at_trace() {
         ("token signature", signature),
         ("second token", token2.as_str()),
         ("jwt secret", SECRET),
+        ("TOTP key", TOTP_KEY),
+        ("TOTP secret", totp_secret.as_str()),
+        ("sealed TOTP secret", sealed.as_str()),
     ] {
         assert!(!log.contains(secret), "the {what} appears in the log");
+    }
+    for code in &recovery {
+        let plain = code.replace('-', "");
+        assert!(
+            !log.contains(code) && !log.contains(&plain),
+            "a recovery code is logged"
+        );
     }
 }
 
