@@ -8,8 +8,9 @@
 # a drift of the machine's speed weighs on both alike), each at the same
 # fixed RATE, open loop (benches/wrk/mfa_login.lua: latency from each
 # request's slot). Prints, for each kind, the server's CPU a login (its
-# utime + stime from /proc over the logins /metrics counted) and p50/p99,
-# per round and over all rounds, and the ratios.
+# utime + stime from /proc over the logins /metrics counted; on PostgreSQL
+# also that of the backends serving its database) and p50/p99, per round
+# and over all rounds, and the ratios.
 #
 #   benches/mfa_login.sh                          # 20 + 20 accounts, 4 rounds of 10 s
 #   RATE=40 ROUNDS=2 DURATION=5 benches/mfa_login.sh
@@ -101,9 +102,22 @@ for kind in ("plain", "totp"):
             sys.exit(f"confirmTotp {email}: {confirmed}")
 PY
 
-# Waits until the hashing threads have been idle for 0.2 s (what a round
-# left queued is done), then prints the server's CPU seconds and the
-# logins /metrics has counted.
+# The CPU seconds of the PostgreSQL backends serving this database (0 on
+# SQLite, which runs inside the server): the pool's connections, which live
+# through the run.
+db_cpu() {
+  case $DATABASE_URL in postgres*) ;; *) echo 0; return ;; esac
+  local total=0 t
+  for pid in $(psql "$DATABASE_URL" -Atc "SELECT pid FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid()"); do
+    t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) && total=$((total + t))
+  done
+  python3 -c "print($total / $hz)"
+}
+
+# Waits until the server's threads have been idle for 0.2 s (what a round
+# left queued is done), then prints its CPU seconds, the logins /metrics has
+# counted and the database's CPU seconds.
 hz=$(getconf CLK_TCK)
 snapshot() {
   local last=x now
@@ -114,7 +128,7 @@ snapshot() {
     sleep 0.2
   done
   logins=$(curl -sf "http://127.0.0.1:$PORT/metrics" | awk '/^logins_total\{/ {s += $2} END {print s + 0}')
-  echo "$(python3 -c "print($now / $hz)") $logins"
+  echo "$(python3 -c "print($now / $hz)") $logins $(db_cpu)"
 }
 
 run() { # kind round [seconds]
@@ -147,30 +161,36 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
 total = {}
-print(f"\n{'round':<7}{'kind':<7}{'logins':>8}{'bad':>5}{'CPU ms/login':>14}{'p50 ms':>9}{'p99 ms':>9}")
+head = f"{'kind':<7}{'logins':>8}{'bad':>5}{'CPU ms/login':>14}{'db CPU ms':>11}{'p50 ms':>9}{'p99 ms':>9}"
+print(f"\n{'round':<7}{head}")
 for r in range(1, rounds + 1):
     for kind in ("plain", "totp"):
         lines = open(f"{work}/{kind}.{r}.lat").read().split("\n")
         lat = [float(l) for l in lines if l and l[0].isdigit()]
         counts = dict(l.split() for l in lines if l[:3] in ("ok ", "bad"))
-        cpu0, n0, cpu1, n1 = map(float, open(f"{work}/{kind}.{r}.cpu").read().split())
+        cpu0, n0, db0, cpu1, n1, db1 = map(float, open(f"{work}/{kind}.{r}.cpu").read().split())
         logins = n1 - n0
-        cpu = 1000 * (cpu1 - cpu0) / logins
-        t = total.setdefault(kind, {"lat": [], "cpu": 0.0, "n": 0, "bad": 0, "per_round": []})
-        t["lat"] += lat; t["cpu"] += cpu1 - cpu0; t["n"] += logins; t["bad"] += int(counts["bad"])
-        t["per_round"].append(cpu)
-        print(f"{r:<7}{kind:<7}{int(logins):>8}{counts['bad']:>5}{cpu:>14.2f}{pct(lat, 50):>9.1f}{pct(lat, 99):>9.1f}")
+        cpu, db = 1000 * (cpu1 - cpu0) / logins, 1000 * (db1 - db0) / logins
+        t = total.setdefault(kind, {"lat": [], "cpu": 0.0, "db": 0.0, "n": 0, "bad": 0, "per_round": []})
+        t["lat"] += lat; t["cpu"] += cpu1 - cpu0; t["db"] += db1 - db0; t["n"] += logins
+        t["bad"] += int(counts["bad"]); t["per_round"].append(cpu)
+        print(f"{r:<7}{kind:<7}{int(logins):>8}{counts['bad']:>5}{cpu:>14.2f}{db:>11.2f}{pct(lat, 50):>9.1f}{pct(lat, 99):>9.1f}")
 
-print(f"\n{'all':<7}{'kind':<7}{'logins':>8}{'bad':>5}{'CPU ms/login':>14}{'p50 ms':>9}{'p99 ms':>9}")
+print(f"\n{'all':<7}{head}")
 fig = {}
 for kind in ("plain", "totp"):
     t = total[kind]
-    fig[kind] = (1000 * t["cpu"] / t["n"], pct(t["lat"], 50), pct(t["lat"], 99))
-    print(f"{'':<7}{kind:<7}{int(t['n']):>8}{t['bad']:>5}{fig[kind][0]:>14.2f}{fig[kind][1]:>9.1f}{fig[kind][2]:>9.1f}")
+    fig[kind] = (1000 * t["cpu"] / t["n"], pct(t["lat"], 50), pct(t["lat"], 99), 1000 * t["db"] / t["n"])
+    print(f"{'':<7}{kind:<7}{int(t['n']):>8}{t['bad']:>5}{fig[kind][0]:>14.2f}{fig[kind][3]:>11.2f}"
+          f"{fig[kind][1]:>9.1f}{fig[kind][2]:>9.1f}")
 ratios = [b / a for a, b in zip(total["plain"]["per_round"], total["totp"]["per_round"])]
 cpu_ratio = fig["totp"][0] / fig["plain"][0]
 print(f"\ntotp / plain: CPU a login {cpu_ratio:.3f} (rounds {', '.join(f'{x:.3f}' for x in ratios)}),"
       f" p50 {fig['totp'][1] / fig['plain'][1]:.3f}, p99 {fig['totp'][2] / fig['plain'][2]:.3f}")
+if fig["plain"][3] > 0:
+    both = (fig["totp"][0] + fig["totp"][3]) / (fig["plain"][0] + fig["plain"][3])
+    print(f"server + database CPU a login: {both:.3f}")
+    cpu_ratio = max(cpu_ratio, both)
 print(f"goal: CPU a login at most 1.05 times plain: {'met' if cpu_ratio <= 1.05 else 'NOT met'}")
 PY
 logged=$(wc -l < "$WORK/server.log")
