@@ -1,8 +1,8 @@
 //! Housekeeping, every minute on every instance: expired attempt counters,
-//! sessions (with their refresh tokens) that ended long ago, expired MFA
-//! tickets and WebAuthn challenges, notification groups past their
-//! retention, the rows of reposts undone longer ago than feeds being paged
-//! need them, and live events the relays have read.
+//! passkey ceremonies never finished and MFA tickets never used, sessions
+//! (with their refresh tokens) that ended long ago, notification groups
+//! past their retention, the rows of reposts undone longer ago than feeds
+//! being paged need them, and live events the relays have read.
 
 use std::time::Duration;
 
@@ -25,9 +25,13 @@ pub async fn run(state: AppState) {
             Ok(n) => tracing::trace!(pruned = n, "long-ended sessions deleted"),
             Err(e) => tracing::warn!(error = ?e, "session pruning failed; retrying next minute"),
         }
-        match crate::service::mfa::prune::prune(&state).await {
-            Ok(n) => tracing::trace!(pruned = n, "expired MFA tickets and challenges deleted"),
-            Err(e) => tracing::warn!(error = ?e, "MFA pruning failed; retrying next minute"),
+        match crate::service::mfa::passkey::prune_challenges(&state).await {
+            Ok(n) => tracing::trace!(pruned = n, "expired passkey ceremonies deleted"),
+            Err(e) => tracing::warn!(error = ?e, "ceremony pruning failed; retrying next minute"),
+        }
+        match crate::service::mfa::ticket::prune(&state).await {
+            Ok(n) => tracing::trace!(pruned = n, "expired MFA tickets deleted"),
+            Err(e) => tracing::warn!(error = ?e, "ticket pruning failed; retrying next minute"),
         }
         let now = chrono::Utc::now();
         match crate::service::notification::inbox::prune(&state, now).await {

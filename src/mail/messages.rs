@@ -59,7 +59,9 @@ pub fn password_changed(to: &str) -> Mail {
     }
 }
 
-// --- Second factors: the authenticator app and recovery codes -------------
+// Second factors: the authenticator app and recovery codes. Each change is
+// mailed, so that someone who took over a session cannot add or remove one
+// unseen.
 
 pub fn totp_enabled(to: &str) -> Mail {
     Mail {
@@ -106,4 +108,29 @@ pub fn recovery_codes_regenerated(to: &str) -> Mail {
     }
 }
 
-// --- End of the authenticator app's messages ------------------------------
+// Passkeys, likewise.
+
+pub fn passkey_added(to: &str, name: Option<&str>) -> Mail {
+    let which = name.map_or_else(String::new, |n| format!(" (\"{n}\")"));
+    Mail {
+        to: to.to_owned(),
+        subject: "A passkey was added to your account".to_owned(),
+        body: format!(
+            "A passkey{which} was just added to your account: it can now sign in without a password. \
+             If this was not you, remove it in your account's security settings and change your \
+             password now.\n"
+        ),
+    }
+}
+
+pub fn passkey_removed(to: &str, name: Option<&str>) -> Mail {
+    let which = name.map_or_else(String::new, |n| format!(" (\"{n}\")"));
+    Mail {
+        to: to.to_owned(),
+        subject: "A passkey was removed from your account".to_owned(),
+        body: format!(
+            "A passkey{which} was just removed from your account: it can no longer sign in. \
+             If this was not you, change your password now.\n"
+        ),
+    }
+}

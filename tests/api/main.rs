@@ -29,6 +29,7 @@ mod notifications;
 mod ops;
 mod otp;
 mod outage;
+mod passkeys;
 mod reports;
 mod reposts;
 mod safety_graph;

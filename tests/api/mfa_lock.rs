@@ -162,10 +162,10 @@ async fn housekeeping_prunes_expired_tickets_and_challenges_only() {
         .await
         .unwrap();
     }
-    let pruned = sns_api::service::mfa::prune::prune(&app.state)
-        .await
-        .unwrap();
-    assert_eq!(pruned, 2, "the expired ticket and the expired challenge");
+    let tickets = sns_api::service::mfa::ticket::prune(&app.state).await;
+    assert_eq!(tickets.unwrap(), 1, "the expired ticket");
+    let challenges = sns_api::service::mfa::passkey::prune_challenges(&app.state).await;
+    assert_eq!(challenges.unwrap(), 1, "the expired challenge");
     let tickets = mfa_ticket::Entity::find().all(&app.db).await.unwrap();
     assert_eq!(tickets.len(), 1, "the login's ticket stays");
     assert!(tickets[0].expires_at > now);

@@ -10,11 +10,9 @@
 //! - `gate`: the `aal2` requirement of the sensitive mutations.
 //! - `passkey`: WebAuthn registration and sign-in, ceremony state in the
 //!   database.
-//! - `prune`: expired tickets and ceremonies, deleted by housekeeping.
 
 pub mod gate;
 pub mod passkey;
-pub mod prune;
 pub mod recovery;
 pub mod secret;
 mod step_up;

@@ -232,3 +232,13 @@ async fn complete(
         }
     }
 }
+
+/// Deletes the tickets that expired unused (housekeeping): a ticket costs
+/// nothing to abandon, so they must not pile up. Answers how many went.
+pub async fn prune(state: &AppState) -> Result<u64, AppError> {
+    let deleted = mfa_ticket::Entity::delete_many()
+        .filter(mfa_ticket::Column::ExpiresAt.lte(clock::now()))
+        .exec(state.db())
+        .await?;
+    Ok(deleted.rows_affected)
+}
