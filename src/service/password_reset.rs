@@ -107,9 +107,10 @@ async fn write_reset_mail(state: AppState, user: Uuid, email: String) -> Result<
 
 /// Sets a new password with a reset token: every session of the account
 /// ends (on every instance), its failed-login count is cleared, its address
-/// counts as verified, a notice is mailed, and a new session is answered;
-/// with TOTP on, a ticket for `verifyMfa` instead (MFA_REQUIRED). One
-/// transaction that runs to completion.
+/// counts as verified, a notice is mailed, and a new session is answered.
+/// With TOTP on, a ticket for `verifyMfa` is answered instead
+/// (MFA_REQUIRED), and the count stays until the second factor is right.
+/// One transaction that runs to completion.
 #[tracing::instrument(skip_all)]
 pub async fn reset_password(
     state: &AppState,
@@ -170,10 +171,20 @@ pub async fn reset_password(
             .await?;
         let ended = session::live_ids_of_user(&txn, row.user_id, now).await?;
         let revoked = session::revoke_in(&txn, &ended, now).await?;
-        throttle_row::Entity::delete_many()
-            .filter(throttle_row::Column::Key.is_in(throttle::account_keys(&user.email)))
-            .exec(&txn)
-            .await?;
+        let totp_on = totp_row::Entity::find_by_id(row.user_id)
+            .filter(totp_row::Column::ConfirmedAt.is_not_null())
+            .one(&txn)
+            .await?
+            .is_some();
+        // With TOTP on, the count of failures (wrong codes among them) is
+        // cleared only by the second factor: else each reset mail would buy
+        // a mailbox's holder a fresh round of code guesses.
+        if !totp_on {
+            throttle_row::Entity::delete_many()
+                .filter(throttle_row::Column::Key.is_in(throttle::account_keys(&user.email)))
+                .exec(&txn)
+                .await?;
+        }
         outbox::enqueue(&txn, messages::password_changed(&user.email), now).await?;
         let Some(user) = user::Entity::find_by_id(row.user_id).one(&txn).await? else {
             txn.rollback().await?;
@@ -181,11 +192,6 @@ pub async fn reset_password(
         };
         // An email alone never opens a session: with TOTP on, the second
         // factor is asked for as at login.
-        let totp_on = totp_row::Entity::find_by_id(row.user_id)
-            .filter(totp_row::Column::ConfirmedAt.is_not_null())
-            .one(&txn)
-            .await?
-            .is_some();
         let opened = if totp_on {
             let ticket =
                 super::mfa::ticket::issue(&txn, row.user_id, Assurance::Password, now).await?;

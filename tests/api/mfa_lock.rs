@@ -1,13 +1,14 @@
 //! What bounds the guessing of second factors: wrong codes counted towards
-//! the failed-login lock (and a right password alone not clearing it),
-//! `verifyMfa` counted per address, and expired tickets and ceremonies
-//! pruned.
+//! the failed-login lock (neither a right password alone nor a reset
+//! clearing it), `verifyMfa` counted per address, and expired tickets and
+//! ceremonies pruned.
 
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait as _, EntityTrait, Set};
 use serde_json::json;
 use sns_api::config::Config;
 use sns_api::entity::{mfa_ticket, webauthn_challenge};
+use sns_api::service::mail_token::{self, Kind};
 use uuid::Uuid;
 
 use crate::common::*;
@@ -175,4 +176,42 @@ async fn housekeeping_prunes_expired_tickets_and_challenges_only() {
         .unwrap();
     assert_eq!(challenges.len(), 1);
     assert!(challenges[0].expires_at > now);
+}
+
+#[tokio::test]
+async fn a_reset_with_totp_on_leaves_the_failure_count_to_the_second_factor() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn_with(locking_config(&db)).await;
+    let a = WithTotp::new(&app, "reset-count").await;
+    for _ in 0..2 {
+        let payload = app.login_mfa(&a.account.email, "not-the-password").await;
+        assert_eq!(only_error(&payload).0, "INVALID_CREDENTIALS", "{payload}");
+    }
+    let hour = std::time::Duration::from_secs(3600);
+    let token = mail_token::issue(&app.db, a.account.id, Kind::Reset, None, hour, Utc::now())
+        .await
+        .unwrap();
+    let reset = app
+        .gql(
+            "mutation($i: ResetPasswordInput!) { resetPassword(input: $i) { mfaTicket errors { code } } }",
+            json!({"i": {"token": token, "newPassword": "a-brand-new-passphrase"}}),
+            None,
+        )
+        .await;
+    let ticket = reset["data"]["resetPassword"]["mfaTicket"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reset}"))
+        .to_owned();
+    // The two failures stay: one wrong code more locks the account.
+    let payload = app
+        .verified(
+            json!({"ticket": ticket, "code": wrong_code(&a.secret)}),
+            None,
+        )
+        .await;
+    refused(&payload, "INVALID_CODE", "input.code");
+    let locked = app
+        .verified(json!({"ticket": ticket, "code": a.code(0)}), None)
+        .await;
+    assert_eq!(only_error(&locked).0, "RATE_LIMITED", "{locked}");
 }

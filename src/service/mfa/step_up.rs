@@ -29,7 +29,7 @@ enum Outcome {
 pub(super) async fn step_up(
     state: &AppState,
     viewer: &Viewer,
-    factor: Factor<'_>,
+    factor: Factor,
 ) -> Result<Authenticated, AppError> {
     let Some(user) = crate::service::user::find(state, viewer.user_id).await? else {
         return Err(AppError::Unauthenticated);
@@ -44,17 +44,8 @@ pub(super) async fn step_up(
     if let throttle::Standing::Locked(locked) = standing {
         return Err(AppError::input(locked));
     }
-    let (code, recovery) = match factor {
-        Factor::Code(c) => (Some(c.to_owned()), None),
-        Factor::Recovery(c) => (None, Some(c.to_owned())),
-    };
-    let (session_id, user_id) = (viewer.session_id, user.id);
+    let (session_id, user_id, given) = (viewer.session_id, user.id, factor.clone());
     let done = tasks::to_completion(state, |state| async move {
-        let factor = match (&code, &recovery) {
-            (Some(c), _) => Factor::Code(c),
-            (_, Some(c)) => Factor::Recovery(c),
-            _ => return Err(AppError::internal("no factor to check")),
-        };
         let now = clock::now();
         let txn = state.db().begin().await?;
         // The write first (on SQLite a transaction that reads before it
@@ -69,7 +60,7 @@ pub(super) async fn step_up(
             .filter(session_row::Column::Amr.ne(Assurance::Passkey.column()))
             .exec(&txn)
             .await?;
-        if !factor.accept(&txn, &state, user_id).await? {
+        if !given.accept(&txn, &state, user_id).await? {
             txn.rollback().await?;
             return Ok(Outcome::WrongCode);
         }

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use rand::RngCore as _;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use uuid::Uuid;
 
 use crate::auth::refresh::RefreshToken;
@@ -28,30 +28,35 @@ pub struct Verification<'a> {
     pub recovery_code: Option<&'a str>,
 }
 
-/// The second factor given: a TOTP code or a recovery code.
-#[derive(Clone, Copy)]
-pub(super) enum Factor<'a> {
-    Code(&'a str),
-    Recovery(&'a str),
+/// The second factor given: a TOTP code or a recovery code, owned (it goes
+/// into the task that runs the transaction) and never printed.
+#[derive(Clone)]
+pub(super) enum Factor {
+    Code(SecretString),
+    Recovery(SecretString),
 }
 
-impl Factor<'_> {
+impl Factor {
     /// Checks the factor in `conn` (the caller's transaction): a TOTP code is
     /// then used for its step, a recovery code for good.
     pub(super) async fn accept(
-        self,
+        &self,
         conn: &impl ConnectionTrait,
         state: &AppState,
         user: Uuid,
     ) -> Result<bool, AppError> {
         match self {
-            Self::Code(code) => super::totp::accept_code(conn, state, user, code).await,
-            Self::Recovery(code) => super::recovery::consume(conn, user, code).await,
+            Self::Code(code) => {
+                super::totp::accept_code(conn, state, user, code.expose_secret()).await
+            }
+            Self::Recovery(code) => {
+                super::recovery::consume(conn, user, code.expose_secret()).await
+            }
         }
     }
 
     /// INVALID_CODE, about the field that was given.
-    pub(super) fn invalid(self) -> AppError {
+    pub(super) fn invalid(&self) -> AppError {
         let field = match self {
             Self::Code(_) => Field::Code,
             Self::Recovery(_) => Field::RecoveryCode,
@@ -101,8 +106,8 @@ pub async fn verify(
     client: &ClientInfo,
 ) -> Result<Authenticated, AppError> {
     let factor = match (input.code, input.recovery_code) {
-        (Some(code), None) => Factor::Code(code),
-        (None, Some(code)) => Factor::Recovery(code),
+        (Some(code), None) => Factor::Code(code.into()),
+        (None, Some(code)) => Factor::Recovery(code.into()),
         _ => {
             return Err(AppError::BadUserInput(
                 "Give exactly one of `code` and `recoveryCode`.".into(),
@@ -131,7 +136,7 @@ enum Completion {
 async fn complete(
     state: &AppState,
     ticket: &str,
-    factor: Factor<'_>,
+    factor: Factor,
     client: &ClientInfo,
 ) -> Result<Authenticated, AppError> {
     if let Some(limited) = throttle::per_ip(state, client).await? {
@@ -168,17 +173,8 @@ async fn complete(
             None,
         )));
     }
-    let (client, user_id) = (client.clone(), user.id);
-    let (code, recovery) = match factor {
-        Factor::Code(c) => (Some(c.to_owned()), None),
-        Factor::Recovery(c) => (None, Some(c.to_owned())),
-    };
+    let (client, user_id, given) = (client.clone(), user.id, factor.clone());
     let done = tasks::to_completion(state, |state| async move {
-        let factor = match (&code, &recovery) {
-            (Some(c), _) => Factor::Code(c),
-            (_, Some(c)) => Factor::Recovery(c),
-            _ => return Err(AppError::internal("no factor to check")),
-        };
         let now = clock::now();
         let txn = state.db().begin().await?;
         // The ticket goes first: of racing calls with one ticket, exactly
@@ -193,7 +189,7 @@ async fn complete(
             txn.rollback().await?;
             return Ok(Completion::TicketGone);
         }
-        if !factor.accept(&txn, &state, user_id).await? {
+        if !given.accept(&txn, &state, user_id).await? {
             txn.rollback().await?;
             return Ok(Completion::WrongCode);
         }
