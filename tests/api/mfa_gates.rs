@@ -205,6 +205,36 @@ async fn a_passkey_alone_is_a_factor_that_the_gates_ask_for() {
     );
     mfa_required(&app.gated_change_email(&a.token, &unique_email("pk")).await);
     mfa_required(&app.gated_delete_account(&a.token, PASSWORD).await);
+    // Nor may an aal1 session add a factor of its own: a stolen one would
+    // turn TOTP on with its own app, then step up with it.
+    let secret = app.enrolled(&a.token).await;
+    crate::otp::settled_now().await;
+    mfa_required(&app.confirm(&a.token, &crate::otp::now_code(&secret)).await);
+}
+
+#[tokio::test]
+async fn with_totp_on_an_aal1_session_cannot_add_a_passkey() {
+    const BEGIN: &str = "mutation { beginPasskeyRegistration { challengeId } }";
+    const FINISH: &str = "mutation($i: FinishPasskeyRegistrationInput!) { finishPasskeyRegistration(input: $i) { passkey { id } errors { code field } } }";
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let a = WithTotp::new(&app, "pk-after-totp").await;
+    let token = a.account.token.clone();
+    assert_eq!(level(&token), aal1());
+    let begun = app.gql(BEGIN, json!({}), Some(&token)).await;
+    let challenge = begun["data"]["beginPasskeyRegistration"]["challengeId"].clone();
+    assert!(challenge.is_string(), "{begun}");
+    let input = json!({"i": {"challengeId": challenge, "credential": {}}});
+    let finished = app.gql(FINISH, input.clone(), Some(&token)).await;
+    mfa_required(&payload_of(&finished, "finishPasskeyRegistration"));
+    // Stepped up, the gate lets it through to the credential's own check.
+    let (raised, _) = app.stepped_up(&token, &a.code(0)).await;
+    assert_eq!(level(&raised), aal2());
+    let body = app.gql(FINISH, input, Some(&raised)).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -127,6 +127,9 @@ pub async fn confirm(
     viewer: &Viewer,
     code: &str,
 ) -> Result<super::recovery::RecoveryCodes, AppError> {
+    // Turning TOTP on adds a factor: once a passkey exists, only an aal2
+    // session may (see `passkey::finish_registration`).
+    super::gate::require_aal2(state, viewer).await?;
     let user = crate::service::user::find(state, viewer.user_id)
         .await?
         .ok_or(AppError::Unauthenticated)?;

@@ -70,6 +70,9 @@ pub async fn finish_registration(
     credential: serde_json::Value,
     name: Option<&str>,
 ) -> Result<passkey::Model, AppError> {
+    // A factor is added here: once one exists, only an aal2 session may add
+    // another, or a stolen aal1 session would add its own and sign in with it.
+    super::super::gate::require_aal2(state, viewer).await?;
     let name = clean_name(name)?;
     let credential: RegisterPublicKeyCredential =
         serde_json::from_value(credential).map_err(|_| {
