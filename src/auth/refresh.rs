@@ -49,7 +49,7 @@ impl RefreshToken {
 
     /// What the database stores: lower-case hex SHA-256 of the text.
     pub fn hash(&self) -> String {
-        hex(&Sha256::digest(self.expose().as_bytes()))
+        hex::encode(Sha256::digest(self.expose().as_bytes()))
     }
 }
 
@@ -82,16 +82,6 @@ impl RefreshKeys {
         mac.update(token.expose().as_bytes());
         RefreshToken(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()).into())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use async_graphql::{Context, ID, InputObject, Json, Object, Result, SimpleObject
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret as _;
 
+use super::mutation::client;
 use super::types::{AuthPayload, UserError, answer_with, payload_answer};
 use super::viewer_auth;
-use crate::auth::ClientInfo;
 use crate::entity::passkey;
 use crate::service::mfa;
 use crate::state::AppState;
@@ -141,10 +141,6 @@ impl From<mfa::passkey::Challenge> for PasskeyChallenge {
             options: Json(c.options),
         }
     }
-}
-
-fn client(ctx: &Context<'_>) -> ClientInfo {
-    ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()
 }
 
 /// The mutations of account security. Each requires a token, but for

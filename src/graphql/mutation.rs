@@ -30,7 +30,8 @@ pub struct Mutation(
     super::mfa::MfaMutation,
 );
 
-fn client(ctx: &Context<'_>) -> ClientInfo {
+/// The request's client (address, `User-Agent`), as the HTTP layer put it.
+pub(super) fn client(ctx: &Context<'_>) -> ClientInfo {
     ctx.data_opt::<ClientInfo>().cloned().unwrap_or_default()
 }
 

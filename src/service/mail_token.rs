@@ -56,15 +56,7 @@ pub fn hash_of(token: &str) -> Option<String> {
         return None;
     }
     let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-    (bytes.len() == 32).then(|| hex(&Sha256::digest(token.as_bytes())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    (bytes.len() == 32).then(|| hex::encode(Sha256::digest(token.as_bytes())))
 }
 
 /// Issues a token of `kind` for `user`, valid for `ttl`, within the caller's

@@ -178,16 +178,13 @@ fn normalise(code: &str) -> Option<String> {
 /// bits, beyond any guessing from a leaked hash, and the account id salts
 /// it so that one table of guesses cannot serve every account.
 fn hash(user: Uuid, normalised: &str) -> String {
-    use std::fmt::Write as _;
-    let digest = Sha256::new()
-        .chain_update(DOMAIN)
-        .chain_update(user.as_bytes())
-        .chain_update(normalised.as_bytes())
-        .finalize();
-    digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex::encode(
+        Sha256::new()
+            .chain_update(DOMAIN)
+            .chain_update(user.as_bytes())
+            .chain_update(normalised.as_bytes())
+            .finalize(),
+    )
 }
 
 #[cfg(test)]

@@ -110,13 +110,7 @@ fn invalid_credentials() -> AppError {
 /// `passkey.credential_hash`: SHA-256 of the credential id, lower-case hex.
 fn credential_hash(id: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    use std::fmt::Write as _;
-    Sha256::digest(id)
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex::encode(Sha256::digest(id))
 }
 
 /// The account's stored passkeys, each with its webauthn-rs credential.
