@@ -304,6 +304,8 @@ async fn seed(url: &str, sizes: &Sizes, hash: &str) -> anyhow::Result<()> {
                 follower_count: Set(followers[i]),
                 following_count: Set(sizes.follows as i32),
                 locked: Set(false),
+                avatar_id: Set(None),
+                banner_id: Set(None),
                 created_at: Set(at),
                 updated_at: Set(at),
             }

@@ -182,6 +182,8 @@ async fn seed(url: &str, secret: &str, sizes: Sizes) -> anyhow::Result<Vec<Strin
             follower_count: Set(if i == 0 { sizes.followers as i32 } else { 0 }),
             following_count: Set(i32::from((1..=sizes.followers).contains(&i))),
             locked: Set(false),
+            avatar_id: Set(None),
+            banner_id: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }))

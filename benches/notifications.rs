@@ -287,6 +287,8 @@ async fn seed(url: &str, events: usize, actors: usize, hash: &str) -> anyhow::Re
             follower_count: Set(i32::from(i > 0 && i <= followed)),
             following_count: Set(if i == 0 { followed as i32 } else { 0 }),
             locked: Set(false),
+            avatar_id: Set(None),
+            banner_id: Set(None),
             created_at: Set(instant(start - DAY_MS)),
             updated_at: Set(instant(start - DAY_MS)),
         });

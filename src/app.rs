@@ -55,14 +55,25 @@ impl App {
         let mail = crate::mail::outbox::Worker::new(&config.mail).map_err(anyhow::Error::msg)?;
         let factors = crate::service::mfa::Factors::new(&config.mfa, totp_key(&config, &db).await?)
             .map_err(anyhow::Error::msg)?;
+        // Bound before the state: a local media store's URLs name this address.
+        let listener = TcpListener::bind(config.bind_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind_addr))?;
+        let local_addr = listener.local_addr()?;
+        let media = crate::media::Media::new(
+            crate::media::MediaPool::start(config.media.concurrency, config.media.queue)?,
+            crate::media::MediaStore::from_config(&config.media, local_addr)
+                .map_err(anyhow::Error::msg)?,
+            config.media.max_bytes,
+        );
         let state = AppState::new(
             db,
-            jwt,
-            refresh_keys,
+            (jwt, refresh_keys),
             hasher,
             policy,
             config.mail.clone(),
             factors,
+            media,
         );
         let revoked = crate::service::session::load_revocations(&state)
             .await
@@ -73,9 +84,6 @@ impl App {
             .map_err(|e| anyhow::anyhow!("reading the live events' start: {e:?}"))?;
         let schema = build_schema(&config.documents, Some(state.clone()));
         let router = crate::http::router(state.clone(), schema, &config);
-        let listener = TcpListener::bind(config.bind_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.bind_addr))?;
         Ok(Self {
             listener,
             router,
@@ -113,6 +121,7 @@ impl App {
         let relay = crate::live::relay::spawn(self.state.clone(), self.sync_interval);
         let housekeeping = tokio::spawn(crate::housekeeping::run(self.state.clone()));
         let mailer = tokio::spawn(crate::mail::outbox::run(self.state.clone(), self.mail));
+        let media_deletions = tokio::spawn(crate::media::deletion::run(self.state.clone()));
         let upkeep = tokio::spawn(crate::telemetry::metrics_upkeep());
         let drain = Arc::new(tokio::sync::Notify::new());
         let drain_signal = drain.clone();
@@ -141,6 +150,7 @@ impl App {
         drop(relay);
         housekeeping.abort();
         mailer.abort();
+        media_deletions.abort();
         upkeep.abort();
         // Transactions of requests that were cut off still commit or roll back.
         self.state.tasks().close();

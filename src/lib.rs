@@ -15,6 +15,7 @@ pub mod housekeeping;
 pub mod http;
 pub mod live;
 pub mod mail;
+pub mod media;
 pub mod service;
 pub mod state;
 pub mod sync;

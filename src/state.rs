@@ -59,17 +59,19 @@ struct Inner {
     sockets: crate::live::Sockets,
     /// Second factors: the TOTP key, the WebAuthn relying party.
     factors: crate::service::mfa::Factors,
+    /// Uploaded images: the processing pool and the store.
+    media: crate::media::Media,
 }
 
 impl AppState {
     pub fn new(
         db: DatabaseConnection,
-        jwt: JwtKeys,
-        refresh: RefreshKeys,
+        (jwt, refresh): (JwtKeys, RefreshKeys),
         hasher: PasswordHasher,
         policy: Policy,
         mail: crate::config::Mail,
         factors: crate::service::mfa::Factors,
+        media: crate::media::Media,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -91,6 +93,7 @@ impl AppState {
                 live: crate::live::Hub::new(),
                 sockets: crate::live::Sockets::new(),
                 factors,
+                media,
             }),
         }
     }
@@ -122,6 +125,11 @@ impl AppState {
     /// Second factors: the TOTP key, the WebAuthn relying party.
     pub fn factors(&self) -> &crate::service::mfa::Factors {
         &self.inner.factors
+    }
+
+    /// Uploaded images: the processing pool, the store, the deletion worker.
+    pub fn media(&self) -> &crate::media::Media {
+        &self.inner.media
     }
 
     /// The `me` cache: profiles by user id.

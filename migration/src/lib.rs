@@ -20,6 +20,7 @@ mod m20261205_000030_create_interactions;
 mod m20261206_000040_create_live_event;
 mod m20261207_000050_create_safety;
 mod m20261208_000060_create_mfa;
+mod m20261209_000070_create_media;
 
 pub struct Migrator;
 
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000040_create_live_event::Migration),
             Box::new(m20261207_000050_create_safety::Migration),
             Box::new(m20261208_000060_create_mfa::Migration),
+            Box::new(m20261209_000070_create_media::Migration),
         ]
     }
 }

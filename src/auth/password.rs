@@ -266,7 +266,7 @@ impl PasswordHasher {
 /// refused): when the cores are busy, cheap requests (`me`) go first and
 /// argon2 takes what is left, instead of every request queueing behind 20 ms
 /// of hashing. Not an error if refused.
-fn lower_priority() {
+pub(crate) fn lower_priority() {
     use thread_priority::{ThreadPriority, ThreadPriorityValue};
     #[cfg(target_os = "linux")]
     {

@@ -5,6 +5,7 @@
 mod database;
 mod documents;
 mod mail;
+mod media;
 mod mfa;
 mod rate_limits;
 mod sockets;
@@ -21,6 +22,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 pub use database::{Backend, Database, DatabaseUrl};
 pub use documents::Documents;
 pub use mail::Mail;
+pub use media::Media;
 pub use mfa::Mfa;
 pub use rate_limits::{RateLimit, RateLimits};
 pub use sockets::Sockets;
@@ -223,6 +225,9 @@ pub struct Config {
 
     #[command(flatten, next_help_heading = "Second factors")]
     pub mfa: Mfa,
+
+    #[command(flatten, next_help_heading = "Media")]
+    pub media: Media,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -49,6 +49,16 @@ pub struct RateLimits {
         global = true
     )]
     pub reports: RateLimit,
+
+    /// Uploads an account may make per window (`COUNT/DURATION`).
+    #[arg(
+        long = "upload-limit",
+        env = "UPLOAD_LIMIT",
+        value_name = "UPLOAD_LIMIT",
+        default_value = "30/1h",
+        global = true
+    )]
+    pub uploads: RateLimit,
 }
 
 /// `COUNT/DURATION`, e.g. `10/15m`.

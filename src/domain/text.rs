@@ -24,6 +24,11 @@ pub const POST_BODY: TextRules = TextRules {
     max: 500,
     multiline: true,
 };
+/// An image's alt text.
+pub const MEDIA_ALT: TextRules = TextRules {
+    max: 1500,
+    multiline: true,
+};
 /// A report's comment, for operators.
 pub const REPORT_COMMENT: TextRules = TextRules {
     max: 1000,

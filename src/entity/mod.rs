@@ -6,6 +6,8 @@ pub mod follow_request;
 pub mod live_event;
 pub mod mail_outbox;
 pub mod mail_token;
+pub mod media;
+pub mod media_deletion;
 pub mod mention;
 pub mod mfa_ticket;
 pub mod mute;

@@ -16,6 +16,9 @@ pub struct Model {
     pub following_count: i32,
     /// Follows need the owner's approval; posts are for followers only.
     pub locked: bool,
+    /// The profile's pictures (`media` rows).
+    pub avatar_id: Option<Uuid>,
+    pub banner_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -4,6 +4,7 @@
 mod admission;
 mod codes;
 mod loaders;
+mod media;
 mod mfa;
 mod mutation;
 mod notifications;

@@ -28,6 +28,7 @@ pub struct Mutation(
     CoreMutation,
     super::safety::SafetyMutation,
     super::mfa::MfaMutation,
+    super::media::MediaMutation,
 );
 
 /// The request's client (address, `User-Agent`), as the HTTP layer put it.

@@ -193,6 +193,14 @@ impl Profile {
         self.0.created_at
     }
 
+    async fn avatar(&self, ctx: &Context<'_>) -> Result<Option<super::media::Media>> {
+        picture(ctx, self.0.avatar_id).await
+    }
+
+    async fn banner(&self, ctx: &Context<'_>) -> Result<Option<super::media::Media>> {
+        picture(ctx, self.0.banner_id).await
+    }
+
     async fn post_count(&self) -> i32 {
         self.0.post_count
     }
@@ -312,6 +320,17 @@ impl Profile {
     }
 }
 
+/// A profile's avatar or banner.
+async fn picture(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> Result<Option<super::media::Media>> {
+    let Some(id) = id else { return Ok(None) };
+    let state = ctx.data::<AppState>()?;
+    Ok(crate::service::media::by_ids(state, &[id])
+        .await?
+        .into_iter()
+        .next()
+        .map(super::media::Media))
+}
+
 pub struct Post(pub post::Model);
 
 #[Object]
@@ -319,6 +338,18 @@ impl Post {
     /// A UUIDv7.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
+    }
+
+    /// Its images, in order: up to 4.
+    async fn media(&self, ctx: &Context<'_>) -> Result<Vec<super::media::Media>> {
+        let state = ctx.data::<AppState>()?;
+        let mut by_post = crate::service::media::of_posts(state, &[self.0.id]).await?;
+        Ok(by_post
+            .remove(&self.0.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::media::Media)
+            .collect())
     }
 
     async fn author(&self, ctx: &Context<'_>) -> Result<Profile> {
@@ -495,6 +526,10 @@ pub struct UpdateProfileInput {
     /// Follows need the owner's approval; posts are for followers only. Turning it off approves
     /// the pending requests.
     pub locked: Option<bool>,
+    /// One of the viewer's unattached uploads; null clears the avatar (its image is deleted).
+    pub avatar_id: async_graphql::MaybeUndefined<ID>,
+    /// One of the viewer's unattached uploads; null clears the banner (its image is deleted).
+    pub banner_id: async_graphql::MaybeUndefined<ID>,
 }
 
 #[derive(InputObject)]
@@ -503,6 +538,8 @@ pub struct CreatePostInput {
     pub body: String,
     /// The id of the post this one replies to.
     pub reply_to: Option<ID>,
+    /// Up to 4 of the viewer's unattached uploads, in this order (more is BAD_USER_INPUT).
+    pub media_ids: Option<Vec<ID>>,
 }
 
 /// `profile` is set exactly when `errors` is empty.

@@ -82,6 +82,11 @@ pub enum UserErrorCode {
     MfaRequired,
     /// A TOTP or recovery code that is wrong, replayed (the same time step) or already used.
     InvalidCode,
+    /// Not a JPEG, PNG, WebP or GIF by its content (never by its name or declared type), or not
+    /// decodable.
+    UnsupportedMedia,
+    /// An image over 8,192 px a side or 40 megapixels.
+    MediaTooLarge,
 }
 
 /// An expected problem with a mutation's input, safe to show to the user.
@@ -125,6 +130,11 @@ fn field_path(f: Field) -> Vec<String> {
         Field::Credential => in_input("credential"),
         Field::Name => in_input("name"),
         Field::IdArgument => vec!["id".to_owned()],
+        Field::FileArgument => vec!["file".to_owned()],
+        Field::AltArgument => vec!["alt".to_owned()],
+        Field::MediaIds => in_input("mediaIds"),
+        Field::AvatarId => in_input("avatarId"),
+        Field::BannerId => in_input("bannerId"),
     }
 }
 
@@ -169,6 +179,9 @@ impl From<InputProblem> for UserError {
                 Some(Field::PostIdArgument | Field::ReplyTo | Field::PostId) => {
                     "No post has this id.".to_owned()
                 }
+                Some(Field::MediaIds | Field::AvatarId | Field::BannerId) => {
+                    "No upload of yours with this id is free to attach.".to_owned()
+                }
                 _ => "No profile has this handle.".to_owned(),
             },
             ProblemKind::Blocked => "You cannot do this: one of you blocks the other.".to_owned(),
@@ -182,6 +195,12 @@ impl From<InputProblem> for UserError {
                 "A second factor is needed: enter a code from your authenticator app.".to_owned()
             }
             ProblemKind::InvalidCode => "This code is wrong, expired or already used.".to_owned(),
+            ProblemKind::UnsupportedMedia => {
+                "This file is not an image we take: send a JPEG, PNG, WebP or GIF.".to_owned()
+            }
+            ProblemKind::MediaTooLarge => {
+                "This image is too large: at most 8,192 pixels a side and 40 megapixels.".to_owned()
+            }
         };
         Self {
             code: p.kind.into(),

@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequest as _, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -28,32 +28,31 @@ impl FromRequestParts<HttpState> for ClientInfo {
     }
 }
 
-/// Whether the request says `Content-Type: application/json` (read in place:
-/// the `HeaderMap` extractor would copy every header).
-pub struct JsonContent(bool);
-
-impl<S: Send + Sync> FromRequestParts<S> for JsonContent {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(is_json(&parts.headers)))
-    }
-}
-
 /// The media type comes first: a client that accepts neither of ours gets
-/// its 406 before the body is read or a token checked.
+/// its 406 before the body is read or a token checked. A JSON body is held
+/// to `BODY_LIMIT`; a multipart upload (`multipart.rs`) needs a
+/// preflight-forcing header and has limits of its own.
 pub async fn execute(
     media: ResponseType,
     State(http): State<HttpState>,
     auth: Auth,
     client: ClientInfo,
-    JsonContent(json): JsonContent,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Response {
-    let request = match body
-        .map_err(BadBody::from)
-        .and_then(|body| decode(json, &body))
-    {
+    let decoded = match super::multipart::boundary(request.headers()) {
+        Some(_) if !super::multipart::preflighted(request.headers()) => Err(BadBody::NoPreflight),
+        Some(boundary) => {
+            super::multipart::decode(request.into_body(), boundary, http.uploads).await
+        }
+        None => {
+            let json = is_json(request.headers());
+            Bytes::from_request(request, &http)
+                .await
+                .map_err(BadBody::from)
+                .and_then(|body| decode(json, &body))
+        }
+    };
+    let request = match decoded {
         Ok(r) => r,
         Err(refusal) => return refusal.respond(media),
     };
@@ -109,6 +108,12 @@ fn decode(is_json: bool, body: &[u8]) -> Result<async_graphql::Request, BadBody>
     if !is_json {
         return Err(BadBody::NotJson);
     }
+    decode_operation(body)
+}
+
+/// The operation object of a JSON body or of a multipart request's
+/// `operations` part; an array (a batch) is refused.
+pub(super) fn decode_operation(body: &[u8]) -> Result<async_graphql::Request, BadBody> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(BadBody::Batch);
     }
@@ -128,12 +133,19 @@ fn decode(is_json: bool, body: &[u8]) -> Result<async_graphql::Request, BadBody>
     Ok(request)
 }
 
-enum BadBody {
+pub(super) enum BadBody {
     TooLarge,
     Unreadable,
     NotJson,
     Batch,
     Shape,
+    /// A multipart request without `GraphQL-Require-Preflight` or
+    /// `Apollo-Require-Preflight`.
+    NoPreflight,
+    /// A multipart request that breaks the specification, and how.
+    Multipart(&'static str),
+    /// The upload could not be spooled to a temporary file.
+    Unavailable,
 }
 
 impl From<BytesRejection> for BadBody {
@@ -151,6 +163,19 @@ impl BadBody {
     /// `data`, which either type can carry.
     fn respond(self, media: ResponseType) -> Response {
         let (status, message) = match self {
+            Self::NoPreflight => (
+                StatusCode::BAD_REQUEST,
+                "A multipart request needs a non-empty GraphQL-Require-Preflight (or Apollo-Require-Preflight) header.",
+            ),
+            Self::Multipart(message) => (StatusCode::BAD_REQUEST, message),
+            Self::Unavailable => {
+                return error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    media,
+                    "SERVICE_UNAVAILABLE",
+                    "The upload cannot be received now; try again.",
+                );
+            }
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "The request body is larger than the server accepts.",
@@ -161,7 +186,7 @@ impl BadBody {
             ),
             Self::NotJson => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Send the request as Content-Type: application/json.",
+                "Send the request as Content-Type: application/json (or multipart/form-data for an upload).",
             ),
             Self::Batch => (
                 StatusCode::BAD_REQUEST,

@@ -5,7 +5,9 @@
 mod graphql;
 mod health;
 mod jwks;
+mod media;
 mod metrics;
+mod multipart;
 mod negotiate;
 mod socket;
 
@@ -36,6 +38,8 @@ pub struct HttpState {
     pub app: AppState,
     pub schema: ApiSchema,
     pub socket: std::sync::Arc<socket::Settings>,
+    /// The sizes of a multipart upload.
+    pub uploads: multipart::Limits,
 }
 
 impl FromRef<HttpState> for AppState {
@@ -81,10 +85,15 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .layer(middleware)
+        .route("/media/{*key}", get(media::serve))
         .with_state(HttpState {
             app,
             schema,
             socket,
+            uploads: multipart::Limits {
+                parts: config.body_limit,
+                file: config.media.max_bytes,
+            },
         })
 }
 
@@ -116,7 +125,12 @@ async fn socket_get(
 fn cors(origins: &[String]) -> CorsLayer {
     let base = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static(multipart::PREFLIGHT_HEADERS[0]),
+            HeaderName::from_static(multipart::PREFLIGHT_HEADERS[1]),
+        ])
         .expose_headers([REQUEST_ID])
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {

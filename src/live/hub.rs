@@ -840,6 +840,8 @@ mod tests {
             follower_count: 0,
             following_count: 0,
             locked: false,
+            avatar_id: None,
+            banner_id: None,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         }

@@ -22,6 +22,7 @@ pub mod feed;
 pub mod follow;
 pub mod interaction;
 pub mod mail_token;
+pub mod media;
 pub mod mfa;
 pub mod notification;
 pub mod page;

@@ -43,6 +43,10 @@ pub enum ProblemKind {
     MfaRequired,
     /// A TOTP or recovery code that is wrong, replayed or already used.
     InvalidCode,
+    /// Not a JPEG, PNG, WebP or GIF by its content, or not decodable.
+    UnsupportedMedia,
+    /// An image over 8,192 px a side or 40 megapixels.
+    MediaTooLarge,
 }
 
 /// The inputs a problem can be about; the API names them (`currentPassword`).
@@ -79,6 +83,15 @@ pub enum Field {
     Name,
     /// The `id` argument of `removePasskey`.
     IdArgument,
+    /// The `file` argument of `uploadMedia`.
+    FileArgument,
+    /// The `alt` argument of `uploadMedia`.
+    AltArgument,
+    /// `mediaIds` of `createPost`.
+    MediaIds,
+    /// `avatarId` and `bannerId` of `updateProfile`.
+    AvatarId,
+    BannerId,
 }
 
 impl InputProblem {

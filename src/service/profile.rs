@@ -59,6 +59,8 @@ pub async fn create_in(
         follower_count: Set(0),
         following_count: Set(0),
         locked: Set(false),
+        avatar_id: Set(None),
+        banner_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

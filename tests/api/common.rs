@@ -162,6 +162,7 @@ pub fn config_for(db: &TestDb) -> Config {
     c.mail.transport = format!("file://{}", db.mail_dir.path().display())
         .parse()
         .unwrap();
+    c.media.store = format!("file://{}", db.mail_dir.path().join("media").display());
     c.shutdown_timeout = Duration::from_secs(5);
     // Every test signs in from 127.0.0.1; the per-address limit has tests of its own.
     c.rate_limits.auth_per_ip = "1000000/1m".parse().unwrap();

@@ -18,6 +18,7 @@ mod live_safety;
 mod live_socket;
 mod logs;
 mod mail;
+mod media_common;
 mod mfa_common;
 mod mfa_gates;
 mod mfa_lock;

@@ -273,6 +273,8 @@ mod tests {
             follower_count: 0,
             following_count: 0,
             locked,
+            avatar_id: None,
+            banner_id: None,
             created_at: now,
             updated_at: now,
         }

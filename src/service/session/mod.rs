@@ -225,6 +225,7 @@ mod tests {
                 auth_per_ip: "30/1m".parse().unwrap(),
                 mail: "5/1h".parse().unwrap(),
                 reports: "10/1h".parse().unwrap(),
+                uploads: "30/1h".parse().unwrap(),
             },
             trusted_proxies: Vec::new(),
             notification_retention: Duration::from_secs(90 * 86400),

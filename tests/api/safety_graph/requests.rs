@@ -204,6 +204,8 @@ async fn a_page_of_100_follow_requests_costs_the_statements_of_a_page_of_20() {
         follower_count: sea_orm::Set(0),
         following_count: sea_orm::Set(0),
         locked: sea_orm::Set(locked),
+        avatar_id: sea_orm::Set(None),
+        banner_id: sea_orm::Set(None),
         created_at: sea_orm::Set(now),
         updated_at: sea_orm::Set(now),
     };

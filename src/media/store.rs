@@ -1,0 +1,184 @@
+//! The media store, through `object_store`: a local folder (`file://DIR`,
+//! served by this server at `GET /media/...`) or any S3-compatible store
+//! (`s3://BUCKET/PREFIX`). Objects are written once under keys that are
+//! never reused (`<uuid>.jpg`, `<uuid>-preview.jpg`), so they may be cached
+//! forever; they are deleted only through `deletion`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use object_store::path::Path;
+use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload};
+
+/// How long a client or CDN may keep an object: it never changes.
+pub const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+/// A failure of the store; its text goes to the log and the deletion
+/// queue's `last_error`, never to a client.
+#[derive(Debug, thiserror::Error)]
+#[error("media store: {0}")]
+pub struct StoreError(String);
+
+impl From<object_store::Error> for StoreError {
+    fn from(e: object_store::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+#[derive(Clone)]
+pub struct MediaStore {
+    inner: Arc<dyn ObjectStore>,
+    /// URLs are this, a `/`, and the key.
+    public_base: String,
+    /// `file://`: the folder, served at `/media/...`.
+    local: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for MediaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaStore")
+            .field("public_base", &self.public_base)
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaStore {
+    /// The store `MEDIA_STORE` names. `served_at` is this server's address,
+    /// the default base of a local store's URLs.
+    pub fn from_config(
+        config: &crate::config::Media,
+        served_at: SocketAddr,
+    ) -> Result<Self, String> {
+        let trimmed = |s: &str| s.trim_end_matches('/').to_owned();
+        if let Some(dir) = config.store.strip_prefix("file://") {
+            let dir = PathBuf::from(if dir.is_empty() { "." } else { dir });
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("MEDIA_STORE: cannot create {}: {e}", dir.display()))?;
+            let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                .map_err(|e| format!("MEDIA_STORE: {e}"))?;
+            let public_base = match &config.public_url {
+                Some(url) => trimmed(url),
+                None => format!("http://{}/media", public_addr(served_at)),
+            };
+            return Ok(Self {
+                inner: Arc::new(store),
+                public_base,
+                local: Some(dir),
+            });
+        }
+        if let Some(rest) = config.store.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err("MEDIA_STORE: s3:// needs a bucket: s3://BUCKET/PREFIX".to_owned());
+            }
+            let public_base = config
+                .public_url
+                .as_deref()
+                .map(trimmed)
+                .ok_or("MEDIA_PUBLIC_URL is required with an s3:// MEDIA_STORE")?;
+            let mut builder =
+                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://")) {
+                builder = builder.with_allow_http(true);
+            }
+            let s3 = builder.build().map_err(|e| format!("MEDIA_STORE: {e}"))?;
+            let prefix = prefix.trim_matches('/');
+            let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+            };
+            return Ok(Self {
+                inner,
+                public_base,
+                local: None,
+            });
+        }
+        Err("MEDIA_STORE must be file://DIR or s3://BUCKET/PREFIX".to_owned())
+    }
+
+    /// Writes one object. A local folder keeps no attributes (the server
+    /// tells the type by the key's extension); S3 keeps the type and the
+    /// caching.
+    pub async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        let mut attributes = Attributes::new();
+        if self.local.is_none() {
+            attributes.insert(Attribute::ContentType, content_type.to_owned().into());
+            attributes.insert(Attribute::CacheControl, CACHE_CONTROL.into());
+        }
+        let options = PutOptions {
+            attributes,
+            ..PutOptions::default()
+        };
+        self.inner
+            .put_opts(&Path::from(key), PutPayload::from(bytes), options)
+            .await?;
+        Ok(())
+    }
+
+    /// The object's bytes; `None` when there is none.
+    pub async fn get(&self, key: &str) -> Result<Option<axum::body::Bytes>, StoreError> {
+        let Ok(path) = Path::parse(key) else {
+            return Ok(None);
+        };
+        match self.inner.get(&path).await {
+            Ok(found) => Ok(Some(found.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes one object; one already gone is no error.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self.inner.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every key in the store (tests, and operators' audits).
+    pub async fn list(&self) -> Result<Vec<String>, StoreError> {
+        use futures_util::TryStreamExt as _;
+        let metas: Vec<_> = self.inner.list(None).try_collect().await?;
+        Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
+    /// The URL a client loads the object from.
+    pub fn url(&self, key: &str) -> String {
+        format!("{}/{key}", self.public_base)
+    }
+
+    /// Whether this server serves the objects itself (`file://`).
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+}
+
+/// The address to put in a URL: a wildcard bind is reached at loopback.
+fn public_addr(addr: SocketAddr) -> SocketAddr {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    addr
+}
+
+/// The content type of a stored object, by its key's extension.
+pub fn content_type_of(key: &str) -> Option<&'static str> {
+    match key.rsplit_once('.')?.1 {
+        "jpg" => Some("image/jpeg"),
+        "png" => Some("image/png"),
+        _ => None,
+    }
+}

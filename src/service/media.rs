@@ -1,0 +1,222 @@
+//! Uploads and where they are attached: an upload is processed on the
+//! media pool, stored, and recorded unattached; a post (up to four, at
+//! `createPost`) or the owner's profile (avatar, banner) takes it. An
+//! object is deleted only through `media::deletion`, queued in the
+//! transaction that drops its row: a deleted post's, a replaced or cleared
+//! picture's, a deleted account's, and an upload never attached within a
+//! day.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::problem::{Field, InputProblem, ProblemKind};
+use crate::auth::Viewer;
+use crate::domain::text::{self, MEDIA_ALT};
+use crate::entity::media;
+use crate::error::AppError;
+use crate::media::{PoolError, Rejected};
+use crate::state::AppState;
+
+/// The most images on one post.
+pub const MAX_PER_POST: usize = 4;
+/// How long an upload may wait to be attached.
+pub const UNATTACHED_TTL: chrono::Duration = chrono::Duration::hours(24);
+
+/// Processes and stores the viewer's upload, with its alt text (blank:
+/// none, at most 1,500 code points). Past `UPLOAD_LIMIT`, RATE_LIMITED; a
+/// file that is no image we take, UNSUPPORTED_MEDIA; one too large in
+/// pixels, MEDIA_TOO_LARGE; a full pool, SERVICE_UNAVAILABLE. Nothing is
+/// left behind by a refusal: the row is written before the objects, and a
+/// failed write removes the row and queues whatever was stored.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn upload(
+    state: &AppState,
+    viewer: &Viewer,
+    file: std::fs::File,
+    alt: Option<&str>,
+) -> Result<media::Model, AppError> {
+    let alt = match alt.map(|a| text::optional(a, MEDIA_ALT)) {
+        None => None,
+        Some(Ok(a)) => a,
+        Some(Err(e)) => {
+            return Err(AppError::input(InputProblem::new(
+                e.into(),
+                Some(Field::AltArgument),
+            )));
+        }
+    };
+    let limit = state.policy().rate_limits.uploads;
+    if let Some(retry) = super::throttle::hit(state, &upload_key(viewer.user_id), limit).await? {
+        metrics::counter!("rate_limited_total", "limit" => "upload").increment(1);
+        return Err(AppError::input(InputProblem::rate_limited(retry)));
+    }
+    let media = state.media();
+    let processed = match media.pool().process(file, media.max_bytes()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(rejected)) => {
+            let kind = match rejected {
+                Rejected::Unsupported => ProblemKind::UnsupportedMedia,
+                Rejected::TooLarge => ProblemKind::MediaTooLarge,
+            };
+            metrics::counter!("media_rejected_total", "why" => rejected_label(rejected))
+                .increment(1);
+            return Err(AppError::input(InputProblem::new(
+                kind,
+                Some(Field::FileArgument),
+            )));
+        }
+        Err(PoolError::Busy) => return Err(AppError::Shed),
+        Err(PoolError::Gone) => return Err(AppError::internal("media pool stopped")),
+    };
+    let id = Uuid::now_v7();
+    let ext = processed.format.extension();
+    let now = super::clock::now();
+    let row = media::ActiveModel {
+        id: Set(id),
+        owner_id: Set(viewer.user_id),
+        full_key: Set(format!("{id}.{ext}")),
+        preview_key: Set(format!("{id}-preview.{ext}")),
+        content_type: Set(processed.format.content_type().to_owned()),
+        width: Set(processed.full.width as i32),
+        height: Set(processed.full.height as i32),
+        bytes: Set((processed.full.bytes.len() + processed.preview.bytes.len()) as i64),
+        blurhash: Set(processed.blurhash),
+        alt: Set(alt),
+        post_id: Set(None),
+        position: Set(None),
+        created_at: Set(now),
+        attached_at: Set(None),
+    }
+    .insert(state.db())
+    .await?;
+    let store = media.store();
+    let content_type = processed.format.content_type();
+    let stored = async {
+        store
+            .put(&row.full_key, processed.full.bytes, content_type)
+            .await?;
+        store
+            .put(&row.preview_key, processed.preview.bytes, content_type)
+            .await
+    }
+    .await;
+    if let Err(e) = stored {
+        tracing::warn!(error = %e, "storing an upload failed; its row is removed");
+        forget_rows(state, vec![row]).await?;
+        return Err(AppError::Unavailable(Box::new(e)));
+    }
+    metrics::counter!("media_uploaded_total").increment(1);
+    Ok(row)
+}
+
+fn rejected_label(r: Rejected) -> &'static str {
+    match r {
+        Rejected::Unsupported => "unsupported",
+        Rejected::TooLarge => "too_large",
+    }
+}
+
+/// The key of an uploader's counter in `throttle`.
+pub fn upload_key(user: Uuid) -> String {
+    format!("upload:{user}")
+}
+
+/// Removes these rows and queues their objects, in one transaction, then
+/// wakes the deletion worker.
+async fn forget_rows(state: &AppState, rows: Vec<media::Model>) -> Result<(), AppError> {
+    use sea_orm::TransactionTrait as _;
+    let txn = state.db().begin().await?;
+    forget_in(&txn, rows, super::clock::now()).await?;
+    txn.commit().await?;
+    state.media().deletion_wake().notify_one();
+    Ok(())
+}
+
+/// Within the caller's transaction: deletes the rows and queues their
+/// objects.
+pub async fn forget_in(
+    conn: &impl ConnectionTrait,
+    rows: Vec<media::Model>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    media::Entity::delete_many()
+        .filter(media::Column::Id.is_in(ids))
+        .exec(conn)
+        .await?;
+    crate::media::deletion::enqueue(
+        conn,
+        rows.into_iter().flat_map(|r| [r.full_key, r.preview_key]),
+        now,
+    )
+    .await
+}
+
+/// The ids a `createPost` names, parsed: more than four is BAD_USER_INPUT;
+/// a malformed one is NOT_FOUND on `["input", "mediaIds"]`.
+pub fn parse_post_media(ids: &[&str]) -> Result<Vec<Uuid>, AppError> {
+    if ids.len() > MAX_PER_POST {
+        return Err(AppError::BadUserInput(format!(
+            "A post has at most {MAX_PER_POST} images."
+        )));
+    }
+    ids.iter()
+        .map(|id| {
+            Uuid::parse_str(id).map_err(|_| {
+                AppError::input(InputProblem::new(
+                    ProblemKind::NotFound,
+                    Some(Field::MediaIds),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Within `createPost`'s transaction: attaches the owner's unattached
+/// uploads `ids` to `post`, in order. Any of them another's, attached or
+/// unknown: NOT_FOUND on `["input", "mediaIds"]` (the caller rolls back).
+pub async fn attach_to_post_in(
+    _conn: &impl ConnectionTrait,
+    _owner: Uuid,
+    _post: Uuid,
+    _ids: &[Uuid],
+    _now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    // Built by the services work.
+    Err(AppError::internal("attaching media is not built yet"))
+}
+
+/// The media of these posts, each post's in order.
+pub async fn of_posts(
+    state: &AppState,
+    posts: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<media::Model>>, AppError> {
+    let rows = media::Entity::find()
+        .filter(media::Column::PostId.is_in(posts.iter().copied()))
+        .all(state.db())
+        .await?;
+    let mut by_post: HashMap<Uuid, Vec<media::Model>> = HashMap::new();
+    for row in rows {
+        if let Some(post) = row.post_id {
+            by_post.entry(post).or_default().push(row);
+        }
+    }
+    for list in by_post.values_mut() {
+        list.sort_by_key(|m| m.position);
+    }
+    Ok(by_post)
+}
+
+/// The media rows with these ids.
+pub async fn by_ids(state: &AppState, ids: &[Uuid]) -> Result<Vec<media::Model>, AppError> {
+    Ok(media::Entity::find()
+        .filter(media::Column::Id.is_in(ids.iter().copied()))
+        .all(state.db())
+        .await?)
+}
