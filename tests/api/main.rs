@@ -19,6 +19,8 @@ mod live_socket;
 mod logs;
 mod mail;
 mod media_common;
+mod media_s3;
+mod media_store;
 mod mfa_common;
 mod mfa_gates;
 mod mfa_lock;
