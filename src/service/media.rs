@@ -328,3 +328,68 @@ pub async fn by_ids(state: &AppState, ids: &[Uuid]) -> Result<Vec<media::Model>,
         .all(state.db())
         .await?)
 }
+
+/// Housekeeping: removes uploads never attached within `UNATTACHED_TTL`
+/// and queues their objects, a batch per transaction; answers how many
+/// went. An attach racing with this only takes a row still unattached
+/// (`... WHERE attached_at IS NULL`), and so does this delete: a row goes
+/// here or is attached there, never both. PostgreSQL and MariaDB lock the
+/// picked rows (skipping those another instance is expiring); every
+/// backend deletes only rows still unattached and queues only the objects
+/// of rows it deleted.
+pub async fn expire_unattached(state: &AppState, now: DateTime<Utc>) -> Result<u64, AppError> {
+    use sea_orm::sea_query::{LockBehavior, LockType};
+    use sea_orm::{DatabaseBackend, QueryOrder as _, QuerySelect as _, TransactionTrait as _};
+    const BATCH: u64 = 100;
+    let cutoff = now - UNATTACHED_TTL;
+    let mut expired = 0;
+    loop {
+        let txn = state.db().begin().await?;
+        let mut pick = media::Entity::find()
+            .filter(media::Column::AttachedAt.is_null())
+            .filter(media::Column::CreatedAt.lt(cutoff))
+            .order_by_asc(media::Column::CreatedAt)
+            .limit(BATCH);
+        if txn.get_database_backend() != DatabaseBackend::Sqlite {
+            pick = pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let rows = pick.all(&txn).await?;
+        if rows.is_empty() {
+            txn.rollback().await?;
+            break;
+        }
+        let picked = rows.len() as u64;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let deleted = media::Entity::delete_many()
+            .filter(media::Column::Id.is_in(ids.iter().copied()))
+            .filter(media::Column::AttachedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        let gone = if deleted == picked {
+            rows
+        } else {
+            // Some were attached since they were read: keep their objects.
+            let kept: std::collections::HashSet<Uuid> = media::Entity::find()
+                .select_only()
+                .column(media::Column::Id)
+                .filter(media::Column::Id.is_in(ids))
+                .into_tuple()
+                .all(&txn)
+                .await?
+                .into_iter()
+                .collect();
+            rows.into_iter().filter(|r| !kept.contains(&r.id)).collect()
+        };
+        // The rows are gone already; `forget_in` queues their objects.
+        forget_in(&txn, gone, now).await?;
+        txn.commit().await?;
+        state.media().deletion_wake().notify_one();
+        expired += deleted;
+        metrics::counter!("media_expired_total").increment(deleted);
+        if picked < BATCH {
+            break;
+        }
+    }
+    Ok(expired)
+}

@@ -21,6 +21,8 @@ mod mail;
 mod media_attach;
 mod media_common;
 mod media_inputs;
+mod media_s3;
+mod media_store;
 mod mfa_common;
 mod mfa_gates;
 mod mfa_lock;
