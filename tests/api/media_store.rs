@@ -449,3 +449,28 @@ async fn a_queued_deletion_of_an_object_already_gone_counts_as_done() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn rounds_running_at_once_never_take_the_same_deletion() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let keys: Vec<String> = (0..20).map(|i| format!("gone-{i}.jpg")).collect();
+    let now = sns_api::service::clock::now();
+    sns_api::media::deletion::enqueue(&app.db, keys, now)
+        .await
+        .unwrap();
+    let drain = || sns_api::media::deletion::drain(&app.state);
+    let (a, b, c, d) = tokio::join!(drain(), drain(), drain(), drain());
+    let claimed: u64 = [a, b, c, d].into_iter().map(Result::unwrap).sum();
+    // Each row is claimed by one round (the app's own worker may have
+    // taken some of them, never more).
+    assert!(claimed <= 20, "{claimed} claims of 20 rows");
+    poll_until("every deletion done", || async {
+        drain().await.unwrap();
+        match media_deletion::Entity::find().count(&app.db).await.unwrap() {
+            0 => Ok(()),
+            n => Err(format!("{n} rows")),
+        }
+    })
+    .await;
+}
