@@ -2,7 +2,8 @@
 //! passkey ceremonies never finished and MFA tickets never used, sessions
 //! (with their refresh tokens) that ended long ago, notification groups
 //! past their retention, the rows of reposts undone longer ago than feeds
-//! being paged need them, and live events the relays have read.
+//! being paged need them, live events the relays have read, and uploads
+//! never attached within a day.
 
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use crate::state::AppState;
 /// their refresh tokens) that ended long ago, notification groups whose
 /// newest event is older than `NOTIFICATION_RETENTION`, and undone reposts
 /// older than `service::feed::UNDONE_REPOST_KEPT`, and live events older
-/// than `live::relay::KEPT`.
+/// than `live::relay::KEPT`, and uploads unattached for longer than
+/// `service::media::UNATTACHED_TTL` (their objects queued for deletion).
 pub async fn run(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -49,6 +51,12 @@ pub async fn run(state: AppState) {
         match crate::live::relay::prune(&state, now).await {
             Ok(n) => tracing::trace!(pruned = n, "old live events deleted"),
             Err(e) => tracing::warn!(error = ?e, "live event pruning failed; retrying next minute"),
+        }
+        match crate::service::media::expire_unattached(&state, now).await {
+            Ok(n) => tracing::trace!(expired = n, "unattached uploads removed"),
+            Err(e) => {
+                tracing::warn!(error = ?e, "upload expiry failed; retrying next minute");
+            }
         }
     }
 }

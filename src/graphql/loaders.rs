@@ -1,7 +1,8 @@
 //! The batch loads of one request (async-graphql's DataLoader): every
 //! `Post.author` of a page is one statement, every `viewerFollows`,
 //! `replyTo` and `mentions` one more each, however many items the page
-//! holds (a feed page's authors, reposters and follows cost none, nor a
+//! holds, and `Post.media` and `Profile.avatar`/`banner` one each (a
+//! feed page's authors, reposters and follows cost none, nor a
 //! thread page's authors and `replyTo`: see `prime_*`). Made per request,
 //! so that nothing read is cached past it, and per event of a subscription
 //! (`RequestLoaders::renew`).
@@ -12,7 +13,9 @@
 //! read what its items will ask for in its own statement puts it in the
 //! request's cache first (`prime_*`): the feed reads its authors and
 //! reposters with its posts, so its page costs that statement alone,
-//! whatever its size and however busy the machine.
+//! whatever its size and however busy the machine (and one more for its
+//! images, one for its profiles' pictures, when asked: loaded for the
+//! whole page at once, `load_*`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -20,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use uuid::Uuid;
 
-use crate::entity::{post, profile};
+use crate::entity::{media, post, profile};
 use crate::error::AppError;
 use crate::service;
 use crate::service::safety::visibility::Relation;
@@ -183,6 +186,42 @@ impl Loader<Seen> for MentionsLoader {
     }
 }
 
+/// The images of each post, in order, by post id; every key asked gets an
+/// answer (an empty list too). Only posts already shown are asked about.
+pub struct PostMediaLoader(AppState);
+
+impl Loader<Uuid> for PostMediaLoader {
+    type Value = Vec<media::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let mut found = service::media::of_posts(&self.0, keys)
+            .await
+            .map_err(Arc::new)?;
+        for key in keys {
+            found.entry(*key).or_default();
+        }
+        Ok(found)
+    }
+}
+
+/// Media by id (profile pictures).
+pub struct MediaLoader(AppState);
+
+impl Loader<Uuid> for MediaLoader {
+    type Value = media::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        Ok(service::media::by_ids(&self.0, keys)
+            .await
+            .map_err(Arc::new)?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect())
+    }
+}
+
 /// Puts the loaders of one request in its data; a schema without state (the
 /// one that prints the SDL) runs nothing that loads.
 pub(super) fn install(
@@ -230,7 +269,7 @@ impl RequestLoaders {
 }
 
 /// The loaders of one request, each made on its first use (a
-/// subscription's event uses two or three of the seven).
+/// subscription's event uses two or three of the nine).
 pub struct Loaders {
     state: AppState,
     profiles: OnceLock<DataLoader<ProfileLoader, HashMapCache>>,
@@ -240,6 +279,8 @@ pub struct Loaders {
     posts: OnceLock<DataLoader<PostLoader, HashMapCache>>,
     mentions: OnceLock<DataLoader<MentionsLoader, HashMapCache>>,
     relations: OnceLock<DataLoader<RelationLoader, HashMapCache>>,
+    post_media: OnceLock<DataLoader<PostMediaLoader, HashMapCache>>,
+    media: OnceLock<DataLoader<MediaLoader, HashMapCache>>,
 }
 
 /// `slot`'s loader, made with `loader` if there is none yet.
@@ -263,7 +304,49 @@ impl Loaders {
             posts: OnceLock::new(),
             mentions: OnceLock::new(),
             relations: OnceLock::new(),
+            post_media: OnceLock::new(),
+            media: OnceLock::new(),
         }
+    }
+
+    fn post_media_loader(&self) -> &DataLoader<PostMediaLoader, HashMapCache> {
+        made(&self.post_media, || PostMediaLoader(self.state.clone()))
+    }
+
+    fn media_loader(&self) -> &DataLoader<MediaLoader, HashMapCache> {
+        made(&self.media, || MediaLoader(self.state.clone()))
+    }
+
+    /// A post's images in order, from this request's cache or a batch.
+    pub async fn post_media(&self, post: Uuid) -> async_graphql::Result<Vec<media::Model>> {
+        Ok(self
+            .post_media_loader()
+            .load_one(post)
+            .await
+            .map_err(shared)?
+            .unwrap_or_default())
+    }
+
+    /// Loads the images of all these posts in one batch, into this
+    /// request's cache (a page's items then find them there).
+    pub async fn load_post_media(&self, posts: Vec<Uuid>) -> async_graphql::Result<()> {
+        self.post_media_loader()
+            .load_many(posts)
+            .await
+            .map_err(shared)?;
+        Ok(())
+    }
+
+    /// The media row with this id (a profile picture), from this request's
+    /// cache or a batch.
+    pub async fn media(&self, id: Uuid) -> async_graphql::Result<Option<media::Model>> {
+        self.media_loader().load_one(id).await.map_err(shared)
+    }
+
+    /// Loads all these media rows in one batch, into this request's cache.
+    pub async fn load_media(&self, ids: Vec<Uuid>) -> async_graphql::Result<()> {
+        self.media_loader().load_many(ids).await.map_err(shared)?;
+        Ok(())
     }
 
     fn profiles(&self) -> &DataLoader<ProfileLoader, HashMapCache> {

@@ -201,7 +201,8 @@ impl CoreMutation {
         )
     }
 
-    /// Requires a token. Changes the viewer's handle, display name, bio or `locked`; each optional.
+    /// Requires a token. Changes the viewer's handle, display name, bio, `locked`, avatar or
+    /// banner; each optional.
     async fn update_profile(
         &self,
         ctx: &Context<'_>,
@@ -214,6 +215,8 @@ impl CoreMutation {
             display_name: input.display_name.as_deref(),
             bio: input.bio.as_deref(),
             locked: input.locked,
+            avatar: picture_change(&input.avatar_id),
+            banner: picture_change(&input.banner_id),
         };
         ProfilePayload::answer(service::profile::update(state, viewer, change).await)
     }
@@ -239,16 +242,24 @@ impl CoreMutation {
         ))
     }
 
-    /// Requires a token. Publishes a post (1-500 code points once trimmed), or a reply with `replyTo`.
+    /// Requires a token. Publishes a post (1-500 code points once trimmed), or a reply with
+    /// `replyTo`; with up to 4 of the viewer's unattached uploads (`mediaIds`).
     async fn create_post(&self, ctx: &Context<'_>, input: CreatePostInput) -> Result<PostPayload> {
         let viewer = viewer_auth(ctx).require()?;
         let state = ctx.data::<AppState>()?;
+        let media: Vec<&str> = input
+            .media_ids
+            .iter()
+            .flatten()
+            .map(|id| id.as_str())
+            .collect();
         PostPayload::answer(
             service::post::create(
                 state,
                 viewer,
                 &input.body,
                 input.reply_to.as_ref().map(|id| id.as_str()),
+                &media,
             )
             .await,
         )
@@ -314,5 +325,18 @@ impl CoreMutation {
             comment: input.comment.as_deref(),
         };
         ReportPayload::answer(service::safety::report::file(state, viewer, filing).await)
+    }
+}
+
+/// A picture field of `updateProfile`: left out, null, or an id.
+fn picture_change(
+    id: &async_graphql::MaybeUndefined<ID>,
+) -> Option<service::profile::PictureChange<'_>> {
+    match id {
+        async_graphql::MaybeUndefined::Undefined => None,
+        async_graphql::MaybeUndefined::Null => Some(service::profile::PictureChange::Clear),
+        async_graphql::MaybeUndefined::Value(id) => {
+            Some(service::profile::PictureChange::Set(id.as_str()))
+        }
     }
 }

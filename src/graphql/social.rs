@@ -45,20 +45,26 @@ pub(super) fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
         || look.field("nodes").field(field).exists()
 }
 
-/// Loads what a page of posts selects of `mentions` and `replyTo`, each in
-/// one batch: a long page's items ask one by one, and the loads that arrive
-/// after a batch's delay would make more batches.
+/// Loads what a page of posts selects of `mentions`, `replyTo` and
+/// `media`, each in one batch: a long page's items ask one by one, and the
+/// loads that arrive after a batch's delay would make more batches.
 async fn preload_posts<'a>(
     ctx: &Context<'_>,
     posts: impl Iterator<Item = &'a post::Model>,
 ) -> Result<()> {
     let (mentions, parents) = (nodes_select(ctx, "mentions"), nodes_select(ctx, "replyTo"));
-    if !mentions && !parents {
+    let media = nodes_select(ctx, "media");
+    if !mentions && !parents && !media {
         return Ok(());
     }
     let posts: Vec<(uuid::Uuid, Option<uuid::Uuid>)> =
         posts.map(|p| (p.id, p.in_reply_to_id)).collect();
     let (loaders, viewer) = (loaders(ctx)?, viewer_id(ctx)?);
+    if media {
+        loaders
+            .load_post_media(posts.iter().map(|(id, _)| *id).collect())
+            .await?;
+    }
     if mentions {
         loaders
             .load_mentions(viewer, posts.iter().map(|(id, _)| *id).collect())
@@ -73,6 +79,26 @@ async fn preload_posts<'a>(
             .await?;
     }
     Ok(())
+}
+
+/// Whether `look` (a profile's selection) asks for a picture.
+fn selects_pictures(look: async_graphql::Lookahead<'_>) -> bool {
+    look.field("avatar").exists() || look.field("banner").exists()
+}
+
+/// Loads the pictures of these profiles in one batch (see `preload_posts`).
+async fn preload_pictures<'a>(
+    ctx: &Context<'_>,
+    profiles: impl Iterator<Item = &'a profile::Model>,
+) -> Result<()> {
+    let ids: Vec<uuid::Uuid> = profiles
+        .flat_map(|p| [p.avatar_id, p.banner_id])
+        .flatten()
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    loaders(ctx)?.load_media(ids).await
 }
 
 /// A page as a Relay connection, each edge with its opaque cursor (and
@@ -98,12 +124,31 @@ where
 /// whether the viewer follows each author; every reposter but the viewer
 /// is one the viewer followed as of that read: the request's loaders start
 /// with all of it, so `author`, `repostedBy` and `viewerFollows` cost no
-/// statement of their own.
+/// statement of their own. The page's images and its profiles' pictures,
+/// when selected, are one batch each.
 pub async fn feed_connection(
     ctx: &Context<'_>,
     viewer: uuid::Uuid,
     feed: FeedPage,
 ) -> Result<PostConnection> {
+    preload_posts(ctx, feed.page.items.iter().map(|(_, item)| &item.post)).await?;
+    let look = ctx.look_ahead();
+    let pictures = [
+        look.field("edges").field("node").field("author"),
+        look.field("edges").field("repostedBy"),
+        look.field("nodes").field("author"),
+    ]
+    .into_iter()
+    .any(selects_pictures);
+    if pictures {
+        let authors = feed.page.items.iter().map(|(_, item)| &item.author);
+        let reposters = feed
+            .page
+            .items
+            .iter()
+            .filter_map(|(_, item)| item.reposted_by.as_ref());
+        preload_pictures(ctx, authors.chain(reposters)).await?;
+    }
     let mut profiles = std::collections::HashMap::new();
     let mut follows = std::collections::HashMap::new();
     for (_, item) in &feed.page.items {
@@ -193,10 +238,12 @@ impl Profile {
         self.0.created_at
     }
 
+    /// The profile picture; null when none is set.
     async fn avatar(&self, ctx: &Context<'_>) -> Result<Option<super::media::Media>> {
         picture(ctx, self.0.avatar_id).await
     }
 
+    /// The wide picture atop the profile; null when none is set.
     async fn banner(&self, ctx: &Context<'_>) -> Result<Option<super::media::Media>> {
         picture(ctx, self.0.banner_id).await
     }
@@ -316,19 +363,17 @@ impl Profile {
             .await?;
         let ids = page.items.iter().map(|(_, p)| p.user_id).collect();
         super::safety::preload_relations(ctx, ids).await?;
+        if nodes_select(ctx, "avatar") || nodes_select(ctx, "banner") {
+            preload_pictures(ctx, page.items.iter().map(|(_, p)| p)).await?;
+        }
         Ok(connection(Kind::Follow, page, Profile))
     }
 }
 
-/// A profile's avatar or banner.
+/// A profile's avatar or banner, from the request's batch.
 async fn picture(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> Result<Option<super::media::Media>> {
     let Some(id) = id else { return Ok(None) };
-    let state = ctx.data::<AppState>()?;
-    Ok(crate::service::media::by_ids(state, &[id])
-        .await?
-        .into_iter()
-        .next()
-        .map(super::media::Media))
+    Ok(loaders(ctx)?.media(id).await?.map(super::media::Media))
 }
 
 pub struct Post(pub post::Model);
@@ -342,11 +387,9 @@ impl Post {
 
     /// Its images, in order: up to 4.
     async fn media(&self, ctx: &Context<'_>) -> Result<Vec<super::media::Media>> {
-        let state = ctx.data::<AppState>()?;
-        let mut by_post = crate::service::media::of_posts(state, &[self.0.id]).await?;
-        Ok(by_post
-            .remove(&self.0.id)
-            .unwrap_or_default()
+        Ok(loaders(ctx)?
+            .post_media(self.0.id)
+            .await?
             .into_iter()
             .map(super::media::Media)
             .collect())
@@ -391,7 +434,13 @@ impl Post {
         let state = ctx.data::<AppState>()?;
         let chain = service::thread::ancestors(state, viewer_id(ctx)?, &self.0).await?;
         let authors: Vec<_> = chain.iter().map(|p| p.author.clone()).collect();
-        loaders(ctx)?.prime_profiles(authors).await;
+        let loaders = loaders(ctx)?;
+        if ctx.look_ahead().field("media").exists() {
+            loaders
+                .load_post_media(chain.iter().map(|p| p.post.id).collect())
+                .await?;
+        }
+        loaders.prime_profiles(authors).await;
         Ok(chain.into_iter().map(|p| Post(p.post)).collect())
     }
 

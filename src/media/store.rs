@@ -8,8 +8,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
-use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload};
+use object_store::{Attribute, Attributes, ObjectStore, PutOptions, PutPayload, RetryConfig};
 
 /// How long a client or CDN may keep an object: it never changes.
 pub const CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -69,6 +72,7 @@ impl MediaStore {
             });
         }
         if let Some(rest) = config.store.strip_prefix("s3://") {
+            let (rest, options) = rest.split_once('?').unwrap_or((rest, ""));
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err("MEDIA_STORE: s3:// needs a bucket: s3://BUCKET/PREFIX".to_owned());
@@ -78,11 +82,7 @@ impl MediaStore {
                 .as_deref()
                 .map(trimmed)
                 .ok_or("MEDIA_PUBLIC_URL is required with an s3:// MEDIA_STORE")?;
-            let mut builder =
-                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://")) {
-                builder = builder.with_allow_http(true);
-            }
+            let builder = s3_builder(bucket, options)?;
             let s3 = builder.build().map_err(|e| format!("MEDIA_STORE: {e}"))?;
             let prefix = prefix.trim_matches('/');
             let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
@@ -161,6 +161,48 @@ impl MediaStore {
     }
 }
 
+/// The S3 client: settings from the standard `AWS_*` variables, then
+/// `object_store`'s S3 options from the store URL's query
+/// (`s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&region=eu-west-1`), so
+/// that two stores in one process (tests, a migration tool) may differ.
+/// Secrets are refused there: a store URL is configuration, printed and
+/// logged as such; keys stay in the environment. An `http://` endpoint is
+/// allowed as such (a local MinIO or moto). The client retries a few times
+/// within seconds; the deletion queue retries for longer.
+fn s3_builder(bucket: &str, options: &str) -> Result<AmazonS3Builder, String> {
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(RetryConfig {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(20),
+            ..RetryConfig::default()
+        });
+    for option in options.split('&').filter(|o| !o.is_empty()) {
+        let (name, value) = option.split_once('=').unwrap_or((option, ""));
+        let key: AmazonS3ConfigKey = name
+            .parse()
+            .map_err(|_| format!("MEDIA_STORE: `{name}` is no S3 option"))?;
+        if matches!(
+            key,
+            AmazonS3ConfigKey::SecretAccessKey
+                | AmazonS3ConfigKey::Token
+                | AmazonS3ConfigKey::Encryption(_)
+        ) {
+            return Err(format!(
+                "MEDIA_STORE: `{name}` is a secret; set it in an AWS_* variable instead"
+            ));
+        }
+        builder = builder.with_config(key, value);
+    }
+    if builder
+        .get_config_value(&AmazonS3ConfigKey::Endpoint)
+        .is_some_and(|e| e.starts_with("http://"))
+    {
+        builder = builder.with_allow_http(true);
+    }
+    Ok(builder)
+}
+
 /// The address to put in a URL: a wildcard bind is reached at loopback.
 fn public_addr(addr: SocketAddr) -> SocketAddr {
     let mut addr = addr;
@@ -180,5 +222,35 @@ pub fn content_type_of(key: &str) -> Option<&'static str> {
         "jpg" => Some("image/jpeg"),
         "png" => Some("image/png"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_s3_store_url_takes_options_but_no_secrets() {
+        let b = s3_builder("pics", "endpoint=http://127.0.0.1:9&region=eu-west-1").unwrap();
+        assert_eq!(
+            b.get_config_value(&AmazonS3ConfigKey::Endpoint).as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(
+            b.get_config_value(&AmazonS3ConfigKey::Region).as_deref(),
+            Some("eu-west-1")
+        );
+        let secret = s3_builder("pics", "secret_access_key=hunter2").unwrap_err();
+        assert!(!secret.contains("hunter2"), "{secret}");
+        assert!(s3_builder("pics", "token=abc").is_err());
+        assert!(s3_builder("pics", "colour=blue").is_err());
+    }
+
+    #[test]
+    fn only_known_image_keys_have_a_type() {
+        assert_eq!(content_type_of("a.jpg"), Some("image/jpeg"));
+        assert_eq!(content_type_of("a-preview.png"), Some("image/png"));
+        assert_eq!(content_type_of("../sns.db"), None);
+        assert_eq!(content_type_of("jpg"), None);
     }
 }

@@ -40,6 +40,8 @@ pub async fn delete_account(
         let events = state.live().write(&txn, gone).await?;
         txn.commit().await?;
         state.live().publish(events);
+        // Its media's objects were queued with the rows.
+        state.media().deletion_wake().notify_one();
         let count = ended.len() as u64;
         session::announce_revocations(&state, &ended, now, count).await;
         state.profiles().invalidate(&user.id);
@@ -52,7 +54,9 @@ pub async fn delete_account(
 }
 
 /// Deletes an account and everything it owns, within the caller's
-/// transaction; answers its sessions that were live (now ended).
+/// transaction; answers its sessions that were live (now ended). Its media
+/// rows go and their objects are queued for deletion (`profile::delete_in`);
+/// the caller wakes the deletion worker after the commit.
 ///
 /// Other instances learn of revocations by reading recent `revoked_at`
 /// stamps, which would go with the session rows: so each session's

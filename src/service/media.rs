@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
@@ -180,16 +181,117 @@ pub fn parse_post_media(ids: &[&str]) -> Result<Vec<Uuid>, AppError> {
 
 /// Within `createPost`'s transaction: attaches the owner's unattached
 /// uploads `ids` to `post`, in order. Any of them another's, attached or
-/// unknown: NOT_FOUND on `["input", "mediaIds"]` (the caller rolls back).
+/// unknown: NOT_FOUND on `["input", "mediaIds"]` (the caller rolls back,
+/// so none stays attached).
+///
+/// One conditional write per id, each taking the row only if it is still
+/// the owner's and free: two posts racing for one upload cannot both get
+/// it, and no read can go stale between a check and the write. An id
+/// named twice is NOT_FOUND too: the second write finds it attached.
 pub async fn attach_to_post_in(
-    _conn: &impl ConnectionTrait,
-    _owner: Uuid,
-    _post: Uuid,
-    _ids: &[Uuid],
-    _now: DateTime<Utc>,
+    conn: &impl ConnectionTrait,
+    owner: Uuid,
+    post: Uuid,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    // Built by the services work.
-    Err(AppError::internal("attaching media is not built yet"))
+    for (position, id) in ids.iter().enumerate() {
+        let taken = media::Entity::update_many()
+            .col_expr(media::Column::PostId, Expr::value(Some(post)))
+            .col_expr(media::Column::Position, Expr::value(Some(position as i16)))
+            .col_expr(media::Column::AttachedAt, Expr::value(Some(now)))
+            .filter(free_upload(owner, *id))
+            .exec(conn)
+            .await?
+            .rows_affected;
+        if taken != 1 {
+            return Err(AppError::input(InputProblem::new(
+                ProblemKind::NotFound,
+                Some(Field::MediaIds),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Within `updateProfile`'s transaction: marks the owner's unattached
+/// upload `id` attached (a profile picture: no post). False when it is
+/// another's, attached or unknown.
+pub async fn attach_to_profile_in(
+    conn: &impl ConnectionTrait,
+    owner: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let taken = media::Entity::update_many()
+        .col_expr(media::Column::AttachedAt, Expr::value(Some(now)))
+        .filter(free_upload(owner, id))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    Ok(taken == 1)
+}
+
+/// The row `id` while it is `owner`'s and attached to nothing.
+fn free_upload(owner: Uuid, id: Uuid) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(media::Column::Id.eq(id))
+        .add(media::Column::OwnerId.eq(owner))
+        .add(media::Column::AttachedAt.is_null())
+        .add(media::Column::PostId.is_null())
+}
+
+/// Within the caller's transaction: forgets the media of the post `post`
+/// (being deleted). Answers whether any deletion was queued.
+pub async fn forget_post_in(
+    conn: &impl ConnectionTrait,
+    post: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let rows = media::Entity::find()
+        .filter(media::Column::PostId.eq(post))
+        .all(conn)
+        .await?;
+    let queued = !rows.is_empty();
+    forget_in(conn, rows, now).await?;
+    Ok(queued)
+}
+
+/// Within the caller's transaction: forgets every media row `owner`
+/// uploaded (an account being deleted): its posts' images, its profile
+/// pictures and its uploads not yet attached. Answers whether any
+/// deletion was queued.
+pub async fn forget_owner_in(
+    conn: &impl ConnectionTrait,
+    owner: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let rows = media::Entity::find()
+        .filter(media::Column::OwnerId.eq(owner))
+        .all(conn)
+        .await?;
+    let queued = !rows.is_empty();
+    forget_in(conn, rows, now).await?;
+    Ok(queued)
+}
+
+/// Within the caller's transaction: forgets the profile picture `id` of
+/// `owner` (replaced or cleared). Answers whether a deletion was queued.
+pub async fn forget_picture_in(
+    conn: &impl ConnectionTrait,
+    owner: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let rows = media::Entity::find()
+        .filter(media::Column::Id.eq(id))
+        .filter(media::Column::OwnerId.eq(owner))
+        .filter(media::Column::PostId.is_null())
+        .all(conn)
+        .await?;
+    let queued = !rows.is_empty();
+    forget_in(conn, rows, now).await?;
+    Ok(queued)
 }
 
 /// The media of these posts, each post's in order.
@@ -197,6 +299,9 @@ pub async fn of_posts(
     state: &AppState,
     posts: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<media::Model>>, AppError> {
+    if posts.is_empty() {
+        return Ok(HashMap::new());
+    }
     let rows = media::Entity::find()
         .filter(media::Column::PostId.is_in(posts.iter().copied()))
         .all(state.db())
@@ -215,8 +320,76 @@ pub async fn of_posts(
 
 /// The media rows with these ids.
 pub async fn by_ids(state: &AppState, ids: &[Uuid]) -> Result<Vec<media::Model>, AppError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     Ok(media::Entity::find()
         .filter(media::Column::Id.is_in(ids.iter().copied()))
         .all(state.db())
         .await?)
+}
+
+/// Housekeeping: removes uploads never attached within `UNATTACHED_TTL`
+/// and queues their objects, a batch per transaction; answers how many
+/// went. An attach racing with this only takes a row still unattached
+/// (`... WHERE attached_at IS NULL`), and so does this delete: a row goes
+/// here or is attached there, never both. PostgreSQL and MariaDB lock the
+/// picked rows (skipping those another instance is expiring); every
+/// backend deletes only rows still unattached and queues only the objects
+/// of rows it deleted.
+pub async fn expire_unattached(state: &AppState, now: DateTime<Utc>) -> Result<u64, AppError> {
+    use sea_orm::sea_query::{LockBehavior, LockType};
+    use sea_orm::{DatabaseBackend, QueryOrder as _, QuerySelect as _, TransactionTrait as _};
+    const BATCH: u64 = 100;
+    let cutoff = now - UNATTACHED_TTL;
+    let mut expired = 0;
+    loop {
+        let txn = state.db().begin().await?;
+        let mut pick = media::Entity::find()
+            .filter(media::Column::AttachedAt.is_null())
+            .filter(media::Column::CreatedAt.lt(cutoff))
+            .order_by_asc(media::Column::CreatedAt)
+            .limit(BATCH);
+        if txn.get_database_backend() != DatabaseBackend::Sqlite {
+            pick = pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let rows = pick.all(&txn).await?;
+        if rows.is_empty() {
+            txn.rollback().await?;
+            break;
+        }
+        let picked = rows.len() as u64;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let deleted = media::Entity::delete_many()
+            .filter(media::Column::Id.is_in(ids.iter().copied()))
+            .filter(media::Column::AttachedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        let gone = if deleted == picked {
+            rows
+        } else {
+            // Some were attached since they were read: keep their objects.
+            let kept: std::collections::HashSet<Uuid> = media::Entity::find()
+                .select_only()
+                .column(media::Column::Id)
+                .filter(media::Column::Id.is_in(ids))
+                .into_tuple()
+                .all(&txn)
+                .await?
+                .into_iter()
+                .collect();
+            rows.into_iter().filter(|r| !kept.contains(&r.id)).collect()
+        };
+        // The rows are gone already; `forget_in` queues their objects.
+        forget_in(&txn, gone, now).await?;
+        txn.commit().await?;
+        state.media().deletion_wake().notify_one();
+        expired += deleted;
+        metrics::counter!("media_expired_total").increment(deleted);
+        if picked < BATCH {
+            break;
+        }
+    }
+    Ok(expired)
 }

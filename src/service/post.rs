@@ -26,14 +26,30 @@ use crate::state::AppState;
 /// parent and notifies its author; the profiles the body mentions are
 /// stored and notified (see `thread`). All in one transaction, with the
 /// live events: the new feed entry, the parent's counts, the notifications.
+///
+/// `media`: up to four of the viewer's unattached uploads, attached in
+/// this order in the same transaction (more than four: BAD_USER_INPUT,
+/// before anything is read or written). One that is another's, attached,
+/// unknown or malformed, or an id named twice: NOT_FOUND on
+/// `["input", "mediaIds"]`, and no post is written, nothing attached.
+/// The body stays required with images too.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn create(
     state: &AppState,
     viewer: &Viewer,
     body: &str,
     reply_to: Option<&str>,
+    media: &[&str],
 ) -> Result<post::Model, AppError> {
     let mut problems = Vec::new();
+    let media = match super::media::parse_post_media(media) {
+        Ok(ids) => ids,
+        Err(AppError::Input(found)) => {
+            problems.extend(found);
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
     let body = text::required(body, POST_BODY)
         .map_err(|e| problems.push(InputProblem::new(e.into(), Some(Field::Body))))
         .ok();
@@ -57,7 +73,7 @@ pub async fn create(
         None => None,
     };
     let post = super::tasks::to_completion_retrying(state, |state| {
-        let (body, mentioned) = (body.clone(), mentioned.clone());
+        let (body, mentioned, media) = (body.clone(), mentioned.clone(), media.clone());
         async move {
             let txn = state.db().begin().await?;
             if let Some((_, parent_author)) = parent {
@@ -91,11 +107,12 @@ pub async fn create(
                 txn.rollback().await?;
                 return Err(e);
             }
+            let now = super::clock::now();
             let post = post::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 author_id: Set(author),
                 body: Set(body),
-                created_at: Set(super::clock::now()),
+                created_at: Set(now),
                 in_reply_to_id: Set(parent),
                 like_count: Set(0),
                 repost_count: Set(0),
@@ -111,6 +128,12 @@ pub async fn create(
                     e.into()
                 }
             })?;
+            if let Err(e) =
+                super::media::attach_to_post_in(&txn, author, post.id, &media, now).await
+            {
+                txn.rollback().await?;
+                return Err(e);
+            }
             super::profile::add_to_count(&txn, author, profile::Column::PostCount, 1).await?;
             let mut events = vec![Event::Posted {
                 post: post.id,
@@ -170,7 +193,8 @@ fn no_such_parent() -> InputProblem {
 }
 
 /// Deletes one of the viewer's posts, with its likes, reposts, mentions
-/// and the notifications about it; its replies stay. Someone else's post,
+/// and the notifications about it; its images are forgotten (their objects
+/// queued for deletion in the same transaction); its replies stay. Someone else's post,
 /// an unknown one and a malformed id answer alike: FORBIDDEN. Its
 /// `postChanged` streams end, and its parent's counts change.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
@@ -201,6 +225,7 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
             return Ok(false);
         };
         super::thread::forget_post(&txn, &row).await?;
+        let queued = super::media::forget_post_in(&txn, id, super::clock::now()).await?;
         post::Entity::delete_many()
             .filter(post::Column::Id.eq(id))
             .exec(&txn)
@@ -211,6 +236,9 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
         let events = state.live().write(&txn, events).await?;
         txn.commit().await?;
         state.live().publish(events);
+        if queued {
+            state.media().deletion_wake().notify_one();
+        }
         Ok(true)
     })
     .await?;

@@ -133,10 +133,31 @@ pub struct ProfileChange<'a> {
     pub bio: Option<&'a str>,
     /// Follows need approval; turning it off approves the pending requests.
     pub locked: Option<bool>,
+    pub avatar: Option<PictureChange<'a>>,
+    pub banner: Option<PictureChange<'a>>,
 }
+
+/// A new avatar or banner, or none.
+#[derive(Debug, Clone, Copy)]
+pub enum PictureChange<'a> {
+    /// Removes the picture; its image is deleted.
+    Clear,
+    /// One of the viewer's unattached uploads (its id) takes the place;
+    /// the previous image is deleted.
+    Set(&'a str),
+}
+
+/// A parsed `PictureChange`: `None` clears.
+type Picture = Option<Uuid>;
 
 /// Applies the viewer's changes: every problem is reported, nothing is
 /// written unless all of it is valid. Blank text clears a field.
+///
+/// A new avatar or banner must be one of the viewer's unattached uploads
+/// (else NOT_FOUND on `avatarId` / `bannerId`; naming the current picture
+/// again changes nothing); it is marked attached and the picture it
+/// replaces is forgotten (its row removed, its objects queued for
+/// deletion) in the transaction that writes the profile.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn update(
     state: &AppState,
@@ -166,6 +187,19 @@ pub async fn update(
         };
     let display_name = text_field(change.display_name, DISPLAY_NAME, Field::DisplayName);
     let bio = text_field(change.bio, BIO, Field::Bio);
+    let mut picture = |raw: Option<PictureChange<'_>>, field| match raw {
+        None => None,
+        Some(PictureChange::Clear) => Some(None),
+        Some(PictureChange::Set(id)) => match Uuid::parse_str(id) {
+            Ok(id) => Some(Some(id)),
+            Err(_) => {
+                problems.push(InputProblem::new(ProblemKind::NotFound, Some(field)));
+                None
+            }
+        },
+    };
+    let avatar: Option<Picture> = picture(change.avatar, Field::AvatarId);
+    let banner: Option<Picture> = picture(change.banner, Field::BannerId);
     let current = by_id(state, viewer.user_id)
         .await?
         .ok_or(AppError::Unauthenticated)?;
@@ -192,7 +226,7 @@ pub async fn update(
         row.locked = Set(locked);
     }
     row.updated_at = Set(super::clock::now());
-    if change.locked.is_none() {
+    if change.locked.is_none() && avatar.is_none() && banner.is_none() {
         // One statement: nothing to run to completion. The counts are not
         // in the update (only changed columns are written), so a follow
         // racing with this keeps its count.
@@ -204,7 +238,7 @@ pub async fn update(
             Err(e) => Err(e.into()),
         };
     }
-    let user = viewer.user_id;
+    let (user, locked) = (viewer.user_id, change.locked);
     super::tasks::to_completion_retrying(state, |state| {
         let row = row.clone();
         async move {
@@ -214,10 +248,18 @@ pub async fn update(
             // transaction (on SQLite a read before the first write would
             // make that write fail if another commits meanwhile); the
             // requests are read again under the locks.
-            let pending = super::safety::requests::requesters(state.db(), user).await?;
+            let pending = match locked {
+                Some(_) => super::safety::requests::requesters(state.db(), user).await?,
+                None => Vec::new(),
+            };
             let txn = state.db().begin().await?;
-            super::safety::requests::lock_many(&txn, user, &pending).await?;
-            let updated = match row.update(&txn).await {
+            if locked.is_some() {
+                super::safety::requests::lock_many(&txn, user, &pending).await?;
+            }
+            // The profile's row is written first and stays locked: the
+            // pictures below are read under that lock, so two changes of
+            // the avatar cannot both forget the same one.
+            let mut updated = match row.update(&txn).await {
                 Ok(p) => p,
                 Err(e) if super::db_error::is_unique_violation(&e) => {
                     txn.rollback().await?;
@@ -225,15 +267,82 @@ pub async fn update(
                 }
                 Err(e) => return Err(e.into()),
             };
-            if !updated.locked {
+            let pictures = set_pictures_in(&txn, &mut updated, avatar, banner).await;
+            let queued = match pictures {
+                Ok(queued) => queued,
+                Err(e) => {
+                    txn.rollback().await?;
+                    return Err(e);
+                }
+            };
+            if locked.is_some() && !updated.locked {
                 super::safety::requests::approve_all(&txn, user).await?;
             }
             txn.commit().await?;
-            // The counts as approving left them.
-            by_id(&state, user).await?.ok_or(AppError::Unauthenticated)
+            if queued {
+                state.media().deletion_wake().notify_one();
+            }
+            if locked.is_some() {
+                // The counts as approving left them.
+                return by_id(&state, user).await?.ok_or(AppError::Unauthenticated);
+            }
+            Ok(updated)
         }
     })
     .await
+}
+
+/// Within `update`'s transaction, the profile's row locked and read as
+/// `profile`: gives it the new avatar and banner (each `None`: unchanged),
+/// attaching the new uploads and forgetting the pictures they replace.
+/// Every upload that is not the owner's to attach is reported. Answers
+/// whether a deletion was queued.
+async fn set_pictures_in(
+    conn: &impl ConnectionTrait,
+    profile: &mut profile::Model,
+    avatar: Option<Picture>,
+    banner: Option<Picture>,
+) -> Result<bool, AppError> {
+    let now = super::clock::now();
+    let owner = profile.user_id;
+    let mut problems = Vec::new();
+    let mut forget = Vec::new();
+    let mut changed = false;
+    for (wanted, slot, field) in [
+        (avatar, &mut profile.avatar_id, Field::AvatarId),
+        (banner, &mut profile.banner_id, Field::BannerId),
+    ] {
+        let Some(wanted) = wanted else { continue };
+        if wanted == *slot {
+            continue;
+        }
+        if let Some(new) = wanted
+            && !super::media::attach_to_profile_in(conn, owner, new, now).await?
+        {
+            problems.push(InputProblem::new(ProblemKind::NotFound, Some(field)));
+            continue;
+        }
+        forget.extend(*slot);
+        *slot = wanted;
+        changed = true;
+    }
+    if !problems.is_empty() {
+        return Err(AppError::Input(problems));
+    }
+    if !changed {
+        return Ok(false);
+    }
+    profile::Entity::update_many()
+        .col_expr(profile::Column::AvatarId, Expr::value(profile.avatar_id))
+        .col_expr(profile::Column::BannerId, Expr::value(profile.banner_id))
+        .filter(profile::Column::UserId.eq(owner))
+        .exec(conn)
+        .await?;
+    let mut queued = false;
+    for old in forget {
+        queued |= super::media::forget_picture_in(conn, owner, old, now).await?;
+    }
+    Ok(queued)
 }
 
 /// Adds `delta` to a count column of one profile, within the caller's
@@ -252,7 +361,8 @@ pub(super) async fn add_to_count(
     Ok(())
 }
 
-/// Removes an account's profile, its posts and its follow edges both ways,
+/// Removes an account's profile, its posts, its media (their objects queued
+/// for deletion: wake the worker after the commit) and its follow edges both ways,
 /// within the caller's transaction, after taking the account out of the
 /// counts of the profiles on the other side of each edge and out of the
 /// counts of the posts it liked, reposted or replied to (see
@@ -292,6 +402,9 @@ pub async fn delete_in(conn: &impl ConnectionTrait, user: Uuid) -> Result<(), Ap
     }
     // Its likes, reposts, replies and mentions, and its notifications.
     super::thread::forget_account(conn, user).await?;
+    // All its images (its posts', its pictures, its uploads not attached):
+    // the rows go with their objects queued, before the posts they name.
+    super::media::forget_owner_in(conn, user, super::clock::now()).await?;
     // Children first, not left to foreign keys: the same on every backend.
     super::safety::block::forget_account(conn, user).await?;
     follow::Entity::delete_many()

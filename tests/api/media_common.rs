@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sea_orm::EntityTrait as _;
 use serde_json::{Value, json};
-use sns_api::entity::media;
+use sns_api::entity::{media, media_deletion};
 
 use crate::common::TestApp;
 
@@ -98,6 +98,57 @@ pub async fn referenced_keys(app: &TestApp) -> BTreeSet<String> {
         .into_iter()
         .flat_map(|m| [m.full_key, m.preview_key])
         .collect()
+}
+
+/// Uploads a `w` × `h` JPEG that must be accepted; answers its id.
+pub async fn uploaded(app: &TestApp, token: &str, w: u32, h: u32) -> String {
+    let payload = upload(app, token, jpeg(w, h), "photo.jpg").await;
+    assert_eq!(payload["errors"], json!([]), "{payload}");
+    payload["media"]["id"]
+        .as_str()
+        .expect("a media id")
+        .to_owned()
+}
+
+/// Every key queued for deletion and not yet deleted.
+pub async fn queued_keys(app: &TestApp) -> BTreeSet<String> {
+    media_deletion::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("media_deletion rows")
+        .into_iter()
+        .map(|d| d.object_key)
+        .collect()
+}
+
+/// The media row with this id, if there is one.
+pub async fn media_row(app: &TestApp, id: &str) -> Option<media::Model> {
+    let id = uuid::Uuid::parse_str(id).expect("a media id");
+    media::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .expect("a media read")
+}
+
+/// Nothing stored is unaccounted for: every stored key is referenced by a
+/// row or queued for deletion; and no queued key is still referenced.
+pub async fn assert_nothing_stray(app: &TestApp) {
+    let (stored, referenced, queued) = (
+        stored_keys(app).await,
+        referenced_keys(app).await,
+        queued_keys(app).await,
+    );
+    let accounted: BTreeSet<String> = referenced.union(&queued).cloned().collect();
+    assert!(
+        stored.is_subset(&accounted),
+        "stray objects: {:?}",
+        stored.difference(&accounted).collect::<Vec<_>>()
+    );
+    assert!(
+        referenced.is_disjoint(&queued),
+        "queued while referenced: {:?}",
+        referenced.intersection(&queued).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

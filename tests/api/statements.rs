@@ -3,7 +3,7 @@
 //! the DataLoaders' batch loads (they run in tasks of their own).
 
 use async_graphql::{Request, Variables};
-use sea_orm::ActiveModelTrait as _;
+use sea_orm::{ActiveModelTrait as _, ColumnTrait as _, EntityTrait as _, QueryFilter as _};
 use serde_json::{Value, json};
 use sns_api::app::App;
 use sns_api::auth::Auth;
@@ -55,18 +55,25 @@ impl Harness {
 
 // Small enough items that 100 of them fit the default complexity (each
 // field of an item counts `first` times).
-const FEED: &str = "query($first: Int) { feed(first: $first) { edges { repostedBy { viewerFollows } node { author { viewerFollows } } } pageInfo { hasNextPage endCursor } } }";
+const FEED: &str = "query($first: Int) { feed(first: $first) { edges { repostedBy { viewerFollows avatar { url } } node { media { url } author { viewerFollows avatar { url } } } } pageInfo { hasNextPage endCursor } } }";
 
 // One connection per document: two sibling connections resolve side by
 // side, and whether their loads share a batch depends on timing.
-const POSTS: &str = "query($first: Int) { profile(handle: \"author0\") { handle posts(first: $first) { edges { node { id author { handle viewerFollows } likeCount viewerHasLiked viewerHasReposted } } } } }";
+const POSTS: &str = "query($first: Int) { profile(handle: \"author0\") { handle posts(first: $first) { edges { node { id author { handle viewerFollows } media { url } likeCount viewerHasLiked viewerHasReposted } } } } }";
 
-const FOLLOWERS: &str = "query($first: Int) { profile(handle: \"author0\") { handle followers(first: $first) { edges { node { handle viewerFollows postCount } } } } }";
+const FOLLOWERS: &str = "query($first: Int) { profile(handle: \"author0\") { handle followers(first: $first) { edges { node { handle viewerFollows postCount avatar { url } } } } } }";
 
 #[tokio::test]
 async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
     let db = TestDb::fresh().await;
-    let h = Harness::new(&db).await;
+    let mut config = config_for(&db);
+    // 100 feed entries with their images and avatars pass 1,000.
+    config.documents.complexity_limit = 2000;
+    let app = App::build(config.clone()).await.expect("the app starts");
+    let h = Harness {
+        state: app.state(),
+        schema: build_schema(&config.documents, Some(app.state())),
+    };
     let viewer = h.account("viewer").await;
     let mut authors = Vec::new();
     for i in 0..4 {
@@ -142,6 +149,43 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
         .unwrap();
     }
 
+    // Images on every third post, and avatars for two authors, a reposter
+    // and some followers: each a batch of its own, whatever the page's size.
+    let posts = sns_api::entity::post::Entity::find()
+        .all(h.state.db())
+        .await
+        .unwrap();
+    for (n, post) in posts.iter().enumerate().filter(|(n, _)| n % 3 == 0) {
+        for position in 0..(1 + n % 4) as i16 {
+            media_row(&h.state, post.author_id, Some((post.id, position))).await;
+        }
+    }
+    let mut pictured: Vec<Auth> = vec![authors[0], authors[2]];
+    for i in (0..25).step_by(4) {
+        pictured.push(h.account(&format!("pictured{i}")).await);
+    }
+    for (i, who) in pictured.iter().enumerate() {
+        let user = who.viewer().unwrap().unwrap().user_id;
+        let id = media_row(&h.state, user, None).await;
+        sns_api::entity::profile::Entity::update_many()
+            .col_expr(
+                sns_api::entity::profile::Column::AvatarId,
+                sea_orm::sea_query::Expr::value(Some(id)),
+            )
+            .filter(sns_api::entity::profile::Column::UserId.eq(user))
+            .exec(h.state.db())
+            .await
+            .unwrap();
+        if i >= 2 {
+            h.run(
+                "mutation { follow(handle: \"author0\") { errors { code } } }",
+                json!({}),
+                *who,
+            )
+            .await;
+        }
+    }
+
     let (big, big_cost) = h.run(FEED, json!({ "first": 100 }), viewer).await;
     let (small, small_cost) = h.run(FEED, json!({ "first": 20 }), viewer).await;
     let edges = big["feed"]["edges"].as_array().unwrap();
@@ -152,10 +196,21 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
     assert_eq!(edges[0]["node"]["author"]["viewerFollows"], false);
     assert_eq!(edges[0]["repostedBy"]["viewerFollows"], true);
     assert_eq!(edges[99]["node"]["author"]["viewerFollows"], true);
+    let with_media = edges
+        .iter()
+        .filter(|e| e["node"]["media"] != json!([]))
+        .count();
+    assert!(with_media > 0 && with_media < 100, "{with_media}");
+    let avatars = edges
+        .iter()
+        .filter(|e| !e["node"]["author"]["avatar"].is_null())
+        .count();
+    assert!(avatars > 0 && avatars < 100, "{avatars}");
     // The newest posts hold both pages: one statement reads the page, its
-    // authors and reposters, and whether the viewer follows them.
+    // authors and reposters, and whether the viewer follows them; one more
+    // reads the page's images, one its profiles' avatars.
     assert_eq!(big_cost, small_cost);
-    assert_eq!(small_cost, 1, "a feed page ran {small_cost} statements");
+    assert_eq!(small_cost, 3, "a feed page ran {small_cost} statements");
 
     let (big, big_cost) = h.run(POSTS, json!({ "first": 25 }), viewer).await;
     let (_, small_cost) = h.run(POSTS, json!({ "first": 5 }), viewer).await;
@@ -181,6 +236,37 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
         .collect();
     assert!(follows.contains(&&json!(true)) && follows.contains(&&json!(false)));
     assert_eq!(big_cost, small_cost);
+}
+
+/// A media row (no object behind it: only its URL is read), of `owner`,
+/// on the post at the position given, else a profile picture.
+async fn media_row(
+    state: &AppState,
+    owner: uuid::Uuid,
+    post: Option<(uuid::Uuid, i16)>,
+) -> uuid::Uuid {
+    let id = uuid::Uuid::now_v7();
+    let now = chrono::Utc::now();
+    sns_api::entity::media::ActiveModel {
+        id: sea_orm::Set(id),
+        owner_id: sea_orm::Set(owner),
+        full_key: sea_orm::Set(format!("{id}.jpg")),
+        preview_key: sea_orm::Set(format!("{id}-preview.jpg")),
+        content_type: sea_orm::Set("image/jpeg".to_owned()),
+        width: sea_orm::Set(10),
+        height: sea_orm::Set(10),
+        bytes: sea_orm::Set(100),
+        blurhash: sea_orm::Set("LEHV6nWB2yk8pyo0adR*.7kCMdnj".to_owned()),
+        alt: sea_orm::Set(None),
+        post_id: sea_orm::Set(post.map(|(p, _)| p)),
+        position: sea_orm::Set(post.map(|(_, n)| n)),
+        created_at: sea_orm::Set(now),
+        attached_at: sea_orm::Set(Some(now)),
+    }
+    .insert(state.db())
+    .await
+    .unwrap();
+    id
 }
 
 // A thread page: the post, its ancestors, and a page of its replies with
