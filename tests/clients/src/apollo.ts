@@ -56,12 +56,8 @@ export function apolloClient(
   const http = ApolloLink.from([
     retryOnUnauthenticated,
     auth,
-    new UploadHttpLink({
-      uri: url,
-      fetch: options.fetch,
-      // sns-api takes a multipart upload only with this header (see uploadMedia).
-      headers: { 'Apollo-Require-Preflight': 'true' },
-    }),
+    // sns-api takes a multipart upload only with this header (see uploadMedia).
+    new UploadHttpLink({ uri: url, fetch: options.fetch, headers: { 'Apollo-Require-Preflight': 'true' } }),
   ]);
 
   return new ApolloClient({

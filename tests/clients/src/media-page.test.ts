@@ -22,21 +22,18 @@ const PAGE = `<!doctype html>
 <input type="file" accept="image/*">
 <img alt="">
 <script>
+const UPLOAD = 'mutation($file: Upload!, $alt: String) { uploadMedia(file: $file, alt: $alt) { media { id url previewUrl width height alt } errors { code } } }';
 window.uploads = {
   // uploadMedia as the multipart request spec has it: operations (the file
   // variable null), map (which form field goes where), then the file.
   async send(api, token, preflight) {
     const file = document.querySelector('input[type=file]').files[0];
     const form = new FormData();
-    form.append('operations', JSON.stringify({
-      query: 'mutation($file: Upload!, $alt: String) { uploadMedia(file: $file, alt: $alt) { media { id url previewUrl width height alt } errors { code } } }',
-      variables: { file: null, alt: file.name },
-    }));
+    form.append('operations', JSON.stringify({ query: UPLOAD, variables: { file: null, alt: file.name } }));
     form.append('map', JSON.stringify({ 0: ['variables.file'] }));
     form.append('0', file);
-    const headers = {};
-    if (token) headers.authorization = 'Bearer ' + token;
-    if (preflight) headers['GraphQL-Require-Preflight'] = '1';
+    const headers = token ? { authorization: 'Bearer ' + token } : {};
+    if (preflight) headers['GraphQL-Require-Preflight'] = '1'; // else HTTP 400
     try {
       const response = await fetch(api, { method: 'POST', headers, body: form });
       return { status: response.status, body: await response.json() };
