@@ -1,7 +1,8 @@
 // Apollo Client 4 uploading images through apollo-upload-client's link
 // (apollo.ts), with `Apollo-Require-Preflight`: a PNG with transparency is
 // kept as PNG; an upload goes on a post and becomes the avatar, and the
-// normalised cache holds each Media once, by id.
+// normalised cache holds each Media once, by id. A cleared avatar's image
+// stops being served; the post's stays.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -78,8 +79,25 @@ test('Apollo puts an upload on a post and another in the avatar', async () => {
   assert.deepEqual(read.data?.post?.media, [picture]);
   assert.deepEqual(read.data?.post?.author.avatar, face);
 
-  // Cleared (null): no avatar.
+  // Cleared (null): no avatar, and soon no image at its url (the server's
+  // deletion queue removes it in the background).
   const cleared = await client.mutate({ mutation: SetAvatarDocument, variables: { avatarId: null } });
   assert.deepEqual(cleared.data?.updateProfile.errors, []);
   assert.equal(cleared.data?.updateProfile.profile?.avatar, null);
+  await gone(face.url);
+  await gone(face.previewUrl);
+  assert.equal((await fetch(picture.url)).status, 200, 'the post keeps its picture');
 });
+
+/** Waits (20 s at most) until `url` answers 404. */
+async function gone(url: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const response = await fetch(url);
+    await response.arrayBuffer();
+    const { status } = response;
+    if (status === 404) return;
+    if (Date.now() > deadline) throw new Error(`${url} still answers ${status}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
