@@ -4,18 +4,19 @@
 // the operation, which passes the SetContextLink again with the new token.
 // Subscriptions split off to a GraphQLWsLink over the socket (live.ts).
 // The cache keeps one list per connection field, which `fetchMore` with
-// `after: pageInfo.endCursor` extends page by page.
+// `after: pageInfo.endCursor` extends page by page. apollo-upload-client's
+// link sends variables holding a File or Blob as a multipart request.
 import {
   ApolloClient,
   ApolloLink,
   CombinedGraphQLErrors,
-  HttpLink,
   InMemoryCache,
 } from '@apollo/client';
 import { SetContextLink } from '@apollo/client/link/context';
 import { ErrorLink } from '@apollo/client/link/error';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { relayStylePagination } from '@apollo/client/utilities';
+import UploadHttpLink from 'apollo-upload-client/UploadHttpLink.mjs';
 import { OperationTypeNode } from 'graphql';
 import type { Client as LiveClient } from 'graphql-ws';
 import { from, switchMap } from 'rxjs';
@@ -55,7 +56,8 @@ export function apolloClient(
   const http = ApolloLink.from([
     retryOnUnauthenticated,
     auth,
-    new HttpLink({ uri: url, fetch: options.fetch }),
+    // sns-api takes a multipart upload only with this header (see uploadMedia).
+    new UploadHttpLink({ uri: url, fetch: options.fetch, headers: { 'Apollo-Require-Preflight': 'true' } }),
   ]);
 
   return new ApolloClient({

@@ -28,7 +28,7 @@ const lines = (text: string) => text.split('\n').map((l) => l.trim());
 test('docs/frontend.md has its excerpts', () => {
   assert.deepEqual(
     excerpts.map((m) => m[1]),
-    ['operations.graphql', 'live.ts', 'live.ts', 'apollo-live.test.ts'],
+    ['live.ts', 'apollo-live.test.ts', 'media-page.test.ts'],
   );
 });
 

@@ -1,6 +1,7 @@
 // Starts the real binary (the dev build of CARGO_TARGET_DIR, else of
 // target/, unless SNS_API_BIN names another) on a random port with a fresh
-// SQLite file, JSON logs captured, and stops it after the test.
+// SQLite file and media folder, JSON logs captured, and stops it after the
+// test.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
@@ -19,6 +20,8 @@ export interface Server {
   /** http://127.0.0.1:PORT/graphql */
   url: string;
   origin: string;
+  /** The folder of its media store (MEDIA_STORE=file://FOLDER). */
+  media: string;
   /** Every log line so far, parsed (LOG_FORMAT=json). */
   logs: Array<Record<string, unknown>>;
   stop(): Promise<void>;
@@ -26,11 +29,14 @@ export interface Server {
 
 export async function startServer(env: Record<string, string> = {}): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'sns-clients-'));
+  // Uploads land in the temp dir, never in the repository's sns-media.
+  const store = env['MEDIA_STORE'] ?? `file://${dir}/media`;
   const child: ChildProcess = spawn(BINARY, ['serve'], {
     env: {
       PATH: process.env['PATH'] ?? '',
       BIND_ADDR: '127.0.0.1:0',
       DATABASE_URL: `sqlite://${dir}/sns.db?mode=rwc`,
+      MEDIA_STORE: store,
       JWT_SECRET: 'client-tests-secret-0123456789-abcdefghijkl',
       LOG_FORMAT: 'json',
       RUST_LOG: 'info',
@@ -68,6 +74,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
   return {
     url: `${origin}/graphql`,
     origin,
+    media: store.replace(/^file:\/\//, ''),
     logs,
     async stop() {
       child.kill('SIGTERM');

@@ -1,6 +1,7 @@
 // How a frontend wires urql to sns-api: the access token in the
 // Authorization header, and on UNAUTHENTICATED one `refresh` (tokens.ts),
 // then the failed operation again; subscriptions over the socket (live.ts).
+// Variables holding a File or Blob go as a multipart request (uploadMedia).
 import {
   Client,
   type Exchange,
@@ -28,6 +29,8 @@ export function urqlClient(url: string, tokens: TokenStore, options: UrqlOptions
   return new Client({
     url,
     preferGetMethod: false, // sns-api executes POST only
+    // sns-api takes a multipart upload only with this header (see uploadMedia).
+    fetchOptions: { headers: { 'GraphQL-Require-Preflight': '1' } },
     ...(options.fetch ? { fetch: options.fetch } : {}),
     exchanges: [
       options.cache ?? cacheExchange,
