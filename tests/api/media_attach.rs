@@ -368,3 +368,55 @@ async fn a_deleted_account_queues_all_its_images_and_no_one_elses() {
     drained(&app).await;
     assert_eq!(stored_keys(&app).await, theirs_keys);
 }
+
+#[tokio::test]
+async fn of_posts_and_an_avatar_racing_for_one_upload_exactly_one_gets_it() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let token = app.signed_up_as("racer").await;
+    let (mut post_wins, mut avatar_wins) = (0, 0);
+    for round in 0..3 {
+        let id = uploaded(&app, &token, 16, 16).await;
+        let mut requests: Vec<(String, Value, Option<String>)> = (0..4)
+            .map(|_| {
+                (
+                    CREATE.to_owned(),
+                    json!({"i": {"body": "mine", "mediaIds": [id]}}),
+                    Some(token.clone()),
+                )
+            })
+            .collect();
+        requests.push((
+            UPDATE.to_owned(),
+            json!({"i": {"avatarId": id}}),
+            Some(token.clone()),
+        ));
+        let bodies = all_at_once(&app, requests).await;
+        let won: Vec<&Value> = bodies
+            .iter()
+            .filter_map(|b| b["data"].as_object()?.values().next())
+            .filter(|payload| payload["errors"] == json!([]))
+            .collect();
+        assert_eq!(won.len(), 1, "round {round}: {bodies:?}");
+        if won[0].get("post").is_some() {
+            post_wins += 1;
+        } else {
+            avatar_wins += 1;
+        }
+        for body in &bodies {
+            let payload = body["data"].as_object().unwrap().values().next().unwrap();
+            if payload["errors"] != json!([]) {
+                assert_eq!(payload["errors"][0]["code"], "NOT_FOUND", "{body}");
+            }
+        }
+        let row = media_row(&app, &id).await.expect("kept");
+        assert!(row.attached_at.is_some());
+    }
+    // Only the winning posts were written.
+    assert_eq!(app.profile("racer", None).await["postCount"], post_wins);
+    let avatar = app.gql(PICTURES, json!({ "h": "racer" }), None).await;
+    let has_avatar = !avatar["data"]["profile"]["avatar"].is_null();
+    assert_eq!(has_avatar, avatar_wins > 0, "{avatar}");
+    assert_nothing_stray(&app).await;
+    drained(&app).await;
+}
