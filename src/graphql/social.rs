@@ -575,9 +575,11 @@ pub struct UpdateProfileInput {
     /// Follows need the owner's approval; posts are for followers only. Turning it off approves
     /// the pending requests.
     pub locked: Option<bool>,
-    /// One of the viewer's unattached uploads; null clears the avatar (its image is deleted).
+    /// One of the viewer's unattached uploads (else NOT_FOUND); null clears the avatar. The image
+    /// it replaces is deleted.
     pub avatar_id: async_graphql::MaybeUndefined<ID>,
-    /// One of the viewer's unattached uploads; null clears the banner (its image is deleted).
+    /// One of the viewer's unattached uploads (else NOT_FOUND); null clears the banner. The image
+    /// it replaces is deleted.
     pub banner_id: async_graphql::MaybeUndefined<ID>,
 }
 
@@ -587,7 +589,9 @@ pub struct CreatePostInput {
     pub body: String,
     /// The id of the post this one replies to.
     pub reply_to: Option<ID>,
-    /// Up to 4 of the viewer's unattached uploads, in this order (more is BAD_USER_INPUT).
+    /// Up to 4 of the viewer's unattached uploads, in this order (more is BAD_USER_INPUT). One
+    /// that is another's, already attached, unknown, or named twice is NOT_FOUND on
+    /// `["input", "mediaIds"]`, and no post is written.
     pub media_ids: Option<Vec<ID>>,
 }
 

@@ -1,7 +1,9 @@
 //! Attaching uploads: up to four to a post at `createPost`, one as the
 //! avatar and one as the banner; and what a deleted post, a replaced
-//! picture and a deleted account leave queued for deletion. After every
-//! step nothing stored is unaccounted for (`assert_nothing_stray`).
+//! picture and a deleted account leave queued for deletion, and that once
+//! the queue is drained the store holds exactly the referenced objects.
+//! After every step nothing stored is unaccounted for
+//! (`assert_nothing_stray`).
 
 use std::collections::BTreeSet;
 
@@ -118,6 +120,7 @@ async fn a_post_shows_its_images_in_the_order_they_were_given() {
         "{body}"
     );
     assert_nothing_stray(&app).await;
+    drained(&app).await;
 }
 
 #[tokio::test]
@@ -136,6 +139,7 @@ async fn five_images_are_refused_before_anything_is_written() {
         assert_eq!(media_row(&app, id).await.unwrap().attached_at, None);
     }
     assert_nothing_stray(&app).await;
+    drained(&app).await;
 }
 
 #[tokio::test]
@@ -177,6 +181,7 @@ async fn an_upload_not_free_to_attach_fails_the_whole_post() {
     let body = create_with(&app, &token, json!([mine])).await;
     assert_eq!(body["data"]["createPost"]["errors"], json!([]), "{body}");
     assert_nothing_stray(&app).await;
+    drained(&app).await;
 }
 
 #[tokio::test]
@@ -205,8 +210,10 @@ async fn an_avatar_is_set_replaced_and_cleared_and_the_old_images_queued() {
     assert_eq!(payload["errors"], json!([]), "{payload}");
     assert_eq!(payload["profile"]["avatar"]["id"], second.as_str());
     assert!(media_row(&app, &first).await.is_none());
-    assert_eq!(queued_keys(&app).await, first_keys);
+    assert_queued(&app, &first_keys).await;
     assert_nothing_stray(&app).await;
+    drained(&app).await;
+    assert!(stored_keys(&app).await.is_disjoint(&first_keys));
 
     // Left out: unchanged.
     let payload = update(&app, &token, json!({ "bio": "newer" })).await;
@@ -226,12 +233,13 @@ async fn an_avatar_is_set_replaced_and_cleared_and_the_old_images_queued() {
     assert_eq!(payload["profile"]["banner"], Value::Null);
     assert_eq!(payload["profile"]["avatar"]["id"], second.as_str());
     assert!(media_row(&app, &banner).await.is_none());
-    let queued = queued_keys(&app).await;
-    assert!(queued.is_superset(&banner_keys), "{queued:?}");
+    assert_queued(&app, &banner_keys).await;
     let read = app.gql(PICTURES, json!({ "h": "painter" }), None).await;
     assert_eq!(read["data"]["profile"]["banner"], Value::Null, "{read}");
     assert_eq!(read["data"]["profile"]["avatar"]["id"], second.as_str());
     assert_nothing_stray(&app).await;
+    drained(&app).await;
+    assert_eq!(stored_keys(&app).await, keys_of(&app, &second).await);
 }
 
 #[tokio::test]
@@ -277,6 +285,7 @@ async fn a_picture_not_free_to_attach_changes_nothing() {
     assert_eq!(media_row(&app, &theirs).await.unwrap().attached_at, None);
     assert!(queued_keys(&app).await.is_empty());
     assert_nothing_stray(&app).await;
+    drained(&app).await;
 }
 
 #[tokio::test]
@@ -310,8 +319,10 @@ async fn a_deleted_post_queues_its_images_and_keeps_the_others() {
     assert!(media_row(&app, &a).await.is_none());
     assert!(media_row(&app, &b).await.is_none());
     assert!(media_row(&app, &kept).await.is_some());
-    assert_eq!(queued_keys(&app).await, expected);
+    assert_queued(&app, &expected).await;
     assert_nothing_stray(&app).await;
+    drained(&app).await;
+    assert_eq!(stored_keys(&app).await, keys_of(&app, &kept).await);
 }
 
 #[tokio::test]
@@ -351,7 +362,61 @@ async fn a_deleted_account_queues_all_its_images_and_no_one_elses() {
     for id in [&on_post, &avatar, &banner, &loose] {
         assert!(media_row(&app, id).await.is_none());
     }
-    assert_eq!(queued_keys(&app).await, expected);
+    assert_queued(&app, &expected).await;
     assert_eq!(referenced_keys(&app).await, theirs_keys);
     assert_nothing_stray(&app).await;
+    drained(&app).await;
+    assert_eq!(stored_keys(&app).await, theirs_keys);
+}
+
+#[tokio::test]
+async fn of_posts_and_an_avatar_racing_for_one_upload_exactly_one_gets_it() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let token = app.signed_up_as("racer").await;
+    let (mut post_wins, mut avatar_wins) = (0, 0);
+    for round in 0..3 {
+        let id = uploaded(&app, &token, 16, 16).await;
+        let mut requests: Vec<(String, Value, Option<String>)> = (0..4)
+            .map(|_| {
+                (
+                    CREATE.to_owned(),
+                    json!({"i": {"body": "mine", "mediaIds": [id]}}),
+                    Some(token.clone()),
+                )
+            })
+            .collect();
+        requests.push((
+            UPDATE.to_owned(),
+            json!({"i": {"avatarId": id}}),
+            Some(token.clone()),
+        ));
+        let bodies = all_at_once(&app, requests).await;
+        let won: Vec<&Value> = bodies
+            .iter()
+            .filter_map(|b| b["data"].as_object()?.values().next())
+            .filter(|payload| payload["errors"] == json!([]))
+            .collect();
+        assert_eq!(won.len(), 1, "round {round}: {bodies:?}");
+        if won[0].get("post").is_some() {
+            post_wins += 1;
+        } else {
+            avatar_wins += 1;
+        }
+        for body in &bodies {
+            let payload = body["data"].as_object().unwrap().values().next().unwrap();
+            if payload["errors"] != json!([]) {
+                assert_eq!(payload["errors"][0]["code"], "NOT_FOUND", "{body}");
+            }
+        }
+        let row = media_row(&app, &id).await.expect("kept");
+        assert!(row.attached_at.is_some());
+    }
+    // Only the winning posts were written.
+    assert_eq!(app.profile("racer", None).await["postCount"], post_wins);
+    let avatar = app.gql(PICTURES, json!({ "h": "racer" }), None).await;
+    let has_avatar = !avatar["data"]["profile"]["avatar"].is_null();
+    assert_eq!(has_avatar, avatar_wins > 0, "{avatar}");
+    assert_nothing_stray(&app).await;
+    drained(&app).await;
 }

@@ -7,7 +7,7 @@ use sea_orm::EntityTrait as _;
 use serde_json::{Value, json};
 use sns_api::entity::{media, media_deletion};
 
-use crate::common::TestApp;
+use crate::common::{TestApp, poll_until};
 
 pub const UPLOAD: &str = "mutation($file: Upload!, $alt: String) {
   uploadMedia(file: $file, alt: $alt) {
@@ -131,13 +131,13 @@ pub async fn media_row(app: &TestApp, id: &str) -> Option<media::Model> {
 }
 
 /// Nothing stored is unaccounted for: every stored key is referenced by a
-/// row or queued for deletion; and no queued key is still referenced.
+/// row or queued for deletion; and no queued key is still referenced. The
+/// queue is read first: the deletion worker deletes an object before its
+/// queue row, so a key it finishes meanwhile is gone from the store too.
 pub async fn assert_nothing_stray(app: &TestApp) {
-    let (stored, referenced, queued) = (
-        stored_keys(app).await,
-        referenced_keys(app).await,
-        queued_keys(app).await,
-    );
+    let queued = queued_keys(app).await;
+    let referenced = referenced_keys(app).await;
+    let stored = stored_keys(app).await;
     let accounted: BTreeSet<String> = referenced.union(&queued).cloned().collect();
     assert!(
         stored.is_subset(&accounted),
@@ -149,6 +149,38 @@ pub async fn assert_nothing_stray(app: &TestApp) {
         "queued while referenced: {:?}",
         referenced.intersection(&queued).collect::<Vec<_>>()
     );
+}
+
+/// Each of `keys` is queued for deletion, or already deleted by the
+/// worker (which deletes only what was queued); and none is referenced.
+pub async fn assert_queued(app: &TestApp, keys: &BTreeSet<String>) {
+    let queued = queued_keys(app).await;
+    let stored = stored_keys(app).await;
+    let referenced = referenced_keys(app).await;
+    for key in keys {
+        assert!(
+            queued.contains(key) || !stored.contains(key),
+            "{key} is stored and not queued"
+        );
+        assert!(!referenced.contains(key), "{key} is still referenced");
+    }
+}
+
+/// Runs the deletion queue until it is empty; then the store holds
+/// exactly the keys the rows reference.
+pub async fn drained(app: &TestApp) {
+    poll_until("the deletion queue empty", || async {
+        sns_api::media::deletion::drain(&app.state)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        match sns_api::media::deletion::pending(&app.db).await {
+            Ok(0) => Ok(()),
+            Ok(n) => Err(format!("{n} pending")),
+            Err(e) => Err(format!("{e:?}")),
+        }
+    })
+    .await;
+    assert_eq!(stored_keys(app).await, referenced_keys(app).await);
 }
 
 #[tokio::test]

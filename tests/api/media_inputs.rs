@@ -138,6 +138,7 @@ async fn files_that_are_no_image_we_take_are_refused_leaving_nothing() {
     )
     .await;
     assert_nothing_stray(&app).await;
+    drained(&app).await;
 }
 
 #[tokio::test]
@@ -149,6 +150,7 @@ async fn a_tiny_png_declaring_50000_by_50000_is_too_large_unread() {
     assert!(bomb.len() < 100);
     refused(&app, &token, bomb, "bomb.png", "MEDIA_TOO_LARGE").await;
     assert_nothing_stray(&app).await;
+    drained(&app).await;
 }
 
 #[tokio::test]
@@ -160,6 +162,7 @@ async fn a_truncated_jpeg_is_refused_leaving_nothing() {
     let truncated = whole[..whole.len() / 3].to_vec();
     refused(&app, &token, truncated, "cut.jpg", "UNSUPPORTED_MEDIA").await;
     assert_nothing_stray(&app).await;
+    drained(&app).await;
 }
 
 #[tokio::test]
@@ -185,6 +188,7 @@ async fn a_jpeg_with_html_appended_is_stored_without_it() {
         assert_eq!(stored_keys(&app).await, before);
     }
     assert_nothing_stray(&app).await;
+    drained(&app).await;
 }
 
 #[tokio::test]
@@ -203,6 +207,7 @@ async fn a_photo_with_gps_metadata_is_taken_and_served_without_it() {
         assert!(!contains(&body, MARKER), "the metadata's text kept");
     }
     assert_nothing_stray(&app).await;
+    drained(&app).await;
 }
 
 #[tokio::test]
