@@ -301,3 +301,37 @@ async fn uploads_past_the_limit_are_rate_limited_and_stored_nowhere() {
     let other = app.signed_up("calm@example.com").await;
     uploaded(&app, &other, 16, 16).await;
 }
+
+#[tokio::test]
+async fn a_file_named_without_a_multipart_request_is_refused_not_a_panic() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let token = app.signed_up("nofile@example.com").await;
+    // What `map` would have put there, sent as plain JSON: an index of a
+    // file the request does not carry.
+    let body = app
+        .gql(UPLOAD, json!({"file": "#__graphql_file__:5"}), Some(&token))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    // Not an index at all, as a variable and as a literal.
+    for variables in [
+        json!({"file": "#__graphql_file__:x"}),
+        json!({"file": "a.png"}),
+    ] {
+        let body = app.gql(UPLOAD, variables, Some(&token)).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+            "{body}"
+        );
+    }
+    let literal = r##"mutation { uploadMedia(file: "#__graphql_file__:x") { errors { code } } }"##;
+    let body = app.gql(literal, json!({}), Some(&token)).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{body}"
+    );
+    assert_eq!(media_rows(&app).await, 0);
+}
