@@ -41,6 +41,8 @@ pub async fn execute(
 ) -> Response {
     let decoded = match super::multipart::boundary(request.headers()) {
         Some(_) if !super::multipart::preflighted(request.headers()) => Err(BadBody::NoPreflight),
+        // Nothing is written to disk for a request that cannot upload.
+        Some(_) if !matches!(auth, Auth::Viewer(_)) => Err(BadBody::Unauthenticated),
         Some(boundary) => {
             super::multipart::decode(request.into_body(), boundary, http.uploads).await
         }
@@ -146,6 +148,9 @@ pub(super) enum BadBody {
     Multipart(&'static str),
     /// The upload could not be spooled to a temporary file.
     Unavailable,
+    /// A multipart request without a valid access token: its file is not
+    /// read.
+    Unauthenticated,
 }
 
 impl From<BytesRejection> for BadBody {
@@ -168,6 +173,14 @@ impl BadBody {
                 "A multipart request needs a non-empty GraphQL-Require-Preflight (or Apollo-Require-Preflight) header.",
             ),
             Self::Multipart(message) => (StatusCode::BAD_REQUEST, message),
+            Self::Unauthenticated => {
+                return error_response(
+                    StatusCode::UNAUTHORIZED,
+                    media,
+                    "UNAUTHENTICATED",
+                    "An upload needs a valid access token (Authorization: Bearer <token>).",
+                );
+            }
             Self::Unavailable => {
                 return error_response(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -15,14 +15,14 @@ pub async fn serve(State(http): State<HttpState>, Path(key): Path<String>) -> Re
     let Some(content_type) = content_type_of(&key).filter(|_| store.is_local()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match store.get(&key).await {
-        Ok(Some(bytes)) => (
+    match store.open(&key).await {
+        Ok(Some(stream)) => (
             [
                 (header::CONTENT_TYPE, content_type),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
                 (header::CACHE_CONTROL, CACHE_CONTROL),
             ],
-            bytes,
+            axum::body::Body::from_stream(stream),
         )
             .into_response(),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),

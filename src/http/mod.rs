@@ -84,8 +84,8 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/.well-known/jwks.json", get(jwks::jwks))
-        .layer(middleware)
         .route("/media/{*key}", get(media::serve))
+        .layer(middleware)
         .with_state(HttpState {
             app,
             schema,

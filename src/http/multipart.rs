@@ -5,7 +5,8 @@
 //! A browser sends a multipart form to any origin without a CORS preflight
 //! (it is a "simple" request), so a page elsewhere could post one with the
 //! user's cookies; a custom header makes it preflight, which CORS then
-//! refuses to origins not allowed. The file streams to an anonymous
+//! refuses to origins not allowed. A request without a valid access token
+//! is refused before its file is read. The file streams to an anonymous
 //! temporary file, never whole into memory: what waits for the processing
 //! pool is a file handle.
 
@@ -75,6 +76,12 @@ pub async fn decode(
         return Err(BadBody::Multipart("Send exactly one file per request."));
     }
     let (name, paths) = map.into_iter().next().expect("one entry");
+    // One path: each would hold a file descriptor of its own.
+    let [path] = paths.as_slice() else {
+        return Err(BadBody::Multipart(
+            "`map` names one path for the file, such as [\"variables.file\"].",
+        ));
+    };
     let Some(field) = form.next_field().await.map_err(BadBody::from)? else {
         return Err(BadBody::Multipart("The file named in `map` is missing."));
     };
@@ -89,17 +96,14 @@ pub async fn decode(
     if form.next_field().await.map_err(BadBody::from)?.is_some() {
         return Err(BadBody::Multipart("Send exactly one file per request."));
     }
-    for path in &paths {
-        let content = file.try_clone().map_err(|_| BadBody::Unreadable)?;
-        request.set_upload(
-            path,
-            async_graphql::UploadValue {
-                filename: filename.clone(),
-                content_type: content_type.clone(),
-                content,
-            },
-        );
-    }
+    request.set_upload(
+        path,
+        async_graphql::UploadValue {
+            filename,
+            content_type,
+            content: file,
+        },
+    );
     Ok(request)
 }
 

@@ -212,7 +212,7 @@ async fn record(
         }
         Err(error) => {
             // The store's text (an address, a status) and never a key or
-            // a credential: object_store's errors carry no secrets.
+            // a credential: a StoreError keeps no response body.
             let error: String = error.chars().take(ERROR_LEN).collect();
             let attempts = u32::try_from(row.attempts).unwrap_or(0).saturating_add(1);
             let next = crate::service::clock::now() + retry_in(attempts);

@@ -25,9 +25,26 @@ pub struct StoreError(String);
 
 impl From<object_store::Error> for StoreError {
     fn from(e: object_store::Error) -> Self {
-        Self(e.to_string())
+        Self(redact(&e.to_string()))
     }
 }
+
+/// The store's message without the response body it may quote: S3 answers
+/// a refused signature with the canonical request, which holds a session
+/// token's value (`x-amz-security-token`). What comes before the body (the
+/// operation, the status) is kept.
+fn redact(message: &str) -> String {
+    let cut = message.find(['<', '{']).unwrap_or(message.len());
+    let mut kept: String = message[..cut].chars().take(300).collect();
+    if cut < message.len() {
+        kept.push_str("[response body omitted]");
+    }
+    kept
+}
+
+/// An object's bytes as they are read.
+pub type ObjectStream =
+    futures_util::stream::BoxStream<'static, object_store::Result<axum::body::Bytes>>;
 
 #[derive(Clone)]
 pub struct MediaStore {
@@ -123,13 +140,14 @@ impl MediaStore {
         Ok(())
     }
 
-    /// The object's bytes; `None` when there is none.
-    pub async fn get(&self, key: &str) -> Result<Option<axum::body::Bytes>, StoreError> {
+    /// The object as a stream of its bytes, never whole in memory; `None`
+    /// when there is none.
+    pub async fn open(&self, key: &str) -> Result<Option<ObjectStream>, StoreError> {
         let Ok(path) = Path::parse(key) else {
             return Ok(None);
         };
         match self.inner.get(&path).await {
-            Ok(found) => Ok(Some(found.bytes().await?)),
+            Ok(found) => Ok(Some(found.into_stream())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -228,6 +246,16 @@ pub fn content_type_of(key: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_error_keeps_no_response_body() {
+        let said = redact(
+            "Generic S3 error: Client error with status 403 Forbidden: <?xml version=\"1.0\"?><Error><CanonicalRequest>x-amz-security-token:SECRET</CanonicalRequest></Error>",
+        );
+        assert!(!said.contains("SECRET"), "{said}");
+        assert!(said.contains("403 Forbidden"), "{said}");
+        assert_eq!(redact("connection refused"), "connection refused");
+    }
 
     #[test]
     fn an_s3_store_url_takes_options_but_no_secrets() {

@@ -109,6 +109,21 @@ pub async fn upload(
         forget_rows(state, vec![row]).await?;
         return Err(AppError::Unavailable(Box::new(e)));
     }
+    // The account may have been deleted while the objects were written:
+    // its deletion took the row and queued keys whose objects were not
+    // there yet (a missing object counts as deleted). Queue them again; a
+    // deletion after this read finds the objects in place.
+    if media::Entity::find_by_id(row.id)
+        .one(state.db())
+        .await?
+        .is_none()
+    {
+        let txn = sea_orm::TransactionTrait::begin(state.db()).await?;
+        crate::media::deletion::enqueue(&txn, [row.full_key, row.preview_key], now).await?;
+        txn.commit().await?;
+        state.media().deletion_wake().notify_one();
+        return Err(AppError::Unauthenticated);
+    }
     metrics::counter!("media_uploaded_total").increment(1);
     Ok(row)
 }
@@ -143,21 +158,28 @@ pub async fn forget_in(
     rows: Vec<media::Model>,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    media::Entity::delete_many()
-        .filter(media::Column::Id.is_in(ids))
-        .exec(conn)
+    // In batches: an account with thousands of images would pass the
+    // databases' bound-value limits in one statement (SQLite's 32,766).
+    for chunk in rows.chunks(FORGET_BATCH) {
+        let ids: Vec<Uuid> = chunk.iter().map(|r| r.id).collect();
+        media::Entity::delete_many()
+            .filter(media::Column::Id.is_in(ids))
+            .exec(conn)
+            .await?;
+        crate::media::deletion::enqueue(
+            conn,
+            chunk
+                .iter()
+                .flat_map(|r| [r.full_key.clone(), r.preview_key.clone()]),
+            now,
+        )
         .await?;
-    crate::media::deletion::enqueue(
-        conn,
-        rows.into_iter().flat_map(|r| [r.full_key, r.preview_key]),
-        now,
-    )
-    .await
+    }
+    Ok(())
 }
+
+/// Media rows forgotten per statement (twice as many keys queued).
+const FORGET_BATCH: usize = 250;
 
 /// The ids a `createPost` names, parsed: more than four is BAD_USER_INPUT;
 /// a malformed one is NOT_FOUND on `["input", "mediaIds"]`.

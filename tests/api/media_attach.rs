@@ -420,3 +420,61 @@ async fn of_posts_and_an_avatar_racing_for_one_upload_exactly_one_gets_it() {
     assert_nothing_stray(&app).await;
     drained(&app).await;
 }
+
+#[tokio::test]
+async fn an_account_with_thousands_of_images_can_still_be_deleted() {
+    use sea_orm::{EntityTrait as _, PaginatorTrait as _, Set};
+    use sns_api::entity::{media, media_deletion};
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let token = app.signed_up_as("hoarder").await;
+    let owner = media_row(&app, &uploaded(&app, &token, 8, 8).await)
+        .await
+        .expect("the upload's row")
+        .owner_id;
+    // More rows than one statement could queue on SQLite (16 bound values
+    // an image, 32,766 at most): rows only, their objects never existed.
+    let now = chrono::Utc::now();
+    let rows: Vec<media::ActiveModel> = (0..2_100)
+        .map(|i| {
+            let id = uuid::Uuid::now_v7();
+            media::ActiveModel {
+                id: Set(id),
+                owner_id: Set(owner),
+                full_key: Set(format!("{id}.jpg")),
+                preview_key: Set(format!("{id}-preview.jpg")),
+                content_type: Set("image/jpeg".to_owned()),
+                width: Set(8),
+                height: Set(8),
+                bytes: Set(100),
+                blurhash: Set("L00000fQfQfQfQfQfQfQfQfQfQfQ".to_owned()),
+                alt: Set(None),
+                post_id: Set(None),
+                position: Set(None),
+                created_at: Set(now),
+                attached_at: Set((i % 2 == 0).then_some(now)),
+            }
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        media::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&app.db)
+            .await
+            .expect("rows");
+    }
+    let body = app
+        .gql(
+            "mutation($i: DeleteAccountInput!) { deleteAccount(input: $i) { deleted errors { code } } }",
+            json!({ "i": { "currentPassword": PASSWORD } }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(body["data"]["deleteAccount"]["deleted"], true, "{body}");
+    assert_eq!(media::Entity::find().count(&app.db).await.unwrap(), 0);
+    drained(&app).await;
+    assert_eq!(
+        media_deletion::Entity::find().count(&app.db).await.unwrap(),
+        0
+    );
+    assert!(stored_keys(&app).await.is_empty());
+}

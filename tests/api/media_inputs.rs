@@ -236,8 +236,21 @@ async fn the_request_itself_is_refused_over_the_size_or_without_preflight() {
     .await;
     assert_eq!(status, 400, "{body}");
 
+    // Without a valid token the file is not read: 401, with the code a
+    // client refreshes on.
     let (status, body) = upload_raw(&app, None, jpeg(32, 32), "a.jpg", None, &PREFLIGHT).await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 401);
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    let (status, body) = upload_raw(
+        &app,
+        Some("not-a-token"),
+        jpeg(32, 32),
+        "a.jpg",
+        None,
+        &PREFLIGHT,
+    )
+    .await;
+    assert_eq!(status, 401);
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
     assert_eq!(media_rows(&app).await, 0);
     assert!(stored_keys(&app).await.is_empty());

@@ -474,3 +474,34 @@ async fn rounds_running_at_once_never_take_the_same_deletion() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_file_mapped_to_several_paths_is_refused_unread() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let token = app.signed_up("paths@example.com").await;
+    let operations = serde_json::json!({"query": UPLOAD, "variables": {"file": null}});
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", r#"{"0": ["variables.file", "variables.file"]}"#)
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(jpeg(16, 16)).file_name("a.jpg"),
+        );
+    let res = app
+        .http
+        .post(app.url("/graphql"))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("GraphQL-Require-Preflight", "1")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{body}"
+    );
+    assert!(stored_keys(&app).await.is_empty());
+}
