@@ -97,10 +97,12 @@ me() {
 phase() {
   local clients=$1 until peak=0 rss me_figures
   rm -f "$WORK"/client.*
+  : > "$WORK/client.0"
   # Resets VmHWM, so that it is this phase's peak.
   echo 5 > "/proc/$PID/clear_refs" 2>/dev/null || true
   until=$(( $(date +%s%N) + DURATION * 1000000000 ))
-  for c in $(seq 1 "$clients"); do client "$until" "$WORK/client.$c" & done
+  local pids=()
+  for c in $(seq 1 "$clients"); do client "$until" "$WORK/client.$c" & pids+=($!); done
   me > "$WORK/me.out" &
   local me_pid=$!
   while [ "$(date +%s%N)" -lt "$until" ]; do
@@ -108,8 +110,8 @@ phase() {
     [ "$rss" -gt "$peak" ] && peak=$rss
     sleep 0.05
   done
-  wait "$me_pid"
-  wait
+  # Not a bare `wait`: the server is a child too.
+  wait "$me_pid" ${pids[@]+"${pids[@]}"}
   me_figures=$(cat "$WORK/me.out")
   local ok bad p50
   ok=$(cat "$WORK"/client.* 2>/dev/null | grep -c '^ok' || true)
