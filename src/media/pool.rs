@@ -53,6 +53,11 @@ impl MediaPool {
         max_bytes: usize,
     ) -> Result<Result<Processed, Rejected>, PoolError> {
         self.run(move || {
+            // The size the file says it has spares reading it; the bounded
+            // read below still holds if it grows meanwhile.
+            if file.metadata().is_ok_and(|m| m.len() > max_bytes as u64) {
+                return Err(Rejected::TooLarge);
+            }
             let mut bytes = Vec::new();
             match (&mut file)
                 .take(max_bytes as u64 + 1)
@@ -94,5 +99,76 @@ impl MediaPool {
     /// How many uploads wait for a processing thread.
     pub fn queue_depth(&self) -> usize {
         self.jobs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek as _, Write as _};
+    use std::sync::mpsc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once() {
+        let pool = MediaPool::start(1, 1).unwrap();
+        let (started_tx, started) = mpsc::channel::<()>();
+        let (release, release_rx) = mpsc::channel::<()>();
+        // The one thread, held until released.
+        let running = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run(move || {
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    1
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || started.recv().unwrap())
+            .await
+            .unwrap();
+        // The one place in the queue.
+        let queued = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(|| 2).await }
+        });
+        while pool.queue_depth() < 1 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.run(|| 3).await, Err(PoolError::Busy));
+        release.send(()).unwrap();
+        assert_eq!(running.await.unwrap(), Ok(1));
+        assert_eq!(queued.await.unwrap(), Ok(2));
+        // Room again once the queue drained.
+        assert_eq!(pool.run(|| 4).await, Ok(4));
+    }
+
+    #[tokio::test]
+    async fn a_file_over_max_bytes_is_too_large_without_being_read_whole() {
+        let pool = MediaPool::start(1, 1).unwrap();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&vec![0xAB; 1 << 20]).unwrap();
+        file.rewind().unwrap();
+        // A clone shares the offset: it tells how far the pool read.
+        let mut probe = file.try_clone().unwrap();
+        let answer = pool.process(file, 1000).await.unwrap();
+        assert_eq!(answer.unwrap_err(), Rejected::TooLarge);
+        assert!(probe.stream_position().unwrap() <= 1001);
+    }
+
+    #[tokio::test]
+    async fn a_file_within_max_bytes_is_processed() {
+        let pool = MediaPool::start(1, 1).unwrap();
+        let mut file = tempfile::tempfile().unwrap();
+        let mut bytes = Vec::new();
+        image::RgbImage::from_pixel(20, 10, image::Rgb([1, 2, 3]))
+            .write_with_encoder(image::codecs::png::PngEncoder::new(&mut bytes))
+            .unwrap();
+        file.write_all(&bytes).unwrap();
+        file.rewind().unwrap();
+        let processed = pool.process(file, bytes.len()).await.unwrap().unwrap();
+        assert_eq!((processed.full.width, processed.full.height), (20, 10));
     }
 }
