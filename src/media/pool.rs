@@ -3,7 +3,7 @@
 //! queued upload is a file handle: its bytes are read on the thread that
 //! processes it, so memory grows with the threads, not with the queue.
 
-use std::io::Read as _;
+use std::io::{Read as _, Seek as _};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,8 +37,10 @@ impl MediaPool {
                 .spawn(move || {
                     crate::auth::password::lower_priority();
                     // Ends when every sender (every clone of the pool) is gone.
+                    // A job that panics costs its caller an answer, never
+                    // the thread.
                     while let Ok(job) = rx.recv() {
-                        job();
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     }
                 })?;
         }
@@ -58,13 +60,18 @@ impl MediaPool {
             if file.metadata().is_ok_and(|m| m.len() > max_bytes as u64) {
                 return Err(Rejected::TooLarge);
             }
+            // From the start: a handle cloned from another shares its
+            // position (one file named twice in a document).
+            if file.rewind().is_err() {
+                return Err(Rejected::Unsupported);
+            }
             let mut bytes = Vec::new();
             match (&mut file)
                 .take(max_bytes as u64 + 1)
                 .read_to_end(&mut bytes)
             {
                 Ok(n) if n > max_bytes => Err(Rejected::TooLarge),
-                Ok(_) => process::process(&bytes),
+                Ok(_) => guarded(&bytes),
                 Err(_) => Err(Rejected::Unsupported),
             }
         })
@@ -100,6 +107,16 @@ impl MediaPool {
     pub fn queue_depth(&self) -> usize {
         self.jobs.len()
     }
+}
+
+/// `process`, with a decoder's panic (a crafted file finding a bug in a
+/// codec) answered as a file we do not take.
+fn guarded(bytes: &[u8]) -> Result<Processed, Rejected> {
+    std::panic::catch_unwind(|| process::process(bytes)).unwrap_or_else(|_| {
+        tracing::error!("processing an image panicked; it is refused as unsupported");
+        metrics::counter!("media_process_panics_total").increment(1);
+        Err(Rejected::Unsupported)
+    })
 }
 
 #[cfg(test)]
@@ -170,5 +187,26 @@ mod tests {
         file.rewind().unwrap();
         let processed = pool.process(file, bytes.len()).await.unwrap().unwrap();
         assert_eq!((processed.full.width, processed.full.height), (20, 10));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_leaves_the_thread_serving() {
+        let pool = MediaPool::start(1, 4).unwrap();
+        let lost = pool.run(|| -> u32 { panic!("a codec bug") }).await;
+        assert_eq!(lost, Err(PoolError::Gone));
+        assert_eq!(pool.run(|| 7).await, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn a_file_read_before_is_read_again_from_its_start() {
+        let mut file = tempfile::tempfile().unwrap();
+        image::RgbImage::from_pixel(20, 10, image::Rgb([1, 2, 3]))
+            .write_with_encoder(image::codecs::png::PngEncoder::new(&mut file))
+            .unwrap();
+        // The position at the end, as after another reader.
+        file.seek(std::io::SeekFrom::End(0)).unwrap();
+        let pool = MediaPool::start(1, 1).unwrap();
+        let out = pool.process(file, 1 << 20).await.unwrap();
+        assert!(out.is_ok(), "{out:?}");
     }
 }
