@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -172,11 +172,9 @@ fn due(now: DateTime<Utc>) -> Condition {
         )
 }
 
-/// Marks up to a batch of due rows as claimed by `claim` and answers them.
-/// PostgreSQL and MariaDB pick the rows with `FOR UPDATE SKIP LOCKED`, so
-/// instances claiming at once take different rows without waiting; SQLite
-/// (one writer at a time) re-checks in the conditional UPDATE, so of two
-/// instances that picked the same rows only the first takes them.
+/// Marks up to a batch of due rows as claimed by `claim` and answers them
+/// (`service::lease::claim`: instances sharing the database take different
+/// rows).
 async fn claim_due(
     db: &DatabaseConnection,
     claim: Uuid,
@@ -199,36 +197,8 @@ async fn claim_due(
             .filter(mail_outbox::Column::Id.is_in(ids))
             .filter(due(now))
     };
-    // Most rounds find nothing: a plain read answers that without a
-    // transaction (and without any lock).
-    if pick()
-        .limit(1)
-        .into_tuple::<Uuid>()
-        .one(db)
-        .await?
-        .is_none()
-    {
+    if !crate::service::lease::claim(db, pick, mark).await? {
         return Ok(Vec::new());
-    }
-    if db.get_database_backend() == DatabaseBackend::Sqlite {
-        let ids: Vec<Uuid> = pick().into_tuple().all(db).await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        mark(ids).exec(db).await?;
-    } else {
-        let txn = db.begin().await?;
-        let ids: Vec<Uuid> = pick()
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        if ids.is_empty() {
-            txn.rollback().await?;
-            return Ok(Vec::new());
-        }
-        mark(ids).exec(&txn).await?;
-        txn.commit().await?;
     }
     Ok(mail_outbox::Entity::find()
         .filter(mail_outbox::Column::ClaimedBy.eq(claim))

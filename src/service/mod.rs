@@ -21,6 +21,7 @@ pub mod email_change;
 pub mod feed;
 pub mod follow;
 pub mod interaction;
+pub mod lease;
 pub mod mail_token;
 pub mod media;
 pub mod mfa;
