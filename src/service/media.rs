@@ -270,13 +270,12 @@ pub async fn forget_post_in(
     post: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
-    let rows = media::Entity::find()
-        .filter(media::Column::PostId.eq(post))
-        .all(conn)
-        .await?;
-    let queued = !rows.is_empty();
-    forget_in(conn, rows, now).await?;
-    Ok(queued)
+    forget_matching(
+        conn,
+        sea_orm::Condition::all().add(media::Column::PostId.eq(post)),
+        now,
+    )
+    .await
 }
 
 /// Within the caller's transaction: forgets every media row `owner`
@@ -288,13 +287,12 @@ pub async fn forget_owner_in(
     owner: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
-    let rows = media::Entity::find()
-        .filter(media::Column::OwnerId.eq(owner))
-        .all(conn)
-        .await?;
-    let queued = !rows.is_empty();
-    forget_in(conn, rows, now).await?;
-    Ok(queued)
+    forget_matching(
+        conn,
+        sea_orm::Condition::all().add(media::Column::OwnerId.eq(owner)),
+        now,
+    )
+    .await
 }
 
 /// Within the caller's transaction: forgets the profile picture `id` of
@@ -305,12 +303,21 @@ pub async fn forget_picture_in(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
-    let rows = media::Entity::find()
-        .filter(media::Column::Id.eq(id))
-        .filter(media::Column::OwnerId.eq(owner))
-        .filter(media::Column::PostId.is_null())
-        .all(conn)
-        .await?;
+    let picture = sea_orm::Condition::all()
+        .add(media::Column::Id.eq(id))
+        .add(media::Column::OwnerId.eq(owner))
+        .add(media::Column::PostId.is_null());
+    forget_matching(conn, picture, now).await
+}
+
+/// Within the caller's transaction: forgets the rows `condition` selects;
+/// answers whether any deletion was queued.
+async fn forget_matching(
+    conn: &impl ConnectionTrait,
+    condition: sea_orm::Condition,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let rows = media::Entity::find().filter(condition).all(conn).await?;
     let queued = !rows.is_empty();
     forget_in(conn, rows, now).await?;
     Ok(queued)
