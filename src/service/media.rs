@@ -118,10 +118,8 @@ pub async fn upload(
         .await?
         .is_none()
     {
-        let txn = sea_orm::TransactionTrait::begin(state.db()).await?;
-        crate::media::deletion::enqueue(&txn, [row.full_key, row.preview_key], now).await?;
-        txn.commit().await?;
-        state.media().deletion_wake().notify_one();
+        // Its DELETE finds nothing; the keys are queued as for any row.
+        forget_rows(state, vec![row]).await?;
         return Err(AppError::Unauthenticated);
     }
     metrics::counter!("media_uploaded_total").increment(1);
