@@ -4,6 +4,7 @@
 
 mod database;
 mod documents;
+mod feed;
 mod mail;
 mod media;
 mod mfa;
@@ -21,6 +22,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 pub use database::{Backend, Database, DatabaseUrl};
 pub use documents::Documents;
+pub use feed::Feed;
 pub use mail::Mail;
 pub use media::Media;
 pub use mfa::Mfa;
@@ -228,6 +230,9 @@ pub struct Config {
 
     #[command(flatten, next_help_heading = "Media")]
     pub media: Media,
+
+    #[command(flatten, next_help_heading = "Feed")]
+    pub feed: Feed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
