@@ -74,6 +74,7 @@ impl App {
             config.mail.clone(),
             factors,
             media,
+            crate::service::feed::cache::FeedCache::new(config.feed.cache, config.feed.cache_mb),
         );
         let revoked = crate::service::session::load_revocations(&state)
             .await

@@ -61,6 +61,8 @@ struct Inner {
     factors: crate::service::mfa::Factors,
     /// Uploaded images: the processing pool and the store.
     media: crate::media::Media,
+    /// Feed pages kept in memory, and the stamps of writes that retire them.
+    feed: crate::service::feed::cache::FeedCache,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
         mail: crate::config::Mail,
         factors: crate::service::mfa::Factors,
         media: crate::media::Media,
+        feed: crate::service::feed::cache::FeedCache,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -94,6 +97,7 @@ impl AppState {
                 sockets: crate::live::Sockets::new(),
                 factors,
                 media,
+                feed,
             }),
         }
     }
@@ -133,6 +137,10 @@ impl AppState {
     }
 
     /// The `me` cache: profiles by user id.
+    pub fn feed_cache(&self) -> &crate::service::feed::cache::FeedCache {
+        &self.inner.feed
+    }
+
     pub fn profiles(&self) -> &moka::sync::Cache<uuid::Uuid, Profile> {
         &self.inner.profiles
     }

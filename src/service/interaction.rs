@@ -151,6 +151,9 @@ pub async fn apply(
             .ok_or_else(not_found)?;
         let events = state.live().write(&txn, events).await?;
         txn.commit().await?;
+        if matches!(change, Change::Repost | Change::Unrepost) {
+            state.feed_cache().changed([user]);
+        }
         state.live().publish(events);
         Ok((post, true))
     })

@@ -91,7 +91,7 @@ impl<T> Page<T> {
 /// Where a feed page starts: below the entry `key`, in the feed as it was at
 /// `snapshot` (the largest UUIDv7 of the millisecond its first page was
 /// read; see `service::feed`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FeedCursor {
     pub key: Uuid,
     pub snapshot: Uuid,

@@ -16,7 +16,7 @@ use super::safety::visibility;
 use crate::auth::Viewer;
 use crate::domain::mention;
 use crate::domain::text::{self, POST_BODY};
-use crate::entity::{post, profile};
+use crate::entity::{post, profile, repost};
 use crate::error::AppError;
 use crate::live::Event;
 use crate::state::AppState;
@@ -145,6 +145,7 @@ pub async fn create(
             );
             let events = state.live().write(&txn, events).await?;
             txn.commit().await?;
+            state.feed_cache().changed([author]);
             state.live().publish(events);
             Ok(post)
         }
@@ -224,6 +225,14 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
         else {
             return Ok(false);
         };
+        // Whose feed entries go with it: the author's and its reposters'.
+        let reposters: Vec<Uuid> = repost::Entity::find()
+            .select_only()
+            .column(repost::Column::UserId)
+            .filter(repost::Column::PostId.eq(id))
+            .into_tuple()
+            .all(&txn)
+            .await?;
         super::thread::forget_post(&txn, &row).await?;
         let queued = super::media::forget_post_in(&txn, id, super::clock::now()).await?;
         post::Entity::delete_many()
@@ -235,6 +244,9 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
         events.extend(row.in_reply_to_id.map(|post| Event::Counted { post }));
         let events = state.live().write(&txn, events).await?;
         txn.commit().await?;
+        state
+            .feed_cache()
+            .changed(reposters.into_iter().chain([author]));
         state.live().publish(events);
         if queued {
             state.media().deletion_wake().notify_one();

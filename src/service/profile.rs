@@ -283,6 +283,9 @@ pub async fn update(
                 state.media().deletion_wake().notify_one();
             }
             if locked.is_some() {
+                // Who sees a locked account's posts through reposts
+                // changes for every feed; its followers gained may too.
+                state.feed_cache().changed_all();
                 // The counts as approving left them.
                 return by_id(&state, user).await?.ok_or(AppError::Unauthenticated);
             }

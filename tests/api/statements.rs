@@ -188,6 +188,12 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
 
     let (big, big_cost) = h.run(FEED, json!({ "first": 100 }), viewer).await;
     let (small, small_cost) = h.run(FEED, json!({ "first": 20 }), viewer).await;
+    // Both again, from the feed cache: the pages' posts and profiles are
+    // read again by key, two statements, however long the page.
+    let (big_again, big_hit) = h.run(FEED, json!({ "first": 100 }), viewer).await;
+    let (small_again, small_hit) = h.run(FEED, json!({ "first": 20 }), viewer).await;
+    assert_eq!(big_again, big);
+    assert_eq!(small_again, small);
     let edges = big["feed"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 100);
     assert_eq!(small["feed"]["edges"].as_array().map(Vec::len), Some(20));
@@ -208,9 +214,12 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
     assert!(avatars > 0 && avatars < 100, "{avatars}");
     // The newest posts hold both pages: one statement reads the page, its
     // authors and reposters, and whether the viewer follows them; one more
-    // reads the page's images, one its profiles' avatars.
-    assert_eq!(big_cost, small_cost);
+    // reads the page's images, one its profiles' avatars. The first page
+    // read also reads whose writes can change the viewer's feed, once.
+    assert_eq!(big_cost, small_cost + 1);
     assert_eq!(small_cost, 3, "a feed page ran {small_cost} statements");
+    assert_eq!(big_hit, small_hit);
+    assert_eq!(small_hit, 4, "a kept feed page ran {small_hit} statements");
 
     let (big, big_cost) = h.run(POSTS, json!({ "first": 25 }), viewer).await;
     let (_, small_cost) = h.run(POSTS, json!({ "first": 5 }), viewer).await;

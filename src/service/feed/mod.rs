@@ -37,8 +37,10 @@
 //! built once and a page only binds (see [`bind`]).
 
 mod bind;
+pub mod cache;
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
 use sea_orm::sea_query::{
     CommonTableExpression, Cond, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement,
@@ -46,11 +48,12 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
-    QueryFilter, Statement,
+    QueryFilter, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
 use self::bind::{Bindings, Param, Template};
+use self::cache::{Entry, Kept, PageKey, Sources};
 use super::page::{FeedCursor, FeedRequest, Page, PageRequest};
 use super::safety::visibility;
 use crate::auth::Viewer;
@@ -101,8 +104,58 @@ pub async fn feed(
     let snapshot = req
         .after
         .map_or_else(FeedCursor::snapshot_now, |a| a.snapshot);
+    let cache = state.feed_cache();
+    if !cache.keeps(snapshot) {
+        return read(state, viewer.user_id, req, snapshot).await;
+    }
+    cache.catch_up().await;
+    let key = PageKey {
+        viewer: viewer.user_id,
+        first: req.first,
+        after: req.after,
+    };
+    if let Some(kept) = cache.page(&key)
+        && let Some(page) = hydrate(state, &kept).await?
+    {
+        return Ok(page);
+    }
+    let read_at = cache.now();
+    let page = read(state, viewer.user_id, req, snapshot).await?;
+    let sources = match cache.sources(viewer.user_id) {
+        Some(sources) => sources,
+        None => {
+            let sources = Arc::new(sources_of(state, viewer.user_id).await?);
+            cache.keep_sources(viewer.user_id, sources.clone());
+            sources
+        }
+    };
+    cache.keep(
+        key,
+        Kept {
+            read_at,
+            entries: page
+                .page
+                .items
+                .iter()
+                .map(|(key, item)| Entry::of(*key, item))
+                .collect(),
+            has_next: page.page.has_next,
+            snapshot: page.snapshot,
+            sources,
+        },
+    );
+    Ok(page)
+}
+
+/// A page of the viewer's feed read by its statements (see [`feed_statements`]).
+async fn read(
+    state: &AppState,
+    viewer: Uuid,
+    req: FeedRequest,
+    snapshot: Uuid,
+) -> Result<FeedPage, AppError> {
     let mut rows = Vec::new();
-    for statement in feed_statements(state.backend(), viewer.user_id, req, snapshot) {
+    for statement in feed_statements(state.backend(), viewer, req, snapshot) {
         rows = state.db().query_all_raw(statement).await?;
         // A full page from the newest posts is the page; a short one may
         // only mean that the window ended.
@@ -132,6 +185,78 @@ pub async fn feed(
         items,
     );
     Ok(FeedPage { page, snapshot })
+}
+
+/// A kept page with its posts and profiles read again (two statements by
+/// primary key), or `None` when one of them went meanwhile (the page is
+/// then read anew).
+async fn hydrate(state: &AppState, kept: &Kept) -> Result<Option<FeedPage>, AppError> {
+    let post_ids: Vec<Uuid> = kept.entries.iter().map(|e| e.post).collect();
+    let mut profile_ids: Vec<Uuid> = kept
+        .entries
+        .iter()
+        .flat_map(|e| std::iter::once(e.author).chain(e.reposter))
+        .collect();
+    profile_ids.sort_unstable();
+    profile_ids.dedup();
+    let (posts, profiles) = if post_ids.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        let posts = post::Entity::find()
+            .filter(post::Column::Id.is_in(post_ids))
+            .all(state.db());
+        let profiles = super::profile::by_ids(state, &profile_ids);
+        let (posts, profiles) = tokio::join!(posts, profiles);
+        (posts?, profiles?)
+    };
+    let posts: HashMap<Uuid, post::Model> = posts.into_iter().map(|p| (p.id, p)).collect();
+    let profiles: HashMap<Uuid, profile::Model> =
+        profiles.into_iter().map(|p| (p.user_id, p)).collect();
+    let mut items = Vec::with_capacity(kept.entries.len());
+    for entry in &kept.entries {
+        let (Some(post), Some(author)) = (posts.get(&entry.post), profiles.get(&entry.author))
+        else {
+            return Ok(None);
+        };
+        let reposted_by = match entry.reposter {
+            None => None,
+            Some(id) => match profiles.get(&id) {
+                Some(p) => Some(p.clone()),
+                None => return Ok(None),
+            },
+        };
+        items.push((
+            entry.key,
+            FeedItem {
+                post: post.clone(),
+                author: author.clone(),
+                author_followed: entry.author_followed,
+                reposted_by,
+            },
+        ));
+    }
+    Ok(Some(FeedPage {
+        page: Page {
+            items,
+            has_next: kept.has_next,
+        },
+        snapshot: kept.snapshot,
+    }))
+}
+
+/// Whose writes can change the viewer's feed: the viewer and every
+/// account it follows (muted ones too: a mute changes the viewer anyway).
+async fn sources_of(state: &AppState, viewer: Uuid) -> Result<Sources, AppError> {
+    let read_at = state.feed_cache().now();
+    let mut ids: Vec<Uuid> = follow::Entity::find()
+        .select_only()
+        .column(follow::Column::FolloweeId)
+        .filter(follow::Column::FollowerId.eq(viewer))
+        .into_tuple()
+        .all(state.db())
+        .await?;
+    ids.push(viewer);
+    Ok(Sources { read_at, ids })
 }
 
 /// How long an undone repost keeps its row (`removed_at` set) before

@@ -129,6 +129,7 @@ pub async fn block(
         let events = counted.into_iter().map(|post| Event::Counted { post });
         let events = state.live().write(&txn, events.collect()).await?;
         txn.commit().await?;
+        state.feed_cache().changed([me, target]);
         state.live().publish(events);
         Ok(true)
     })
@@ -270,6 +271,7 @@ pub async fn unblock(
         .filter(block::Column::BlockedId.eq(target.user_id))
         .exec(state.db())
         .await?;
+    state.feed_cache().changed([viewer.user_id, target.user_id]);
     now(state, target.user_id).await
 }
 
@@ -297,6 +299,7 @@ pub async fn mute(
         }
         Err(e) => return Err(e.into()),
     }
+    state.feed_cache().changed([viewer.user_id, target.user_id]);
     now(state, target.user_id).await
 }
 
@@ -313,6 +316,7 @@ pub async fn unmute(
         .filter(mute::Column::MutedId.eq(target.user_id))
         .exec(state.db())
         .await?;
+    state.feed_cache().changed([viewer.user_id, target.user_id]);
     now(state, target.user_id).await
 }
 

@@ -1,0 +1,363 @@
+//! Feed pages kept in memory, each served again until a write that can
+//! change it: the database stays the record, and a page from memory is
+//! the page the statements would read.
+//!
+//! What a page remembers is its entries (keys, posts, authors, reposters,
+//! whether the viewer follows each author), not the rows: a hit reads the
+//! page's posts and profiles again by primary key (two statements), so
+//! counts, bodies and names are always current. What can change the
+//! entries themselves is a write by one of the page's *sources*, the
+//! viewer and the accounts it follows and does not mute:
+//!
+//! - a post, reply, repost, undone repost or deleted post changes its
+//!   author's (a deleted post also its reposters'),
+//! - a follow, unfollow, answered request, block, unblock, mute or unmute
+//!   changes both accounts',
+//! - a lock, unlock or deleted account changes every page ([`FeedCache::changed_all`]).
+//!
+//! Each write takes a number from one counter and stamps it on the
+//! accounts it changed (after its commit). A page remembers the counter as
+//! it was just before its statements ran, and is served only while none
+//! of its sources (the viewer among them) carries a later stamp: so a
+//! write that committed before the page was read is in it, and any later
+//! one takes it out. Following 5,000 accounts makes that check 5,000 map
+//! lookups (about 0.1 ms), never a statement.
+//!
+//! The stamps are kept for twice a page's lifetime ([`PAGE_TTL`]), longer
+//! than any page they could concern. Pages of a feed first read more than
+//! [`OLDEST_SNAPSHOT`] ago are never kept: housekeeping deletes the undone
+//! reposts those pages depend on, without a write to stamp.
+//!
+//! With `REDIS_URL` every instance stamps the others' writes too (see
+//! `remote`), before it serves a page from memory.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::FeedItem;
+use crate::service::page::FeedCursor;
+
+/// How long a page may be served from memory at most.
+pub const PAGE_TTL: Duration = Duration::from_secs(600);
+
+/// A page whose feed was first read longer ago than this is not kept (see
+/// the module's comment): well inside `UNDONE_REPOST_KEPT`.
+pub const OLDEST_SNAPSHOT: Duration = Duration::from_secs(30 * 60);
+
+/// How often the stamps older than twice [`PAGE_TTL`] are swept, in writes.
+const SWEEP_EVERY: u64 = 4096;
+
+/// Which page: whose, how long, after which cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PageKey {
+    pub viewer: Uuid,
+    pub first: u64,
+    pub after: Option<FeedCursor>,
+}
+
+/// One entry of a kept page: what the page's statement chose, without the
+/// rows it read.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub key: Uuid,
+    pub post: Uuid,
+    pub author: Uuid,
+    pub author_followed: bool,
+    pub reposter: Option<Uuid>,
+}
+
+impl Entry {
+    pub fn of(key: Uuid, item: &FeedItem) -> Self {
+        Self {
+            key,
+            post: item.post.id,
+            author: item.post.author_id,
+            author_followed: item.author_followed,
+            reposter: item.reposted_by.as_ref().map(|p| p.user_id),
+        }
+    }
+}
+
+/// A kept page.
+#[derive(Debug)]
+pub struct Kept {
+    /// The counter just before the page was read.
+    pub read_at: u64,
+    pub entries: Vec<Entry>,
+    pub has_next: bool,
+    pub snapshot: Uuid,
+    /// The page's sources: the viewer and the accounts it followed and did
+    /// not mute (read no earlier than the page).
+    pub sources: Arc<Sources>,
+}
+
+/// A viewer's sources as read at `read_at`.
+#[derive(Debug)]
+pub struct Sources {
+    pub read_at: u64,
+    pub ids: Vec<Uuid>,
+}
+
+/// The pages in memory and the stamps that retire them.
+pub struct FeedCache {
+    on: bool,
+    counter: AtomicU64,
+    /// Pages read at or before this are not served (every page changed).
+    all_changed_at: AtomicU64,
+    stamps: RwLock<HashMap<Uuid, (u64, Instant)>>,
+    pages: moka::sync::Cache<PageKey, Arc<Kept>>,
+    sources: moka::sync::Cache<Uuid, Arc<Sources>>,
+}
+
+impl std::fmt::Debug for FeedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedCache")
+            .field("on", &self.on)
+            .field("pages", &self.pages.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FeedCache {
+    /// A cache of at most `mib` MiB of pages and source lists; `on: false`
+    /// keeps nothing (every page is read from the database).
+    pub fn new(on: bool, mib: u64) -> Self {
+        let bytes = mib.saturating_mul(1024 * 1024);
+        // Pages and source lists share the budget: a viewer following
+        // 5,000 accounts has an 80 KB list, a page is about 2 KB.
+        let pages = moka::sync::Cache::builder()
+            .max_capacity(bytes / 2)
+            .weigher(|_, kept: &Arc<Kept>| {
+                u32::try_from(128 + kept.entries.len() * size_of::<Entry>()).unwrap_or(u32::MAX)
+            })
+            .time_to_live(PAGE_TTL)
+            .build();
+        let sources = moka::sync::Cache::builder()
+            .max_capacity(bytes / 2)
+            .weigher(|_, s: &Arc<Sources>| {
+                u32::try_from(64 + s.ids.len() * size_of::<Uuid>()).unwrap_or(u32::MAX)
+            })
+            .time_to_live(PAGE_TTL)
+            .build();
+        Self {
+            on,
+            counter: AtomicU64::new(1),
+            all_changed_at: AtomicU64::new(0),
+            stamps: RwLock::new(HashMap::new()),
+            pages,
+            sources,
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
+    /// Before a page is served from memory: with `REDIS_URL`, until every
+    /// write another instance had finished is stamped here too.
+    pub async fn catch_up(&self) {}
+
+    /// The counter now: taken before a page's statements run.
+    pub fn now(&self) -> u64 {
+        self.counter.load(Ordering::SeqCst)
+    }
+
+    /// Whether a page of a feed first read at `snapshot` may be kept: not
+    /// when its feed was first read over [`OLDEST_SNAPSHOT`] ago (a cursor
+    /// naming a later moment than now is kept: its pages change with
+    /// writes like any other).
+    pub fn keeps(&self, snapshot: Uuid) -> bool {
+        let Some(ts) = snapshot.get_timestamp() else {
+            return false;
+        };
+        let (secs, nanos) = ts.to_unix();
+        let read = std::time::UNIX_EPOCH + Duration::new(secs, nanos);
+        self.on
+            && std::time::SystemTime::now()
+                .duration_since(read)
+                .map_or(true, |age| age < OLDEST_SNAPSHOT)
+    }
+
+    /// The kept page `key`, if nothing changed it since it was read.
+    pub fn page(&self, key: &PageKey) -> Option<Arc<Kept>> {
+        if !self.on {
+            return None;
+        }
+        let kept = self.pages.get(key)?;
+        if self.unchanged_since(kept.read_at, &kept.sources.ids) {
+            metrics::counter!("feed_cache_total", "outcome" => "hit").increment(1);
+            Some(kept)
+        } else {
+            self.pages.invalidate(key);
+            metrics::counter!("feed_cache_total", "outcome" => "changed").increment(1);
+            None
+        }
+    }
+
+    /// The viewer's kept sources, if none of them changed since read.
+    pub fn sources(&self, viewer: Uuid) -> Option<Arc<Sources>> {
+        let kept = self.sources.get(&viewer)?;
+        if self.unchanged_since(kept.read_at, &kept.ids) {
+            Some(kept)
+        } else {
+            self.sources.invalidate(&viewer);
+            None
+        }
+    }
+
+    pub fn keep_sources(&self, viewer: Uuid, sources: Arc<Sources>) {
+        if self.on {
+            self.sources.insert(viewer, sources);
+        }
+    }
+
+    pub fn keep(&self, key: PageKey, kept: Kept) {
+        if self.on {
+            metrics::counter!("feed_cache_total", "outcome" => "miss").increment(1);
+            self.pages.insert(key, Arc::new(kept));
+        }
+    }
+
+    /// No account among `ids` has changed after `read_at`.
+    fn unchanged_since(&self, read_at: u64, ids: &[Uuid]) -> bool {
+        // A stamp at or below `read_at` was taken after its write had
+        // committed and before the page's statements ran: the page has it.
+        if self.all_changed_at.load(Ordering::SeqCst) > read_at {
+            return false;
+        }
+        let stamps = self.stamps.read().unwrap_or_else(|e| e.into_inner());
+        ids.iter()
+            .all(|id| stamps.get(id).is_none_or(|(at, _)| *at <= read_at))
+    }
+
+    /// A committed write changed these accounts' entries or sources.
+    pub fn changed(&self, ids: impl IntoIterator<Item = Uuid>) {
+        if !self.on {
+            return;
+        }
+        let at = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let now = Instant::now();
+        let mut stamps = self.stamps.write().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            stamps.insert(id, (at, now));
+        }
+        if at % SWEEP_EVERY == 0 {
+            stamps.retain(|_, (_, when)| now.duration_since(*when) < 2 * PAGE_TTL);
+        }
+    }
+
+    /// A committed write may have changed any page (a lock, a deleted
+    /// account): none read before it is served.
+    pub fn changed_all(&self) {
+        if !self.on {
+            return;
+        }
+        let at = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        self.all_changed_at.fetch_max(at, Ordering::SeqCst);
+        self.pages.invalidate_all();
+        self.sources.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(read_at: u64, sources: &[Uuid]) -> Kept {
+        Kept {
+            read_at,
+            entries: Vec::new(),
+            has_next: false,
+            snapshot: FeedCursor::snapshot_now(),
+            sources: Arc::new(Sources {
+                read_at,
+                ids: sources.to_vec(),
+            }),
+        }
+    }
+
+    fn key(viewer: Uuid) -> PageKey {
+        PageKey {
+            viewer,
+            first: 20,
+            after: None,
+        }
+    }
+
+    #[test]
+    fn a_page_is_served_until_one_of_its_sources_changes() {
+        let cache = FeedCache::new(true, 8);
+        let (viewer, followed, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let read_at = cache.now();
+        cache.keep(key(viewer), kept(read_at, &[viewer, followed]));
+        cache.changed([other]);
+        assert!(
+            cache.page(&key(viewer)).is_some(),
+            "another account's write"
+        );
+        cache.changed([followed]);
+        assert!(
+            cache.page(&key(viewer)).is_none(),
+            "a followed account's write"
+        );
+    }
+
+    #[test]
+    fn a_write_between_the_counter_and_the_keep_retires_the_page() {
+        let cache = FeedCache::new(true, 8);
+        let viewer = Uuid::now_v7();
+        let read_at = cache.now();
+        // Committed while the page's statement ran: the page may lack it.
+        cache.changed([viewer]);
+        cache.keep(key(viewer), kept(read_at, &[viewer]));
+        assert!(cache.page(&key(viewer)).is_none());
+        // Read after that write: kept.
+        let read_at = cache.now();
+        cache.keep(key(viewer), kept(read_at, &[viewer]));
+        assert!(cache.page(&key(viewer)).is_some());
+    }
+
+    #[test]
+    fn a_change_to_all_retires_every_page_and_source_list() {
+        let cache = FeedCache::new(true, 8);
+        let viewer = Uuid::now_v7();
+        let read_at = cache.now();
+        cache.keep(key(viewer), kept(read_at, &[viewer]));
+        cache.keep_sources(
+            viewer,
+            Arc::new(Sources {
+                read_at,
+                ids: vec![viewer],
+            }),
+        );
+        cache.changed_all();
+        assert!(cache.page(&key(viewer)).is_none());
+        assert!(cache.sources(viewer).is_none());
+        // Even one kept again with the old counter.
+        cache.keep(key(viewer), kept(read_at, &[viewer]));
+        assert!(cache.page(&key(viewer)).is_none());
+    }
+
+    #[test]
+    fn off_keeps_nothing() {
+        let cache = FeedCache::new(false, 8);
+        let viewer = Uuid::now_v7();
+        cache.keep(key(viewer), kept(cache.now(), &[viewer]));
+        assert!(cache.page(&key(viewer)).is_none());
+        assert!(!cache.keeps(FeedCursor::snapshot_now()));
+    }
+
+    #[test]
+    fn old_feeds_are_not_kept() {
+        let cache = FeedCache::new(true, 8);
+        assert!(cache.keeps(FeedCursor::snapshot_now()));
+        let old = chrono::Utc::now() - chrono::TimeDelta::minutes(31);
+        let ts =
+            uuid::Timestamp::from_unix(uuid::NoContext, u64::try_from(old.timestamp()).unwrap(), 0);
+        assert!(!cache.keeps(Uuid::new_v7(ts)));
+    }
+}
