@@ -73,8 +73,13 @@ impl App {
             policy,
             config.mail.clone(),
             factors,
-            media,
-            crate::service::feed::cache::FeedCache::new(config.feed.cache, config.feed.cache_mb),
+            (
+                media,
+                crate::service::feed::cache::FeedCache::new(
+                    config.feed.cache,
+                    config.feed.cache_mb,
+                ),
+            ),
         );
         let revoked = crate::service::session::load_revocations(&state)
             .await

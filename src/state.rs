@@ -73,8 +73,7 @@ impl AppState {
         policy: Policy,
         mail: crate::config::Mail,
         factors: crate::service::mfa::Factors,
-        media: crate::media::Media,
-        feed: crate::service::feed::cache::FeedCache,
+        (media, feed): (crate::media::Media, crate::service::feed::cache::FeedCache),
     ) -> Self {
         Self {
             inner: Arc::new(Inner {

@@ -245,7 +245,7 @@ impl FeedCache {
         for id in ids {
             stamps.insert(id, (at, now));
         }
-        if at % SWEEP_EVERY == 0 {
+        if at.is_multiple_of(SWEEP_EVERY) {
             stamps.retain(|_, (_, when)| now.duration_since(*when) < 2 * PAGE_TTL);
         }
     }
