@@ -78,6 +78,7 @@ impl App {
                 crate::service::feed::cache::FeedCache::new(
                     config.feed.cache,
                     config.feed.cache_mb,
+                    redis_client(&config.feed)?,
                 ),
             ),
         );
@@ -128,6 +129,7 @@ impl App {
         let housekeeping = tokio::spawn(crate::housekeeping::run(self.state.clone()));
         let mailer = tokio::spawn(crate::mail::outbox::run(self.state.clone(), self.mail));
         let media_deletions = tokio::spawn(crate::media::deletion::run(self.state.clone()));
+        let feed_stamps = tokio::spawn(crate::service::feed::remote::run(self.state.clone()));
         let upkeep = tokio::spawn(crate::telemetry::metrics_upkeep());
         let drain = Arc::new(tokio::sync::Notify::new());
         let drain_signal = drain.clone();
@@ -157,6 +159,7 @@ impl App {
         housekeeping.abort();
         mailer.abort();
         media_deletions.abort();
+        feed_stamps.abort();
         upkeep.abort();
         // Transactions of requests that were cut off still commit or roll back.
         self.state.tasks().close();
@@ -357,6 +360,21 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
+}
+
+/// The Redis client of `REDIS_URL` (none unset). A URL that does not parse
+/// refuses to start; an unreachable server does not (the feed is then read
+/// from the database until it answers).
+fn redis_client(feed: &crate::config::Feed) -> anyhow::Result<Option<redis::Client>> {
+    use secrecy::ExposeSecret as _;
+    feed.redis_url
+        .as_ref()
+        .map(|url| {
+            redis::Client::open(url.expose_secret())
+                // Not the URL itself: it may hold a password.
+                .map_err(|e| anyhow::anyhow!("REDIS_URL is not a Redis URL ({:?})", e.kind()))
+        })
+        .transpose()
 }
 
 #[cfg(test)]

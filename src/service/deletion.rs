@@ -40,7 +40,7 @@ pub async fn delete_account(
         let events = state.live().write(&txn, gone).await?;
         txn.commit().await?;
         // Its posts, reposts and follows leave every feed.
-        state.feed_cache().changed_all();
+        state.feed_cache().changed_all().await;
         state.live().publish(events);
         // Its media's objects were queued with the rows.
         state.media().deletion_wake().notify_one();

@@ -122,7 +122,7 @@ pub async fn follow(state: &AppState, viewer: &Viewer, handle: &str) -> Result<F
         };
         let events = state.live().write(&txn, events).await?;
         txn.commit().await?;
-        state.feed_cache().changed([follower, followee]);
+        state.feed_cache().changed([follower, followee]).await;
         state.live().publish(events);
         Ok(Outcome::Followed)
     })
@@ -245,7 +245,7 @@ pub async fn unfollow(
                 .await?;
         }
         txn.commit().await?;
-        state.feed_cache().changed([follower, followee]);
+        state.feed_cache().changed([follower, followee]).await;
         Ok(())
     })
     .await?;

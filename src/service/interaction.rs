@@ -152,7 +152,7 @@ pub async fn apply(
         let events = state.live().write(&txn, events).await?;
         txn.commit().await?;
         if matches!(change, Change::Repost | Change::Unrepost) {
-            state.feed_cache().changed([user]);
+            state.feed_cache().changed([user]).await;
         }
         state.live().publish(events);
         Ok((post, true))

@@ -145,7 +145,7 @@ pub async fn create(
             );
             let events = state.live().write(&txn, events).await?;
             txn.commit().await?;
-            state.feed_cache().changed([author]);
+            state.feed_cache().changed([author]).await;
             state.live().publish(events);
             Ok(post)
         }
@@ -246,7 +246,8 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
         txn.commit().await?;
         state
             .feed_cache()
-            .changed(reposters.into_iter().chain([author]));
+            .changed(reposters.into_iter().chain([author]))
+            .await;
         state.live().publish(events);
         if queued {
             state.media().deletion_wake().notify_one();

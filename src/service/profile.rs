@@ -285,7 +285,7 @@ pub async fn update(
             if locked.is_some() {
                 // Who sees a locked account's posts through reposts
                 // changes for every feed; its followers gained may too.
-                state.feed_cache().changed_all();
+                state.feed_cache().changed_all().await;
                 // The counts as approving left them.
                 return by_id(&state, user).await?.ok_or(AppError::Unauthenticated);
             }

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::FeedItem;
+use super::remote::Remote;
 use crate::service::page::FeedCursor;
 
 /// How long a page may be served from memory at most.
@@ -111,6 +112,7 @@ pub struct FeedCache {
     stamps: RwLock<HashMap<Uuid, (u64, Instant)>>,
     pages: moka::sync::Cache<PageKey, Arc<Kept>>,
     sources: moka::sync::Cache<Uuid, Arc<Sources>>,
+    remote: Option<Arc<Remote>>,
 }
 
 impl std::fmt::Debug for FeedCache {
@@ -124,8 +126,9 @@ impl std::fmt::Debug for FeedCache {
 
 impl FeedCache {
     /// A cache of at most `mib` MiB of pages and source lists; `on: false`
-    /// keeps nothing (every page is read from the database).
-    pub fn new(on: bool, mib: u64) -> Self {
+    /// keeps nothing (every page is read from the database). With
+    /// `redis`, the stamps are shared with every instance (see `remote`).
+    pub fn new(on: bool, mib: u64, redis: Option<redis::Client>) -> Self {
         let bytes = mib.saturating_mul(1024 * 1024);
         // Pages and source lists share the budget: a viewer following
         // 5,000 accounts has an 80 KB list, a page is about 2 KB.
@@ -150,16 +153,27 @@ impl FeedCache {
             stamps: RwLock::new(HashMap::new()),
             pages,
             sources,
+            remote: redis.filter(|_| on).map(Remote::new),
         }
+    }
+
+    pub fn remote(&self) -> Option<Arc<Remote>> {
+        self.remote.clone()
     }
 
     pub fn is_on(&self) -> bool {
         self.on
     }
 
-    /// Before a page is served from memory: with `REDIS_URL`, until every
-    /// write another instance had finished is stamped here too.
-    pub async fn catch_up(&self) {}
+    /// Whether pages may be served from memory and kept now: with
+    /// `REDIS_URL`, once every write another instance had answered is
+    /// stamped here too (else the page is read from the database).
+    pub async fn caught_up(&self) -> bool {
+        match &self.remote {
+            None => true,
+            Some(remote) => remote.caught_up().await,
+        }
+    }
 
     /// The counter now: taken before a page's statements run.
     pub fn now(&self) -> u64 {
@@ -234,11 +248,33 @@ impl FeedCache {
             .all(|id| stamps.get(id).is_none_or(|(at, _)| *at <= read_at))
     }
 
-    /// A committed write changed these accounts' entries or sources.
-    pub fn changed(&self, ids: impl IntoIterator<Item = Uuid>) {
+    /// A committed write changed these accounts' entries or sources: called
+    /// after the commit, before the write answers.
+    pub async fn changed(&self, ids: impl IntoIterator<Item = Uuid>) {
         if !self.on {
             return;
         }
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        self.stamp(ids.iter().copied());
+        if let Some(remote) = &self.remote {
+            remote.publish(Some(&ids)).await;
+        }
+    }
+
+    /// A committed write may have changed any page (a lock, a deleted
+    /// account): none read before it is served.
+    pub async fn changed_all(&self) {
+        if !self.on {
+            return;
+        }
+        self.stamp_all();
+        if let Some(remote) = &self.remote {
+            remote.publish(None).await;
+        }
+    }
+
+    /// Stamps these accounts here.
+    pub(super) fn stamp(&self, ids: impl IntoIterator<Item = Uuid>) {
         let at = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
         let now = Instant::now();
         let mut stamps = self.stamps.write().unwrap_or_else(|e| e.into_inner());
@@ -250,12 +286,8 @@ impl FeedCache {
         }
     }
 
-    /// A committed write may have changed any page (a lock, a deleted
-    /// account): none read before it is served.
-    pub fn changed_all(&self) {
-        if !self.on {
-            return;
-        }
+    /// Retires every page kept here.
+    pub(super) fn stamp_all(&self) {
         let at = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
         self.all_changed_at.fetch_max(at, Ordering::SeqCst);
         self.pages.invalidate_all();
@@ -290,16 +322,16 @@ mod tests {
 
     #[test]
     fn a_page_is_served_until_one_of_its_sources_changes() {
-        let cache = FeedCache::new(true, 8);
+        let cache = FeedCache::new(true, 8, None);
         let (viewer, followed, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let read_at = cache.now();
         cache.keep(key(viewer), kept(read_at, &[viewer, followed]));
-        cache.changed([other]);
+        cache.stamp([other]);
         assert!(
             cache.page(&key(viewer)).is_some(),
             "another account's write"
         );
-        cache.changed([followed]);
+        cache.stamp([followed]);
         assert!(
             cache.page(&key(viewer)).is_none(),
             "a followed account's write"
@@ -308,11 +340,11 @@ mod tests {
 
     #[test]
     fn a_write_between_the_counter_and_the_keep_retires_the_page() {
-        let cache = FeedCache::new(true, 8);
+        let cache = FeedCache::new(true, 8, None);
         let viewer = Uuid::now_v7();
         let read_at = cache.now();
         // Committed while the page's statement ran: the page may lack it.
-        cache.changed([viewer]);
+        cache.stamp([viewer]);
         cache.keep(key(viewer), kept(read_at, &[viewer]));
         assert!(cache.page(&key(viewer)).is_none());
         // Read after that write: kept.
@@ -323,7 +355,7 @@ mod tests {
 
     #[test]
     fn a_change_to_all_retires_every_page_and_source_list() {
-        let cache = FeedCache::new(true, 8);
+        let cache = FeedCache::new(true, 8, None);
         let viewer = Uuid::now_v7();
         let read_at = cache.now();
         cache.keep(key(viewer), kept(read_at, &[viewer]));
@@ -334,7 +366,7 @@ mod tests {
                 ids: vec![viewer],
             }),
         );
-        cache.changed_all();
+        cache.stamp_all();
         assert!(cache.page(&key(viewer)).is_none());
         assert!(cache.sources(viewer).is_none());
         // Even one kept again with the old counter.
@@ -344,7 +376,7 @@ mod tests {
 
     #[test]
     fn off_keeps_nothing() {
-        let cache = FeedCache::new(false, 8);
+        let cache = FeedCache::new(false, 8, None);
         let viewer = Uuid::now_v7();
         cache.keep(key(viewer), kept(cache.now(), &[viewer]));
         assert!(cache.page(&key(viewer)).is_none());
@@ -353,7 +385,7 @@ mod tests {
 
     #[test]
     fn old_feeds_are_not_kept() {
-        let cache = FeedCache::new(true, 8);
+        let cache = FeedCache::new(true, 8, None);
         assert!(cache.keeps(FeedCursor::snapshot_now()));
         let old = chrono::Utc::now() - chrono::TimeDelta::minutes(31);
         let ts =

@@ -38,6 +38,7 @@
 
 mod bind;
 pub mod cache;
+pub mod remote;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -105,10 +106,9 @@ pub async fn feed(
         .after
         .map_or_else(FeedCursor::snapshot_now, |a| a.snapshot);
     let cache = state.feed_cache();
-    if !cache.keeps(snapshot) {
+    if !cache.keeps(snapshot) || !cache.caught_up().await {
         return read(state, viewer.user_id, req, snapshot).await;
     }
-    cache.catch_up().await;
     let key = PageKey {
         viewer: viewer.user_id,
         first: req.first,

@@ -129,7 +129,7 @@ pub async fn block(
         let events = counted.into_iter().map(|post| Event::Counted { post });
         let events = state.live().write(&txn, events.collect()).await?;
         txn.commit().await?;
-        state.feed_cache().changed([me, target]);
+        state.feed_cache().changed([me, target]).await;
         state.live().publish(events);
         Ok(true)
     })
@@ -271,7 +271,10 @@ pub async fn unblock(
         .filter(block::Column::BlockedId.eq(target.user_id))
         .exec(state.db())
         .await?;
-    state.feed_cache().changed([viewer.user_id, target.user_id]);
+    state
+        .feed_cache()
+        .changed([viewer.user_id, target.user_id])
+        .await;
     now(state, target.user_id).await
 }
 
@@ -299,7 +302,10 @@ pub async fn mute(
         }
         Err(e) => return Err(e.into()),
     }
-    state.feed_cache().changed([viewer.user_id, target.user_id]);
+    state
+        .feed_cache()
+        .changed([viewer.user_id, target.user_id])
+        .await;
     now(state, target.user_id).await
 }
 
@@ -316,7 +322,10 @@ pub async fn unmute(
         .filter(mute::Column::MutedId.eq(target.user_id))
         .exec(state.db())
         .await?;
-    state.feed_cache().changed([viewer.user_id, target.user_id]);
+    state
+        .feed_cache()
+        .changed([viewer.user_id, target.user_id])
+        .await;
     now(state, target.user_id).await
 }
 

@@ -107,7 +107,7 @@ pub async fn answer(
         }
         notification::retract_kind(&txn, owner, NotificationKind::FollowRequest, requester).await?;
         txn.commit().await?;
-        state.feed_cache().changed([owner, requester]);
+        state.feed_cache().changed([owner, requester]).await;
         Ok(())
     })
     .await?;
