@@ -8,6 +8,7 @@ mod common;
 mod cutoff;
 mod eddsa;
 mod feed;
+mod feed_differential;
 mod flow;
 mod http;
 mod inputs;
