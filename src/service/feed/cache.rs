@@ -113,6 +113,8 @@ pub struct FeedCache {
     pages: moka::sync::Cache<PageKey, Arc<Kept>>,
     sources: moka::sync::Cache<Uuid, Arc<Sources>>,
     remote: Option<Arc<Remote>>,
+    /// Pages served from memory so far.
+    served: AtomicU64,
 }
 
 impl std::fmt::Debug for FeedCache {
@@ -154,6 +156,7 @@ impl FeedCache {
             pages,
             sources,
             remote: redis.filter(|_| on).map(Remote::new),
+            served: AtomicU64::new(0),
         }
     }
 
@@ -163,6 +166,11 @@ impl FeedCache {
 
     pub fn is_on(&self) -> bool {
         self.on
+    }
+
+    /// How many pages were served from memory (as `feed_cache_total{outcome="hit"}`).
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 
     /// Whether pages may be served from memory and kept now: with
@@ -204,6 +212,7 @@ impl FeedCache {
         let kept = self.pages.get(key)?;
         if self.unchanged_since(kept.read_at, &kept.sources.ids) {
             metrics::counter!("feed_cache_total", "outcome" => "hit").increment(1);
+            self.served.fetch_add(1, Ordering::Relaxed);
             Some(kept)
         } else {
             self.pages.invalidate(key);
