@@ -91,9 +91,6 @@ pub struct Kept {
     pub entries: Vec<Entry>,
     pub has_next: bool,
     pub snapshot: Uuid,
-    /// The page's sources: the viewer and the accounts it followed and did
-    /// not mute (read no earlier than the page).
-    pub sources: Arc<Sources>,
 }
 
 /// A viewer's sources as read at `read_at`.
@@ -101,6 +98,13 @@ pub struct Kept {
 pub struct Sources {
     pub read_at: u64,
     pub ids: Vec<Uuid>,
+}
+
+/// A viewer's sources with the newest stamp among them now.
+#[derive(Debug)]
+pub struct Current {
+    pub sources: Arc<Sources>,
+    newest: u64,
 }
 
 /// The pages in memory and the stamps that retire them.
@@ -204,38 +208,66 @@ impl FeedCache {
                 .map_or(true, |age| age < OLDEST_SNAPSHOT)
     }
 
-    /// The kept page `key`, if nothing changed it since it was read.
-    pub fn page(&self, key: &PageKey) -> Option<Arc<Kept>> {
+    /// The kept page `key`, whatever changed since (see [`Self::serves`]).
+    pub fn kept(&self, key: &PageKey) -> Option<Arc<Kept>> {
         if !self.on {
             return None;
         }
-        let kept = self.pages.get(key)?;
-        if self.unchanged_since(kept.read_at, &kept.sources.ids) {
+        self.pages.get(key)
+    }
+
+    /// Whether the kept page `key` may be served: none of the viewer's
+    /// `sources` (as they are now) was stamped after the page was read.
+    /// Sources read after the page are as good as the page's own: had the
+    /// viewer's follows changed in between, the viewer (always among its
+    /// sources) would carry a later stamp.
+    pub fn serves(&self, key: &PageKey, kept: &Kept, sources: &Current) -> bool {
+        // A stamp at or below `read_at` was taken after its write had
+        // committed and before the page's statements ran: the page has it.
+        if sources.newest <= kept.read_at {
             metrics::counter!("feed_cache_total", "outcome" => "hit").increment(1);
             self.served.fetch_add(1, Ordering::Relaxed);
-            Some(kept)
+            true
         } else {
             self.pages.invalidate(key);
             metrics::counter!("feed_cache_total", "outcome" => "changed").increment(1);
-            None
+            false
         }
     }
 
     /// The viewer's kept sources, if none of them changed since read.
-    pub fn sources(&self, viewer: Uuid) -> Option<Arc<Sources>> {
+    pub fn sources(&self, viewer: Uuid) -> Option<Current> {
         let kept = self.sources.get(&viewer)?;
-        if self.unchanged_since(kept.read_at, &kept.ids) {
-            Some(kept)
+        let current = self.current(kept);
+        if current.newest <= current.sources.read_at {
+            Some(current)
         } else {
             self.sources.invalidate(&viewer);
             None
         }
     }
 
-    pub fn keep_sources(&self, viewer: Uuid, sources: Arc<Sources>) {
-        if self.on {
-            self.sources.insert(viewer, sources);
+    /// Sources just read, with their newest stamp; kept for the viewer
+    /// when none was stamped while they were read.
+    pub fn keep_sources(&self, viewer: Uuid, sources: Arc<Sources>) -> Current {
+        let current = self.current(sources);
+        if self.on && current.newest <= current.sources.read_at {
+            self.sources.insert(viewer, current.sources.clone());
         }
+        current
+    }
+
+    /// The newest stamp among `sources` (one read of the stamps).
+    fn current(&self, sources: Arc<Sources>) -> Current {
+        let all = self.all_changed_at.load(Ordering::SeqCst);
+        let stamps = self.stamps.read().unwrap_or_else(|e| e.into_inner());
+        let newest = sources
+            .ids
+            .iter()
+            .filter_map(|id| stamps.get(id).map(|(at, _)| *at))
+            .fold(all, u64::max);
+        drop(stamps);
+        Current { sources, newest }
     }
 
     pub fn keep(&self, key: PageKey, kept: Kept) {
@@ -243,18 +275,6 @@ impl FeedCache {
             metrics::counter!("feed_cache_total", "outcome" => "miss").increment(1);
             self.pages.insert(key, Arc::new(kept));
         }
-    }
-
-    /// No account among `ids` has changed after `read_at`.
-    fn unchanged_since(&self, read_at: u64, ids: &[Uuid]) -> bool {
-        // A stamp at or below `read_at` was taken after its write had
-        // committed and before the page's statements ran: the page has it.
-        if self.all_changed_at.load(Ordering::SeqCst) > read_at {
-            return false;
-        }
-        let stamps = self.stamps.read().unwrap_or_else(|e| e.into_inner());
-        ids.iter()
-            .all(|id| stamps.get(id).is_none_or(|(at, _)| *at <= read_at))
     }
 
     /// A committed write changed these accounts' entries or sources: called
@@ -308,17 +328,24 @@ impl FeedCache {
 mod tests {
     use super::*;
 
-    fn kept(read_at: u64, sources: &[Uuid]) -> Kept {
+    fn kept(read_at: u64) -> Kept {
         Kept {
             read_at,
             entries: Vec::new(),
             has_next: false,
             snapshot: FeedCursor::snapshot_now(),
-            sources: Arc::new(Sources {
-                read_at,
-                ids: sources.to_vec(),
-            }),
         }
+    }
+
+    /// Whether the page `key` is served to a viewer with these sources.
+    fn served(cache: &FeedCache, key: &PageKey, sources: &[Uuid]) -> bool {
+        let sources = cache.current(Arc::new(Sources {
+            read_at: cache.now(),
+            ids: sources.to_vec(),
+        }));
+        cache
+            .kept(key)
+            .is_some_and(|kept| cache.serves(key, &kept, &sources))
     }
 
     fn key(viewer: Uuid) -> PageKey {
@@ -334,17 +361,19 @@ mod tests {
         let cache = FeedCache::new(true, 8, None);
         let (viewer, followed, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let read_at = cache.now();
-        cache.keep(key(viewer), kept(read_at, &[viewer, followed]));
+        cache.keep(key(viewer), kept(read_at));
         cache.stamp([other]);
+        let sources = [viewer, followed];
         assert!(
-            cache.page(&key(viewer)).is_some(),
+            served(&cache, &key(viewer), &sources),
             "another account's write"
         );
         cache.stamp([followed]);
         assert!(
-            cache.page(&key(viewer)).is_none(),
+            !served(&cache, &key(viewer), &sources),
             "a followed account's write"
         );
+        assert!(cache.kept(&key(viewer)).is_none(), "taken out once seen");
     }
 
     #[test]
@@ -354,12 +383,12 @@ mod tests {
         let read_at = cache.now();
         // Committed while the page's statement ran: the page may lack it.
         cache.stamp([viewer]);
-        cache.keep(key(viewer), kept(read_at, &[viewer]));
-        assert!(cache.page(&key(viewer)).is_none());
+        cache.keep(key(viewer), kept(read_at));
+        assert!(!served(&cache, &key(viewer), &[viewer]));
         // Read after that write: kept.
         let read_at = cache.now();
-        cache.keep(key(viewer), kept(read_at, &[viewer]));
-        assert!(cache.page(&key(viewer)).is_some());
+        cache.keep(key(viewer), kept(read_at));
+        assert!(served(&cache, &key(viewer), &[viewer]));
     }
 
     #[test]
@@ -367,7 +396,7 @@ mod tests {
         let cache = FeedCache::new(true, 8, None);
         let viewer = Uuid::now_v7();
         let read_at = cache.now();
-        cache.keep(key(viewer), kept(read_at, &[viewer]));
+        cache.keep(key(viewer), kept(read_at));
         cache.keep_sources(
             viewer,
             Arc::new(Sources {
@@ -376,19 +405,40 @@ mod tests {
             }),
         );
         cache.stamp_all();
-        assert!(cache.page(&key(viewer)).is_none());
+        assert!(!served(&cache, &key(viewer), &[viewer]));
         assert!(cache.sources(viewer).is_none());
         // Even one kept again with the old counter.
-        cache.keep(key(viewer), kept(read_at, &[viewer]));
-        assert!(cache.page(&key(viewer)).is_none());
+        cache.keep(key(viewer), kept(read_at));
+        assert!(!served(&cache, &key(viewer), &[viewer]));
+    }
+
+    #[test]
+    fn sources_stamped_while_they_were_read_are_not_kept_nor_serve_an_older_page() {
+        let cache = FeedCache::new(true, 8, None);
+        let (viewer, followed) = (Uuid::now_v7(), Uuid::now_v7());
+        let page_read_at = cache.now();
+        cache.keep(key(viewer), kept(page_read_at));
+        let read_at = cache.now();
+        // The viewer follows someone while its sources are read.
+        cache.stamp([viewer]);
+        let current = cache.keep_sources(
+            viewer,
+            Arc::new(Sources {
+                read_at,
+                ids: vec![viewer, followed],
+            }),
+        );
+        assert!(cache.sources(viewer).is_none());
+        let kept = cache.kept(&key(viewer)).expect("kept");
+        assert!(!cache.serves(&key(viewer), &kept, &current));
     }
 
     #[test]
     fn off_keeps_nothing() {
         let cache = FeedCache::new(false, 8, None);
         let viewer = Uuid::now_v7();
-        cache.keep(key(viewer), kept(cache.now(), &[viewer]));
-        assert!(cache.page(&key(viewer)).is_none());
+        cache.keep(key(viewer), kept(cache.now()));
+        assert!(!served(&cache, &key(viewer), &[viewer]));
         assert!(!cache.keeps(FeedCursor::snapshot_now()));
     }
 

@@ -54,7 +54,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use self::bind::{Bindings, Param, Template};
-use self::cache::{Entry, Kept, PageKey, Sources};
+use self::cache::{Current, Entry, Kept, PageKey, Sources};
 use super::page::{FeedCursor, FeedRequest, Page, PageRequest};
 use super::safety::visibility;
 use crate::auth::Viewer;
@@ -114,21 +114,18 @@ pub async fn feed(
         first: req.first,
         after: req.after,
     };
-    if let Some(kept) = cache.page(&key)
-        && let Some(page) = hydrate(state, &kept).await?
-    {
-        return Ok(page);
+    if let Some(kept) = cache.kept(&key) {
+        let sources = sources_of(state, viewer.user_id).await?;
+        if cache.serves(&key, &kept, &sources)
+            && let Some(page) = hydrate(state, &kept).await?
+        {
+            return Ok(page);
+        }
     }
+    // Read, and kept. The viewer's sources are read when the page is
+    // served again: a feed read once costs no more than its statement.
     let read_at = cache.now();
     let page = read(state, viewer.user_id, req, snapshot).await?;
-    let sources = match cache.sources(viewer.user_id) {
-        Some(sources) => sources,
-        None => {
-            let sources = Arc::new(sources_of(state, viewer.user_id).await?);
-            cache.keep_sources(viewer.user_id, sources.clone());
-            sources
-        }
-    };
     cache.keep(
         key,
         Kept {
@@ -141,7 +138,6 @@ pub async fn feed(
                 .collect(),
             has_next: page.page.has_next,
             snapshot: page.snapshot,
-            sources,
         },
     );
     Ok(page)
@@ -245,9 +241,14 @@ async fn hydrate(state: &AppState, kept: &Kept) -> Result<Option<FeedPage>, AppE
 }
 
 /// Whose writes can change the viewer's feed: the viewer and every
-/// account it follows (muted ones too: a mute changes the viewer anyway).
-async fn sources_of(state: &AppState, viewer: Uuid) -> Result<Sources, AppError> {
-    let read_at = state.feed_cache().now();
+/// account it follows (muted ones too: a mute stamps the viewer anyway).
+/// Kept per viewer until one of them is stamped.
+async fn sources_of(state: &AppState, viewer: Uuid) -> Result<Current, AppError> {
+    let cache = state.feed_cache();
+    if let Some(sources) = cache.sources(viewer) {
+        return Ok(sources);
+    }
+    let read_at = cache.now();
     let mut ids: Vec<Uuid> = follow::Entity::find()
         .select_only()
         .column(follow::Column::FolloweeId)
@@ -256,7 +257,7 @@ async fn sources_of(state: &AppState, viewer: Uuid) -> Result<Sources, AppError>
         .all(state.db())
         .await?;
     ids.push(viewer);
-    Ok(Sources { read_at, ids })
+    Ok(cache.keep_sources(viewer, Arc::new(Sources { read_at, ids })))
 }
 
 /// How long an undone repost keeps its row (`removed_at` set) before
