@@ -160,11 +160,13 @@ pub async fn round(state: &AppState) -> Result<usize, AppError> {
         }
     };
     read += filled.len();
+    forget_deleted_accounts(state, &filled);
     hub.receive(&filled);
     let mut after = highest;
     loop {
         let new = rows(state, live_event::Column::Id.gt(after), BATCH).await?;
         read += new.len();
+        forget_deleted_accounts(state, &new);
         hub.receive(&new);
         match new.last() {
             Some(last) if new.len() as u64 == BATCH => after = last.id,
@@ -173,6 +175,15 @@ pub async fn round(state: &AppState) -> Result<usize, AppError> {
     }
     hub.with_seen(|s| s.expire(Instant::now()));
     Ok(read)
+}
+
+/// An account deleted elsewhere (by another instance, or the operator's
+/// `users delete` in a process of its own) left every feed: the pages
+/// kept here are read again.
+fn forget_deleted_accounts(state: &AppState, rows: &[live_event::Model]) {
+    if rows.iter().any(|row| row.kind == "account_deleted") {
+        state.feed_cache().stamp_all();
+    }
 }
 
 async fn rows(

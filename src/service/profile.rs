@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 use super::page::{Page, PageRequest};
@@ -12,7 +14,7 @@ use super::problem::{Field, InputProblem, ProblemKind};
 use crate::auth::Viewer;
 use crate::domain::Handle;
 use crate::domain::text::{self, BIO, DISPLAY_NAME};
-use crate::entity::profile;
+use crate::entity::{post, profile, repost};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -212,6 +214,8 @@ pub async fn update(
     if !problems.is_empty() {
         return Err(AppError::Input(problems));
     }
+    // Only a change of the flag changes anyone's feed.
+    let lock_changes = change.locked.is_some_and(|l| l != current.locked);
     let mut row: profile::ActiveModel = current.into();
     if let Some(h) = handle {
         row.handle = Set(h.into_string());
@@ -275,17 +279,25 @@ pub async fn update(
                     return Err(e);
                 }
             };
-            if locked.is_some() && !updated.locked {
-                super::safety::requests::approve_all(&txn, user).await?;
-            }
+            let approved = if locked.is_some() && !updated.locked {
+                super::safety::requests::approve_all(&txn, user).await?
+            } else {
+                Vec::new()
+            };
             txn.commit().await?;
             if queued {
                 state.media().deletion_wake().notify_one();
             }
+            if lock_changes {
+                // Whose feeds change: those showing the account's posts
+                // through reposts (their reposters' followers), and the
+                // requesters who now follow it.
+                let mut stamped = reposters_of_posts_by(&state, user).await?;
+                stamped.extend(approved);
+                stamped.push(user);
+                state.feed_cache().changed(stamped).await;
+            }
             if locked.is_some() {
-                // Who sees a locked account's posts through reposts
-                // changes for every feed; its followers gained may too.
-                state.feed_cache().changed_all().await;
                 // The counts as approving left them.
                 return by_id(&state, user).await?.ok_or(AppError::Unauthenticated);
             }
@@ -293,6 +305,25 @@ pub async fn update(
         }
     })
     .await
+}
+
+/// Who reposted (or undid a repost of) a post of `author`'s: at most one
+/// more than a write stamps one by one (more stamp every page anyway).
+async fn reposters_of_posts_by(state: &AppState, author: Uuid) -> Result<Vec<Uuid>, AppError> {
+    let posts = sea_orm::sea_query::Query::select()
+        .column(post::Column::Id)
+        .from(post::Entity)
+        .and_where(Expr::col(post::Column::AuthorId).eq(author))
+        .take();
+    Ok(repost::Entity::find()
+        .select_only()
+        .column(repost::Column::UserId)
+        .distinct()
+        .filter(repost::Column::PostId.in_subquery(posts))
+        .limit(super::feed::cache::MAX_STAMPED as u64 + 1)
+        .into_tuple()
+        .all(state.db())
+        .await?)
 }
 
 /// Within `update`'s transaction, the profile's row locked and read as

@@ -11,7 +11,7 @@
 //! The seed is printed; `FEED_DIFF_SEED=<n>` replays a run.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -855,4 +855,90 @@ async fn caching_instances_sharing_redis_answer_every_feed_page_as_the_database_
     a.stop().await;
     b.stop().await;
     plain.stop().await;
+}
+
+/// An instance whose command connection to Redis died (Redis's idle
+/// `timeout` closes it and spares subscribers) learns it at its next write,
+/// subscribes again, and tells the others that every page changed: they
+/// do not keep serving a page without that write.
+#[tokio::test]
+async fn a_write_whose_stamps_could_not_be_published_reaches_the_other_instances() {
+    let db = TestDb::fresh().await;
+    let a = TestApp::spawn_with(app_with_cache(&db, true, true)).await;
+    let b = TestApp::spawn_with(app_with_cache(&db, true, true)).await;
+    let viewer = a.signed_up_as("dead_conn_v").await;
+    let followed = a.signed_up_as("dead_conn_f").await;
+    a.follow(&viewer, "dead_conn_f").await;
+    a.posted(&followed, "before").await;
+    const FEED: &str = "{ feed(first: 5) { edges { node { body } } } }";
+    let bodies = |page: &Value| -> Vec<String> {
+        page["data"]["feed"]["edges"]
+            .as_array()
+            .map(|edges| {
+                edges
+                    .iter()
+                    .filter_map(|e| e["node"]["body"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        bodies(&b.gql(FEED, json!({}), Some(&viewer)).await),
+        ["before"]
+    );
+    // B keeps the viewer's page and serves it from memory.
+    poll_until("B serves the page from memory", || async {
+        let served = b.state.feed_cache().served();
+        b.gql(FEED, json!({}), Some(&viewer)).await;
+        if b.state.feed_cache().served() > served {
+            Ok(())
+        } else {
+            Err("read from the database".to_owned())
+        }
+    })
+    .await;
+    let name = a
+        .state
+        .feed_cache()
+        .remote()
+        .expect("Redis")
+        .name()
+        .to_owned();
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let id = list
+        .lines()
+        .find(|line| line.contains(&format!(" name={name} ")))
+        .and_then(|line| line.split(' ').find_map(|kv| kv.strip_prefix("id=")))
+        .expect("A's command connection in CLIENT LIST")
+        .to_owned();
+    let _: () = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(&id)
+        .query_async(&mut conn)
+        .await
+        .map(|_: i64| ())
+        .unwrap();
+    a.posted(&followed, "after").await;
+    poll_within(
+        "B shows the post written on A",
+        Duration::from_secs(10),
+        || async {
+            let page = b.gql(FEED, json!({}), Some(&viewer)).await;
+            if bodies(&page).contains(&"after".to_owned()) {
+                Ok(())
+            } else {
+                Err(format!("{:?}", bodies(&page)))
+            }
+        },
+    )
+    .await;
+    a.stop().await;
+    b.stop().await;
 }

@@ -49,6 +49,9 @@ pub const PAGE_TTL: Duration = Duration::from_secs(600);
 /// the module's comment): well inside `UNDONE_REPOST_KEPT`.
 pub const OLDEST_SNAPSHOT: Duration = Duration::from_secs(30 * 60);
 
+/// Most accounts one write stamps one by one; more stamp every page.
+pub const MAX_STAMPED: usize = 1000;
+
 /// How often the stamps older than twice [`PAGE_TTL`] are swept, in writes.
 const SWEEP_EVERY: u64 = 4096;
 
@@ -225,14 +228,18 @@ impl FeedCache {
         // A stamp at or below `read_at` was taken after its write had
         // committed and before the page's statements ran: the page has it.
         if sources.newest <= kept.read_at {
-            metrics::counter!("feed_cache_total", "outcome" => "hit").increment(1);
-            self.served.fetch_add(1, Ordering::Relaxed);
             true
         } else {
             self.pages.invalidate(key);
             metrics::counter!("feed_cache_total", "outcome" => "changed").increment(1);
             false
         }
+    }
+
+    /// A kept page was served.
+    pub fn served_one(&self) {
+        metrics::counter!("feed_cache_total", "outcome" => "hit").increment(1);
+        self.served.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The viewer's kept sources, if none of them changed since read.
@@ -271,7 +278,16 @@ impl FeedCache {
     }
 
     pub fn keep(&self, key: PageKey, kept: Kept) {
-        if self.on {
+        // A first page leaves out entries newer than its snapshot: one
+        // written on an instance whose clock is ahead of this one's may be
+        // stamped at or below `read_at` and still be newer. Such a page is
+        // not kept.
+        let skewed = key.after.is_none()
+            && self
+                .remote
+                .as_ref()
+                .is_some_and(|r| !r.before(kept.snapshot));
+        if self.on && !skewed {
             metrics::counter!("feed_cache_total", "outcome" => "miss").increment(1);
             self.pages.insert(key, Arc::new(kept));
         }
@@ -284,9 +300,13 @@ impl FeedCache {
             return;
         }
         let ids: Vec<Uuid> = ids.into_iter().collect();
+        if ids.len() > MAX_STAMPED {
+            // A post reposted by thousands: cheaper said as "every page".
+            return self.changed_all().await;
+        }
         self.stamp(ids.iter().copied());
         if let Some(remote) = &self.remote {
-            remote.publish(Some(&ids)).await;
+            remote.publish(Some(ids)).await;
         }
     }
 
@@ -303,7 +323,7 @@ impl FeedCache {
     }
 
     /// Stamps these accounts here.
-    pub(super) fn stamp(&self, ids: impl IntoIterator<Item = Uuid>) {
+    pub(crate) fn stamp(&self, ids: impl IntoIterator<Item = Uuid>) {
         let at = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
         let now = Instant::now();
         let mut stamps = self.stamps.write().unwrap_or_else(|e| e.into_inner());
@@ -315,8 +335,9 @@ impl FeedCache {
         }
     }
 
-    /// Retires every page kept here.
-    pub(super) fn stamp_all(&self) {
+    /// Retires every page kept here (an account deleted by another
+    /// process, learnt from the live relay, among others).
+    pub(crate) fn stamp_all(&self) {
         let at = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
         self.all_changed_at.fetch_max(at, Ordering::SeqCst);
         self.pages.invalidate_all();

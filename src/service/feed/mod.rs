@@ -102,10 +102,13 @@ pub async fn feed(
     after: Option<&str>,
 ) -> Result<FeedPage, AppError> {
     let req = FeedRequest::parse(first, after)?;
+    let cache = state.feed_cache();
+    // Before a first page's snapshot: a write stamped at or below this
+    // committed before it, so its entries are older than the snapshot.
+    let read_at = cache.now();
     let snapshot = req
         .after
         .map_or_else(FeedCursor::snapshot_now, |a| a.snapshot);
-    let cache = state.feed_cache();
     if !cache.keeps(snapshot) || !cache.caught_up().await {
         return read(state, viewer.user_id, req, snapshot).await;
     }
@@ -119,12 +122,12 @@ pub async fn feed(
         if cache.serves(&key, &kept, &sources)
             && let Some(page) = hydrate(state, &kept).await?
         {
+            cache.served_one();
             return Ok(page);
         }
     }
     // Read, and kept. The viewer's sources are read when the page is
     // served again: a feed read once costs no more than its statement.
-    let read_at = cache.now();
     let page = read(state, viewer.user_id, req, snapshot).await?;
     cache.keep(
         key,

@@ -47,116 +47,178 @@ const WRITE_WAIT: Duration = Duration::from_secs(1);
 
 pub struct Remote {
     client: redis::Client,
+    /// This instance's command connection's name in `CLIENT LIST`.
+    name: String,
     conn: RwLock<Option<MultiplexedConnection>>,
     /// The number of the last message applied here.
     applied: AtomicU64,
+    /// The counter when this subscription began: messages at or below it
+    /// were published before, and are in the database already.
+    baseline: AtomicU64,
+    /// The latest clock (Unix ms) of a writer, from the messages applied.
+    newest_clock: AtomicU64,
     /// Subscribed, and every message since applied in order.
     in_sync: AtomicBool,
     /// A write of this instance could not be published.
     owes_all: AtomicBool,
     moved: tokio::sync::Notify,
+    /// Asks the subscription to start again (a command failed).
+    restart: tokio::sync::Notify,
 }
 
 impl Remote {
     pub fn new(client: redis::Client) -> Arc<Self> {
         Arc::new(Self {
             client,
+            name: format!("sns-api-feed-{}", Uuid::now_v7().simple()),
             conn: RwLock::new(None),
             applied: AtomicU64::new(0),
+            baseline: AtomicU64::new(0),
+            newest_clock: AtomicU64::new(0),
             in_sync: AtomicBool::new(false),
             owes_all: AtomicBool::new(false),
             moved: tokio::sync::Notify::new(),
+            restart: tokio::sync::Notify::new(),
         })
+    }
+
+    /// The name this instance's command connection has in `CLIENT LIST`.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     fn conn(&self) -> Option<MultiplexedConnection> {
         self.conn.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Whether a first page with this snapshot holds every entry written
+    /// by the instances heard from (whose clocks may run ahead of ours).
+    pub fn before(&self, snapshot: Uuid) -> bool {
+        let snapshot_ms = snapshot.get_timestamp().map_or(0, |ts| {
+            let (secs, nanos) = ts.to_unix();
+            secs * 1000 + u64::from(nanos / 1_000_000)
+        });
+        self.newest_clock.load(Ordering::SeqCst) <= snapshot_ms
+    }
+
     /// Whether every write that answered before now is stamped here
     /// (waiting up to [`READ_WAIT`] for it).
     pub async fn caught_up(&self) -> bool {
-        if !self.in_sync.load(Ordering::SeqCst) {
-            return false;
-        }
-        let Some(mut conn) = self.conn() else {
-            return false;
+        let bypassed = || {
+            metrics::counter!("feed_cache_total", "outcome" => "bypassed").increment(1);
+            false
+        };
+        let Some(mut conn) = self.conn().filter(|_| self.in_sync.load(Ordering::SeqCst)) else {
+            return bypassed();
         };
         let deadline = tokio::time::Instant::now() + READ_WAIT;
         let mut get = redis::cmd("GET");
         get.arg(COUNTER);
         let read = tokio::time::timeout_at(deadline, get.query_async::<Option<u64>>(&mut conn));
-        let Ok(Ok(counter)) = read.await else {
-            metrics::counter!("feed_cache_total", "outcome" => "bypassed").increment(1);
-            return false;
+        let counter = match read.await {
+            Ok(Ok(counter)) => counter.unwrap_or(0),
+            Ok(Err(_)) => {
+                self.failed();
+                return bypassed();
+            }
+            Err(_) => return bypassed(),
         };
-        let counter = counter.unwrap_or(0);
+        if counter < self.applied.load(Ordering::SeqCst) {
+            // The counter went back (flushed, evicted, another server):
+            // numbers will repeat, so start again.
+            self.failed();
+            return bypassed();
+        }
         loop {
             let moved = self.moved.notified();
+            if !self.in_sync.load(Ordering::SeqCst) {
+                return bypassed();
+            }
             if self.applied.load(Ordering::SeqCst) >= counter {
-                return self.in_sync.load(Ordering::SeqCst);
+                return true;
             }
             if tokio::time::timeout_at(deadline, moved).await.is_err() {
-                metrics::counter!("feed_cache_total", "outcome" => "bypassed").increment(1);
-                return false;
+                return bypassed();
             }
         }
     }
 
-    /// Publishes a committed write's stamps (`None`: every page).
-    pub async fn publish(&self, ids: Option<&[Uuid]>) {
-        let payload = ids.map_or_else(
-            || ALL.to_owned(),
-            |ids| {
-                ids.iter()
-                    .map(Uuid::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            },
-        );
-        if !self.send(&payload).await {
-            self.owes_all.store(true, Ordering::SeqCst);
-            metrics::counter!("feed_cache_publish_failures_total").increment(1);
-        }
+    /// Publishes a committed write's stamps (`None`: every page), on a
+    /// task of its own: a request cut off meanwhile does not cut it off.
+    pub async fn publish(self: &Arc<Self>, ids: Option<Vec<Uuid>>) {
+        let remote = self.clone();
+        let sent = tokio::spawn(async move {
+            let payload = ids.map_or_else(
+                || ALL.to_owned(),
+                |ids| {
+                    ids.iter()
+                        .map(Uuid::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
+            );
+            // Owed until sent: paid by the next subscription if not.
+            remote.owes_all.store(true, Ordering::SeqCst);
+            if remote.send(&payload).await {
+                remote.owes_all.store(false, Ordering::SeqCst);
+            } else {
+                metrics::counter!("feed_cache_publish_failures_total").increment(1);
+                remote.failed();
+            }
+        });
+        let _ = sent.await;
     }
 
     async fn send(&self, payload: &str) -> bool {
         let Some(mut conn) = self.conn() else {
             return false;
         };
+        let clock = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         let mut script = redis::cmd("EVAL");
         script
             .arg(PUBLISH)
             .arg(1)
             .arg(COUNTER)
             .arg(CHANNEL)
-            .arg(payload);
+            .arg(format!("{clock} {payload}"));
         matches!(
             tokio::time::timeout(WRITE_WAIT, script.query_async::<u64>(&mut conn)).await,
             Ok(Ok(_))
         )
     }
 
-    /// Applies one message: `NUMBER PAYLOAD`.
+    /// A command failed: stop trusting the cache and subscribe again
+    /// (the connection does not come back by itself).
+    fn failed(&self) {
+        self.in_sync.store(false, Ordering::SeqCst);
+        self.moved.notify_waiters();
+        self.restart.notify_one();
+    }
+
+    /// Applies one message: `NUMBER CLOCK PAYLOAD`.
     fn apply(&self, cache: &FeedCache, message: &str) {
-        let (number, payload) = message.split_once(' ').unwrap_or((message, ALL));
-        let Ok(number) = number.parse::<u64>() else {
+        let mut parts = message.splitn(3, ' ');
+        let number = parts.next().and_then(|n| n.parse::<u64>().ok());
+        let clock = parts.next().and_then(|c| c.parse::<u64>().ok());
+        let payload = parts.next().unwrap_or(ALL);
+        let (Some(number), Some(clock)) = (number, clock) else {
             cache.stamp_all();
             return;
         };
-        let applied = self.applied.load(Ordering::SeqCst);
-        if number <= applied {
+        if number <= self.baseline.load(Ordering::SeqCst) {
             // Published before this subscription began: in the database
             // before every page kept since.
             return;
         }
+        self.newest_clock.fetch_max(clock, Ordering::SeqCst);
+        let applied = self.applied.load(Ordering::SeqCst);
         let ids: Option<Vec<Uuid>> = if number == applied + 1 && payload != ALL {
             payload
                 .split(',')
                 .map(|id| Uuid::parse_str(id).ok())
                 .collect()
         } else {
-            // A number skipped, or every page changed.
+            // A number skipped or repeated, or every page changed.
             None
         };
         match ids {
@@ -185,40 +247,100 @@ pub async fn run(state: AppState) {
     };
     let mut wait = Duration::from_millis(100);
     while !state.is_shutting_down() {
+        let began = tokio::time::Instant::now();
         match subscribe(cache, &remote).await {
-            Ok(()) => tracing::warn!("feed cache: the Redis subscription ended"),
+            Ok(why) => tracing::warn!(why, "feed cache: subscribing to Redis again"),
             // The kind only: the message may quote the URL.
             Err(e) => tracing::warn!(kind = ?e.kind(), "feed cache: Redis unreachable"),
         }
         remote.lost(cache);
+        if began.elapsed() > Duration::from_secs(10) {
+            wait = Duration::from_millis(100);
+        }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(5));
     }
 }
 
-async fn subscribe(cache: &FeedCache, remote: &Remote) -> redis::RedisResult<()> {
-    let mut pubsub = remote.client.get_async_pubsub().await?;
+/// How often a subscription checks that its messages keep up with the
+/// counter, and how long they may lag before it starts again (a
+/// connection that went silent).
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+const LAG_LIMIT: Duration = Duration::from_secs(3);
+
+/// One subscription, until it ends or must start again (answers why).
+async fn subscribe(cache: &FeedCache, remote: &Remote) -> redis::RedisResult<&'static str> {
+    let connect = Duration::from_secs(5);
+    let timed_out = || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+    let mut pubsub = tokio::time::timeout(connect, remote.client.get_async_pubsub())
+        .await
+        .map_err(|_| timed_out())??;
     pubsub.subscribe(CHANNEL).await?;
-    let mut conn = remote.client.get_multiplexed_async_connection().await?;
-    let counter: Option<u64> = redis::cmd("GET")
-        .arg(COUNTER)
-        .query_async(&mut conn)
+    let mut conn = tokio::time::timeout(connect, remote.client.get_multiplexed_async_connection())
+        .await
+        .map_err(|_| timed_out())??;
+    redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg(&remote.name)
+        .query_async::<()>(&mut conn)
         .await?;
-    *remote.conn.write().unwrap_or_else(|e| e.into_inner()) = Some(conn);
+    let counter = get_counter(&mut conn).await?;
+    *remote.conn.write().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
     // What was published before is in the database; nothing kept before
     // this moment is trusted.
-    remote.applied.store(counter.unwrap_or(0), Ordering::SeqCst);
+    remote.baseline.store(counter, Ordering::SeqCst);
+    remote.applied.store(counter, Ordering::SeqCst);
     cache.stamp_all();
+    if remote.owes_all.load(Ordering::SeqCst) {
+        if !remote.send(ALL).await {
+            return Ok("a write's stamps could not be published");
+        }
+        remote.owes_all.store(false, Ordering::SeqCst);
+    }
     remote.in_sync.store(true, Ordering::SeqCst);
     remote.moved.notify_waiters();
     tracing::info!("feed cache: sharing stamps through Redis");
-    if remote.owes_all.swap(false, Ordering::SeqCst) && !remote.send(ALL).await {
-        remote.owes_all.store(true, Ordering::SeqCst);
-    }
     let mut messages = pubsub.on_message();
-    while let Some(message) = messages.next().await {
-        let payload: String = message.get_payload()?;
-        remote.apply(cache, &payload);
+    let mut watch = tokio::time::interval(WATCH_EVERY);
+    let mut lagging: Option<(u64, tokio::time::Instant)> = None;
+    loop {
+        tokio::select! {
+            message = messages.next() => {
+                let Some(message) = message else {
+                    return Ok("the subscription ended");
+                };
+                let payload: String = message.get_payload()?;
+                remote.apply(cache, &payload);
+            }
+            () = remote.restart.notified() => return Ok("a command failed"),
+            _ = watch.tick() => {
+                let counter = get_counter(&mut conn).await?;
+                let applied = remote.applied.load(Ordering::SeqCst);
+                if counter < applied {
+                    return Ok("the counter went back");
+                }
+                lagging = match lagging {
+                    _ if counter <= applied => None,
+                    Some((at, since)) if at == applied => {
+                        if since.elapsed() > LAG_LIMIT {
+                            return Ok("messages stopped arriving");
+                        }
+                        Some((at, since))
+                    }
+                    _ => Some((applied, tokio::time::Instant::now())),
+                };
+            }
+        }
     }
-    Ok(())
+}
+
+async fn get_counter(conn: &mut MultiplexedConnection) -> redis::RedisResult<u64> {
+    let mut get = redis::cmd("GET");
+    get.arg(COUNTER);
+    let counter = tokio::time::timeout(WRITE_WAIT, get.query_async::<Option<u64>>(conn))
+        .await
+        .map_err(|_| {
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        })??;
+    Ok(counter.unwrap_or(0))
 }

@@ -134,7 +134,11 @@ pub(crate) async fn requesters(
 /// profile), within the caller's transaction, which holds the rows of the
 /// owner and the `requesters` it read: a statement per chunk, not per
 /// request. The FOLLOW_REQUEST groups go whole.
-pub(crate) async fn approve_all(conn: &impl ConnectionTrait, owner: Uuid) -> Result<(), AppError> {
+/// Answers the requesters approved.
+pub(crate) async fn approve_all(
+    conn: &impl ConnectionTrait,
+    owner: Uuid,
+) -> Result<Vec<Uuid>, AppError> {
     // A locking read: the requests as they are now, not as a snapshot
     // taken earlier in the transaction saw them (MySQL).
     let pending: Vec<Uuid> = follow_request::Entity::find()
@@ -146,14 +150,15 @@ pub(crate) async fn approve_all(conn: &impl ConnectionTrait, owner: Uuid) -> Res
         .all(conn)
         .await?;
     if pending.is_empty() {
-        return Ok(());
+        return Ok(pending);
     }
     follow_request::Entity::delete_many()
         .filter(follow_request::Column::TargetId.eq(owner))
         .exec(conn)
         .await?;
     approve_in(conn, owner, &pending).await?;
-    notification::forget_kind(conn, owner, NotificationKind::FollowRequest).await
+    notification::forget_kind(conn, owner, NotificationKind::FollowRequest).await?;
+    Ok(pending)
 }
 
 /// Makes `requesters` follow `owner` (those that do not already), counts
