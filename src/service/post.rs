@@ -145,7 +145,7 @@ pub async fn create(
             );
             let events = state.live().write(&txn, events).await?;
             txn.commit().await?;
-            state.feed_cache().changed([author]).await;
+            state.feed_cache().posted(author, post.id).await;
             state.live().publish(events);
             Ok(post)
         }

@@ -942,3 +942,46 @@ async fn a_write_whose_stamps_could_not_be_published_reaches_the_other_instances
     a.stop().await;
     b.stop().await;
 }
+
+/// A kept first page takes in new posts instead of being read again: the
+/// newest first, the page's length kept, and `hasNextPage` turning true
+/// when they push an entry off it; a page below a cursor is not touched.
+#[tokio::test]
+async fn a_kept_first_page_takes_in_new_posts_as_the_database_would_answer() {
+    let db = TestDb::fresh().await;
+    let cached = TestApp::spawn_with(app_with_cache(&db, true, false)).await;
+    let plain = TestApp::spawn_with(app_with_cache(&db, false, false)).await;
+    let viewer = cached.signed_up_as("take_in_v").await;
+    let followed = cached.signed_up_as("take_in_f").await;
+    cached.follow(&viewer, "take_in_f").await;
+    cached.posted(&followed, "one").await;
+    cached.posted(&viewer, "two").await;
+    const PAGE: &str = "{ feed(first: 3) { edges { node { body author { handle viewerFollows } } } pageInfo { hasNextPage } } }";
+    async fn read(app: &TestApp, token: &str) -> Value {
+        app.gql(PAGE, json!({}), Some(token)).await["data"]["feed"].clone()
+    }
+    let page = read(&cached, &viewer).await;
+    assert_eq!(page["pageInfo"]["hasNextPage"], false, "{page}");
+    cached.posted(&followed, "three").await;
+    cached.posted(&viewer, "four").await;
+    let served = cached.state.feed_cache().served();
+    let page = read(&cached, &viewer).await;
+    assert_eq!(
+        cached.state.feed_cache().served(),
+        served + 1,
+        "from memory"
+    );
+    assert_eq!(page, read(&plain, &viewer).await);
+    let bodies: Vec<&str> = page["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["four", "three", "two"]);
+    assert_eq!(page["edges"][1]["node"]["author"]["viewerFollows"], true);
+    assert_eq!(page["edges"][0]["node"]["author"]["viewerFollows"], false);
+    assert_eq!(page["pageInfo"]["hasNextPage"], true, "{page}");
+    cached.stop().await;
+    plain.stop().await;
+}

@@ -31,7 +31,7 @@
 //! With `REDIS_URL` every instance stamps the others' writes too (see
 //! `remote`), before it serves a page from memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -110,13 +110,45 @@ pub struct Current {
     newest: u64,
 }
 
+/// An account's latest writes.
+#[derive(Debug)]
+struct Stamp {
+    /// Its latest write that changed entries otherwise than by adding a
+    /// post (0: none kept).
+    changed: u64,
+    /// Its latest posts, numbered: a page read before them can take them
+    /// in instead of being read again.
+    added: VecDeque<(u64, Uuid)>,
+    /// Posts numbered at or below this were dropped from `added`.
+    added_floor: u64,
+    when: Instant,
+}
+
+/// How many of an account's latest posts a stamp keeps.
+const ADDED_KEPT: usize = 16;
+
+/// What became of a kept page's entries since it was read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Since {
+    /// Nothing: the page is as it was.
+    Same,
+    /// Posts were added by these authors (post, author), newest last; a
+    /// page below a cursor is `Same` when they are all above it.
+    Added(Vec<(Uuid, Uuid)>),
+    /// Something else: the page must be read again.
+    Changed,
+}
+
 /// The pages in memory and the stamps that retire them.
 pub struct FeedCache {
     on: bool,
     counter: AtomicU64,
     /// Pages read at or before this are not served (every page changed).
     all_changed_at: AtomicU64,
-    stamps: RwLock<HashMap<Uuid, (u64, Instant)>>,
+    /// Every account's latest writes. The counter moves only under this
+    /// lock's write side, so a reader holding its read side sees every
+    /// stamp at or below the counter it read before.
+    stamps: RwLock<HashMap<Uuid, Stamp>>,
     pages: moka::sync::Cache<PageKey, Arc<Kept>>,
     sources: moka::sync::Cache<Uuid, Arc<Sources>>,
     remote: Option<Arc<Remote>>,
@@ -219,21 +251,54 @@ impl FeedCache {
         self.pages.get(key)
     }
 
-    /// Whether the kept page `key` may be served: none of the viewer's
-    /// `sources` (as they are now) was stamped after the page was read.
-    /// Sources read after the page are as good as the page's own: had the
-    /// viewer's follows changed in between, the viewer (always among its
-    /// sources) would carry a later stamp.
-    pub fn serves(&self, key: &PageKey, kept: &Kept, sources: &Current) -> bool {
-        // A stamp at or below `read_at` was taken after its write had
-        // committed and before the page's statements ran: the page has it.
-        if sources.newest <= kept.read_at {
-            true
+    /// What the viewer's `sources` (as they are now) wrote since the kept
+    /// page `key` was read. Sources read after the page are as good as the
+    /// page's own: had the viewer's follows changed in between, the viewer
+    /// (always among its sources) would carry a later stamp. A stamp at or
+    /// below `read_at` was taken after its write had committed and before
+    /// the page's statements ran: the page has it.
+    ///
+    /// A new post changes no other entry (nothing reposted it yet, and a
+    /// post's own entry hides nothing), and every source's post is shown
+    /// (muted followees are not sources), so a first page takes it in; a
+    /// page below a cursor is unchanged by one above the cursor.
+    pub fn since(&self, key: &PageKey, kept: &Kept, sources: &Current) -> Since {
+        let read_at = kept.read_at;
+        let since = if sources.newest > read_at {
+            Since::Changed
         } else {
+            let stamps = self.stamps.read().unwrap_or_else(|e| e.into_inner());
+            let mut added = Vec::new();
+            let mut since = Since::Same;
+            for (author, stamp) in sources
+                .sources
+                .ids
+                .iter()
+                .filter_map(|id| stamps.get(id).map(|stamp| (*id, stamp)))
+            {
+                if stamp.added_floor > read_at {
+                    since = Since::Changed;
+                    break;
+                }
+                let new = stamp.added.iter().filter(|(at, _)| *at > read_at);
+                for &(_, post) in new {
+                    match key.after {
+                        None => added.push((post, author)),
+                        Some(cursor) if post < cursor.key => since = Since::Changed,
+                        Some(_) => {}
+                    }
+                }
+            }
+            match since {
+                Since::Same if !added.is_empty() => Since::Added(added),
+                other => other,
+            }
+        };
+        if since == Since::Changed {
             self.pages.invalidate(key);
             metrics::counter!("feed_cache_total", "outcome" => "changed").increment(1);
-            false
         }
+        since
     }
 
     /// A kept page was served.
@@ -271,13 +336,21 @@ impl FeedCache {
         let newest = sources
             .ids
             .iter()
-            .filter_map(|id| stamps.get(id).map(|(at, _)| *at))
+            .filter_map(|id| stamps.get(id).map(|stamp| stamp.changed))
             .fold(all, u64::max);
         drop(stamps);
         Current { sources, newest }
     }
 
+    /// Keeps a page just read from the database.
     pub fn keep(&self, key: PageKey, kept: Kept) {
+        if self.on {
+            metrics::counter!("feed_cache_total", "outcome" => "miss").increment(1);
+        }
+        self.keep_arc(key, Arc::new(kept));
+    }
+
+    pub fn keep_arc(&self, key: PageKey, kept: Arc<Kept>) {
         // A first page leaves out entries newer than its snapshot: one
         // written on an instance whose clock is ahead of this one's may be
         // stamped at or below `read_at` and still be newer. Such a page is
@@ -288,8 +361,7 @@ impl FeedCache {
                 .as_ref()
                 .is_some_and(|r| !r.before(kept.snapshot));
         if self.on && !skewed {
-            metrics::counter!("feed_cache_total", "outcome" => "miss").increment(1);
-            self.pages.insert(key, Arc::new(kept));
+            self.pages.insert(key, kept);
         }
     }
 
@@ -322,26 +394,74 @@ impl FeedCache {
         }
     }
 
+    /// A committed post by `author`: called after the commit, before the
+    /// post answers. Pages take it in rather than being read again.
+    pub async fn posted(&self, author: Uuid, post: Uuid) {
+        if !self.on {
+            return;
+        }
+        self.stamp_post(author, post);
+        if let Some(remote) = &self.remote {
+            remote.publish_post(author, post).await;
+        }
+    }
+
     /// Stamps these accounts here.
     pub(crate) fn stamp(&self, ids: impl IntoIterator<Item = Uuid>) {
-        let at = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        let now = Instant::now();
-        let mut stamps = self.stamps.write().unwrap_or_else(|e| e.into_inner());
-        for id in ids {
-            stamps.insert(id, (at, now));
-        }
-        if at.is_multiple_of(SWEEP_EVERY) {
-            stamps.retain(|_, (_, when)| now.duration_since(*when) < 2 * PAGE_TTL);
-        }
+        self.with_next(|stamps, at, now| {
+            for id in ids {
+                stamps.entry(id).or_insert_with(|| Stamp::new(now)).changed = at;
+                if let Some(stamp) = stamps.get_mut(&id) {
+                    stamp.when = now;
+                }
+            }
+        });
+    }
+
+    /// Stamps a post by `author` here.
+    pub(crate) fn stamp_post(&self, author: Uuid, post: Uuid) {
+        self.with_next(|stamps, at, now| {
+            let stamp = stamps.entry(author).or_insert_with(|| Stamp::new(now));
+            stamp.when = now;
+            stamp.added.push_back((at, post));
+            if stamp.added.len() > ADDED_KEPT
+                && let Some((dropped, _)) = stamp.added.pop_front()
+            {
+                stamp.added_floor = dropped;
+            }
+        });
     }
 
     /// Retires every page kept here (an account deleted by another
     /// process, learnt from the live relay, among others).
     pub(crate) fn stamp_all(&self) {
-        let at = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        self.all_changed_at.fetch_max(at, Ordering::SeqCst);
+        self.with_next(|_, at, _| {
+            self.all_changed_at.fetch_max(at, Ordering::SeqCst);
+        });
         self.pages.invalidate_all();
         self.sources.invalidate_all();
+    }
+
+    /// Runs `write` with the next number, under the stamps' write lock.
+    fn with_next(&self, write: impl FnOnce(&mut HashMap<Uuid, Stamp>, u64, Instant)) {
+        let now = Instant::now();
+        let mut stamps = self.stamps.write().unwrap_or_else(|e| e.into_inner());
+        let at = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        write(&mut stamps, at, now);
+        if at.is_multiple_of(SWEEP_EVERY) {
+            stamps.retain(|_, stamp| now.duration_since(stamp.when) < 2 * PAGE_TTL);
+        }
+    }
+}
+
+impl Stamp {
+    fn new(now: Instant) -> Self {
+        Self {
+            changed: 0,
+            added: VecDeque::new(),
+            added_floor: 0,
+            when: now,
+        }
     }
 }
 
@@ -366,7 +486,7 @@ mod tests {
         }));
         cache
             .kept(key)
-            .is_some_and(|kept| cache.serves(key, &kept, &sources))
+            .is_some_and(|kept| cache.since(key, &kept, &sources) == Since::Same)
     }
 
     fn key(viewer: Uuid) -> PageKey {
@@ -451,7 +571,60 @@ mod tests {
         );
         assert!(cache.sources(viewer).is_none());
         let kept = cache.kept(&key(viewer)).expect("kept");
-        assert!(!cache.serves(&key(viewer), &kept, &current));
+        assert_eq!(cache.since(&key(viewer), &kept, &current), Since::Changed);
+    }
+
+    #[test]
+    fn a_first_page_takes_in_new_posts_and_a_page_below_a_cursor_ignores_those_above_it() {
+        let cache = FeedCache::new(true, 8, None);
+        let (viewer, followed) = (Uuid::now_v7(), Uuid::now_v7());
+        let sources = || {
+            cache.current(Arc::new(Sources {
+                read_at: cache.now(),
+                ids: vec![viewer, followed],
+            }))
+        };
+        let old_post = Uuid::now_v7();
+        let first = key(viewer);
+        let below = PageKey {
+            after: Some(FeedCursor {
+                key: Uuid::now_v7(),
+                snapshot: FeedCursor::snapshot_now(),
+            }),
+            ..first
+        };
+        let read_at = cache.now();
+        cache.keep(first, kept(read_at));
+        cache.keep(below, kept(read_at));
+        let new_post = Uuid::now_v7();
+        cache.stamp_post(followed, new_post);
+        let page = cache.kept(&first).unwrap();
+        assert_eq!(
+            cache.since(&first, &page, &sources()),
+            Since::Added(vec![(new_post, followed)])
+        );
+        let page = cache.kept(&below).unwrap();
+        assert_eq!(cache.since(&below, &page, &sources()), Since::Same);
+        // A post whose id sorts below the cursor (written slowly): read again.
+        cache.stamp_post(followed, old_post);
+        assert_eq!(cache.since(&below, &page, &sources()), Since::Changed);
+    }
+
+    #[test]
+    fn more_posts_than_a_stamp_keeps_make_the_page_read_again() {
+        let cache = FeedCache::new(true, 8, None);
+        let viewer = Uuid::now_v7();
+        let read_at = cache.now();
+        cache.keep(key(viewer), kept(read_at));
+        for _ in 0..=ADDED_KEPT {
+            cache.stamp_post(viewer, Uuid::now_v7());
+        }
+        let sources = cache.current(Arc::new(Sources {
+            read_at: cache.now(),
+            ids: vec![viewer],
+        }));
+        let page = cache.kept(&key(viewer)).unwrap();
+        assert_eq!(cache.since(&key(viewer), &page, &sources), Since::Changed);
     }
 
     #[test]

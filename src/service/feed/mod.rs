@@ -54,11 +54,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 use self::bind::{Bindings, Param, Template};
-use self::cache::{Current, Entry, Kept, PageKey, Sources};
+use self::cache::{Current, Entry, Kept, PageKey, Since, Sources};
 use super::page::{FeedCursor, FeedRequest, Page, PageRequest};
 use super::safety::visibility;
 use crate::auth::Viewer;
-use crate::entity::{follow, post, profile, repost};
+use crate::entity::{follow, mute, post, profile, repost};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -117,9 +117,18 @@ pub async fn feed(
         first: req.first,
         after: req.after,
     };
-    if let Some(kept) = cache.kept(&key) {
+    if let Some(kept) = cache.kept(&key).filter(|k| cache.keeps(k.snapshot)) {
         let sources = sources_of(state, viewer.user_id).await?;
-        if cache.serves(&key, &kept, &sources)
+        let kept = match cache.since(&key, &kept, &sources) {
+            Since::Same => Some(kept),
+            Since::Added(posts) => {
+                let merged = Arc::new(take_in(&kept, &posts, viewer.user_id, req.first, read_at));
+                cache.keep_arc(key, merged.clone());
+                Some(merged)
+            }
+            Since::Changed => None,
+        };
+        if let Some(kept) = kept
             && let Some(page) = hydrate(state, &kept).await?
         {
             cache.served_one();
@@ -144,6 +153,34 @@ pub async fn feed(
         },
     );
     Ok(page)
+}
+
+/// A kept first page with the posts its sources added since (each `(post,
+/// author)`), as the statements would read it at `read_at`: the newest
+/// `first` of both, a post once.
+fn take_in(kept: &Kept, posts: &[(Uuid, Uuid)], viewer: Uuid, first: u64, read_at: u64) -> Kept {
+    let mut entries: Vec<Entry> = kept.entries.clone();
+    for &(post, author) in posts {
+        if entries.iter().all(|e| e.key != post) {
+            entries.push(Entry {
+                key: post,
+                post,
+                author,
+                author_followed: author != viewer,
+                reposter: None,
+            });
+        }
+    }
+    entries.sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
+    let first = usize::try_from(first).unwrap_or(usize::MAX);
+    let has_next = kept.has_next || entries.len() > first;
+    entries.truncate(first);
+    Kept {
+        read_at,
+        entries,
+        has_next,
+        snapshot: kept.snapshot,
+    }
 }
 
 /// A page of the viewer's feed read by its statements (see [`feed_statements`]).
@@ -244,8 +281,9 @@ async fn hydrate(state: &AppState, kept: &Kept) -> Result<Option<FeedPage>, AppE
 }
 
 /// Whose writes can change the viewer's feed: the viewer and every
-/// account it follows (muted ones too: a mute stamps the viewer anyway).
-/// Kept per viewer until one of them is stamped.
+/// account it follows and does not mute (a muted followee's posts and
+/// reposts neither show nor hide anything; a mute or an unmute stamps the
+/// viewer). Kept per viewer until one of them is stamped.
 async fn sources_of(state: &AppState, viewer: Uuid) -> Result<Current, AppError> {
     let cache = state.feed_cache();
     if let Some(sources) = cache.sources(viewer) {
@@ -256,6 +294,15 @@ async fn sources_of(state: &AppState, viewer: Uuid) -> Result<Current, AppError>
         .select_only()
         .column(follow::Column::FolloweeId)
         .filter(follow::Column::FollowerId.eq(viewer))
+        .filter(
+            follow::Column::FolloweeId.not_in_subquery(
+                Query::select()
+                    .column(mute::Column::MutedId)
+                    .from(mute::Entity)
+                    .and_where(Expr::col(mute::Column::MuterId).eq(viewer))
+                    .take(),
+            ),
+        )
         .into_tuple()
         .all(state.db())
         .await?;

@@ -38,6 +38,9 @@ const PUBLISH: &str = "local n = redis.call('INCR', KEYS[1]) \
 /// What "every page changed" is published as.
 const ALL: &str = "*";
 
+/// What a post's payload starts with (`+AUTHOR,POST`).
+const POSTED: &str = "+";
+
 /// How long a read waits for Redis (the counter, or the messages up to
 /// it) before it reads the page from the database instead.
 const READ_WAIT: Duration = Duration::from_millis(100);
@@ -143,20 +146,30 @@ impl Remote {
         }
     }
 
-    /// Publishes a committed write's stamps (`None`: every page), on a
-    /// task of its own: a request cut off meanwhile does not cut it off.
+    /// Publishes a committed post (see `FeedCache::posted`).
+    pub async fn publish_post(self: &Arc<Self>, author: Uuid, post: Uuid) {
+        self.send_owed(format!("{POSTED}{author},{post}")).await;
+    }
+
+    /// Publishes a committed write's stamps (`None`: every page).
     pub async fn publish(self: &Arc<Self>, ids: Option<Vec<Uuid>>) {
+        let payload = ids.map_or_else(
+            || ALL.to_owned(),
+            |ids| {
+                ids.iter()
+                    .map(Uuid::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        );
+        self.send_owed(payload).await;
+    }
+
+    /// Sends a payload on a task of its own (a request cut off meanwhile
+    /// does not cut it off), owing "every page" until it is sent.
+    async fn send_owed(self: &Arc<Self>, payload: String) {
         let remote = self.clone();
         let sent = tokio::spawn(async move {
-            let payload = ids.map_or_else(
-                || ALL.to_owned(),
-                |ids| {
-                    ids.iter()
-                        .map(Uuid::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                },
-            );
             // Owed until sent: paid by the next subscription if not.
             remote.owes_all.store(true, Ordering::SeqCst);
             if remote.send(&payload).await {
@@ -212,8 +225,11 @@ impl Remote {
         }
         self.newest_clock.fetch_max(clock, Ordering::SeqCst);
         let applied = self.applied.load(Ordering::SeqCst);
+        let posted = payload.starts_with(POSTED);
         let ids: Option<Vec<Uuid>> = if number == applied + 1 && payload != ALL {
             payload
+                .strip_prefix(POSTED)
+                .unwrap_or(payload)
                 .split(',')
                 .map(|id| Uuid::parse_str(id).ok())
                 .collect()
@@ -221,9 +237,10 @@ impl Remote {
             // A number skipped or repeated, or every page changed.
             None
         };
-        match ids {
-            Some(ids) => cache.stamp(ids),
-            None => cache.stamp_all(),
+        match (ids.as_deref(), posted) {
+            (Some(&[author, post]), true) => cache.stamp_post(author, post),
+            (Some(ids), false) => cache.stamp(ids.iter().copied()),
+            _ => cache.stamp_all(),
         }
         self.applied.store(number, Ordering::SeqCst);
         self.moved.notify_waiters();
