@@ -122,7 +122,14 @@ pub async fn feed(
         let kept = match cache.since(&key, &kept, &sources) {
             Since::Same => Some(kept),
             Since::Added(posts) => {
-                let merged = Arc::new(take_in(&kept, &posts, viewer.user_id, req.first, read_at));
+                let merged = take_in(
+                    &kept,
+                    &posts,
+                    viewer.user_id,
+                    req.first,
+                    (read_at, snapshot),
+                );
+                let merged = Arc::new(merged);
                 cache.keep_arc(key, merged.clone());
                 Some(merged)
             }
@@ -156,9 +163,17 @@ pub async fn feed(
 }
 
 /// A kept first page with the posts its sources added since (each `(post,
-/// author)`), as the statements would read it at `read_at`: the newest
-/// `first` of both, a post once.
-fn take_in(kept: &Kept, posts: &[(Uuid, Uuid)], viewer: Uuid, first: u64, read_at: u64) -> Kept {
+/// author)`), as the statements would read it at `read_at` with
+/// `snapshot` (now's: a cursor's key may not pass its snapshot, and the
+/// new posts are past the kept page's): the newest `first` of both, a
+/// post once.
+fn take_in(
+    kept: &Kept,
+    posts: &[(Uuid, Uuid)],
+    viewer: Uuid,
+    first: u64,
+    (read_at, snapshot): (u64, Uuid),
+) -> Kept {
     let mut entries: Vec<Entry> = kept.entries.clone();
     for &(post, author) in posts {
         if entries.iter().all(|e| e.key != post) {
@@ -179,7 +194,7 @@ fn take_in(kept: &Kept, posts: &[(Uuid, Uuid)], viewer: Uuid, first: u64, read_a
         read_at,
         entries,
         has_next,
-        snapshot: kept.snapshot,
+        snapshot,
     }
 }
 
