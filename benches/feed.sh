@@ -132,19 +132,23 @@ start() { # binary
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
 
 # CPU time so far in clock ticks: the server's; the database server's
-# processes' (PostgreSQL; 0 for SQLite, which runs in the server), but for
-# the backends of other databases (PostgreSQL's shared processes count).
+# processes' (PostgreSQL; none for SQLite, which runs in the server), but
+# for the backends of other databases (PostgreSQL's shared processes
+# count), as "pid ticks" lines in file $1. db_ticks A B: the ticks of B's
+# processes since A (a process born since counts whole; one ended since is
+# lost, as are backends of other databases that start and end between).
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-db_ticks() {
-  [ "${DATABASE_URL%%:*}" = postgres ] || { echo 0; return; }
-  local others total=0 t
+db_snap() {
+  : > "$1"
+  [ "${DATABASE_URL%%:*}" = postgres ] || return 0
+  local others
   others=" $(psql "$PG_ADMIN" -Atc "SELECT pid FROM pg_stat_activity WHERE datname IS NOT NULL AND datname <> '$PG_NAME'" | tr '\n' ' ') "
   for pid in $(pgrep -x postgres); do
     case $others in *" $pid "*) continue ;; esac
-    t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) && total=$((total + t))
+    awk -v pid="$pid" '{print pid, $14 + $15}' "/proc/$pid/stat" 2>/dev/null >> "$1" || true
   done
-  echo "$total"
 }
+db_ticks() { awk 'NR == FNR { was[$1] = $2; next } { total += $2 - was[$1] } END { print total + 0 }' "$1" "$2"; }
 now() { date +%s.%N; }
 
 # Each run appends a JSON line to $WORK/results.
@@ -153,11 +157,13 @@ record() { python3 -c 'import json, sys; print(json.dumps(json.loads(sys.argv[1]
 # One run of build $1, round $2: shape $3's page $4 file at $5 pages a
 # second, load's limit $6 (duration=S or count=N), under the name $7.
 run() {
-  local name=$1 round=$2 file=$3 page=$4 rate=$5 limit=$6 shape=$7 t0 s0 d0 t1 s1 d1
-  t0=$(now) s0=$(ticks) d0=$(db_ticks)
+  local name=$1 round=$2 file=$3 page=$4 rate=$5 limit=$6 shape=$7 t0 s0 t1 s1
+  t0=$(now) s0=$(ticks)
+  db_snap "$WORK/db0"
   feed_rs load "file=$WORK/setup-$name/$file-$page" "rate=$rate" "$limit" > "$WORK/load.json"
-  t1=$(now) s1=$(ticks) d1=$(db_ticks)
-  python3 - "$WORK" "$name" "$round" "$shape" "$page" "$rate" "$t0" "$t1" "$((s1 - s0))" "$((d1 - d0))" "$(getconf CLK_TCK)" <<'PY'
+  t1=$(now) s1=$(ticks)
+  db_snap "$WORK/db1"
+  python3 - "$WORK" "$name" "$round" "$shape" "$page" "$rate" "$t0" "$t1" "$((s1 - s0))" "$(db_ticks "$WORK/db0" "$WORK/db1")" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 work, name, round_, shape, page, rate = sys.argv[1:7]
 t0, t1 = float(sys.argv[7]), float(sys.argv[8])
@@ -200,13 +206,15 @@ for round in $(seq 1 "$ROUNDS"); do
       sleep 1
     fi
     # The posting alone: its CPU a second, taken off every run's.
-    t0=$(now) s0=$(ticks) d0=$(db_ticks)
+    t0=$(now) s0=$(ticks)
+    db_snap "$WORK/db0"
     sleep "$BASE"
-    t1=$(now) s1=$(ticks) d1=$(db_ticks)
+    t1=$(now) s1=$(ticks)
+    db_snap "$WORK/db1"
     python3 -c 'import json, sys
 t, s, d, tck, every = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 print(json.dumps({"server_ms_s": 1e3 * s / tck / t, "db_ms_s": 1e3 * d / tck / t, "posts_s": 1e3 / every}))' \
-      "$(python3 -c "print($t1 - $t0)")" "$((s1 - s0))" "$((d1 - d0))" "$(getconf CLK_TCK)" "$POST_EVERY_MS" \
+      "$(python3 -c "print($t1 - $t0)")" "$((s1 - s0))" "$(db_ticks "$WORK/db0" "$WORK/db1")" "$(getconf CLK_TCK)" "$POST_EVERY_MS" \
       > "$WORK/base-$name-$round"
     record "{\"kind\": \"base\", \"build\": \"$name\", \"round\": $round, \"base\": $(cat "$WORK/base-$name-$round")}"
     # Warm the caches (the database's and the server's) before measuring.
@@ -298,7 +306,7 @@ for b in builds:
           f" {max(p['worst_ms'] for p in posters):.1f} ms after createPost answered, {sum(p['late'] for p in posters)} over 1 s,"
           f" {sum(p['missed'] for p in posters)} not within 5 s")
     print(f"     posting alone (baseline, nothing else running): server {med([x['server_ms_s'] for x in bases]) / med([x['posts_s'] for x in bases]):.2f} ms,"
-          f" database {med([x['db_ms_s'] for x in bases]) / med([x['posts_s'] for x in bases]):.2f} ms CPU a post")
+          f" database {med([x['db_ms_s'] for x in bases]) / med([x['posts_s'] for x in bases]):.2f} ms CPU a post (with the idle server's own)")
 print(f"\nmachine: {machine}; back: {back} viewers a page, each read once; other runs {duration} s each")
 PY
 echo
