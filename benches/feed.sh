@@ -10,8 +10,11 @@
 #                   RATE (1,000) pages a second in all, open loop, latency
 #                   from each request's scheduled moment: p99 against the
 #                   10 ms goal
-#   typical         the same viewers at SHAPE_RATE (200) pages a second: the
-#                   page each shape's CPU is compared with
+#   typical         the same viewers at SHAPE_RATE (50) pages a second: the
+#                   page each shape's CPU is compared with (a page's CPU
+#                   depends on the rate; 50 a second leaves the costliest
+#                   shape of the build before, 15-20 ms a page following
+#                   5,000, within two cores)
 #   following 5000  10 viewers following 5,000 accounts each
 #   one quiet       10 viewers following only an account with 100 posts
 #   page 50         the typical viewers' posts 981-1,000 (cursor at setup)
@@ -53,7 +56,7 @@ ROOT=$(pwd)
 DB=${1:-sqlite}
 DURATION=${DURATION:-10}
 RATE=${RATE:-1000}
-SHAPE_RATE=${SHAPE_RATE:-200}
+SHAPE_RATE=${SHAPE_RATE:-50}
 REPOSTED_BY=${REPOSTED_BY:-1}
 VIEWERS=${VIEWERS:-50}
 BACK=${BACK:-400}
