@@ -1220,7 +1220,9 @@ mod client {
     /// post, one of the typical viewers (`dir/typical-1`, in turn) reads its
     /// page 1 every 10 ms until the post is there (for 5 s at most). Prints
     /// {posts, bad, p50, p99, max (createPost, ms), checks, worst_ms (post
-    /// answered to seen), late (over 1 s), missed}.
+    /// answered to seen), late (over 1 s), missed}; with `each=FILE`, a
+    /// line a post there: its scheduled moment (Unix s), latency (ms), 1 if
+    /// it was posted.
     pub async fn poster(url: &str, opts: &HashMap<&str, &str>) -> anyhow::Result<()> {
         let dir = PathBuf::from(opts.get("dir").context("poster: dir=")?);
         let stop = PathBuf::from(opts.get("stop").context("poster: stop=")?);
@@ -1240,6 +1242,7 @@ mod client {
         let url: Arc<str> = url.into();
         let run = Uuid::now_v7().simple().to_string();
         let t0 = tokio::time::Instant::now();
+        let wall0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
         let mut posts = tokio::task::JoinSet::new();
         let mut i: u64 = 0;
         while !stop.exists() {
@@ -1275,13 +1278,20 @@ mod client {
                     }
                     _ => None,
                 };
-                (done - at, id.is_some(), seen)
+                (
+                    (wall0 + (at - t0)).as_secs_f64(),
+                    done - at,
+                    id.is_some(),
+                    seen,
+                )
             });
             i += 1;
         }
         let (mut times, mut bad, mut delays, mut missed) = (Vec::new(), 0, Vec::new(), 0);
+        let mut each = String::new();
         while let Some(r) = posts.join_next().await {
-            let (latency, ok, seen) = r?;
+            let (at, latency, ok, seen) = r?;
+            each.push_str(&format!("{at:.3} {:.3} {}\n", ms(latency), u8::from(ok)));
             times.push(ms(latency));
             bad += usize::from(!ok);
             match seen {
@@ -1289,6 +1299,9 @@ mod client {
                 Some(None) => missed += 1,
                 None => {}
             }
+        }
+        if let Some(file) = opts.get("each") {
+            std::fs::write(file, each)?;
         }
         times.sort_by(f64::total_cmp);
         println!(

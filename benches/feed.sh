@@ -179,7 +179,7 @@ server_ms = (1e3 * server / tck - base["server_ms_s"] * (t1 - t0)) / ok
 db_ms = (1e3 * db / tck - base["db_ms_s"] * (t1 - t0)) / ok
 with open(f"{work}/results", "a") as results:
     print(json.dumps({"kind": "run", "build": name, "round": int(round_), "shape": shape, "page": int(page),
-                      "rate": float(rate), **load, "server": server_ms, "db": db_ms}), file=results)
+                      "rate": float(rate), **load, "server": server_ms, "db": db_ms, "t0": t0, "t1": t1}), file=results)
 print(f"  round {round_} {name:<12} {shape:<15} page {page:>2} at {float(rate):5.0f}/s: {load['served']:6.0f} pages/s,"
       f" p50 {load['p50']:6.2f} p99 {load['p99']:7.2f} ms, {load['bad']} bad; srv {server_ms:.3f} db {db_ms:.3f} ms a page")
 PY
@@ -204,7 +204,8 @@ for round in $(seq 1 "$ROUNDS"); do
     start "$bin"
     rm -f "$WORK/stop"
     if [ "$POST_EVERY_MS" != 0 ]; then
-      feed_rs poster "dir=$WORK/setup-$name" "stop=$WORK/stop" "every_ms=$POST_EVERY_MS" > "$WORK/poster.json" &
+      feed_rs poster "dir=$WORK/setup-$name" "stop=$WORK/stop" "every_ms=$POST_EVERY_MS" \
+        "each=$WORK/posts-$name-$round" > "$WORK/poster.json" &
       POSTER=$!
       sleep 1
     fi
@@ -216,8 +217,9 @@ for round in $(seq 1 "$ROUNDS"); do
     db_snap "$WORK/db1"
     python3 -c 'import json, sys
 t, s, d, tck, every = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-print(json.dumps({"server_ms_s": 1e3 * s / tck / t, "db_ms_s": 1e3 * d / tck / t, "posts_s": 1e3 / every}))' \
-      "$(python3 -c "print($t1 - $t0)")" "$((s1 - s0))" "$(db_ticks "$WORK/db0" "$WORK/db1")" "$(getconf CLK_TCK)" "$POST_EVERY_MS" \
+print(json.dumps({"server_ms_s": 1e3 * s / tck / t, "db_ms_s": 1e3 * d / tck / t, "posts_s": 1e3 / every,
+                  "t0": float(sys.argv[6]), "t1": float(sys.argv[6]) + t}))' \
+      "$(python3 -c "print($t1 - $t0)")" "$((s1 - s0))" "$(db_ticks "$WORK/db0" "$WORK/db1")" "$(getconf CLK_TCK)" "$POST_EVERY_MS" "$t0" \
       > "$WORK/base-$name-$round"
     record "{\"kind\": \"base\", \"build\": \"$name\", \"round\": $round, \"base\": $(cat "$WORK/base-$name-$round")}"
     # Warm the caches (the database's and the server's) before measuring.
@@ -239,10 +241,10 @@ print(json.dumps({"server_ms_s": 1e3 * s / tck / t, "db_ms_s": 1e3 * d / tck / t
 done
 
 LOAD="$(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$WORK/results" "${DATABASE_URL%%:*}" "$GOAL_P99_MS" "$RATE" "$SHAPE_RATE" "$VIEWERS" "$BACK" "$DURATION" \
+python3 - "$WORK/results" "$WORK" "${DATABASE_URL%%:*}" "$GOAL_P99_MS" "$RATE" "$SHAPE_RATE" "$VIEWERS" "$BACK" "$DURATION" \
   "$POST_EVERY_MS" "$ROUNDS" "$LOAD" "${SEED_CELEBRITY_FOLLOWERS:-50000}" "$BINS" <<'PY'
-import json, statistics, sys
-path, db, goal, rate, shape_rate, viewers, back, duration, every, rounds, machine, celeb, bins = sys.argv[1:14]
+import json, math, statistics, sys
+path, work, db, goal, rate, shape_rate, viewers, back, duration, every, rounds, machine, celeb, bins = sys.argv[1:15]
 goal = float(goal)
 builds = [b.split("=", 1)[0] for b in bins.split()]
 rows = [json.loads(l) for l in open(path)]
@@ -305,6 +307,26 @@ for b in builds:
     print(f"  {b}: createPost p50 {med([p['p50'] for p in posters]):.2f} ms, p99 {max(p['p99'] for p in posters):.2f} ms,"
           f" max {max(p['max'] for p in posters):.1f} ms ({n} posts, {sum(p['bad'] for p in posters)} bad);"
           f" register p50 {reg.get('p50', float('nan')):.2f} ms, p99 {reg.get('p99', float('nan')):.2f} ms ({reg.get('n', 0)}, one at a time)")
+    # createPost's latency by what ran meanwhile: nothing (the baseline),
+    # the typical viewers at the fixed rate, the shapes at their rate.
+    each = []
+    for r in rows:
+        if r["kind"] == "poster" and r["build"] == b:
+            try:
+                each += [tuple(map(float, l.split())) for l in open(f"{work}/posts-{b}-{r['round']}")]
+            except OSError:
+                pass
+    windows = {"alone": [(x["t0"], x["t1"]) for x in bases],
+               f"typical @{rate}": [(r["t0"], r["t1"]) for r in rows if r["kind"] == "run" and r["build"] == b and r["shape"].startswith("typical @")],
+               f"shapes @{shape_rate}": [(r["t0"], r["t1"]) for r in rows if r["kind"] == "run" and r["build"] == b and not r["shape"].startswith("typical @")]}
+    parts = []
+    for label, spans in windows.items():
+        lat = sorted(l for t, l, ok in each if any(a <= t < z for a, z in spans))
+        if lat:
+            q = lambda f: lat[max(1, math.ceil(f * len(lat))) - 1]
+            parts.append(f"{label} p50 {q(0.5):.2f} p99 {q(0.99):.2f} ms ({len(lat)})")
+    if parts:
+        print("     createPost by what ran meanwhile: " + "; ".join(parts))
     print(f"     its post on a follower's page 1: {sum(p['checks'] for p in posters)} checks, worst"
           f" {max(p['worst_ms'] for p in posters):.1f} ms after createPost answered, {sum(p['late'] for p in posters)} over 1 s,"
           f" {sum(p['missed'] for p in posters)} not within 5 s")
