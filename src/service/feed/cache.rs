@@ -132,9 +132,13 @@ const ADDED_KEPT: usize = 16;
 pub enum Since {
     /// Nothing: the page is as it was.
     Same,
-    /// Posts were added by these authors (post, author), newest last; a
-    /// page below a cursor is `Same` when they are all above it.
+    /// Posts were added by these authors (post, author), newest last.
     Added(Vec<(Uuid, Uuid)>),
+    /// Posts were added, all above the page's cursor: the page is as it
+    /// was, and is kept again as read now (a stamp keeps an account's
+    /// latest posts only, so a page checked as often as they come stays
+    /// servable under an account posting several times a second).
+    Above,
     /// Something else: the page must be read again.
     Changed,
 }
@@ -269,6 +273,7 @@ impl FeedCache {
         } else {
             let stamps = self.stamps.read().unwrap_or_else(|e| e.into_inner());
             let mut added = Vec::new();
+            let mut above = false;
             let mut since = Since::Same;
             for (author, stamp) in sources
                 .sources
@@ -285,12 +290,13 @@ impl FeedCache {
                     match key.after {
                         None => added.push((post, author)),
                         Some(cursor) if post < cursor.key => since = Since::Changed,
-                        Some(_) => {}
+                        Some(_) => above = true,
                     }
                 }
             }
             match since {
                 Since::Same if !added.is_empty() => Since::Added(added),
+                Since::Same if above => Since::Above,
                 other => other,
             }
         };
@@ -604,7 +610,7 @@ mod tests {
             Since::Added(vec![(new_post, followed)])
         );
         let page = cache.kept(&below).unwrap();
-        assert_eq!(cache.since(&below, &page, &sources()), Since::Same);
+        assert_eq!(cache.since(&below, &page, &sources()), Since::Above);
         // A post whose id sorts below the cursor (written slowly): read again.
         cache.stamp_post(followed, old_post);
         assert_eq!(cache.since(&below, &page, &sources()), Since::Changed);

@@ -121,6 +121,16 @@ pub async fn feed(
         let sources = sources_of(state, viewer.user_id).await?;
         let kept = match cache.since(&key, &kept, &sources) {
             Since::Same => Some(kept),
+            Since::Above => {
+                let again = Arc::new(Kept {
+                    read_at,
+                    entries: kept.entries.clone(),
+                    has_next: kept.has_next,
+                    snapshot: kept.snapshot,
+                });
+                cache.keep_arc(key, again.clone());
+                Some(again)
+            }
             Since::Added(posts) => {
                 let merged = take_in(
                     &kept,
