@@ -132,7 +132,7 @@ impl Bindings {
 }
 
 /// The millisecond of a UUIDv7 (the epoch for any other UUID).
-fn instant_of(id: Uuid) -> DateTime<Utc> {
+pub(super) fn instant_of(id: Uuid) -> DateTime<Utc> {
     id.get_timestamp()
         .and_then(|t| {
             let (secs, nanos) = t.to_unix();

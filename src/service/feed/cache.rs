@@ -236,18 +236,11 @@ impl FeedCache {
     /// naming a later moment than now is kept: its pages change with
     /// writes like any other).
     pub fn keeps(&self, snapshot: Uuid) -> bool {
-        let Some(ts) = snapshot.get_timestamp() else {
-            return false;
-        };
-        let (secs, nanos) = ts.to_unix();
-        let read = std::time::UNIX_EPOCH + Duration::new(secs, nanos);
-        self.on
-            && std::time::SystemTime::now()
-                .duration_since(read)
-                .map_or(true, |age| age < OLDEST_SNAPSHOT)
+        let age = chrono::Utc::now() - super::bind::instant_of(snapshot);
+        self.on && age.to_std().map_or(true, |age| age < OLDEST_SNAPSHOT)
     }
 
-    /// The kept page `key`, whatever changed since (see [`Self::serves`]).
+    /// The kept page `key`, whatever changed since (see [`Self::since`]).
     pub fn kept(&self, key: &PageKey) -> Option<Arc<Kept>> {
         if !self.on {
             return None;
@@ -416,10 +409,9 @@ impl FeedCache {
     pub(crate) fn stamp(&self, ids: impl IntoIterator<Item = Uuid>) {
         self.with_next(|stamps, at, now| {
             for id in ids {
-                stamps.entry(id).or_insert_with(|| Stamp::new(now)).changed = at;
-                if let Some(stamp) = stamps.get_mut(&id) {
-                    stamp.when = now;
-                }
+                let stamp = stamps.entry(id).or_insert_with(|| Stamp::new(now));
+                stamp.changed = at;
+                stamp.when = now;
             }
         });
     }

@@ -97,11 +97,8 @@ impl Remote {
     /// Whether a first page with this snapshot holds every entry written
     /// by the instances heard from (whose clocks may run ahead of ours).
     pub fn before(&self, snapshot: Uuid) -> bool {
-        let snapshot_ms = snapshot.get_timestamp().map_or(0, |ts| {
-            let (secs, nanos) = ts.to_unix();
-            secs * 1000 + u64::from(nanos / 1_000_000)
-        });
-        self.newest_clock.load(Ordering::SeqCst) <= snapshot_ms
+        let snapshot_ms = super::bind::instant_of(snapshot).timestamp_millis();
+        self.newest_clock.load(Ordering::SeqCst) <= u64::try_from(snapshot_ms).unwrap_or(0)
     }
 
     /// Whether every write that answered before now is stamped here
