@@ -181,6 +181,8 @@ fn password_hash() -> anyhow::Result<String> {
 async fn connect(url: &str, seeding: bool) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.max_connections(1).sqlx_logging(false);
+    // As the server's connections (src/db.rs): `explain` shows no JIT.
+    options.map_sqlx_postgres_opts(|o| o.options([("jit", "off")]));
     if seeding {
         // Nothing to lose if the machine stops mid-seed: the seed starts over.
         options.map_sqlx_sqlite_opts(|o| {

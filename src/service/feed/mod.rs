@@ -49,7 +49,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
-    QueryFilter, QuerySelect, Statement,
+    QueryFilter, QuerySelect, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -215,15 +215,17 @@ async fn read(
     req: FeedRequest,
     snapshot: Uuid,
 ) -> Result<FeedPage, AppError> {
-    let mut rows = Vec::new();
-    for statement in feed_statements(state.backend(), viewer, req, snapshot) {
-        rows = state.db().query_all_raw(statement).await?;
-        // A full page from the newest posts is the page; a short one may
-        // only mean that the window ended.
-        if rows.len() as u64 == req.limit() {
-            break;
-        }
-    }
+    let statements = feed_statements(state.backend(), viewer, req, snapshot);
+    let rows = if state.backend() == DbBackend::Postgres {
+        // Generic plans (see [`GENERIC_PLANS`]), for these statements only.
+        let txn = state.db().begin().await?;
+        txn.execute_unprepared(GENERIC_PLANS).await?;
+        let rows = first_full(&txn, statements, req).await?;
+        txn.commit().await?;
+        rows
+    } else {
+        first_full(state.db(), statements, req).await?
+    };
     let items = rows
         .iter()
         .map(|row| {
@@ -246,6 +248,37 @@ async fn read(
         items,
     );
     Ok(FeedPage { page, snapshot })
+}
+
+/// PostgreSQL plans a prepared statement afresh for each of its first
+/// five runs on a connection (a custom plan for the values bound), and
+/// keeps doing so while a plan for any values looks costlier: the feed's
+/// statements plan in 0.8 and 2 ms and run in 0.5 and 4. Kept pages leave
+/// each connection few runs of them, so nearly every page read was
+/// planned anew: on a fresh server the first page 3 of 50 viewers cost
+/// the database 100 ms of CPU in all, 30 ms with one plan for any values
+/// (made once per connection), which serves every viewer shape the
+/// benchmark prices as well (docs/benchmarks.md, "Feed"). Set for the
+/// reading transaction only: other statements keep the planner's choice.
+const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
+
+/// The rows of the first of `statements` that answers a full page, or of
+/// the last one.
+async fn first_full(
+    db: &impl ConnectionTrait,
+    statements: Vec<Statement>,
+    req: FeedRequest,
+) -> Result<Vec<sea_orm::QueryResult>, AppError> {
+    let mut rows = Vec::new();
+    for statement in statements {
+        rows = db.query_all_raw(statement).await?;
+        // A full page from the newest posts is the page; a short one may
+        // only mean that the window ended.
+        if rows.len() as u64 == req.limit() {
+            break;
+        }
+    }
+    Ok(rows)
 }
 
 /// A kept page with its posts and profiles read again (two statements by
