@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 use super::NotificationKind;
 use crate::auth::Viewer;
+use crate::db;
 use crate::entity::{
     follow, notification_event as event, notification_group as group, notification_seen as seen,
     post, profile,
@@ -108,9 +109,10 @@ pub async fn page(
     if req.first == 0 || matches!(kinds, Kinds::Only([])) {
         return Ok(Page::from_rows(req, Vec::new()));
     }
-    let statement = state
-        .backend()
-        .build(&groups_statement(viewer.user_id, req, kinds));
+    let statement = db::with_literal_counts(
+        state.backend(),
+        &groups_statement(viewer.user_id, req, kinds),
+    );
     let rows = state.db().query_all_raw(statement).await?;
     let items = rows
         .iter()
@@ -130,7 +132,7 @@ pub async fn group(state: &AppState, recipient: Uuid, id: Uuid) -> Result<Option
     select.and_where(Expr::col((group::Entity, group::Column::Id)).eq(id));
     let row = state
         .db()
-        .query_one_raw(state.backend().build(&select))
+        .query_one_raw(db::with_literal_counts(state.backend(), &select))
         .await?;
     row.as_ref().map(read_group).transpose()
 }
@@ -262,7 +264,7 @@ pub async fn actors(
     };
     let rows = state
         .db()
-        .query_all_raw(state.backend().build(&statement))
+        .query_all_raw(db::with_literal_counts(state.backend(), &statement))
         .await?;
     let mut read = rows
         .iter()
