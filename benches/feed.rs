@@ -9,7 +9,8 @@
 //! viewer (see `seed_shapes`). `explain` prints the plans of the very
 //! statements the server runs for a feed page
 //! (`service::feed::feed_statements`), for page 1, page 3 and a sparse feed
-//! (the viewer following one account, rolled back after).
+//! (the viewer following one account, rolled back after). `unpost` deletes
+//! what the celebrity posted in earlier runs: each run's feed is the seed's.
 //!
 //! Against a running server (`URL`, http://127.0.0.1:18082/graphql unless
 //! set): `setup` signs the viewers of every shape in and writes, a file a
@@ -20,6 +21,7 @@
 //!
 //!   DATABASE_URL=sqlite:///tmp/feed.db?mode=rwc cargo bench --bench feed -- seed
 //!   DATABASE_URL=postgres://postgres@127.0.0.1:5432/feed cargo bench --bench feed -- explain
+//!   DATABASE_URL=… cargo bench --bench feed -- unpost
 //!   cargo bench --bench feed -- setup out=DIR [viewers=50] [back=400] [reposted_by=1]
 //!   cargo bench --bench feed -- load file=DIR/typical-1 rate=1000 (duration=10 | count=N)
 //!   cargo bench --bench feed -- poster dir=DIR stop=FILE [every_ms=200] [check_every=5]
@@ -149,10 +151,13 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(seed(&url, &sizes, &hash))
         }
         Some("explain") => runtime.block_on(explain(&database_url()?)),
+        Some("unpost") => runtime.block_on(unpost(&database_url()?)),
         Some("setup") => runtime.block_on(client::setup(&server_url, &sizes, &opts)),
         Some("load") => runtime.block_on(client::load(&server_url, &opts)),
         Some("poster") => runtime.block_on(client::poster(&server_url, &opts)),
-        Some(other) => bail!("unknown mode {other:?}: seed, explain, setup, load or poster"),
+        Some(other) => {
+            bail!("unknown mode {other:?}: seed, explain, unpost, setup, load or poster")
+        }
         None => {
             // The quick run (CI): all of it on a temporary SQLite file.
             let dir = tempfile::tempdir()?;
@@ -730,6 +735,38 @@ async fn check(db: &DatabaseConnection, want_posts: u64, want_follows: u64) -> a
 /// The plan of the feed statement for the first seeded account's page 1 and
 /// page 3 (after the last post of page 2), with the SQL as the server builds
 /// it (placeholders, not values).
+/// Deletes the celebrity's posts (with their likes, reposts and mentions,
+/// by the foreign keys) and sets its count back to none. A kept database
+/// otherwise gains 5 posts a second of every run, and after about 2,000
+/// they fill the window of newest posts: the viewers that do not follow
+/// the celebrity then read by author, and a later build would be priced on
+/// another feed than an earlier one.
+async fn unpost(url: &str) -> anyhow::Result<()> {
+    let db = connect(url, false).await?;
+    let celebrity: Uuid = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Email.eq("bench-celebrity@example.com"))
+        .into_tuple()
+        .one(&db)
+        .await?
+        .context("no bench-celebrity@example.com: seed first")?;
+    let txn = db.begin().await?;
+    let gone = post::Entity::delete_many()
+        .filter(post::Column::AuthorId.eq(celebrity))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    profile::Entity::update_many()
+        .col_expr(profile::Column::PostCount, Expr::value(0))
+        .filter(profile::Column::UserId.eq(celebrity))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    println!("unposted {gone} posts of the celebrity");
+    Ok(())
+}
+
 async fn explain(url: &str) -> anyhow::Result<()> {
     let db = connect(url, false).await?;
     let backend = db.get_database_backend();

@@ -201,6 +201,8 @@ echo "runs (CPU in ms a page; server = the server's process, db = the database's
 for round in $(seq 1 "$ROUNDS"); do
   for named in $BINS; do
     name=${named%%=*} bin=${named#*=}
+    # Each build and round on the seed's feed, not on the posts of the runs before.
+    feed_rs unpost > /dev/null
     start "$bin"
     rm -f "$WORK/stop"
     if [ "$POST_EVERY_MS" != 0 ]; then
