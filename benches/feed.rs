@@ -732,9 +732,6 @@ async fn check(db: &DatabaseConnection, want_posts: u64, want_follows: u64) -> a
     Ok(())
 }
 
-/// The plan of the feed statement for the first seeded account's page 1 and
-/// page 3 (after the last post of page 2), with the SQL as the server builds
-/// it (placeholders, not values).
 /// Deletes the celebrity's posts (with their likes, reposts and mentions,
 /// by the foreign keys) and sets its count back to none. A kept database
 /// otherwise gains 5 posts a second of every run, and after about 2,000
@@ -767,6 +764,11 @@ async fn unpost(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The plan of the feed statement for the first seeded account's page 1 and
+/// page 3 (after the last post of page 2), with the SQL as the server builds
+/// it (placeholders, not values). On PostgreSQL the plan shown is for the
+/// values bound; the server runs one plan for any values
+/// (`service::feed`'s `GENERIC_PLANS`), which `EXPLAIN` here cannot show.
 async fn explain(url: &str) -> anyhow::Result<()> {
     let db = connect(url, false).await?;
     let backend = db.get_database_backend();

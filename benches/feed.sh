@@ -185,6 +185,10 @@ print(f"  round {round_} {name:<12} {shape:<15} page {page:>2} at {float(rate):5
 PY
 }
 
+# The seed's feed, before the cursors are found (a kept database holds the
+# posts of earlier runs; each build and round below unposts again).
+feed_rs unpost > /dev/null
+
 # Per build: sign the viewers in, find the cursors, time `register`; in a
 # server process of its own, so that no page read here is in the memory of
 # the processes measured.

@@ -393,7 +393,9 @@ async fn unread_count_on(
         .expr_as(Expr::col(sea_orm::sea_query::Asterisk).count(), "n")
         .from_subquery(unread, Alias::new("unread"))
         .take();
-    let row = conn.query_one_raw(backend.build(&count)).await?;
+    let row = conn
+        .query_one_raw(db::with_literal_counts(backend, &count))
+        .await?;
     let n: i64 = match row {
         Some(row) => row.try_get("", "n")?,
         None => 0,
