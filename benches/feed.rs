@@ -732,6 +732,18 @@ async fn check(db: &DatabaseConnection, want_posts: u64, want_follows: u64) -> a
     Ok(())
 }
 
+/// The id of the seeded account signing in as `email`.
+async fn seeded(email: &str, db: &DatabaseConnection) -> anyhow::Result<Uuid> {
+    user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Email.eq(email))
+        .into_tuple()
+        .one(db)
+        .await?
+        .with_context(|| format!("no {email}: seed first"))
+}
+
 /// Deletes the celebrity's posts (with their likes, reposts and mentions,
 /// by the foreign keys) and sets its count back to none. A kept database
 /// otherwise gains 5 posts a second of every run, and after about 2,000
@@ -740,14 +752,7 @@ async fn check(db: &DatabaseConnection, want_posts: u64, want_follows: u64) -> a
 /// another feed than an earlier one.
 async fn unpost(url: &str) -> anyhow::Result<()> {
     let db = connect(url, false).await?;
-    let celebrity: Uuid = user::Entity::find()
-        .select_only()
-        .column(user::Column::Id)
-        .filter(user::Column::Email.eq("bench-celebrity@example.com"))
-        .into_tuple()
-        .one(&db)
-        .await?
-        .context("no bench-celebrity@example.com: seed first")?;
+    let celebrity = seeded("bench-celebrity@example.com", &db).await?;
     let txn = db.begin().await?;
     let gone = post::Entity::delete_many()
         .filter(post::Column::AuthorId.eq(celebrity))
@@ -772,14 +777,7 @@ async fn unpost(url: &str) -> anyhow::Result<()> {
 async fn explain(url: &str) -> anyhow::Result<()> {
     let db = connect(url, false).await?;
     let backend = db.get_database_backend();
-    let viewer: Uuid = user::Entity::find()
-        .select_only()
-        .column(user::Column::Id)
-        .filter(user::Column::Email.eq("bench-0@example.com"))
-        .into_tuple()
-        .one(&db)
-        .await?
-        .context("no bench-0@example.com: seed first")?;
+    let viewer = seeded("bench-0@example.com", &db).await?;
     let snapshot = FeedCursor::snapshot_now();
     let page = |after: Option<Uuid>| FeedRequest {
         first: 20,
