@@ -139,12 +139,19 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// so are the texts.
 pub fn with_literal_counts(backend: DbBackend, select: &SelectStatement) -> Statement {
     let mut writer = CountsWritten::default();
-    match backend {
-        DbBackend::Sqlite => select.build_collect_any_into(&SqliteQueryBuilder, &mut writer),
-        DbBackend::Postgres => select.build_collect_any_into(&PostgresQueryBuilder, &mut writer),
-        _ => select.build_collect_any_into(&MysqlQueryBuilder, &mut writer),
-    }
+    write_select(backend, select, &mut writer);
     Statement::from_sql_and_values(backend, writer.sql, writer.values)
+}
+
+/// `select` written in `backend`'s dialect into `writer`, which decides
+/// what becomes of each value (see [`with_literal_counts`], and the feed's
+/// templates, which bind values by name).
+pub fn write_select(backend: DbBackend, select: &SelectStatement, writer: &mut impl SqlWriter) {
+    match backend {
+        DbBackend::Sqlite => select.build_collect_any_into(&SqliteQueryBuilder, writer),
+        DbBackend::Postgres => select.build_collect_any_into(&PostgresQueryBuilder, writer),
+        _ => select.build_collect_any_into(&MysqlQueryBuilder, writer),
+    }
 }
 
 /// The writer of [`with_literal_counts`]: sea-query passes a `LIMIT` or

@@ -14,10 +14,7 @@
 use std::fmt;
 
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
-use sea_orm::sea_query::{
-    Expr, MysqlQueryBuilder, PostgresQueryBuilder, QueryBuilder, SelectStatement, SqlWriter,
-    SqliteQueryBuilder, Value,
-};
+use sea_orm::sea_query::{Expr, QueryBuilder, SelectStatement, SqlWriter, Value};
 use sea_orm::{DbBackend, Statement};
 use uuid::Uuid;
 
@@ -153,13 +150,7 @@ pub(super) struct Template {
 impl Template {
     pub(super) fn new(backend: DbBackend, statement: &SelectStatement) -> Self {
         let mut writer = Writer::default();
-        match backend {
-            DbBackend::Sqlite => statement.build_collect_any_into(&SqliteQueryBuilder, &mut writer),
-            DbBackend::Postgres => {
-                statement.build_collect_any_into(&PostgresQueryBuilder, &mut writer);
-            }
-            _ => statement.build_collect_any_into(&MysqlQueryBuilder, &mut writer),
-        }
+        crate::db::write_select(backend, statement, &mut writer);
         Self {
             backend,
             sql: writer.sql,
