@@ -3,9 +3,13 @@
 //! once it has been admitted, parsed and validated it is kept (by its exact
 //! text and operation name) with its validation result and its metric
 //! handles; the next request with the same text skips admission, parsing,
-//! validation and labelling. Documents with variables are never cached
-//! (validation and the measure can depend on them), nor are mutations
-//! (inline arguments can be a password, which must not become a cache key).
+//! validation and labelling. Subscriptions are kept alike: each socket
+//! subscribes with the same few texts, and each subscription holds its
+//! document as long as it runs, so a copy of a kept one (sized exactly) is
+//! also smaller than a fresh parse. Documents with variables are never
+//! cached (validation and the measure can depend on them), nor are
+//! mutations (inline arguments can be a password, which must not become a
+//! cache key).
 
 use std::sync::Arc;
 
@@ -89,13 +93,13 @@ impl Candidate {
     }
 }
 
-/// Whether `doc` may be cached: only queries (a mutation's inline arguments
-/// can be a password, which must not sit in memory as a cache key), none of
-/// which declares a variable (so validation cannot depend on what the
-/// request carries).
+/// Whether `doc` may be cached: only queries and subscriptions (a
+/// mutation's inline arguments can be a password, which must not sit in
+/// memory as a cache key), none of which declares a variable (so
+/// validation cannot depend on what the request carries).
 fn cacheable(doc: &ExecutableDocument) -> bool {
     let ok = |op: &Positioned<OperationDefinition>| {
-        op.node.ty == OperationType::Query && op.node.variable_definitions.is_empty()
+        op.node.ty != OperationType::Mutation && op.node.variable_definitions.is_empty()
     };
     match &doc.operations {
         DocumentOperations::Single(op) => ok(op),
@@ -176,9 +180,16 @@ mod tests {
     }
 
     #[test]
-    fn only_queries_without_variables_are_cacheable() {
+    fn only_queries_and_subscriptions_without_variables_are_cacheable() {
         let parse = |q: &str| async_graphql::parser::parse_query(q).unwrap();
         assert!(cacheable(&parse("{ me { id } }")));
+        assert!(cacheable(&parse("subscription { feedAdded { cursor } }")));
+        assert!(!cacheable(&parse(
+            "subscription($id: ID!) { postChanged(id: $id) { id } }"
+        )));
+        assert!(!cacheable(&parse(
+            "query A { me { id } } mutation B { logout }"
+        )));
         assert!(cacheable(&parse(
             "query A { me { id } } query B { me { email } }"
         )));
