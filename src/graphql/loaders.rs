@@ -18,7 +18,7 @@
 //! whole page at once, `load_*`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use uuid::Uuid;
@@ -269,11 +269,16 @@ impl RequestLoaders {
 }
 
 /// The loaders of one request, each made on its first use (a
-/// subscription's event uses two or three of the nine).
+/// subscription's event uses two or three of the nine). What is primed
+/// into the profiles and follows before their loader exists waits beside
+/// it and goes into its cache when it is made: an event whose selection
+/// asks for neither (most of a subscription's) makes no loader at all.
 pub struct Loaders {
     state: AppState,
     profiles: OnceLock<DataLoader<ProfileLoader, HashMapCache>>,
+    primed_profiles: Mutex<Vec<profile::Model>>,
     follows: OnceLock<DataLoader<FollowsLoader, HashMapCache>>,
+    primed_follows: Mutex<Vec<((Uuid, Uuid), bool)>>,
     liked: OnceLock<DataLoader<DidLoader, HashMapCache>>,
     reposted: OnceLock<DataLoader<DidLoader, HashMapCache>>,
     posts: OnceLock<DataLoader<PostLoader, HashMapCache>>,
@@ -298,7 +303,9 @@ impl Loaders {
         Self {
             state: state.clone(),
             profiles: OnceLock::new(),
+            primed_profiles: Mutex::default(),
             follows: OnceLock::new(),
+            primed_follows: Mutex::default(),
             liked: OnceLock::new(),
             reposted: OnceLock::new(),
             posts: OnceLock::new(),
@@ -349,12 +356,26 @@ impl Loaders {
         Ok(())
     }
 
-    fn profiles(&self) -> &DataLoader<ProfileLoader, HashMapCache> {
-        made(&self.profiles, || ProfileLoader(self.state.clone()))
+    /// The profiles' loader, with what was primed before it was made.
+    async fn profiles(&self) -> &DataLoader<ProfileLoader, HashMapCache> {
+        let loader = made(&self.profiles, || ProfileLoader(self.state.clone()));
+        let primed = take_primed(&self.primed_profiles);
+        if !primed.is_empty() {
+            loader
+                .feed_many(primed.into_iter().map(|p| (p.user_id, p)))
+                .await;
+        }
+        loader
     }
 
-    fn follows_loader(&self) -> &DataLoader<FollowsLoader, HashMapCache> {
-        made(&self.follows, || FollowsLoader(self.state.clone()))
+    /// The follows' loader, with what was primed before it was made.
+    async fn follows_loader(&self) -> &DataLoader<FollowsLoader, HashMapCache> {
+        let loader = made(&self.follows, || FollowsLoader(self.state.clone()));
+        let primed = take_primed(&self.primed_follows);
+        if !primed.is_empty() {
+            loader.feed_many(primed).await;
+        }
+        loader
     }
 
     fn did_loader(&self, did: Did) -> &DataLoader<DidLoader, HashMapCache> {
@@ -414,13 +435,14 @@ impl Loaders {
 
     /// The profile of an account, from this request's cache or a batch.
     pub async fn profile(&self, id: Uuid) -> async_graphql::Result<Option<profile::Model>> {
-        self.profiles().load_one(id).await.map_err(shared)
+        self.profiles().await.load_one(id).await.map_err(shared)
     }
 
     /// Whether `viewer` follows `followee`, from this request's cache or a batch.
     pub async fn follows(&self, viewer: Uuid, followee: Uuid) -> async_graphql::Result<bool> {
         Ok(self
             .follows_loader()
+            .await
             .load_one((viewer, followee))
             .await
             .map_err(shared)?
@@ -494,9 +516,14 @@ impl Loaders {
 
     /// Puts these profiles, read by the caller, in this request's cache.
     pub async fn prime_profiles(&self, profiles: impl IntoIterator<Item = profile::Model>) {
-        self.profiles()
-            .feed_many(profiles.into_iter().map(|p| (p.user_id, p)))
-            .await;
+        match self.profiles.get() {
+            Some(loader) => {
+                loader
+                    .feed_many(profiles.into_iter().map(|p| (p.user_id, p)))
+                    .await;
+            }
+            None => lock_primed(&self.primed_profiles).extend(profiles),
+        }
     }
 
     /// Records in this request's cache whether `viewer` follows each of
@@ -506,10 +533,21 @@ impl Loaders {
         viewer: Uuid,
         profiles: impl IntoIterator<Item = (Uuid, bool)>,
     ) {
-        self.follows_loader()
-            .feed_many(profiles.into_iter().map(|(p, f)| ((viewer, p), f)))
-            .await;
+        let answers = profiles.into_iter().map(|(p, f)| ((viewer, p), f));
+        match self.follows.get() {
+            Some(loader) => loader.feed_many(answers).await,
+            None => lock_primed(&self.primed_follows).extend(answers),
+        }
     }
+}
+
+fn lock_primed<T>(primed: &Mutex<Vec<T>>) -> std::sync::MutexGuard<'_, Vec<T>> {
+    // Nothing panics while holding it; recover rather than fail a field.
+    primed.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn take_primed<T>(primed: &Mutex<Vec<T>>) -> Vec<T> {
+    std::mem::take(&mut *lock_primed(primed))
 }
 
 /// A batch's error, shared by every field that waited on it.
