@@ -3,7 +3,7 @@
 //!
 //! Subscribers are kept by what they listen to: feeds and notification
 //! inboxes by viewer, posts by post id. Each subscription is an unbounded
-//! channel whose receiving end is the resolver's stream
+//! queue (`notices`) whose receiving end is the resolver's stream
 //! ([`Subscription`]), beside the socket's [`SocketHandle`], which bounds
 //! what may wait for the socket across its subscriptions: an event is
 //! counted (`enqueue`) before it is queued and uncounted (`dequeue`) when
@@ -33,6 +33,7 @@ use uuid::Uuid;
 
 use super::event::{Batch, Event};
 use super::filter::{self, About, may_reach};
+use super::notices::{self, Receiver, Sender};
 use super::seen::Seen;
 use super::socket::SocketHandle;
 use crate::entity::{live_event, post, profile};
@@ -126,7 +127,7 @@ enum Notice<T> {
 
 struct Slot<T> {
     id: u64,
-    tx: mpsc::UnboundedSender<Notice<T>>,
+    tx: Sender<Notice<T>>,
     socket: Arc<SocketHandle>,
 }
 
@@ -202,7 +203,7 @@ impl Subscribers {
 /// One subscription's events, as its resolver streams them. Dropping it
 /// unsubscribes, and uncounts what it had not yielded.
 pub struct Subscription<T> {
-    rx: mpsc::UnboundedReceiver<Notice<T>>,
+    rx: Receiver<Notice<T>>,
     socket: Arc<SocketHandle>,
     key: Key,
     id: u64,
@@ -218,7 +219,7 @@ impl<T> Stream for Subscription<T> {
             return Poll::Ready(None);
         }
         match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(notice)) => {
+            Poll::Ready(notice) => {
                 self.socket.dequeue();
                 match notice {
                     Notice::Item(item) => Poll::Ready(Some(item)),
@@ -228,7 +229,6 @@ impl<T> Stream for Subscription<T> {
                     }
                 }
             }
-            Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -237,8 +237,7 @@ impl<T> Stream for Subscription<T> {
 impl<T> Drop for Subscription<T> {
     fn drop(&mut self) {
         // Closed first: a send from now on fails, and its sender uncounts it.
-        self.rx.close();
-        while self.rx.try_recv().is_ok() {
+        for _ in self.rx.close() {
             self.socket.dequeue();
         }
         write(&self.subscribers).remove(self.key, self.id);
@@ -365,7 +364,7 @@ impl Hub {
         socket: Arc<SocketHandle>,
         add: impl FnOnce(&mut Subscribers, Slot<T>),
     ) -> Subscription<T> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = notices::queue();
         let id = self.next_slot.fetch_add(1, Ordering::Relaxed);
         let slot = Slot {
             id,

@@ -12,6 +12,7 @@
 pub mod event;
 pub mod filter;
 pub mod hub;
+mod notices;
 pub mod relay;
 pub mod seen;
 pub mod socket;
