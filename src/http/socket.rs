@@ -254,10 +254,11 @@ impl From<Close> for Ending {
     }
 }
 
-/// A frame for the writer.
+/// A frame for the writer. The close is boxed: the outbox sets aside room
+/// for 32 of these per socket, and it comes once.
 pub(super) enum Out {
     Text(Utf8Bytes),
-    Close(Ending),
+    Close(Box<Ending>),
 }
 
 impl Out {

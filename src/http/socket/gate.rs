@@ -230,7 +230,7 @@ where
                 Some(Ok(message)) => message,
                 Some(Err(e)) => match unreadable(e) {
                     Some(ending) => {
-                        this.pending = Some(Out::Close(ending));
+                        this.pending = Some(Out::Close(Box::new(ending)));
                         this.phase = Phase::Done;
                         continue;
                     }
@@ -242,7 +242,7 @@ where
                 Verdict::Forward(text) => return Poll::Ready(Some(Ok(Message::Text(text.into())))),
                 Verdict::Reply(out) => this.pending = Some(out),
                 Verdict::Close(ending) => {
-                    this.pending = Some(Out::Close(ending));
+                    this.pending = Some(Out::Close(Box::new(ending)));
                     this.phase = Phase::Done;
                 }
                 Verdict::Ignore => {}

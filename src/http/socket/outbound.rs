@@ -55,7 +55,7 @@ impl Sink<Message> for Outbound {
                 Outgoing::Drop => None,
             },
             // async-graphql closes only on what the gate never forwards.
-            Message::Close(frame) => Some(Out::Close(Ending::engine(frame))),
+            Message::Close(frame) => Some(Out::Close(Box::new(Ending::engine(frame)))),
             _ => None,
         };
         match out {
@@ -111,7 +111,7 @@ impl Writer<'_> {
             };
             let text = match out {
                 Some(Out::Text(text)) => text,
-                Some(Out::Close(ending)) => return Some(close(self.sink, ending).await),
+                Some(Out::Close(ending)) => return Some(close(self.sink, *ending).await),
                 None => {
                     // The client closed or went: answer its close, if any.
                     let _ = tokio::time::timeout(CLOSE_WRITE, self.sink.close()).await;
