@@ -61,8 +61,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures_util::{FutureExt as _, StreamExt as _};
-use tokio::sync::mpsc;
-use tokio_util::sync::PollSender;
 
 use super::negotiate::ResponseType;
 use super::{HttpState, error_response};
@@ -80,8 +78,11 @@ const PROTOCOL: &str = "graphql-transport-ws";
 /// sockets must fit in a few hundred MiB (tungstenite's default is 128 KiB,
 /// allocated up front; with this an idle socket costs about 10 KiB).
 const READ_BUFFER: usize = 1024;
-/// Frames waiting for the writer; then async-graphql waits, and events wait
-/// in the subscriptions' queues, where too many close the socket.
+/// Frames waiting for the writer (and one more per sender); then
+/// async-graphql waits, and events wait in the subscriptions' queues, where
+/// too many close the socket. A futures channel, not tokio's: it sets aside
+/// nothing for an idle socket (tokio's block of 32 slots and padded
+/// counters cost 2.5 KiB a socket).
 const OUTBOX: usize = 16;
 /// How long a closed socket waits for the client's closing frame.
 const LINGER: Duration = Duration::from_secs(1);
@@ -287,15 +288,10 @@ async fn serve(socket: WebSocket, http: HttpState) {
         registration,
     };
     let (mut sink, mut frames) = socket.split();
-    let (tx, mut queue) = mpsc::channel(OUTBOX);
+    let (tx, mut queue) = futures_channel::mpsc::channel(OUTBOX);
     let ending = {
-        let gate = Gate::new(
-            &mut frames,
-            &conn,
-            table.clone(),
-            PollSender::new(tx.clone()),
-        );
-        let outbound = Outbound::new(PollSender::new(tx), table.clone());
+        let gate = Gate::new(&mut frames, &conn, table.clone(), tx.clone());
+        let outbound = Outbound::new(tx, table.clone());
         let engine = engine(&http, &conn, &table, gate, outbound);
         let writer = Writer {
             sink: &mut sink,

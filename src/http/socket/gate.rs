@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::Message;
+use futures_channel::mpsc::Sender;
 use futures_util::{Stream, StreamExt as _};
 use serde_json::Value;
-use tokio_util::sync::PollSender;
 
 use super::frames::{self, ClientFrame, Object, Subscribe};
 use super::table::Table;
@@ -49,7 +49,7 @@ pub(super) struct Gate<'c, S> {
     frames: &'c mut S,
     conn: &'c Connection,
     table: Arc<Table>,
-    out: PollSender<Out>,
+    out: Sender<Out>,
     /// A reply waiting for room in the writer's queue.
     pending: Option<Out>,
     phase: Phase,
@@ -63,7 +63,7 @@ where
         frames: &'c mut S,
         conn: &'c Connection,
         table: Arc<Table>,
-        out: PollSender<Out>,
+        out: Sender<Out>,
     ) -> Self {
         Self {
             frames,
@@ -200,12 +200,12 @@ where
         let Some(out) = self.pending.take() else {
             return Poll::Ready(true);
         };
-        match self.out.poll_reserve(cx) {
+        match self.out.poll_ready(cx) {
             Poll::Pending => {
                 self.pending = Some(out);
                 Poll::Pending
             }
-            Poll::Ready(Ok(())) => Poll::Ready(self.out.send_item(out).is_ok()),
+            Poll::Ready(Ok(())) => Poll::Ready(self.out.start_send(out).is_ok()),
             Poll::Ready(Err(_)) => Poll::Ready(false),
         }
     }

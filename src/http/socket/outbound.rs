@@ -8,10 +8,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_channel::mpsc::{Receiver, Sender};
+use futures_util::StreamExt as _;
 use futures_util::stream::SplitSink;
 use futures_util::{Sink, SinkExt as _};
-use tokio::sync::mpsc;
-use tokio_util::sync::PollSender;
 
 use super::table::{Outgoing, Table};
 use super::{Ending, Out};
@@ -26,12 +26,12 @@ const CLOSE_WRITE: Duration = Duration::from_secs(10);
 
 /// async-graphql's sink: each message judged, then queued for the writer.
 pub(super) struct Outbound {
-    out: PollSender<Out>,
+    out: Sender<Out>,
     table: Arc<Table>,
 }
 
 impl Outbound {
-    pub fn new(out: PollSender<Out>, table: Arc<Table>) -> Self {
+    pub fn new(out: Sender<Out>, table: Arc<Table>) -> Self {
         Self { out, table }
     }
 }
@@ -44,7 +44,7 @@ impl Sink<Message> for Outbound {
     type Error = Gone;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Gone>> {
-        self.out.poll_reserve(cx).map_err(|_| Gone)
+        self.out.poll_ready(cx).map_err(|_| Gone)
     }
 
     fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<(), Gone> {
@@ -59,11 +59,8 @@ impl Sink<Message> for Outbound {
             _ => None,
         };
         match out {
-            Some(out) => self.out.send_item(out).map_err(|_| Gone),
-            None => {
-                self.out.abort_send();
-                Ok(())
-            }
+            Some(out) => self.out.start_send(out).map_err(|_| Gone),
+            None => Ok(()),
         }
     }
 
@@ -73,7 +70,8 @@ impl Sink<Message> for Outbound {
     }
 
     fn poll_close(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Gone>> {
-        self.out.close();
+        // This sender only: the gate may still queue its closing frame.
+        self.out.disconnect();
         Poll::Ready(Ok(()))
     }
 }
@@ -81,7 +79,7 @@ impl Sink<Message> for Outbound {
 /// The writer of one socket.
 pub(super) struct Writer<'c> {
     pub sink: &'c mut SplitSink<WebSocket, Message>,
-    pub queue: &'c mut mpsc::Receiver<Out>,
+    pub queue: &'c mut Receiver<Out>,
     pub handle: &'c SocketHandle,
     pub table: &'c Table,
     pub init_timeout: Duration,
@@ -107,7 +105,7 @@ impl Writer<'_> {
                     }
                     continue;
                 }
-                out = self.queue.recv() => out,
+                out = self.queue.next() => out,
             };
             let text = match out {
                 Some(Out::Text(text)) => text,
