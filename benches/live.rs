@@ -14,14 +14,17 @@
 //! its answer to the last follower's `feedAdded` (negative: the last one
 //! came before the answer). Every follower must get every post exactly
 //! once, and no other socket any: a round that loses or repeats one fails
-//! the run. Beside the rounds, `me` runs closed-loop (ME_CONCURRENCY, 4)
-//! over HTTP; its rate while the sockets are idle and during the rounds is
-//! printed. The sockets' tokens are issued here with the servers' key
+//! the run. The rounds run twice. First with `me` beside them over HTTP at
+//! a fixed rate (ME_RATE, 1,000 a second, open loop): the fan-out figure
+//! of the goal, and `me`'s latency idle and during the rounds. Then beside
+//! `me` in a closed loop (ME_CONCURRENCY, 4), which takes all the CPU it
+//! can: `me`'s throughput idle and during the rounds, and the fan-out under
+//! that load. The sockets' tokens are issued here with the servers' key
 //! (one login per account would take minutes of Argon2).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
@@ -324,14 +327,83 @@ async fn run(
         .map(|&p| rss_kib(p))
         .collect::<anyhow::Result<_>>()?;
 
-    let me = MeLoad::start(&urls[0], &tokens[sockets.min(1)]);
+    let me_token = &tokens[sockets.min(1)];
+    let me_rate = env_size("ME_RATE", 1000)?;
+    // The goal's figure: the rounds with `me` beside them at a fixed rate
+    // (open loop), so that both latencies are read at a load the server
+    // carries, not in the queue of a load that takes all it can.
+    let me = MeLoad::open(&urls[0], me_token, me_rate);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let idle_rate = me.rate_since_start();
+    let idle = me.since(me.started);
+    let (fanout_ms, first_ms, during) = {
+        let started = Instant::now();
+        let fanout = fan_out(&http, &urls[0], &author, &mut rx, followers, rounds).await?;
+        (fanout.0, fanout.1, me.since(started))
+    };
+    me.stop().await;
+    // Beside it, `me`'s throughput: a closed loop (ME_CONCURRENCY, 4)
+    // that takes all the CPU it can, idle and during as many rounds again.
+    let me = MeLoad::closed(&urls[0], me_token, env_size("ME_CONCURRENCY", 4)?);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_rate = me.since(me.started).rate;
+    let started = Instant::now();
+    let (mut loaded_ms, _) = fan_out(&http, &urls[0], &author, &mut rx, followers, rounds).await?;
+    let busy_rate = me.since(started).rate;
+    me.stop().await;
+    // A little while for strays (events for a post after its round ended).
+    if let Ok(Some((i, post, _))) =
+        tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
+    {
+        bail!("socket {i} got {post} after its round");
+    }
+    loaded_ms.sort_by(f64::total_cmp);
+    let pct = |v: &[f64], p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "sockets {sockets} (2 subscriptions each) on {} instance(s); followers {followers}; rounds {rounds}",
+        urls.len()
+    );
+    for (pid, kib) in pids.iter().zip(&rss) {
+        println!("server {pid}: RSS {:.1} MiB", *kib as f64 / 1024.0);
+    }
+    println!(
+        "fan-out ms (createPost answer -> last follower's event), me at {me_rate}/s beside: p50 {:.1}  p99 {:.1}  max {:.1}",
+        pct(&fanout_ms, 0.5),
+        pct(&fanout_ms, 0.99),
+        pct(&fanout_ms, 1.0)
+    );
+    println!("first follower's event ms: p50 {:.1}", pct(&first_ms, 0.5));
+    println!(
+        "me at {me_rate}/s (open loop): {idle} with the sockets idle; {during} during the rounds"
+    );
+    println!(
+        "me closed loop: {idle_rate:.0} req/s with the sockets idle, {busy_rate:.0} during the rounds; fan-out under it: p50 {:.1}  p99 {:.1}",
+        pct(&loaded_ms, 0.5),
+        pct(&loaded_ms, 0.99)
+    );
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+/// `rounds` posts by the author, each awaited at every follower; the
+/// fan-out times (to the last follower's event) and the first follower's,
+/// sorted. A round that loses or repeats an event fails the run.
+async fn fan_out(
+    http: &reqwest::Client,
+    base: &str,
+    author: &str,
+    rx: &mut mpsc::UnboundedReceiver<Receipt>,
+    followers: usize,
+    rounds: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let mut fanout_ms = Vec::with_capacity(rounds);
-    let rounds_started = me.mark();
+    // The first follower's event: what the dispatcher spends before the
+    // first delivery (reading the post, its followers and their audience).
+    let mut first_ms = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let (post, answered) = create_post(&http, &urls[0], &author).await?;
-        let (seen, extra) = collect(&mut rx, &post, followers, ROUND_TIMEOUT).await?;
+        let (post, answered) = create_post(http, base, author).await?;
+        let (seen, extra) = collect(rx, &post, followers, ROUND_TIMEOUT).await?;
         ensure!(
             seen.len() == followers,
             "round {round}: {} of {followers} followers got the post",
@@ -342,37 +414,14 @@ async fn run(
             "round {round}: {extra} duplicate or stray events"
         );
         let last = seen.values().max().copied().unwrap_or(answered);
+        let first = seen.values().min().copied().unwrap_or(answered);
         fanout_ms.push(signed_ms(last, answered));
+        first_ms.push(signed_ms(first, answered));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let busy_rate = me.rate_since(rounds_started);
-    me.stop().await;
-    // A little while for strays (events for a post after its round ended).
-    if let Ok(Some((i, post, _))) =
-        tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
-    {
-        bail!("socket {i} got {post} after its round");
-    }
     fanout_ms.sort_by(f64::total_cmp);
-    let pct = |p: f64| fanout_ms[((fanout_ms.len() as f64 - 1.0) * p).round() as usize];
-    println!(
-        "sockets {sockets} (2 subscriptions each) on {} instance(s); followers {followers}; rounds {rounds}",
-        urls.len()
-    );
-    for (pid, kib) in pids.iter().zip(&rss) {
-        println!("server {pid}: RSS {:.1} MiB", *kib as f64 / 1024.0);
-    }
-    println!(
-        "fan-out ms (createPost answer -> last follower's event): p50 {:.1}  p99 {:.1}  max {:.1}",
-        pct(0.5),
-        pct(0.99),
-        pct(1.0)
-    );
-    println!("me req/s: {idle_rate:.0} with the sockets idle, {busy_rate:.0} during the rounds");
-    for t in tasks {
-        t.abort();
-    }
-    Ok(())
+    first_ms.sort_by(f64::total_cmp);
+    Ok((fanout_ms, first_ms))
 }
 
 fn signed_ms(later: Instant, earlier: Instant) -> f64 {
@@ -484,58 +533,125 @@ async fn socket(
     Ok(())
 }
 
-/// `me` in a closed loop beside the rounds.
+/// `me` beside the rounds: each answer's latency, from the moment it was
+/// due (an open loop's request is due at its tick, so a late send counts).
 struct MeLoad {
-    done: Arc<AtomicU64>,
+    answers: Arc<std::sync::Mutex<Vec<(Instant, f64)>>>,
     started: Instant,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// `me`'s answers within a window.
+struct MeWindow {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+}
+
+impl std::fmt::Display for MeWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+            self.rate, self.p50, self.p99
+        )
+    }
+}
+
+/// One `me`; its latency in ms from `due`, or `None` when it failed.
+async fn me_once(http: &reqwest::Client, url: &str, token: &str, due: Instant) -> Option<f64> {
+    let ok = http
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({ "query": "{ me { id email } }" }))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    ok.then(|| due.elapsed().as_secs_f64() * 1e3)
+}
+
 impl MeLoad {
-    fn start(base: &str, token: &str) -> Self {
-        let done = Arc::new(AtomicU64::new(0));
+    /// `concurrency` loops, each sending the next `me` on the last answer.
+    fn closed(base: &str, token: &str, concurrency: usize) -> Self {
+        let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
         let http = reqwest::Client::new();
-        let tasks = (0..env_size("ME_CONCURRENCY", 4).unwrap_or(4))
+        let tasks = (0..concurrency)
             .map(|_| {
-                let (http, done, url, token) = (
+                let (http, answers, url, token) = (
                     http.clone(),
-                    done.clone(),
+                    answers.clone(),
                     format!("{base}/graphql"),
                     token.to_owned(),
                 );
                 tokio::spawn(async move {
                     loop {
-                        let ok = http
-                            .post(&url)
-                            .bearer_auth(&token)
-                            .json(&json!({ "query": "{ me { id email } }" }))
-                            .send()
-                            .await
-                            .is_ok_and(|r| r.status().is_success());
-                        if ok {
-                            done.fetch_add(1, Ordering::Relaxed);
+                        let due = Instant::now();
+                        if let Some(ms) = me_once(&http, &url, &token, due).await {
+                            answers.lock().unwrap().push((due, ms));
                         }
                     }
                 })
             })
             .collect();
         Self {
-            done,
+            answers,
             started: Instant::now(),
             tasks,
         }
     }
 
-    fn mark(&self) -> (u64, Instant) {
-        (self.done.load(Ordering::Relaxed), Instant::now())
+    /// `rate` a second, each sent at its tick whatever the others do.
+    fn open(base: &str, token: &str, rate: usize) -> Self {
+        let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (http, url, token) = (
+            reqwest::Client::new(),
+            format!("{base}/graphql"),
+            token.to_owned(),
+        );
+        let ticks = answers.clone();
+        let period = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            loop {
+                let due = every.tick().await.into_std();
+                let (http, url, token, answers) =
+                    (http.clone(), url.clone(), token.clone(), ticks.clone());
+                tokio::spawn(async move {
+                    if let Some(ms) = me_once(&http, &url, &token, due).await {
+                        answers.lock().unwrap().push((due, ms));
+                    }
+                });
+            }
+        });
+        Self {
+            answers,
+            started: Instant::now(),
+            tasks: vec![ticker],
+        }
     }
 
-    fn rate_since_start(&self) -> f64 {
-        self.rate_since((0, self.started))
-    }
-
-    fn rate_since(&self, (n, at): (u64, Instant)) -> f64 {
-        (self.done.load(Ordering::Relaxed) - n) as f64 / at.elapsed().as_secs_f64()
+    /// The answers to what was due since `from`.
+    fn since(&self, from: Instant) -> MeWindow {
+        let mut ms: Vec<f64> = self
+            .answers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(due, _)| *due >= from)
+            .map(|(_, ms)| *ms)
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        let at = |p: f64| {
+            ms.get(((ms.len().max(1) - 1) as f64 * p).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        MeWindow {
+            rate: ms.len() as f64 / from.elapsed().as_secs_f64(),
+            p50: at(0.5),
+            p99: at(0.99),
+        }
     }
 
     async fn stop(self) {
