@@ -255,8 +255,8 @@ impl From<Close> for Ending {
     }
 }
 
-/// A frame for the writer. The close is boxed: the outbox sets aside room
-/// for 32 of these per socket, and it comes once.
+/// A frame for the writer. The close is boxed: it comes once, and every
+/// frame queued in the outbox is as large as the largest variant.
 pub(super) enum Out {
     Text(Utf8Bytes),
     Close(Box<Ending>),

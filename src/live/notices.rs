@@ -2,7 +2,8 @@
 //! locked `VecDeque` and a waker. A tokio channel would do the same, but
 //! each one sets aside a block of 32 slots and cache-padded counters, about
 //! 0.9 KiB, and ten thousand sockets hold twenty thousand subscriptions;
-//! this one holds room only for what waits.
+//! this one holds room only for what waits, and gives a burst's back once
+//! it is drained.
 //!
 //! Closing is under the lock that pushing takes, so once [`Receiver::close`]
 //! returned, nothing more is queued and every notice taken out by it was
@@ -24,10 +25,22 @@ struct State<T> {
     closed: bool,
 }
 
+/// Room kept once the queue is empty again; a burst's is given back.
+const KEPT: usize = 4;
+
 impl<T> Shared<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // Nothing panics while holding it; recover rather than stop delivering.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pop(&self) -> Option<T> {
+        let mut state = self.lock();
+        let item = state.items.pop_front();
+        if state.items.is_empty() && state.items.capacity() > KEPT {
+            state.items = VecDeque::new();
+        }
+        item
     }
 }
 
@@ -67,12 +80,12 @@ impl<T> Sender<T> {
 impl<T> Receiver<T> {
     /// The next item, or `Pending` until one is sent.
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<T> {
-        if let Some(item) = self.0.lock().items.pop_front() {
+        if let Some(item) = self.0.pop() {
             return Poll::Ready(item);
         }
         self.0.waker.register(cx.waker());
         // Sent between the first look and the registration: not lost.
-        match self.0.lock().items.pop_front() {
+        match self.0.pop() {
             Some(item) => Poll::Ready(item),
             None => Poll::Pending,
         }
@@ -104,6 +117,19 @@ mod tests {
         assert_eq!(waiting, [2, 3]);
         assert_eq!(tx.send(4), Err(4));
         assert!(rx.poll_recv(&mut cx).is_pending());
+    }
+
+    #[test]
+    fn a_drained_burst_gives_its_room_back() {
+        let (tx, rx) = queue();
+        let mut cx = Context::from_waker(noop_waker_ref());
+        for i in 0..100 {
+            tx.send(i).unwrap();
+        }
+        for i in 0..100 {
+            assert_eq!(rx.poll_recv(&mut cx), Poll::Ready(i));
+        }
+        assert_eq!(rx.0.lock().items.capacity(), 0);
     }
 
     #[tokio::test]
