@@ -13,7 +13,9 @@
 //!    found that cheap;
 //! 5. [`auth_mutations`]: at most one of register, login, refresh and
 //!    changePassword;
-//! 6. [`variables`]: every required variable given. GraphQL coerces
+//! 6. [`one_root`]: a subscription selects one root field (the
+//!    specification's rule, which async-graphql does not check);
+//! 7. [`variables`]: every required variable given. GraphQL coerces
 //!    variables after validation, so its refusals come back in [`Admitted`]
 //!    for the extension to report once the document validates.
 //!
@@ -25,6 +27,7 @@
 mod auth_mutations;
 mod cost;
 mod introspection;
+mod one_root;
 mod scan;
 mod variables;
 
@@ -76,6 +79,7 @@ fn check_document(
     cost::check(limits, doc, variables)?;
     introspection::check(doc)?;
     auth_mutations::check(doc, operation_name)?;
+    one_root::check(doc)?;
     Ok(Admitted {
         unprovided: variables::unprovided(doc, operation_name, variables),
     })
