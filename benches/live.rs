@@ -535,10 +535,20 @@ async fn socket(
 
 /// `me` beside the rounds: each answer's latency, from the moment it was
 /// due (an open loop's request is due at its tick, so a late send counts).
+/// It runs on a runtime of its own, on its own thread, so that its
+/// answers do not wait behind this client's ten thousand sockets' reads.
 struct MeLoad {
     answers: Arc<std::sync::Mutex<Vec<(Instant, f64)>>>,
     started: Instant,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn me_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime for me")
 }
 
 /// `me`'s answers within a window.
@@ -575,28 +585,27 @@ impl MeLoad {
     fn closed(base: &str, token: &str, concurrency: usize) -> Self {
         let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
         let http = reqwest::Client::new();
-        let tasks = (0..concurrency)
-            .map(|_| {
-                let (http, answers, url, token) = (
-                    http.clone(),
-                    answers.clone(),
-                    format!("{base}/graphql"),
-                    token.to_owned(),
-                );
-                tokio::spawn(async move {
-                    loop {
-                        let due = Instant::now();
-                        if let Some(ms) = me_once(&http, &url, &token, due).await {
-                            answers.lock().unwrap().push((due, ms));
-                        }
+        let runtime = me_runtime();
+        for _ in 0..concurrency {
+            let (http, answers, url, token) = (
+                http.clone(),
+                answers.clone(),
+                format!("{base}/graphql"),
+                token.to_owned(),
+            );
+            runtime.spawn(async move {
+                loop {
+                    let due = Instant::now();
+                    if let Some(ms) = me_once(&http, &url, &token, due).await {
+                        answers.lock().unwrap().push((due, ms));
                     }
-                })
-            })
-            .collect();
+                }
+            });
+        }
         Self {
             answers,
             started: Instant::now(),
-            tasks,
+            runtime,
         }
     }
 
@@ -610,7 +619,8 @@ impl MeLoad {
         );
         let ticks = answers.clone();
         let period = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
-        let ticker = tokio::spawn(async move {
+        let runtime = me_runtime();
+        runtime.spawn(async move {
             let mut every = tokio::time::interval(period);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             loop {
@@ -627,7 +637,7 @@ impl MeLoad {
         Self {
             answers,
             started: Instant::now(),
-            tasks: vec![ticker],
+            runtime,
         }
     }
 
@@ -655,10 +665,7 @@ impl MeLoad {
     }
 
     async fn stop(self) {
-        for t in self.tasks {
-            t.abort();
-            let _ = t.await;
-        }
+        self.runtime.shutdown_background();
     }
 }
 
