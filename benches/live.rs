@@ -538,7 +538,7 @@ async fn socket(
 /// It runs on a runtime of its own, on its own thread, so that its
 /// answers do not wait behind this client's ten thousand sockets' reads.
 struct MeLoad {
-    answers: Arc<std::sync::Mutex<Vec<(Instant, f64)>>>,
+    answers: Answers,
     started: Instant,
     runtime: tokio::runtime::Runtime,
 }
@@ -568,8 +568,11 @@ impl std::fmt::Display for MeWindow {
     }
 }
 
-/// One `me`; its latency in ms from `due`, or `None` when it failed.
-async fn me_once(http: &reqwest::Client, url: &str, token: &str, due: Instant) -> Option<f64> {
+/// Each answered `me`: when it was due, and its latency in ms from then.
+type Answers = Arc<std::sync::Mutex<Vec<(Instant, f64)>>>;
+
+/// One `me`, recorded in `answers` unless it failed.
+async fn me_once(http: &reqwest::Client, url: &str, token: &str, due: Instant, answers: &Answers) {
     let ok = http
         .post(url)
         .bearer_auth(token)
@@ -577,13 +580,18 @@ async fn me_once(http: &reqwest::Client, url: &str, token: &str, due: Instant) -
         .send()
         .await
         .is_ok_and(|r| r.status().is_success());
-    ok.then(|| due.elapsed().as_secs_f64() * 1e3)
+    if ok {
+        answers
+            .lock()
+            .unwrap()
+            .push((due, due.elapsed().as_secs_f64() * 1e3));
+    }
 }
 
 impl MeLoad {
     /// `concurrency` loops, each sending the next `me` on the last answer.
     fn closed(base: &str, token: &str, concurrency: usize) -> Self {
-        let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answers = Answers::default();
         let http = reqwest::Client::new();
         let runtime = me_runtime();
         for _ in 0..concurrency {
@@ -595,10 +603,7 @@ impl MeLoad {
             );
             runtime.spawn(async move {
                 loop {
-                    let due = Instant::now();
-                    if let Some(ms) = me_once(&http, &url, &token, due).await {
-                        answers.lock().unwrap().push((due, ms));
-                    }
+                    me_once(&http, &url, &token, Instant::now(), &answers).await;
                 }
             });
         }
@@ -611,7 +616,7 @@ impl MeLoad {
 
     /// `rate` a second, each sent at its tick whatever the others do.
     fn open(base: &str, token: &str, rate: usize) -> Self {
-        let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answers = Answers::default();
         let (http, url, token) = (
             reqwest::Client::new(),
             format!("{base}/graphql"),
@@ -627,11 +632,7 @@ impl MeLoad {
                 let due = every.tick().await.into_std();
                 let (http, url, token, answers) =
                     (http.clone(), url.clone(), token.clone(), ticks.clone());
-                tokio::spawn(async move {
-                    if let Some(ms) = me_once(&http, &url, &token, due).await {
-                        answers.lock().unwrap().push((due, ms));
-                    }
-                });
+                tokio::spawn(async move { me_once(&http, &url, &token, due, &answers).await });
             }
         });
         Self {
