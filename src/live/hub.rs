@@ -47,11 +47,6 @@ use crate::state::AppState;
 
 /// Events whose data the dispatcher loads at once, ahead of delivery.
 const LOAD_AHEAD: usize = 16;
-/// Feed recipients queued to before the dispatcher yields: a post to five
-/// thousand followers wakes their sockets a slice at a time, so that a
-/// request arriving meanwhile waits behind one slice, not behind all of
-/// them (`me` at 1,000 a second: p99 117 ms during such a post, unsliced).
-const SLICE: usize = 256;
 
 /// This instance's subscribers, and the way in for events.
 pub struct Hub {
@@ -593,8 +588,7 @@ enum Ready {
     Feed {
         entry: Arc<FeedEntry>,
         recipients: Vec<Uuid>,
-        /// Shared by the slices of one entry.
-        audience: Arc<Audience>,
+        audience: Audience,
     },
     /// The post's new state (with its subscribers' audience), or `None`:
     /// it was deleted.
@@ -640,30 +634,11 @@ async fn dispatch(state: AppState, rx: mpsc::UnboundedReceiver<Event>) {
             }
         })
         .buffered(LOAD_AHEAD)
-        .for_each(|ready| deliver_sliced(state.live(), ready))
+        .for_each(|ready| {
+            state.live().deliver(ready);
+            std::future::ready(())
+        })
         .await;
-}
-
-/// Delivers `ready`, a feed entry [`SLICE`] recipients at a time with a
-/// yield between slices (the next event waits until all are queued).
-async fn deliver_sliced(hub: &Hub, ready: Ready) {
-    match ready {
-        Ready::Feed {
-            entry,
-            recipients,
-            audience,
-        } if recipients.len() > SLICE => {
-            for part in recipients.chunks(SLICE) {
-                hub.deliver(Ready::Feed {
-                    entry: entry.clone(),
-                    recipients: part.to_vec(),
-                    audience: audience.clone(),
-                });
-                tokio::task::yield_now().await;
-            }
-        }
-        ready => hub.deliver(ready),
-    }
 }
 
 /// Loads what `event` shows, once for every local recipient; nothing when
@@ -770,14 +745,13 @@ async fn feed_ready(state: &AppState, entry: FeedEntry) -> Result<Ready, AppErro
     Ok(Ready::Feed {
         entry: Arc::new(entry),
         recipients,
-        audience: Arc::new(audience),
+        audience,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::FutureExt as _;
 
     fn socket() -> Arc<SocketHandle> {
         Arc::new(SocketHandle::new())
@@ -822,33 +796,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_feed_entry_reaches_every_recipient_across_slices_once() {
-        let hub = Hub::new();
-        let viewers: Vec<Uuid> = (0..2 * SLICE + 3).map(|_| Uuid::now_v7()).collect();
-        let mut streams: Vec<_> = viewers.iter().map(|v| hub.feed(*v, socket())).collect();
-        let entry = Arc::new(FeedEntry {
-            key: Uuid::now_v7(),
-            post: post_model(),
-            author: profile_model(),
-            reposted_by: None,
-        });
-        deliver_sliced(
-            &hub,
-            Ready::Feed {
-                entry: entry.clone(),
-                recipients: viewers,
-                audience: Arc::default(),
-            },
-        )
-        .await;
-        for stream in &mut streams {
-            let got = stream.next().now_or_never().flatten().map(|e| e.key);
-            assert_eq!(got, Some(entry.key));
-            assert!(stream.next().now_or_never().is_none(), "once");
-        }
-    }
-
-    #[tokio::test]
     async fn a_deletion_ends_the_post_stream() {
         let hub = Hub::new();
         let post = Uuid::now_v7();
@@ -865,7 +812,13 @@ mod tests {
             key,
             post: post::Model {
                 id: key,
-                ..post_model()
+                author_id: Uuid::now_v7(),
+                body: "x".into(),
+                created_at: chrono::Utc::now(),
+                in_reply_to_id: None,
+                like_count: 0,
+                repost_count: 0,
+                reply_count: 0,
             },
             author: profile_model(),
             reposted_by: None,
@@ -874,19 +827,6 @@ mod tests {
         assert_eq!(cursor.key, key);
         assert!(cursor.snapshot >= key, "a valid feed cursor");
         assert_eq!(millis_of(cursor.snapshot), millis_of(key));
-    }
-
-    fn post_model() -> post::Model {
-        post::Model {
-            id: Uuid::now_v7(),
-            author_id: Uuid::now_v7(),
-            body: "x".into(),
-            created_at: chrono::Utc::now(),
-            in_reply_to_id: None,
-            like_count: 0,
-            repost_count: 0,
-            reply_count: 0,
-        }
     }
 
     fn profile_model() -> profile::Model {
