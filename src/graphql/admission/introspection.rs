@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 
 use async_graphql::ServerError;
-use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, Field};
+
+use super::each_field;
 
 use crate::graphql::codes::{VALIDATION_FAILED, refused};
 
@@ -55,25 +57,6 @@ fn introspection(doc: &ExecutableDocument) -> Introspection {
         });
     }
     found
-}
-
-/// Calls `f` on each field of `set`, through inline fragments and spreads.
-fn each_field<'a>(
-    doc: &'a ExecutableDocument,
-    set: &'a SelectionSet,
-    f: &mut dyn FnMut(&'a Field),
-) {
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(field) => f(&field.node),
-            Selection::InlineFragment(i) => each_field(doc, &i.node.selection_set.node, f),
-            Selection::FragmentSpread(s) => {
-                if let Some(frag) = doc.fragments.get(&s.node.fragment_name.node) {
-                    each_field(doc, &frag.node.selection_set.node, f);
-                }
-            }
-        }
-    }
 }
 
 fn find_roots(doc: &ExecutableDocument, field: &Field, found: &mut Introspection) {

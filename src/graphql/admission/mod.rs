@@ -31,6 +31,7 @@ mod one_root;
 mod scan;
 mod variables;
 
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
 use async_graphql::{Request, ServerError, Variables};
 
 use super::codes::{PARSE_FAILED, with_code};
@@ -83,6 +84,27 @@ fn check_document(
     Ok(Admitted {
         unprovided: variables::unprovided(doc, operation_name, variables),
     })
+}
+
+/// Calls `f` on each field of `set`, through inline fragments and spreads
+/// (a spread each time it is written). Only after [`cost`], which refuses
+/// fragment cycles.
+fn each_field<'a>(
+    doc: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    f: &mut dyn FnMut(&'a Field),
+) {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => f(&field.node),
+            Selection::InlineFragment(i) => each_field(doc, &i.node.selection_set.node, f),
+            Selection::FragmentSpread(s) => {
+                if let Some(frag) = doc.fragments.get(&s.node.fragment_name.node) {
+                    each_field(doc, &frag.node.selection_set.node, f);
+                }
+            }
+        }
+    }
 }
 
 /// What the rules' tests share: a schema with chosen limits, and the one

@@ -3,11 +3,11 @@
 //! introspection one. async-graphql does not check it, and would run two
 //! root fields as two streams sharing one request's loaders (see
 //! `graphql::subscription`). Every subscription in the document is checked,
-//! as the specification's validation does; fragments count, each once.
+//! as the specification's validation does; fragments count, and a field
+//! written twice under one response key counts once.
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
-    SelectionSet,
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
 };
 use async_graphql::{Positioned, ServerError};
 
@@ -26,8 +26,14 @@ pub(super) fn check(doc: &ExecutableDocument) -> Result<(), ServerError> {
         if op.node.ty != OperationType::Subscription {
             continue;
         }
-        let mut keys = Vec::new();
-        root_keys(doc, &op.node.selection_set.node, &mut Vec::new(), &mut keys);
+        let mut keys: Vec<(&str, &str)> = Vec::new();
+        super::each_field(doc, &op.node.selection_set.node, &mut |f| {
+            let name = f.name.node.as_str();
+            let key = f.alias.as_ref().map_or(name, |a| a.node.as_str());
+            if !keys.iter().any(|(k, _)| *k == key) {
+                keys.push((key, name));
+            }
+        });
         let named = name.map_or_else(
             || "Anonymous Subscription".to_owned(),
             |n| format!("Subscription \"{n}\""),
@@ -45,39 +51,6 @@ pub(super) fn check(doc: &ExecutableDocument) -> Result<(), ServerError> {
         ));
     }
     Ok(())
-}
-
-/// The distinct response keys at the root of `set` (with their fields'
-/// names), through fragments (each fragment at most once, so a cycle
-/// cannot loop).
-fn root_keys<'d>(
-    doc: &'d ExecutableDocument,
-    set: &'d SelectionSet,
-    seen: &mut Vec<&'d str>,
-    keys: &mut Vec<(&'d str, &'d str)>,
-) {
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(f) => {
-                let name = f.node.name.node.as_str();
-                let key = f.node.alias.as_ref().map_or(name, |a| a.node.as_str());
-                if !keys.iter().any(|(k, _)| *k == key) {
-                    keys.push((key, name));
-                }
-            }
-            Selection::InlineFragment(f) => root_keys(doc, &f.node.selection_set.node, seen, keys),
-            Selection::FragmentSpread(s) => {
-                let name = s.node.fragment_name.node.as_str();
-                if seen.contains(&name) {
-                    continue;
-                }
-                seen.push(name);
-                if let Some(f) = doc.fragments.get(&s.node.fragment_name.node) {
-                    root_keys(doc, &f.node.selection_set.node, seen, keys);
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
