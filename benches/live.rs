@@ -335,28 +335,26 @@ async fn run(
     let me = MeLoad::open(&urls[0], me_token, me_rate);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = me.since(me.started);
-    let (fanout_ms, first_ms, during) = {
-        let started = Instant::now();
-        let fanout = fan_out(&http, &urls[0], &author, &mut rx, followers, rounds).await?;
-        (fanout.0, fanout.1, me.since(started))
-    };
-    me.stop().await;
+    let started = Instant::now();
+    let (fanout_ms, first_ms) =
+        fan_out(&http, &urls[0], &author, &mut rx, followers, rounds).await?;
+    let during = me.since(started);
+    me.stop();
     // Beside it, `me`'s throughput: a closed loop (ME_CONCURRENCY, 4)
     // that takes all the CPU it can, idle and during as many rounds again.
     let me = MeLoad::closed(&urls[0], me_token, env_size("ME_CONCURRENCY", 4)?);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rate = me.since(me.started).rate;
     let started = Instant::now();
-    let (mut loaded_ms, _) = fan_out(&http, &urls[0], &author, &mut rx, followers, rounds).await?;
+    let (loaded_ms, _) = fan_out(&http, &urls[0], &author, &mut rx, followers, rounds).await?;
     let busy_rate = me.since(started).rate;
-    me.stop().await;
+    me.stop();
     // A little while for strays (events for a post after its round ended).
     if let Ok(Some((i, post, _))) =
         tokio::time::timeout(Duration::from_millis(500), rx.recv()).await
     {
         bail!("socket {i} got {post} after its round");
     }
-    loaded_ms.sort_by(f64::total_cmp);
     let pct = |v: &[f64], p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
     println!(
         "sockets {sockets} (2 subscriptions each) on {} instance(s); followers {followers}; rounds {rounds}",
@@ -665,7 +663,7 @@ impl MeLoad {
         }
     }
 
-    async fn stop(self) {
+    fn stop(self) {
         self.runtime.shutdown_background();
     }
 }
