@@ -12,6 +12,9 @@
 #   QUICK=1 benches/notifications.sh         # 5,000 events, 2 s a run
 #   SAFETY=1 ROUNDS=2 benches/notifications.sh   # without and with the recipient's blocks and
 #                                            # mutes and locked actors, alternating
+#   BINS="a=/path/sns-api b=/path/sns-api" ROUNDS=3 benches/notifications.sh
+#                                            # several server builds on one seeded database,
+#                                            # alternating, each on a fresh server (none built then)
 #
 # RATE (1000 a second), DURATION (10 s), CONNECTIONS (32) shape the runs;
 # SEED_EVENTS and SEED_ACTORS the seed.
@@ -51,8 +54,11 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "notifications" and m.get("executable"):
         print(m["executable"])')
-cargo build -q --profile release-lto
-cp "${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/sns-api" "$WORK/sns-api"
+if [ -z "${BINS:-}" ]; then
+  cargo build -q --profile release-lto
+  cp "${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/sns-api" "$WORK/sns-api"
+  BINS="head=$WORK/sns-api"
+fi
 
 case $DB in
   sqlite) export DATABASE_URL="sqlite://$WORK/inbox.db?mode=rwc" ;;
@@ -66,12 +72,18 @@ esac
 
 export BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=${RUST_LOG:-warn}
 export JWT_SECRET=${JWT_SECRET:-inbox-bench-secret-0123456789abcdef}
-"$WORK/sns-api" serve >> "$WORK/server.log" 2>&1 &
-PID=$!
-until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
-  kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
-  sleep 0.01
-done
+# A fresh server of the build at $1, ready.
+start() {
+  "$1" serve >> "$WORK/server.log" 2>&1 &
+  PID=$!
+  until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
+    kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
+    sleep 0.01
+  done
+}
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+first=${BINS%% *}
+start "${first#*=}"
 
 # The page a client shows: each group with its post and three actors.
 QUERY='query($a: String) { notifications(first: 20, after: $a) { edges { cursor node { id kind actorCount createdAt read post { id body } actors { id handle displayName viewerFollows } } } pageInfo { hasNextPage endCursor } } }'
@@ -129,21 +141,25 @@ print(f'{s["requestsPerSec"]:.0f} {p["p50"] * 1e3:.2f} {p["p99"] * 1e3:.2f} {bad
 PY
 }
 
-LINE='%-6s %-6s %-5s %8s %8s %8s %5s %9s %5s %14s %10s\n'
-printf "$LINE" round safety page req/s p50_ms p99_ms bad goal_p99 met server_cpu_ms db_cpu_ms
+LINE='%-6s %-8s %-6s %-5s %8s %8s %8s %5s %9s %5s %14s %10s\n'
+printf "$LINE" round build safety page req/s p50_ms p99_ms bad goal_p99 met server_cpu_ms db_cpu_ms
 for round in $(seq 1 "$ROUNDS"); do
   for state in $STATES; do
-    # The rows change under the running server, between runs only; page 3
-    # keeps the cursor read without them.
+    # The rows change between runs only; page 3 keeps the cursor read
+    # without them.
     [ "$state" = - ] || "$SEEDER" --bench safety "$state" > /dev/null
-    # Warm the caches (the database's and the server's) first.
-    DURATION=2 measure null > /dev/null
-    for page in 1 3; do
-      after=null
-      [ "$page" = 3 ] && after="\"$AFTER\""
-      read -r rps p50 p99 bad cpu db < <(measure "$after")
-      met=$(python3 -c "print('yes' if $p99 <= $GOAL_P99_MS and $bad == 0 else 'no')")
-      printf "$LINE" "$round" "$state" "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met" "$cpu" "$db"
+    for named in $BINS; do
+      stop
+      start "${named#*=}"
+      # Warm the caches (the database's and the server's) first.
+      DURATION=2 measure null > /dev/null
+      for page in 1 3; do
+        after=null
+        [ "$page" = 3 ] && after="\"$AFTER\""
+        read -r rps p50 p99 bad cpu db < <(measure "$after")
+        met=$(python3 -c "print('yes' if $p99 <= $GOAL_P99_MS and $bad == 0 else 'no')")
+        printf "$LINE" "$round" "${named%%=*}" "$state" "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met" "$cpu" "$db"
+      done
     done
   done
 done
