@@ -195,6 +195,99 @@ impl SqlWriter for CountsWritten {
     }
 }
 
+/// Statements kept by their shape. A caller gives a key for each shape of
+/// statement it builds, the statement built with [`slot`]`(i)` wherever its
+/// `i`-th value goes, and the values: the text is built once a key (as
+/// [`with_literal_counts`] writes it, counts in the text) and only bound
+/// after that. Building a statement with sea-query costs about as much as
+/// running a small one on SQLite (the inbox's page of 20 groups: two
+/// statements, 6% of the server's CPU a page).
+pub struct Shapes<K>(moka::sync::Cache<(u8, K), Arc<Shaped>>);
+
+/// A kept statement's text, and what each of its placeholders binds.
+struct Shaped {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+enum Bind {
+    /// The caller's value of this index.
+    Slot(usize),
+    /// A value the statement was built with (a constant of its shape).
+    Fixed(Value),
+}
+
+/// The bits a [`slot`] marker carries above its index (`slot`, in ASCII):
+/// its version nibble is 0, so no id the server makes (v4, v7), nor the
+/// nil and max bounds, is one.
+const SLOT_TAG: u128 = 0x736c_6f74 << 96;
+const SLOT_INDEX: u128 = 0xffff;
+
+/// What stands for the caller's `i`-th value while a [`Shapes`] statement
+/// is built.
+pub fn slot(i: usize) -> uuid::Uuid {
+    uuid::Uuid::from_u128(SLOT_TAG | (i as u128 & SLOT_INDEX))
+}
+
+fn slot_of(value: &Value) -> Option<usize> {
+    let Value::Uuid(Some(id)) = value else {
+        return None;
+    };
+    let n = id.as_u128();
+    (n & !SLOT_INDEX == SLOT_TAG).then_some((n & SLOT_INDEX) as usize)
+}
+
+impl<K: std::hash::Hash + Eq + Send + Sync + 'static> Shapes<K> {
+    /// Up to `capacity` shapes (moka keeps the frequent ones).
+    pub fn new(capacity: u64) -> Self {
+        Self(moka::sync::Cache::new(capacity))
+    }
+
+    /// The statement of shape `key` (built by `build` the first time) with
+    /// `values` bound to its slots.
+    pub fn statement(
+        &self,
+        backend: DbBackend,
+        key: K,
+        build: impl FnOnce() -> SelectStatement,
+        values: &[Value],
+    ) -> Result<Statement, DbErr> {
+        let dialect = match backend {
+            DbBackend::Sqlite => 0,
+            DbBackend::Postgres => 1,
+            _ => 2,
+        };
+        let shaped = self.0.get_with((dialect, key), || {
+            let mut writer = CountsWritten::default();
+            write_select(backend, &build(), &mut writer);
+            let binds = writer
+                .values
+                .into_iter()
+                .map(|v| slot_of(&v).map_or(Bind::Fixed(v), Bind::Slot))
+                .collect();
+            Arc::new(Shaped {
+                sql: writer.sql,
+                binds,
+            })
+        });
+        let values = shaped
+            .binds
+            .iter()
+            .map(|b| match b {
+                Bind::Slot(i) => values.get(*i).cloned().ok_or_else(|| {
+                    DbErr::Custom(format!("a kept statement has no value for slot {i}"))
+                }),
+                Bind::Fixed(v) => Ok(v.clone()),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Statement::from_sql_and_values(
+            backend,
+            shaped.sql.as_str(),
+            values,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, Query};
@@ -226,5 +319,55 @@ mod tests {
             r#"SELECT "id" FROM "t" WHERE "a" = ? AND "b" = ? LIMIT 21 OFFSET 40"#
         );
         assert_eq!(sqlite.values.map(|v| v.0.len()), Some(2));
+    }
+
+    #[test]
+    fn a_kept_shape_binds_each_use_its_own_values_in_its_slots() {
+        let build = || {
+            Query::select()
+                .column(Alias::new("id"))
+                .from(Alias::new("t"))
+                .and_where(Expr::col(Alias::new("a")).eq(slot(1)))
+                .and_where(Expr::col(Alias::new("k")).eq("like"))
+                .and_where(Expr::col(Alias::new("b")).eq(slot(0)))
+                .limit(21)
+                .take()
+        };
+        let shapes = Shapes::new(4);
+        let [x, y, z] = [1, 2, 3].map(|n| uuid::Uuid::from_u128(n << 64 | 0x7000 << 48));
+        let first = shapes
+            .statement(DbBackend::Postgres, "t", build, &[x.into(), y.into()])
+            .unwrap();
+        assert_eq!(
+            first.sql,
+            r#"SELECT "id" FROM "t" WHERE "a" = $1 AND "k" = $2 AND "b" = $3 LIMIT 21"#
+        );
+        assert_eq!(
+            first.values.map(|v| v.0),
+            Some(vec![y.into(), Value::from("like"), x.into()])
+        );
+        // Kept: not built again, and bound with the new values.
+        let second = shapes
+            .statement(
+                DbBackend::Postgres,
+                "t",
+                || unreachable!(),
+                &[z.into(), x.into()],
+            )
+            .unwrap();
+        assert_eq!(
+            second.values.map(|v| v.0),
+            Some(vec![x.into(), Value::from("like"), z.into()])
+        );
+        // A slot without a value is an error, not a panic.
+        assert!(
+            shapes
+                .statement(DbBackend::Postgres, "t", || unreachable!(), &[z.into()])
+                .is_err()
+        );
+        assert_eq!(slot_of(&Value::from(uuid::Uuid::max())), None);
+        assert_eq!(slot_of(&Value::from(uuid::Uuid::nil())), None);
+        assert_eq!(slot_of(&Value::from(uuid::Uuid::now_v7())), None);
+        assert_eq!(slot_of(&Value::from(slot(7))), Some(7));
     }
 }

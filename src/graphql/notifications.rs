@@ -102,7 +102,7 @@ impl Notification {
 
     /// LIKE/REPOST: the viewer's post; REPLY/MENTION: the reply or the mentioning post; FOLLOW: null.
     async fn post(&self) -> Option<Post> {
-        self.group.post.as_ref().map(|(p, _)| Post(p.clone()))
+        self.group.post.as_ref().map(|p| Post(p.clone()))
     }
 
     /// The newest actors first; `first` is 0 to 100.
@@ -150,12 +150,17 @@ pub async fn page(
     let state = ctx.data::<AppState>()?;
     let kinds: Option<Vec<_>> = kinds.map(|k| k.into_iter().map(Into::into).collect());
     let kinds = kinds.as_deref().map_or(Kinds::All, Kinds::Only);
-    let page = inbox::page(state, viewer, first, after.as_deref(), kinds).await?;
-    // Each post's author came with the page.
+    // The posts' authors come with the page when the document asks for
+    // them: otherwise each row would carry a profile nobody reads.
+    let look = ctx.look_ahead();
+    let authors = [look.field("nodes"), look.field("edges").field("node")]
+        .iter()
+        .any(|node| node.field("post").field("author").exists());
+    let page = inbox::page(state, viewer, first, after.as_deref(), kinds, authors).await?;
     let authors: Vec<_> = page
         .items
         .iter()
-        .filter_map(|(_, g)| g.post.as_ref().map(|(_, author)| author.clone()))
+        .filter_map(|(_, g)| g.author.clone())
         .collect();
     ctx.data::<RequestLoaders>()?
         .get()
@@ -175,7 +180,7 @@ pub async fn page(
 /// A group that `notificationChanged` delivers, as `notifications` would
 /// show it to `viewer`; its actors are read when asked, like a page's.
 pub async fn live(loaders: &Loaders, viewer: Uuid, group: Group) -> Notification {
-    if let Some((_, author)) = &group.post {
+    if let Some(author) = &group.author {
         loaders.prime_profiles([author.clone()]).await;
     }
     let page = Arc::new(PageActors {

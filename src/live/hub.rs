@@ -611,7 +611,7 @@ enum Ready {
 fn about_group(group: &Group, actor: Uuid) -> About<'_> {
     About::Notification {
         actor,
-        author: group.post.as_ref().map(|(_, author)| author),
+        author: group.author.as_ref(),
     }
 }
 
@@ -768,6 +768,7 @@ mod tests {
             id: Uuid::now_v7(),
             kind: crate::service::notification::NotificationKind::Follow,
             post: None,
+            author: None,
             actor_count: 1,
             top_id: Uuid::now_v7(),
             read: false,

@@ -448,4 +448,21 @@ async fn a_notifications_page_of_100_costs_the_statements_of_a_page_of_20() {
         small_cost, 2,
         "a notifications page ran {small_cost} statements"
     );
+    // The authors come with the page however the document reaches them
+    // (here through edges and a fragment), and without them as well.
+    let (framed, framed_cost) = h.run(INBOX_BY_EDGES, json!({}), viewer).await;
+    let edges = framed["notifications"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 20);
+    assert!(
+        edges
+            .iter()
+            .any(|e| e["node"]["post"]["author"]["handle"] == "viewer")
+    );
+    assert_eq!(
+        framed_cost, 2,
+        "a page by edges ran {framed_cost} statements"
+    );
 }
+
+const INBOX_BY_EDGES: &str = "query { notifications(first: 20) { edges { node { ...Group } } } } \
+    fragment Group on Notification { read post { ... on Post { author { handle } } } actors(first: 2) { handle } }";

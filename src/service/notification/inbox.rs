@@ -3,9 +3,11 @@
 //!
 //! A page costs two statements whatever its size: one reads the groups
 //! (newest `top_id` first, below the cursor) with the seen marker, each
-//! group's post and that post's author; one reads the newest actors of all
-//! the page's groups with their profiles and whether the viewer follows
-//! each. The actors statement is a `UNION ALL` of one `LIMIT n` range per
+//! group's post and, when the document asks for it, that post's author;
+//! one reads the newest actors of all the page's groups with their
+//! profiles and whether the viewer follows each. Both are built once a
+//! shape and bound after that (`db::Shapes`), and their rows are read by
+//! column position. The actors statement is a `UNION ALL` of one `LIMIT n` range per
 //! group (an index range of `n` rows each in `ix_notification_event_group`),
 //! so a group of 100,000 likes costs what a group of three does; a window
 //! function (`ROW_NUMBER() OVER (PARTITION BY group_id …)`) would number
@@ -23,6 +25,7 @@
 //! comparison of ids, exact to the millisecond on every backend.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
@@ -30,14 +33,14 @@ use sea_orm::sea_query::{
     SubQueryStatement, UnionType,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic, Iterable, QueryFilter,
+    QueryOrder, QueryResult, QuerySelect, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::NotificationKind;
 use crate::auth::Viewer;
-use crate::db;
+use crate::db::{self, Shapes, slot};
 use crate::entity::{
     follow, notification_event as event, notification_group as group, notification_seen as seen,
     post, profile,
@@ -60,14 +63,41 @@ const AUTHOR: &str = "author_";
 const ACTOR: &str = "actor_";
 const FOLLOWED: &str = "followed";
 
+/// The inbox's statements, kept by their shape ([`Shapes`]): a page's
+/// groups by its size, kinds and whether the authors come with it; one
+/// group; the actors by the number of groups and of actors a group.
+/// Their values: the viewer in slot 0; the cursor in slot 1 and the group
+/// in slot 2 (groups); each group's id from slot 1 on (actors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Shape {
+    Groups {
+        limit: u64,
+        /// A bit a kind of [`NotificationKind::ALL`]; none: every kind.
+        kinds: Option<u8>,
+        authors: bool,
+    },
+    Group,
+    Actors {
+        groups: usize,
+        n: u64,
+    },
+}
+
+/// Shapes are few: pages of 1 to 100 groups, 64 sets of kinds, 0 to 100
+/// actors; clients use a handful.
+static SHAPES: LazyLock<Shapes<Shape>> = LazyLock::new(|| Shapes::new(512));
+
 /// One notification group as the inbox shows it.
 #[derive(Debug, Clone)]
 pub struct Group {
     pub id: Uuid,
     pub kind: NotificationKind,
     /// LIKE/REPOST: the recipient's post; REPLY/MENTION: the reply or the
-    /// mentioning post; FOLLOW: none. With its author's profile.
-    pub post: Option<(post::Model, profile::Model)>,
+    /// mentioning post; FOLLOW: none.
+    pub post: Option<post::Model>,
+    /// The post's author, when read with the group: always by [`group`],
+    /// by [`page`] when asked.
+    pub author: Option<profile::Model>,
     pub actor_count: i32,
     /// The newest event's id.
     pub top_id: Uuid,
@@ -97,6 +127,7 @@ pub enum Kinds<'a> {
 }
 
 /// A page of the viewer's notification groups, newest first: one statement.
+/// With `authors`, each post's author's profile comes with it.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn page(
     state: &AppState,
@@ -104,61 +135,141 @@ pub async fn page(
     first: Option<i32>,
     after: Option<&str>,
     kinds: Kinds<'_>,
+    authors: bool,
 ) -> Result<Page<Group>, AppError> {
     let req = PageRequest::parse(Kind::Notification, first, after)?;
-    if req.first == 0 || matches!(kinds, Kinds::Only([])) {
+    let kinds = match kinds {
+        Kinds::All => None,
+        Kinds::Only(kinds) => Some(kinds_mask(kinds)),
+    };
+    if req.first == 0 || kinds == Some(0) {
         return Ok(Page::from_rows(req, Vec::new()));
     }
-    let statement = db::with_literal_counts(
+    let limit = req.limit();
+    let statement = SHAPES.statement(
         state.backend(),
-        &groups_statement(viewer.user_id, req, kinds),
-    );
+        Shape::Groups {
+            limit,
+            kinds,
+            authors,
+        },
+        || groups_statement(limit, kinds, authors),
+        &[
+            viewer.user_id.into(),
+            req.after.unwrap_or(Uuid::max()).into(),
+        ],
+    )?;
     let rows = state.db().query_all_raw(statement).await?;
     let items = rows
         .iter()
-        .map(|row| read_group(row).map(|g| (g.top_id, g)))
+        .map(|row| read_group(row, authors).map(|g| (g.top_id, g)))
         .collect::<Result<Vec<_>, AppError>>()?;
     Ok(Page::from_rows(req, items))
 }
 
-/// One of `recipient`'s groups as the inbox shows it now (one statement);
-/// none when it is gone.
+/// One of `recipient`'s groups as the inbox shows it now, with its post's
+/// author (one statement); none when it is gone.
 pub async fn group(state: &AppState, recipient: Uuid, id: Uuid) -> Result<Option<Group>, AppError> {
-    let req = PageRequest {
-        first: 1,
-        after: None,
-    };
-    let mut select = groups_statement(recipient, req, Kinds::All);
-    select.and_where(Expr::col((group::Entity, group::Column::Id)).eq(id));
-    let row = state
-        .db()
-        .query_one_raw(db::with_literal_counts(state.backend(), &select))
-        .await?;
-    row.as_ref().map(read_group).transpose()
+    let statement = SHAPES.statement(
+        state.backend(),
+        Shape::Group,
+        || {
+            let mut select = groups_statement(1, None, true);
+            select.and_where(Expr::col((group::Entity, group::Column::Id)).eq(slot(2)));
+            select
+        },
+        &[recipient.into(), Uuid::max().into(), id.into()],
+    )?;
+    let row = state.db().query_one_raw(statement).await?;
+    row.as_ref().map(|row| read_group(row, true)).transpose()
 }
 
-/// A group from a row of [`groups_statement`].
-fn read_group(row: &sea_orm::QueryResult) -> Result<Group, AppError> {
-    let g = group::Model::from_query_result(row, "")?;
-    let kind = NotificationKind::parse(&g.kind)
-        .ok_or_else(|| AppError::internal(format!("unknown notification kind {:?}", g.kind)))?;
-    let seen_until: Option<Uuid> = row.try_get("", SEEN_UNTIL)?;
-    let post_id: Option<Uuid> = row.try_get(POST, post::Column::Id.as_str())?;
-    let author_id: Option<Uuid> = row.try_get(AUTHOR, profile::Column::UserId.as_str())?;
-    let post = match (post_id, author_id) {
-        (Some(_), Some(_)) => Some((
-            post::Model::from_query_result(row, POST)?,
-            profile::Model::from_query_result(row, AUTHOR)?,
-        )),
-        _ => None,
+/// The bits of `kinds` in [`NotificationKind::ALL`].
+fn kinds_mask(kinds: &[NotificationKind]) -> u8 {
+    kinds.iter().fold(0, |mask, kind| {
+        let bit = NotificationKind::ALL.iter().position(|k| k == kind);
+        mask | bit.map_or(0, |b| 1 << b)
+    })
+}
+
+// Where a row of [`groups_statement`] holds what: the group's columns,
+// the seen marker, the post's, the author's (in their `Column::iter()`
+// order, which is their declaration's, as the casts below count).
+const GROUP_AT: usize = 0;
+const SEEN_AT: usize = GROUP_AT + group_columns();
+const POST_AT: usize = SEEN_AT + 1;
+const AUTHOR_AT: usize = POST_AT + post_columns();
+
+const fn group_columns() -> usize {
+    group::Column::ActorCount as usize + 1
+}
+
+const fn post_columns() -> usize {
+    post::Column::ReplyCount as usize + 1
+}
+
+/// A group from a row of [`groups_statement`], read by column position (by
+/// name, each value's prefixed name was formatted and hashed: 5% of a
+/// page's CPU).
+fn read_group(row: &QueryResult, authors: bool) -> Result<Group, AppError> {
+    use group::Column as G;
+    let at = |c: G| GROUP_AT + c as usize;
+    let kind: String = row.try_get_by_index(at(G::Kind))?;
+    let kind = NotificationKind::parse(&kind)
+        .ok_or_else(|| AppError::internal(format!("unknown notification kind {kind:?}")))?;
+    let top_id: Uuid = row.try_get_by_index(at(G::TopId))?;
+    let seen_until: Option<Uuid> = row.try_get_by_index(SEEN_AT)?;
+    let post_id: Option<Uuid> = row.try_get_by_index(POST_AT + post::Column::Id as usize)?;
+    let post = post_id.map(|_| post_at(row, POST_AT)).transpose()?;
+    let author = if authors && post.is_some() {
+        Some(profile_at(row, AUTHOR_AT)?)
+    } else {
+        None
     };
     Ok(Group {
-        id: g.id,
+        id: row.try_get_by_index(at(G::Id))?,
         kind,
         post,
-        actor_count: g.actor_count,
-        top_id: g.top_id,
-        read: seen_until.is_some_and(|until| g.top_id <= until),
+        author,
+        actor_count: row.try_get_by_index(at(G::ActorCount))?,
+        top_id,
+        read: seen_until.is_some_and(|until| top_id <= until),
+    })
+}
+
+/// The post whose columns begin at `start` in `row` (in `Column::iter()` order).
+fn post_at(row: &QueryResult, start: usize) -> Result<post::Model, DbErr> {
+    use post::Column as C;
+    let at = |c: C| start + c as usize;
+    Ok(post::Model {
+        id: row.try_get_by_index(at(C::Id))?,
+        author_id: row.try_get_by_index(at(C::AuthorId))?,
+        body: row.try_get_by_index(at(C::Body))?,
+        created_at: row.try_get_by_index(at(C::CreatedAt))?,
+        in_reply_to_id: row.try_get_by_index(at(C::InReplyToId))?,
+        like_count: row.try_get_by_index(at(C::LikeCount))?,
+        repost_count: row.try_get_by_index(at(C::RepostCount))?,
+        reply_count: row.try_get_by_index(at(C::ReplyCount))?,
+    })
+}
+
+/// The profile whose columns begin at `start` in `row` (in `Column::iter()` order).
+fn profile_at(row: &QueryResult, start: usize) -> Result<profile::Model, DbErr> {
+    use profile::Column as C;
+    let at = |c: C| start + c as usize;
+    Ok(profile::Model {
+        user_id: row.try_get_by_index(at(C::UserId))?,
+        handle: row.try_get_by_index(at(C::Handle))?,
+        display_name: row.try_get_by_index(at(C::DisplayName))?,
+        bio: row.try_get_by_index(at(C::Bio))?,
+        post_count: row.try_get_by_index(at(C::PostCount))?,
+        follower_count: row.try_get_by_index(at(C::FollowerCount))?,
+        following_count: row.try_get_by_index(at(C::FollowingCount))?,
+        locked: row.try_get_by_index(at(C::Locked))?,
+        avatar_id: row.try_get_by_index(at(C::AvatarId))?,
+        banner_id: row.try_get_by_index(at(C::BannerId))?,
+        created_at: row.try_get_by_index(at(C::CreatedAt))?,
+        updated_at: row.try_get_by_index(at(C::UpdatedAt))?,
     })
 }
 
@@ -189,18 +300,21 @@ fn join_post(q: &mut SelectStatement) {
 /// posts (LIKE, REPOST: its own; REPLY, MENTION: the actor's). The rule's
 /// condition holds where the left join found no post, so it needs no `OR`
 /// around it (which would keep PostgreSQL from planning it as anti-joins).
-fn shown_to(recipient: Uuid) -> Cond {
+fn shown_to(recipient: Expr) -> Cond {
     visibility::may_see_posts(
-        Some(Expr::val(recipient)),
+        Some(recipient),
         Expr::col((post::Entity, post::Column::AuthorId)),
         Some(Expr::col((author(), profile::Column::Locked))),
     )
 }
 
-/// The groups of a page that `viewer` is shown, each with the seen
-/// marker, its post and the post's author.
-fn groups_statement(viewer: Uuid, req: PageRequest, kinds: Kinds<'_>) -> SelectStatement {
+/// The `limit` newest groups below the cursor (slot 1) that the viewer
+/// (slot 0) is shown, of the `kinds` (a mask, none: all), each with the
+/// seen marker, its post and, with `authors`, the post's author: the
+/// columns at [`GROUP_AT`], [`SEEN_AT`], [`POST_AT`], [`AUTHOR_AT`].
+fn groups_statement(limit: u64, kinds: Option<u8>, authors: bool) -> SelectStatement {
     let author = author();
+    let viewer = || Expr::val(slot(0));
     let mut q = Query::select();
     q.columns(group::Column::iter().map(|c| (group::Entity, c)))
         .expr_as(Expr::col((seen::Entity, seen::Column::UntilId)), SEEN_UNTIL);
@@ -210,11 +324,13 @@ fn groups_statement(viewer: Uuid, req: PageRequest, kinds: Kinds<'_>) -> SelectS
             format!("{POST}{}", c.as_str()),
         );
     }
-    for c in profile::Column::iter() {
-        q.expr_as(
-            Expr::col((author.clone(), c)),
-            format!("{AUTHOR}{}", c.as_str()),
-        );
+    if authors {
+        for c in profile::Column::iter() {
+            q.expr_as(
+                Expr::col((author.clone(), c)),
+                format!("{AUTHOR}{}", c.as_str()),
+            );
+        }
     }
     q.from(group::Entity).join(
         JoinType::LeftJoin,
@@ -223,18 +339,19 @@ fn groups_statement(viewer: Uuid, req: PageRequest, kinds: Kinds<'_>) -> SelectS
             .equals((group::Entity, group::Column::RecipientId)),
     );
     join_post(&mut q);
-    q.and_where(Expr::col((group::Entity, group::Column::RecipientId)).eq(viewer))
-        .cond_where(shown_to(viewer))
-        .and_where(
-            Expr::col((group::Entity, group::Column::TopId)).lt(req.after.unwrap_or(Uuid::max())),
-        );
-    if let Kinds::Only(kinds) = kinds {
-        q.and_where(
-            Expr::col((group::Entity, group::Column::Kind)).is_in(kinds.iter().map(|k| k.as_str())),
-        );
+    q.and_where(Expr::col((group::Entity, group::Column::RecipientId)).eq(viewer()))
+        .cond_where(shown_to(viewer()))
+        .and_where(Expr::col((group::Entity, group::Column::TopId)).lt(slot(1)));
+    if let Some(mask) = kinds {
+        let kinds = NotificationKind::ALL
+            .into_iter()
+            .enumerate()
+            .filter(|(bit, _)| mask & (1 << bit) != 0)
+            .map(|(_, kind)| kind.as_str());
+        q.and_where(Expr::col((group::Entity, group::Column::Kind)).is_in(kinds));
     }
     q.order_by((group::Entity, group::Column::TopId), Order::Desc)
-        .limit(req.limit())
+        .limit(limit)
         .take()
 }
 
@@ -259,26 +376,36 @@ pub async fn actors(
     n: u64,
 ) -> Result<HashMap<Uuid, Vec<Actor>>, AppError> {
     let mut found: HashMap<Uuid, Vec<Actor>> = HashMap::with_capacity(groups.len());
-    let Some(statement) = actors_statement(viewer, groups, n) else {
+    if n == 0 || groups.is_empty() {
         return Ok(found);
-    };
-    let rows = state
-        .db()
-        .query_all_raw(db::with_literal_counts(state.backend(), &statement))
-        .await?;
+    }
+    let values: Vec<_> = std::iter::once(viewer)
+        .chain(groups.iter().copied())
+        .map(Into::into)
+        .collect();
+    let statement = SHAPES.statement(
+        state.backend(),
+        Shape::Actors {
+            groups: groups.len(),
+            n,
+        },
+        || actors_statement(groups.len(), n),
+        &values,
+    )?;
+    let rows = state.db().query_all_raw(statement).await?;
     let mut read = rows
         .iter()
         .map(|row| {
-            let group: Uuid = row.try_get("", event::Column::GroupId.as_str())?;
-            let event: Uuid = row.try_get("", event::Column::Id.as_str())?;
-            let followed: Option<Uuid> = row.try_get("", FOLLOWED)?;
+            let group: Uuid = row.try_get_by_index(0)?;
+            let event: Uuid = row.try_get_by_index(1)?;
+            let followed: Option<Uuid> = row.try_get_by_index(2)?;
             let actor = Actor {
-                profile: profile::Model::from_query_result(row, ACTOR)?,
+                profile: profile_at(row, 3)?,
                 viewer_follows: followed.is_some(),
             };
             Ok((group, event, actor))
         })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+        .collect::<Result<Vec<_>, DbErr>>()?;
     read.sort_by_key(|&(_, event, _)| std::cmp::Reverse(event));
     for (group, _, actor) in read {
         found.entry(group).or_default().push(actor);
@@ -286,16 +413,15 @@ pub async fn actors(
     Ok(found)
 }
 
-/// `SELECT … FROM (newest n of group 1 UNION ALL newest n of group 2 …)`
-/// joined to the actors' profiles and the viewer's follows of them; none
-/// when there is nothing to read.
-fn actors_statement(viewer: Uuid, groups: &[Uuid], n: u64) -> Option<SelectStatement> {
-    if n == 0 || groups.is_empty() {
-        return None;
-    }
+/// `SELECT group, event, follow, profile… FROM (newest n of group 1 UNION
+/// ALL newest n of group 2 …)` joined to the actors' profiles and the
+/// viewer's follows of them, for `groups` groups (the viewer in slot 0,
+/// the groups from slot 1 on).
+fn actors_statement(groups: usize, n: u64) -> SelectStatement {
+    let viewer = || Expr::val(slot(0));
     // Each range is a derived table of its own: SQLite allows no `LIMIT`
     // on a member of a compound select.
-    let range = |i: usize, group: Uuid| {
+    let range = |i: usize| {
         let newest = Query::select()
             .columns([
                 event::Column::Id,
@@ -303,9 +429,9 @@ fn actors_statement(viewer: Uuid, groups: &[Uuid], n: u64) -> Option<SelectState
                 event::Column::ActorId,
             ])
             .from(event::Entity)
-            .and_where(Expr::col(event::Column::GroupId).eq(group))
+            .and_where(Expr::col(event::Column::GroupId).eq(slot(1 + i)))
             .cond_where(visibility::may_list(
-                Some(Expr::val(viewer)),
+                Some(viewer()),
                 Expr::col((event::Entity, event::Column::ActorId)),
             ))
             .order_by(event::Column::Id, Order::Desc)
@@ -320,10 +446,9 @@ fn actors_statement(viewer: Uuid, groups: &[Uuid], n: u64) -> Option<SelectState
             .from_subquery(newest, Alias::new(format!("r{i}")))
             .take()
     };
-    let mut ranges = groups.iter().enumerate().map(|(i, g)| range(i, *g));
-    let mut union = ranges.next()?;
-    for other in ranges {
-        union.union(UnionType::All, other);
+    let mut union = range(0);
+    for i in 1..groups {
+        union.union(UnionType::All, range(i));
     }
     let newest = Alias::new("newest").into_iden();
     let mut q = Query::select();
@@ -336,26 +461,24 @@ fn actors_statement(viewer: Uuid, groups: &[Uuid], n: u64) -> Option<SelectState
             format!("{ACTOR}{}", c.as_str()),
         );
     }
-    Some(
-        q.from_subquery(union, newest.clone())
-            .join(
-                JoinType::InnerJoin,
-                profile::Entity,
-                Expr::col((profile::Entity, profile::Column::UserId))
-                    .equals((newest.clone(), event::Column::ActorId)),
-            )
-            .join(
-                JoinType::LeftJoin,
-                follow::Entity,
-                Expr::col((follow::Entity, follow::Column::FollowerId))
-                    .eq(viewer)
-                    .and(
-                        Expr::col((follow::Entity, follow::Column::FolloweeId))
-                            .equals((newest, event::Column::ActorId)),
-                    ),
-            )
-            .take(),
-    )
+    q.from_subquery(union, newest.clone())
+        .join(
+            JoinType::InnerJoin,
+            profile::Entity,
+            Expr::col((profile::Entity, profile::Column::UserId))
+                .equals((newest.clone(), event::Column::ActorId)),
+        )
+        .join(
+            JoinType::LeftJoin,
+            follow::Entity,
+            Expr::col((follow::Entity, follow::Column::FollowerId))
+                .eq(viewer())
+                .and(
+                    Expr::col((follow::Entity, follow::Column::FolloweeId))
+                        .equals((newest, event::Column::ActorId)),
+                ),
+        )
+        .take()
 }
 
 /// How many of the groups `user` is shown are unread: exact up to
@@ -387,7 +510,7 @@ async fn unread_count_on(
                 Expr::value(Uuid::nil()),
             ])),
         )
-        .cond_where(shown_to(user))
+        .cond_where(shown_to(Expr::val(user)))
         .limit(UNREAD_CAP);
     let count = Query::select()
         .expr_as(Expr::col(sea_orm::sea_query::Asterisk).count(), "n")
@@ -542,10 +665,7 @@ mod tests {
 
     #[test]
     fn the_actors_statement_reads_a_bounded_range_per_group() {
-        let groups = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
-        assert!(actors_statement(Uuid::nil(), &groups, 0).is_none());
-        assert!(actors_statement(Uuid::nil(), &[], 3).is_none());
-        let q = actors_statement(Uuid::nil(), &groups, 3).unwrap();
+        let q = actors_statement(3, 3);
         for backend in [
             sea_orm::DbBackend::Sqlite,
             sea_orm::DbBackend::Postgres,
@@ -554,6 +674,50 @@ mod tests {
             let sql = backend.build(&q).sql;
             assert_eq!(sql.matches("UNION ALL").count(), 2, "{sql}");
             assert_eq!(sql.matches("LIMIT").count(), 3, "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_groups_row_is_read_where_the_statement_puts_each_column() {
+        // The positions `read_group` reads by are those of the columns the
+        // statement selects, in their order.
+        let sql = sea_orm::DbBackend::Sqlite
+            .build(&groups_statement(20, None, true))
+            .sql;
+        let selected = &sql[..sql.find(" FROM ").unwrap()];
+        let names: Vec<&str> = selected
+            .split(", ")
+            .map(|c| c.rsplit(' ').next().unwrap().trim_matches('"'))
+            .map(|c| c.rsplit('.').next().unwrap().trim_matches('"'))
+            .collect();
+        assert_eq!(names[GROUP_AT + group::Column::TopId as usize], "top_id");
+        assert_eq!(names[GROUP_AT + group::Column::Kind as usize], "kind");
+        assert_eq!(names[SEEN_AT], SEEN_UNTIL);
+        for c in post::Column::iter() {
+            assert_eq!(names[POST_AT + c as usize], format!("{POST}{}", c.as_str()));
+        }
+        for c in profile::Column::iter() {
+            assert_eq!(
+                names[AUTHOR_AT + c as usize],
+                format!("{AUTHOR}{}", c.as_str())
+            );
+        }
+        assert_eq!(names.len(), AUTHOR_AT + profile::Column::iter().count());
+        let without = sea_orm::DbBackend::Sqlite
+            .build(&groups_statement(20, None, false))
+            .sql;
+        let selected_without = &without[..without.find(" FROM ").unwrap()];
+        assert!(!selected_without.contains("\"author\"."), "{without}");
+        let actors = sea_orm::DbBackend::Sqlite
+            .build(&actors_statement(2, 3))
+            .sql;
+        let selected = &actors[..actors.find(" FROM ").unwrap()];
+        for c in profile::Column::iter() {
+            let name = format!("{ACTOR}{}", c.as_str());
+            let position = selected
+                .split(", ")
+                .position(|col| col.ends_with(&format!("\"{name}\"")));
+            assert_eq!(position, Some(3 + c as usize), "{name}");
         }
     }
 }
