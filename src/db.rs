@@ -204,6 +204,12 @@ impl SqlWriter for CountsWritten {
 /// statements, 6% of the server's CPU a page).
 pub struct Shapes<K>(moka::sync::Cache<(u8, K), Arc<Shaped>>);
 
+/// About what a kept statement holds, for [`Shapes`]'s bound.
+fn weight(shaped: &Shaped) -> u32 {
+    let bytes = shaped.sql.len() + shaped.binds.len() * std::mem::size_of::<Bind>();
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 /// A kept statement's text, and what each of its placeholders binds.
 struct Shaped {
     sql: String,
@@ -238,9 +244,15 @@ fn slot_of(value: &Value) -> Option<usize> {
 }
 
 impl<K: std::hash::Hash + Eq + Send + Sync + 'static> Shapes<K> {
-    /// Up to `capacity` shapes (moka keeps the frequent ones).
-    pub fn new(capacity: u64) -> Self {
-        Self(moka::sync::Cache::new(capacity))
+    /// Shapes up to about `max_bytes` of text and values in all (moka
+    /// keeps the frequent ones).
+    pub fn new(max_bytes: u64) -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .weigher(|_, shaped: &Arc<Shaped>| weight(shaped))
+                .max_capacity(max_bytes)
+                .build(),
+        )
     }
 
     /// The statement of shape `key` (built by `build` the first time) with
@@ -333,7 +345,7 @@ mod tests {
                 .limit(21)
                 .take()
         };
-        let shapes = Shapes::new(4);
+        let shapes = Shapes::new(1 << 20);
         let [x, y, z] = [1, 2, 3].map(|n| uuid::Uuid::from_u128(n << 64 | 0x7000 << 48));
         let first = shapes
             .statement(DbBackend::Postgres, "t", build, &[x.into(), y.into()])

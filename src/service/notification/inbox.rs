@@ -83,9 +83,13 @@ enum Shape {
     },
 }
 
-/// Shapes are few: pages of 1 to 100 groups, 64 sets of kinds, 0 to 100
-/// actors; clients use a handful.
-static SHAPES: LazyLock<Shapes<Shape>> = LazyLock::new(|| Shapes::new(512));
+/// Clients use a handful of shapes, of the many possible (pages of 1 to
+/// 100 groups, 64 sets of kinds, 0 to 100 actors).
+static SHAPES: LazyLock<Shapes<Shape>> = LazyLock::new(|| Shapes::new(SHAPES_BYTES));
+/// The most text and values the inbox's kept statements hold: a client
+/// could ask for every shape there is, and the actors statement of 100
+/// groups alone is about 70 KB.
+const SHAPES_BYTES: u64 = 4 << 20;
 
 /// One notification group as the inbox shows it.
 #[derive(Debug, Clone)]
@@ -220,12 +224,17 @@ fn read_group(row: &QueryResult, authors: bool) -> Result<Group, AppError> {
     let top_id: Uuid = row.try_get_by_index(at(G::TopId))?;
     let seen_until: Option<Uuid> = row.try_get_by_index(SEEN_AT)?;
     let post_id: Option<Uuid> = row.try_get_by_index(POST_AT + post::Column::Id as usize)?;
-    let post = post_id.map(|_| post_at(row, POST_AT)).transpose()?;
-    let author = if authors && post.is_some() {
-        Some(profile_at(row, AUTHOR_AT)?)
-    } else {
-        None
-    };
+    let mut post = post_id.map(|_| post_at(row, POST_AT)).transpose()?;
+    let mut author = None;
+    if authors && post.is_some() {
+        let author_id: Option<Uuid> =
+            row.try_get_by_index(AUTHOR_AT + profile::Column::UserId as usize)?;
+        // A post without its author's row is shown as no post.
+        match author_id {
+            Some(_) => author = Some(profile_at(row, AUTHOR_AT)?),
+            None => post = None,
+        }
+    }
     Ok(Group {
         id: row.try_get_by_index(at(G::Id))?,
         kind,
