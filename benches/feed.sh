@@ -124,15 +124,8 @@ export JWT_SECRET=${JWT_SECRET:-feed-bench-secret-0123456789abcdef}
 export RATE_LIMIT_AUTH_PER_IP=${RATE_LIMIT_AUTH_PER_IP:-1000000/1s}
 export ACCESS_TOKEN_TTL=${ACCESS_TOKEN_TTL:-12h}
 
-start() { # binary
-  "$1" >> "$WORK/server.log" 2>&1 &
-  PID=$!
-  until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
-    sleep 0.01
-  done
-}
-stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+# start BUILD [ARGS…] (a fresh server, ready, as PID) and stop.
+. benches/shared/server.sh
 
 # CPU time so far in clock ticks: the server's; the database server's
 # processes' (PostgreSQL; none for SQLite, which runs in the server), but

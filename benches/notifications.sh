@@ -72,18 +72,12 @@ esac
 
 export BIND_ADDR="127.0.0.1:$PORT" RUST_LOG=${RUST_LOG:-warn}
 export JWT_SECRET=${JWT_SECRET:-inbox-bench-secret-0123456789abcdef}
-# A fresh server of the build at $1, ready.
-start() {
-  "$1" serve >> "$WORK/server.log" 2>&1 &
-  PID=$!
-  until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
-    sleep 0.01
-  done
-}
-stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
-first=${BINS%% *}
-start "${first#*=}"
+# One sign-in serves every build and round.
+export ACCESS_TOKEN_TTL=${ACCESS_TOKEN_TTL:-12h}
+# start BUILD [ARGS…] (a fresh server, ready, as PID) and stop.
+. benches/shared/server.sh
+read -r first _ <<< "$BINS"
+start "${first#*=}" serve
 
 # The page a client shows: each group with its post and three actors.
 QUERY='query($a: String) { notifications(first: 20, after: $a) { edges { cursor node { id kind actorCount createdAt read post { id body } actors { id handle displayName viewerFollows } } } pageInfo { hasNextPage endCursor } } }'
@@ -150,7 +144,7 @@ for round in $(seq 1 "$ROUNDS"); do
     [ "$state" = - ] || "$SEEDER" --bench safety "$state" > /dev/null
     for named in $BINS; do
       stop
-      start "${named#*=}"
+      start "${named#*=}" serve
       # Warm the caches (the database's and the server's) first.
       DURATION=2 measure null > /dev/null
       for page in 1 3; do
