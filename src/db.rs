@@ -200,8 +200,9 @@ impl SqlWriter for CountsWritten {
 /// `i`-th value goes, and the values: the text is built once a key (as
 /// [`with_literal_counts`] writes it, counts in the text) and only bound
 /// after that. Building a statement with sea-query costs about as much as
-/// running a small one on SQLite (the inbox's page of 20 groups: two
-/// statements, 6% of the server's CPU a page).
+/// running a small one on SQLite: the inbox's two statements of a page of
+/// 20 groups were 6% of the server's CPU a page (`perf record` on the
+/// server under `benches/notifications.sh`, SQLite).
 pub struct Shapes<K>(moka::sync::Cache<(u8, K), Arc<Shaped>>);
 
 /// About what a kept statement holds, for [`Shapes`]'s bound.

@@ -153,10 +153,10 @@ pub async fn page(
     // The posts' authors come with the page when the document asks for
     // them: otherwise each row would carry a profile nobody reads.
     let look = ctx.look_ahead();
-    let authors = [look.field("nodes"), look.field("edges").field("node")]
+    let with_authors = [look.field("nodes"), look.field("edges").field("node")]
         .iter()
         .any(|node| node.field("post").field("author").exists());
-    let page = inbox::page(state, viewer, first, after.as_deref(), kinds, authors).await?;
+    let page = inbox::page(state, viewer, first, after.as_deref(), kinds, with_authors).await?;
     let authors: Vec<_> = page
         .items
         .iter()

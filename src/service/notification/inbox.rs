@@ -212,9 +212,10 @@ const fn post_columns() -> usize {
     post::Column::ReplyCount as usize + 1
 }
 
-/// A group from a row of [`groups_statement`], read by column position (by
-/// name, each value's prefixed name was formatted and hashed: 5% of a
-/// page's CPU).
+/// A group from a row of [`groups_statement`], read by column position: by
+/// name, each value's prefixed name was formatted and hashed (reading the
+/// rows fell from 10% to 3.5% of the server's CPU a page, by `perf record`
+/// on the server under `benches/notifications.sh`, SQLite).
 fn read_group(row: &QueryResult, authors: bool) -> Result<Group, AppError> {
     use group::Column as G;
     let at = |c: G| GROUP_AT + c as usize;
