@@ -15,7 +15,9 @@
 //! │                 statement count; all below runs inside it
 //! ├ prepare_request puts the request's loaders in its data;
 //! │                 prepared before? yes ─────────────────────────▶ Hit(prepared)
-//! │                 no: admission::admit; a refusal ends here ────▶ Admitted{operation_name, unprovided}
+//! │                 no: its parse kept (variables)? into request;
+//! │                 admission::admit; a refusal ends here ────────▶ Admitted{operation_name, unprovided}
+//! │                 (a new parse of a document with variables kept)
 //! ├ parse_query     Hit: the prepared document
 //! │                 Admitted: async-graphql's parse, which takes
 //! │                 the document admit parsed; its label; a
@@ -168,7 +170,22 @@ impl Extension for ObserveRequest {
             *self.stage() = Stage::Hit(hit);
             return next.run(ctx, request).await;
         }
+        let parsed_before = match self.prepared.parsed(&request.query) {
+            Some(doc) => {
+                request.set_parsed_query(doc);
+                true
+            }
+            None => false,
+        };
         let admitted = admission::admit(&self.limits, &mut request)?;
+        if !parsed_before {
+            // Moved out while the parsed document borrows the request.
+            let query = std::mem::take(&mut request.query);
+            if let Ok(doc) = request.parsed_query() {
+                self.prepared.keep_parsed(&query, doc);
+            }
+            request.query = query;
+        }
         *self.stage() = Stage::Admitted {
             operation_name: request.operation_name.clone(),
             unprovided: admitted.unprovided,

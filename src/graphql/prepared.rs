@@ -6,17 +6,21 @@
 //! validation and labelling. Subscriptions are kept alike: each socket
 //! subscribes with the same few texts, and each subscription holds its
 //! document as long as it runs, so a copy of a kept one (sized exactly) is
-//! also smaller than a fresh parse. Documents with variables are never
-//! cached (validation and the measure can depend on them), nor are
-//! mutations (inline arguments can be a password, which must not become a
-//! cache key).
+//! also smaller than a fresh parse.
+//!
+//! A document with variables (what Apollo and urql send) is admitted and
+//! validated on every request, as both can depend on the variables; only
+//! its parse is kept, by its text, and each request takes a copy, which
+//! costs a small part of parsing it again. Mutations are never cached
+//! (inline arguments can be a password, which must not become a cache
+//! key).
 
 use std::sync::Arc;
 
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
 };
-use async_graphql::{Positioned, Request, ValidationResult};
+use async_graphql::{Request, ValidationResult};
 
 use crate::telemetry::OperationMetrics;
 
@@ -25,10 +29,13 @@ const MAX_CACHED_QUERY_LEN: usize = 4096;
 /// Distinct documents kept; moka's admission policy keeps the frequent ones.
 const CACHE_CAPACITY: u64 = 512;
 
-/// The documents that parsed and validated, by their text; a clone shares
-/// the cache.
+/// The documents that parsed and validated, and the documents with
+/// variables that parsed, by their text; a clone shares the caches.
 #[derive(Clone)]
-pub(super) struct PreparedDocuments(moka::sync::Cache<String, Arc<Prepared>>);
+pub(super) struct PreparedDocuments {
+    prepared: moka::sync::Cache<String, Arc<Prepared>>,
+    parsed: moka::sync::Cache<String, Arc<ExecutableDocument>>,
+}
 
 /// A document that parsed and validated, ready to run again.
 pub(super) struct Prepared {
@@ -48,7 +55,10 @@ pub(super) struct Candidate {
 
 impl PreparedDocuments {
     pub(super) fn new() -> Self {
-        Self(moka::sync::Cache::new(CACHE_CAPACITY))
+        Self {
+            prepared: moka::sync::Cache::new(CACHE_CAPACITY),
+            parsed: moka::sync::Cache::new(CACHE_CAPACITY),
+        }
     }
 
     /// The document prepared for `request`'s text and operation, if any.
@@ -56,9 +66,27 @@ impl PreparedDocuments {
         if request.query.len() > MAX_CACHED_QUERY_LEN {
             return None;
         }
-        self.0
+        self.prepared
             .get(&request.query)
             .filter(|hit| hit.operation_name == request.operation_name)
+    }
+
+    /// A copy of the document parsed before from `query`, if any (one with
+    /// variables: the others are prepared whole).
+    pub(super) fn parsed(&self, query: &str) -> Option<ExecutableDocument> {
+        if query.len() > MAX_CACHED_QUERY_LEN {
+            return None;
+        }
+        self.parsed.get(query).map(|doc| (*doc).clone())
+    }
+
+    /// Keeps a copy of `doc`, parsed from `query` and admitted, when it
+    /// declares variables and has no mutation (documents without variables
+    /// are kept once they validate, by [`Self::keep`]).
+    pub(super) fn keep_parsed(&self, query: &str, doc: &ExecutableDocument) {
+        if query.len() <= MAX_CACHED_QUERY_LEN && parse_cacheable(doc) && !cacheable(doc) {
+            self.parsed.insert(query.to_owned(), Arc::new(doc.clone()));
+        }
     }
 
     /// Keeps `candidate`, which validated with `validation`.
@@ -74,7 +102,7 @@ impl PreparedDocuments {
             validation,
             metrics,
         };
-        self.0.insert(candidate.query, Arc::new(prepared));
+        self.prepared.insert(candidate.query, Arc::new(prepared));
     }
 }
 
@@ -98,12 +126,22 @@ impl Candidate {
 /// memory as a cache key), none of which declares a variable (so
 /// validation cannot depend on what the request carries).
 fn cacheable(doc: &ExecutableDocument) -> bool {
-    let ok = |op: &Positioned<OperationDefinition>| {
-        op.node.ty != OperationType::Mutation && op.node.variable_definitions.is_empty()
-    };
+    every_operation(doc, |op| {
+        op.ty != OperationType::Mutation && op.variable_definitions.is_empty()
+    })
+}
+
+/// Whether `doc`'s parse may be cached: it has no mutation (whose inline
+/// arguments can be a password).
+fn parse_cacheable(doc: &ExecutableDocument) -> bool {
+    every_operation(doc, |op| op.ty != OperationType::Mutation)
+}
+
+/// Whether every operation of `doc` is `ok`.
+fn every_operation(doc: &ExecutableDocument, ok: impl Fn(&OperationDefinition) -> bool) -> bool {
     match &doc.operations {
-        DocumentOperations::Single(op) => ok(op),
-        DocumentOperations::Multiple(ops) => ops.values().all(ok),
+        DocumentOperations::Single(op) => ok(&op.node),
+        DocumentOperations::Multiple(ops) => ops.values().all(|op| ok(&op.node)),
     }
 }
 
@@ -204,6 +242,69 @@ mod tests {
                 r#"mutation { login(input: {email: "a@b.co", password: "hunter2hunter2"}) { accessToken } }"#
             )),
             "an inline password must not become a cache key"
+        );
+    }
+
+    #[test]
+    fn only_the_parse_of_queries_and_subscriptions_with_variables_is_kept() {
+        let cache = PreparedDocuments::new();
+        let kept = |q: &str| {
+            cache.keep_parsed(q, &async_graphql::parser::parse_query(q).unwrap());
+            cache.parsed(q).map(|doc| format!("{doc:?}"))
+        };
+        let query = "query($a: String) { notifications(after: $a) { nodes { id } } }";
+        assert_eq!(
+            kept(query),
+            Some(format!(
+                "{:?}",
+                async_graphql::parser::parse_query(query).unwrap()
+            )),
+            "the copy is the document as parsed"
+        );
+        assert!(kept("subscription($id: ID!) { postChanged(id: $id) { id } }").is_some());
+        assert_eq!(
+            kept("mutation($id: ID!) { like(postId: $id) { id } }"),
+            None,
+            "no mutation"
+        );
+        assert_eq!(
+            kept("query A($x: Int) { me { id } } mutation B { logout }"),
+            None,
+            "no document with a mutation"
+        );
+        assert_eq!(
+            kept("{ me { id } }"),
+            None,
+            "without variables it is prepared whole"
+        );
+        let long = format!("query($a: String) {{ me {{ id }} }} # {}", "x".repeat(4096));
+        assert_eq!(kept(&long), None, "a long text is not a key");
+    }
+
+    #[tokio::test]
+    async fn a_kept_parse_answers_each_request_for_its_own_variables() {
+        let schema = schema_with(|_| {});
+        // async-graphql prunes `@skip`ped fields from the document it runs:
+        // each request must get a fresh copy, not one pruned before.
+        let doc = "query($s: Boolean!) { me @skip(if: $s) { id } __typename }";
+        let run = |skip: bool| {
+            let request = Request::new(doc).variables(async_graphql::Variables::from_json(
+                serde_json::json!({"s": skip}),
+            ));
+            schema.execute(request)
+        };
+        for _ in 0..2 {
+            let skipped = run(true).await;
+            assert!(skipped.errors.is_empty(), "{:?}", errors(&skipped));
+            assert_eq!(skipped.data.to_string(), "{__typename: \"Query\"}");
+            let kept = run(false).await;
+            assert!(kept.errors.is_empty(), "{:?}", errors(&kept));
+            assert_eq!(kept.data.to_string(), "{me: null, __typename: \"Query\"}");
+        }
+        let missing = schema.execute(Request::new(doc)).await;
+        assert!(
+            !missing.errors.is_empty(),
+            "admission still runs on a kept parse"
         );
     }
 }
