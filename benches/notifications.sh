@@ -15,6 +15,12 @@
 #   BINS="a=/path/sns-api b=/path/sns-api" ROUNDS=3 benches/notifications.sh
 #                                            # several server builds on one seeded database,
 #                                            # alternating, each on a fresh server (none built then)
+#   COUNT=1 BINS="a=… b=…" benches/notifications.sh
+#                                            # instead of timing: each build under valgrind's
+#                                            # callgrind, the server's instructions a page (COUNT
+#                                            # pages after 50 to warm). A count does not drift
+#                                            # with a shared machine's speed as CPU time does, so
+#                                            # it compares builds; latency needs the timed runs
 #
 # RATE (1000 a second), DURATION (10 s), CONNECTIONS (32) shape the runs;
 # SEED_EVENTS and SEED_ACTORS the seed.
@@ -36,6 +42,10 @@ STATES=${STATES:--}
 [ -n "${QUICK:-}" ] && DURATION=2 && export SEED_EVENTS=${SEED_EVENTS:-5000} SEED_ACTORS=${SEED_ACTORS:-200}
 
 command -v oha >/dev/null || { echo "needs oha (cargo install oha)" >&2; exit 2; }
+if [ -n "${COUNT:-}" ]; then
+  command -v callgrind_control >/dev/null || { echo "COUNT needs valgrind" >&2; exit 2; }
+  [ "$COUNT" -gt 1 ] 2>/dev/null || COUNT=300
+fi
 WORK=$(mktemp -d)
 PID= PG_DB=
 cleanup() {
@@ -134,6 +144,41 @@ print(f'{s["requestsPerSec"]:.0f} {p["p50"] * 1e3:.2f} {p["p99"] * 1e3:.2f} {bad
       f'{1e3 * server / hz / n:.3f} {1e3 * db / hz / n:.3f}')
 PY
 }
+
+# Instructions a page of the server under callgrind: COUNT pages (after
+# AFTER as JSON), from zeroed counters to a dump.
+count() {
+  local body dump
+  body=$(python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1], "variables": {"a": json.loads(sys.argv[2])}}))' "$QUERY" "$1")
+  page() {
+    oha -n "$1" -c 4 --no-tui --output-format json -m POST -H "authorization: Bearer $TOKEN" \
+      -H 'content-type: application/json' -d "$body" "$URL" \
+      | python3 -c 'import json, sys; c = json.load(sys.stdin)["statusCodeDistribution"]; sys.exit(0 if list(c) == ["200"] else f"answers: {c}")'
+  }
+  page 50
+  callgrind_control -z "$PID" > /dev/null 2>&1
+  page "$COUNT"
+  callgrind_control -d "$PID" > /dev/null 2>&1
+  dump=$(ls -t "$WORK"/callgrind.out* | head -1)
+  awk -v n="$COUNT" '/^(summary|totals):/ { printf "%.3f\n", $2 / n / 1e6; exit }' "$dump"
+}
+
+if [ -n "${COUNT:-}" ]; then
+  printf '%-6s %-8s %-5s %22s\n' round build page "M instructions a page"
+  for round in $(seq 1 "$ROUNDS"); do
+    for named in $BINS; do
+      stop
+      start valgrind -q --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" "${named#*=}" serve
+      for page in 1 3; do
+        after=null
+        [ "$page" = 3 ] && after="\"$AFTER\""
+        printf '%-6s %-8s %-5s %22s\n' "$round" "${named%%=*}" "$page" "$(count "$after")"
+      done
+    done
+  done
+  printf '\nthe server process only (on PostgreSQL its backends are not counted); %s pages a figure\n' "$COUNT"
+  exit 0
+fi
 
 LINE='%-6s %-8s %-6s %-5s %8s %8s %8s %5s %9s %5s %14s %10s\n'
 printf "$LINE" round build safety page req/s p50_ms p99_ms bad goal_p99 met server_cpu_ms db_cpu_ms
