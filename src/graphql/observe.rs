@@ -16,15 +16,15 @@
 //! ├ prepare_request puts the request's loaders in its data;
 //! │                 prepared before? yes ─────────────────────────▶ Hit(prepared)
 //! │                 no: its parse kept (variables)? into request;
-//! │                 admission::admit; a refusal ends here ────────▶ Admitted{operation_name, unprovided}
-//! │                 (a new parse of a document with variables kept)
+//! │                 admission::admit; a refusal ends here ────────▶ Admitted{operation_name, unprovided, parsed_before}
 //! ├ parse_query     Hit: the prepared document
 //! │                 Admitted: async-graphql's parse, which takes
 //! │                 the document admit parsed; its label; a
 //! │                 copy if the cache may keep it ────────────────▶ Parsed{label, unprovided, keep}
 //! ├ validation      Hit: the prepared result ─────────────────────▶ Valid(metrics)
 //! │                 Parsed: async-graphql's rules, then the
-//! │                 unprovided variables; the copy to the cache ──▶ Valid(metrics)
+//! │                 unprovided variables; the copy to the cache
+//! │                 (whole, or with variables its parse) ─────────▶ Valid(metrics)
 //! ├ execute         marks Executed; the resolvers run
 //! └ request, after  codes on the errors left; records Valid's
 //!                   metrics, or "invalid"'s after any other stage
@@ -104,6 +104,8 @@ enum Stage {
     Admitted {
         operation_name: Option<String>,
         unprovided: Vec<ServerError>,
+        /// Its parse came from the cache.
+        parsed_before: bool,
     },
     /// …and parsed.
     Parsed {
@@ -170,25 +172,16 @@ impl Extension for ObserveRequest {
             *self.stage() = Stage::Hit(hit);
             return next.run(ctx, request).await;
         }
-        let parsed_before = match self.prepared.parsed(&request.query) {
-            Some(doc) => {
-                request.set_parsed_query(doc);
-                true
-            }
-            None => false,
-        };
-        let admitted = admission::admit(&self.limits, &mut request)?;
-        if !parsed_before {
-            // Moved out while the parsed document borrows the request.
-            let query = std::mem::take(&mut request.query);
-            if let Ok(doc) = request.parsed_query() {
-                self.prepared.keep_parsed(&query, doc);
-            }
-            request.query = query;
+        let parsed = self.prepared.parsed(&request.query);
+        let parsed_before = parsed.is_some();
+        if let Some(doc) = parsed {
+            request.set_parsed_query(doc);
         }
+        let admitted = admission::admit(&self.limits, &mut request)?;
         *self.stage() = Stage::Admitted {
             operation_name: request.operation_name.clone(),
             unprovided: admitted.unprovided,
+            parsed_before,
         };
         next.run(ctx, request).await
     }
@@ -200,7 +193,7 @@ impl Extension for ObserveRequest {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let (operation_name, unprovided) = {
+        let (operation_name, unprovided, parsed_before) = {
             let mut stage = self.stage();
             match std::mem::take(&mut *stage) {
                 Stage::Hit(hit) => {
@@ -211,8 +204,9 @@ impl Extension for ObserveRequest {
                 Stage::Admitted {
                     operation_name,
                     unprovided,
-                } => (operation_name, unprovided),
-                _ => (None, Vec::new()),
+                    parsed_before,
+                } => (operation_name, unprovided, parsed_before),
+                _ => (None, Vec::new(), false),
             }
         };
         let doc = next
@@ -221,7 +215,7 @@ impl Extension for ObserveRequest {
             .map_err(|e| with_code(e, PARSE_FAILED))?;
         let operation = super::selected_operation(&doc, operation_name.as_deref());
         let label = operation_label(operation.map(|op| &op.node));
-        let keep = Candidate::of(query, operation_name, &doc).map(Box::new);
+        let keep = Candidate::of(query, operation_name, &doc, parsed_before).map(Box::new);
         *self.stage() = Stage::Parsed {
             label,
             unprovided,

@@ -46,11 +46,13 @@ pub(super) struct Prepared {
     pub metrics: Arc<OperationMetrics>,
 }
 
-/// A document parsed for this request that may be kept once it validates.
+/// A document parsed for this request that may be kept once it validates:
+/// whole, or (with variables) its parse only.
 pub(super) struct Candidate {
     query: String,
     operation_name: Option<String>,
     doc: ExecutableDocument,
+    whole: bool,
 }
 
 impl PreparedDocuments {
@@ -80,22 +82,18 @@ impl PreparedDocuments {
         self.parsed.get(query).map(|doc| (*doc).clone())
     }
 
-    /// Keeps a copy of `doc`, parsed from `query` and admitted, when it
-    /// declares variables and has no mutation (documents without variables
-    /// are kept once they validate, by [`Self::keep`]).
-    pub(super) fn keep_parsed(&self, query: &str, doc: &ExecutableDocument) {
-        if query.len() <= MAX_CACHED_QUERY_LEN && parse_cacheable(doc) && !cacheable(doc) {
-            self.parsed.insert(query.to_owned(), Arc::new(doc.clone()));
-        }
-    }
-
-    /// Keeps `candidate`, which validated with `validation`.
+    /// Keeps `candidate`, which validated with `validation`: whole, or its
+    /// parse.
     pub(super) fn keep(
         &self,
         candidate: Candidate,
         validation: ValidationResult,
         metrics: Arc<OperationMetrics>,
     ) {
+        if !candidate.whole {
+            self.parsed.insert(candidate.query, Arc::new(candidate.doc));
+            return;
+        }
         let prepared = Prepared {
             operation_name: candidate.operation_name,
             doc: candidate.doc,
@@ -107,34 +105,38 @@ impl PreparedDocuments {
 }
 
 impl Candidate {
-    /// A copy of `doc`, parsed from `query`, when it may be cached.
+    /// A copy of `doc`, parsed from `query`, when it may be cached: whole
+    /// without variables; with them, its parse unless that came from the
+    /// cache (`parsed_before`).
     pub(super) fn of(
         query: &str,
         operation_name: Option<String>,
         doc: &ExecutableDocument,
+        parsed_before: bool,
     ) -> Option<Self> {
-        (query.len() <= MAX_CACHED_QUERY_LEN && cacheable(doc)).then(|| Self {
+        if query.len() > MAX_CACHED_QUERY_LEN || !no_mutation(doc) {
+            return None;
+        }
+        let whole = without_variables(doc);
+        (whole || !parsed_before).then(|| Self {
             query: query.to_owned(),
             operation_name,
             doc: doc.clone(),
+            whole,
         })
     }
 }
 
-/// Whether `doc` may be cached: only queries and subscriptions (a
-/// mutation's inline arguments can be a password, which must not sit in
-/// memory as a cache key), none of which declares a variable (so
-/// validation cannot depend on what the request carries).
-fn cacheable(doc: &ExecutableDocument) -> bool {
-    every_operation(doc, |op| {
-        op.ty != OperationType::Mutation && op.variable_definitions.is_empty()
-    })
+/// Whether `doc` has no mutation, whose inline arguments can be a
+/// password, which must not sit in memory as a cache key.
+fn no_mutation(doc: &ExecutableDocument) -> bool {
+    every_operation(doc, |op| op.ty != OperationType::Mutation)
 }
 
-/// Whether `doc`'s parse may be cached: it has no mutation (whose inline
-/// arguments can be a password).
-fn parse_cacheable(doc: &ExecutableDocument) -> bool {
-    every_operation(doc, |op| op.ty != OperationType::Mutation)
+/// Whether `doc` declares no variable, so that admission and validation
+/// cannot depend on what the request carries.
+fn without_variables(doc: &ExecutableDocument) -> bool {
+    every_operation(doc, |op| op.variable_definitions.is_empty())
 }
 
 /// Whether every operation of `doc` is `ok`.
@@ -217,68 +219,87 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_queries_and_subscriptions_without_variables_are_cacheable() {
-        let parse = |q: &str| async_graphql::parser::parse_query(q).unwrap();
-        assert!(cacheable(&parse("{ me { id } }")));
-        assert!(cacheable(&parse("subscription { feedAdded { cursor } }")));
-        assert!(!cacheable(&parse(
-            "subscription($id: ID!) { postChanged(id: $id) { id } }"
-        )));
-        assert!(!cacheable(&parse(
-            "query A { me { id } } mutation B { logout }"
-        )));
-        assert!(cacheable(&parse(
-            "query A { me { id } } query B { me { email } }"
-        )));
-        assert!(!cacheable(&parse(
-            "mutation($i: LoginInput!) { login(input: $i) { accessToken } }"
-        )));
-        assert!(!cacheable(&parse(
-            "query A { me { id } } query B($x: Int) { me { id } }"
-        )));
-        assert!(
-            !cacheable(&parse(
-                r#"mutation { login(input: {email: "a@b.co", password: "hunter2hunter2"}) { accessToken } }"#
-            )),
-            "an inline password must not become a cache key"
-        );
+    /// What `Candidate::of` would keep of `q`: whole (`Some(true)`), its
+    /// parse (`Some(false)`) or nothing.
+    fn kept_as(q: &str, parsed_before: bool) -> Option<bool> {
+        let doc = async_graphql::parser::parse_query(q).unwrap();
+        Candidate::of(q, None, &doc, parsed_before).map(|c| c.whole)
     }
 
     #[test]
-    fn only_the_parse_of_queries_and_subscriptions_with_variables_is_kept() {
-        let cache = PreparedDocuments::new();
-        let kept = |q: &str| {
-            cache.keep_parsed(q, &async_graphql::parser::parse_query(q).unwrap());
-            cache.parsed(q).map(|doc| format!("{doc:?}"))
-        };
-        let query = "query($a: String) { notifications(after: $a) { nodes { id } } }";
+    fn queries_and_subscriptions_are_kept_whole_without_variables_else_parsed() {
+        let whole = Some(true);
+        let parse = Some(false);
+        assert_eq!(kept_as("{ me { id } }", false), whole);
         assert_eq!(
-            kept(query),
-            Some(format!(
-                "{:?}",
-                async_graphql::parser::parse_query(query).unwrap()
-            )),
-            "the copy is the document as parsed"
-        );
-        assert!(kept("subscription($id: ID!) { postChanged(id: $id) { id } }").is_some());
-        assert_eq!(
-            kept("mutation($id: ID!) { like(postId: $id) { id } }"),
-            None,
-            "no mutation"
+            kept_as("subscription { feedAdded { cursor } }", false),
+            whole
         );
         assert_eq!(
-            kept("query A($x: Int) { me { id } } mutation B { logout }"),
+            kept_as("query A { me { id } } query B { me { email } }", false),
+            whole
+        );
+        let with_variables = "subscription($id: ID!) { postChanged(id: $id) { id } }";
+        assert_eq!(kept_as(with_variables, false), parse);
+        assert_eq!(
+            kept_as(with_variables, true),
             None,
-            "no document with a mutation"
+            "a parse from the cache is not kept again"
         );
         assert_eq!(
-            kept("{ me { id } }"),
+            kept_as(
+                "query A { me { id } } query B($x: Int) { me { id } }",
+                false
+            ),
+            parse
+        );
+        assert_eq!(
+            kept_as("query A { me { id } } mutation B { logout }", false),
+            None
+        );
+        assert_eq!(
+            kept_as(
+                "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+                false
+            ),
+            None
+        );
+        assert_eq!(
+            kept_as(
+                r#"mutation { login(input: {email: "a@b.co", password: "hunter2hunter2"}) { accessToken } }"#,
+                false
+            ),
             None,
-            "without variables it is prepared whole"
+            "an inline password must not become a cache key"
         );
         let long = format!("query($a: String) {{ me {{ id }} }} # {}", "x".repeat(4096));
-        assert_eq!(kept(&long), None, "a long text is not a key");
+        assert_eq!(kept_as(&long, false), None, "a long text is not a key");
+    }
+
+    #[test]
+    fn a_kept_parse_is_the_document_as_parsed() {
+        let cache = PreparedDocuments::new();
+        let query = "query($a: String) { notifications(after: $a) { nodes { id } } }";
+        let doc = async_graphql::parser::parse_query(query).unwrap();
+        let candidate = Candidate::of(query, None, &doc, false).unwrap();
+        assert!(cache.parsed(query).is_none());
+        cache.keep(
+            candidate,
+            ValidationResult {
+                cache_control: Default::default(),
+                complexity: 0,
+                depth: 0,
+            },
+            Arc::new(OperationMetrics::new("test".to_owned())),
+        );
+        assert_eq!(
+            cache.parsed(query).map(|d| format!("{d:?}")),
+            Some(format!("{doc:?}"))
+        );
+        assert!(
+            cache.get(&Request::new(query)).is_none(),
+            "not prepared whole"
+        );
     }
 
     #[tokio::test]
