@@ -146,21 +146,24 @@ PY
 }
 
 # Instructions a page of the server under callgrind: COUNT pages (after
-# AFTER as JSON), from zeroed counters to a dump.
+# $1, JSON), from zeroed counters to a dump, which callgrind writes as $2.
 count() {
-  local body dump
+  local body
   body=$(python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1], "variables": {"a": json.loads(sys.argv[2])}}))' "$QUERY" "$1")
   page() {
     oha -n "$1" -c 4 --no-tui --output-format json -m POST -H "authorization: Bearer $TOKEN" \
       -H 'content-type: application/json' -d "$body" "$URL" \
-      | python3 -c 'import json, sys; c = json.load(sys.stdin)["statusCodeDistribution"]; sys.exit(0 if list(c) == ["200"] else f"answers: {c}")'
+      | python3 -c 'import json, sys
+r = json.load(sys.stdin); n = int(sys.argv[1])
+if r["statusCodeDistribution"] != {"200": n} or r.get("errorDistribution"):
+    sys.exit("answers: %s, errors: %s" % (r["statusCodeDistribution"], r.get("errorDistribution")))' "$1"
   }
-  page 50
-  callgrind_control -z "$PID" > /dev/null 2>&1
-  page "$COUNT"
-  callgrind_control -d "$PID" > /dev/null 2>&1
-  dump=$(ls -t "$WORK"/callgrind.out* | head -1)
-  awk -v n="$COUNT" '/^(summary|totals):/ { printf "%.3f\n", $2 / n / 1e6; exit }' "$dump"
+  control() {
+    timeout 60 callgrind_control "$1" "$PID" > "$WORK/control.log" 2>&1 || { cat "$WORK/control.log" >&2; return 1; }
+  }
+  page 50 && control -z && page "$COUNT" && control -d || return 1
+  [ -s "$2" ] || { echo "no dump $2" >&2; return 1; }
+  awk -v n="$COUNT" '/^(summary|totals):/ { printf "%.3f\n", $2 / n / 1e6; exit }' "$2"
 }
 
 if [ -n "${COUNT:-}" ]; then
@@ -168,11 +171,15 @@ if [ -n "${COUNT:-}" ]; then
   for round in $(seq 1 "$ROUNDS"); do
     for named in $BINS; do
       stop
-      start valgrind -q --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" "${named#*=}" serve
+      out="$WORK/callgrind.$round.${named%%=*}"
+      start valgrind -q --tool=callgrind --callgrind-out-file="$out" "${named#*=}" serve
+      dumps=0
       for page in 1 3; do
         after=null
         [ "$page" = 3 ] && after="\"$AFTER\""
-        printf '%-6s %-8s %-5s %22s\n' "$round" "${named%%=*}" "$page" "$(count "$after")"
+        dumps=$((dumps + 1))
+        figure=$(count "$after" "$out.$dumps") || exit 1
+        printf '%-6s %-8s %-5s %22s\n' "$round" "${named%%=*}" "$page" "$figure"
       done
     done
   done
