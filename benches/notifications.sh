@@ -5,7 +5,7 @@
 # and loads the first page of 20 and the third (after page 2's cursor) at a
 # fixed rate, open loop (oha -q RATE --latency-correction), printing req/s,
 # p50 and p99 beside the goal and the CPU a page of the server (and, on
-# PostgreSQL, of its backends).
+# PostgreSQL, of its backends) and of oha, which shares the cores.
 #
 #   benches/notifications.sh                 # SQLite, a fresh file
 #   benches/notifications.sh postgres        # a fresh PostgreSQL database (PG_ADMIN)
@@ -131,17 +131,22 @@ measure() { # after (JSON)
   local body out s0 d0
   body=$(python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1], "variables": {"a": json.loads(sys.argv[2])}}))' "$QUERY" "$1")
   s0=$(ticks) d0=$(pg_ticks)
-  out=$(oha -q "$RATE" --latency-correction -z "${DURATION}s" -c "$CONNECTIONS" --no-tui --output-format json \
+  # oha's own CPU (GNU time, when there is one): its share of the cores.
+  local timed=()
+  [ -x /usr/bin/time ] && timed=(/usr/bin/time -f '%U %S' -o "$WORK/oha.time")
+  out=$("${timed[@]}" oha -q "$RATE" --latency-correction -z "${DURATION}s" -c "$CONNECTIONS" --no-tui --output-format json \
     -m POST -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d "$body" "$URL")
-  python3 - "$out" "$(($(ticks) - s0))" "$(($(pg_ticks) - d0))" "$(getconf CLK_TCK)" <<'PY'
+  python3 - "$out" "$(($(ticks) - s0))" "$(($(pg_ticks) - d0))" "$(getconf CLK_TCK)" \
+    "$([ -x /usr/bin/time ] && cat "$WORK/oha.time")" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1]); server, db, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 s = r["summary"]; p = r["latencyPercentiles"]
 codes = r.get("statusCodeDistribution", {})
 ok = int(codes.get("200", 0)); bad = sum(int(v) for k, v in codes.items() if k != "200")
 n = max(ok + bad, 1)
+oha = f'{1e3 * sum(map(float, sys.argv[5].split())) / n:.3f}' if sys.argv[5].strip() else "-"
 print(f'{s["requestsPerSec"]:.0f} {p["p50"] * 1e3:.2f} {p["p99"] * 1e3:.2f} {bad} '
-      f'{1e3 * server / hz / n:.3f} {1e3 * db / hz / n:.3f}')
+      f'{1e3 * server / hz / n:.3f} {1e3 * db / hz / n:.3f} {oha}')
 PY
 }
 
@@ -187,8 +192,8 @@ if [ -n "${COUNT:-}" ]; then
   exit 0
 fi
 
-LINE='%-6s %-8s %-6s %-5s %8s %8s %8s %5s %9s %5s %14s %10s\n'
-printf "$LINE" round build safety page req/s p50_ms p99_ms bad goal_p99 met server_cpu_ms db_cpu_ms
+LINE='%-6s %-8s %-6s %-5s %8s %8s %8s %5s %9s %5s %14s %10s %11s\n'
+printf "$LINE" round build safety page req/s p50_ms p99_ms bad goal_p99 met server_cpu_ms db_cpu_ms oha_cpu_ms
 for round in $(seq 1 "$ROUNDS"); do
   for state in $STATES; do
     # The rows change between runs only; page 3 keeps the cursor read
@@ -202,9 +207,9 @@ for round in $(seq 1 "$ROUNDS"); do
       for page in 1 3; do
         after=null
         [ "$page" = 3 ] && after="\"$AFTER\""
-        read -r rps p50 p99 bad cpu db < <(measure "$after")
+        read -r rps p50 p99 bad cpu db oha < <(measure "$after")
         met=$(python3 -c "print('yes' if $p99 <= $GOAL_P99_MS and $bad == 0 else 'no')")
-        printf "$LINE" "$round" "${named%%=*}" "$state" "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met" "$cpu" "$db"
+        printf "$LINE" "$round" "${named%%=*}" "$state" "$page" "$rps" "$p50" "$p99" "$bad" "<= $GOAL_P99_MS" "$met" "$cpu" "$db" "$oha"
       done
     done
   done
