@@ -127,17 +127,23 @@ pg_ticks() {
 }
 
 # req/s p50_ms p99_ms non-200 server_cpu_ms/req db_cpu_ms/req of one run.
+# The request body of the page after AFTER (JSON: null, or a cursor).
+body_of() {
+  python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1], "variables": {"a": json.loads(sys.argv[2])}}))' "$QUERY" "$1"
+}
+
 measure() { # after (JSON)
   local body out s0 d0
-  body=$(python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1], "variables": {"a": json.loads(sys.argv[2])}}))' "$QUERY" "$1")
+  body=$(body_of "$1")
   s0=$(ticks) d0=$(pg_ticks)
   # oha's own CPU (GNU time, when there is one): its share of the cores.
   local timed=()
+  : > "$WORK/oha.time"
   [ -x /usr/bin/time ] && timed=(/usr/bin/time -f '%U %S' -o "$WORK/oha.time")
   out=$("${timed[@]}" oha -q "$RATE" --latency-correction -z "${DURATION}s" -c "$CONNECTIONS" --no-tui --output-format json \
     -m POST -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d "$body" "$URL")
   python3 - "$out" "$(($(ticks) - s0))" "$(($(pg_ticks) - d0))" "$(getconf CLK_TCK)" \
-    "$([ -x /usr/bin/time ] && cat "$WORK/oha.time")" <<'PY'
+    "$(cat "$WORK/oha.time")" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1]); server, db, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 s = r["summary"]; p = r["latencyPercentiles"]
@@ -154,7 +160,7 @@ PY
 # $1, JSON), from zeroed counters to a dump, which callgrind writes as $2.
 count() {
   local body
-  body=$(python3 -c 'import json, sys; print(json.dumps({"query": sys.argv[1], "variables": {"a": json.loads(sys.argv[2])}}))' "$QUERY" "$1")
+  body=$(body_of "$1")
   page() {
     oha -n "$1" -c 4 --no-tui --output-format json -m POST -H "authorization: Bearer $TOKEN" \
       -H 'content-type: application/json' -d "$body" "$URL" \
