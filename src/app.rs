@@ -18,7 +18,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshKeys;
 use crate::config::{Backend, Config};
-use crate::graphql::build_schema;
+use crate::graphql::build_api;
 use crate::state::{AppState, Policy};
 
 pub struct App {
@@ -89,8 +89,8 @@ impl App {
         crate::live::relay::start(&state, config.sessions.sync_interval)
             .await
             .map_err(|e| anyhow::anyhow!("reading the live events' start: {e:?}"))?;
-        let schema = build_schema(&config.documents, Some(state.clone()));
-        let router = crate::http::router(state.clone(), schema, &config);
+        let (schema, direct) = build_api(&config.documents, &state);
+        let router = crate::http::router(state.clone(), schema, direct, &config);
         Ok(Self {
             listener,
             router,

@@ -3,6 +3,7 @@
 
 mod admission;
 mod codes;
+mod direct;
 mod loaders;
 mod media;
 mod mfa;
@@ -18,8 +19,9 @@ mod social;
 mod subscription;
 mod types;
 
+pub use direct::{Direct, Ran};
 pub use observe::Executed;
-pub use schema::{ApiSchema, build_schema};
+pub use schema::{ApiSchema, build_api, build_schema};
 
 /// What the request's `Authorization` header established (anonymous when
 /// the schema runs without the HTTP layer).

@@ -4,7 +4,8 @@
 //! the request once its operation starts ([`Executed`]), and opens one span
 //! and records one set of metrics (`telemetry::OperationMetrics`) per
 //! operation. One extension, not one per concern, as every field resolves
-//! through each extension installed.
+//! through each extension installed; and a query whose document was kept
+//! runs without it (`direct.rs`), these steps done around the run.
 //!
 //! async-graphql calls the hooks in this order, each only if the one before
 //! succeeded; [`Stage`] carries what one leaves for the next:
@@ -75,11 +76,8 @@ pub struct Observe {
 }
 
 impl Observe {
-    pub(super) fn new(limits: Documents) -> Self {
-        Self {
-            limits,
-            prepared: PreparedDocuments::new(),
-        }
+    pub(super) fn new(limits: Documents, prepared: PreparedDocuments) -> Self {
+        Self { limits, prepared }
     }
 }
 

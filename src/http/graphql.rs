@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::negotiate::ResponseType;
 use super::{HttpState, error_response, json_response};
 use crate::auth::{Auth, ClientInfo};
-use crate::graphql::Executed;
+use crate::graphql::{Executed, Ran};
 
 impl FromRequestParts<HttpState> for ClientInfo {
     type Rejection = std::convert::Infallible;
@@ -60,20 +60,22 @@ pub async fn execute(
     };
     // The `AppState` is schema data already; only what is per request goes here.
     let request = request.data(client).data(auth);
+    let (response, executed) = match http.direct.run(request).await {
+        Ran::Answered { response, executed } => (response, executed),
+        Ran::Declined(request) => {
+            let executed = Executed::default();
+            let response = http.schema.execute(request.data(executed.clone())).await;
+            (response, executed.started())
+        }
+    };
     match media {
-        ResponseType::Json => {
-            // Legacy clients: 200 for every GraphQL response, `data` included.
-            let response = http.schema.execute(request).await;
+        // Legacy clients: 200 for every GraphQL response, `data` included.
+        ResponseType::Json => json_response(StatusCode::OK, media, &response),
+        ResponseType::GraphqlResponse if executed => {
             json_response(StatusCode::OK, media, &response)
         }
         ResponseType::GraphqlResponse => {
-            let executed = Executed::default();
-            let response = http.schema.execute(request.data(executed.clone())).await;
-            if executed.started() {
-                json_response(StatusCode::OK, media, &response)
-            } else {
-                json_response(StatusCode::BAD_REQUEST, media, &RequestError::of(&response))
-            }
+            json_response(StatusCode::BAD_REQUEST, media, &RequestError::of(&response))
         }
     }
 }

@@ -26,7 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::graphql::ApiSchema;
+use crate::graphql::{ApiSchema, Direct};
 use crate::state::AppState;
 use negotiate::ResponseType;
 
@@ -37,6 +37,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct HttpState {
     pub app: AppState,
     pub schema: ApiSchema,
+    /// Queries whose document was kept before, without the extension.
+    pub direct: Direct,
     pub socket: std::sync::Arc<socket::Settings>,
     /// The sizes of a multipart upload.
     pub uploads: multipart::Limits,
@@ -48,7 +50,7 @@ impl FromRef<HttpState> for AppState {
     }
 }
 
-pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
+pub fn router(app: AppState, schema: ApiSchema, direct: Direct, config: &Config) -> Router {
     let graphql_route = if config.graphiql {
         post(graphql::execute).get(graphql_get)
     } else {
@@ -89,6 +91,7 @@ pub fn router(app: AppState, schema: ApiSchema, config: &Config) -> Router {
         .with_state(HttpState {
             app,
             schema,
+            direct,
             socket,
             uploads: multipart::Limits {
                 parts: config.body_limit,

@@ -6,6 +6,7 @@ mod abuse;
 mod backfill;
 mod common;
 mod cutoff;
+mod direct;
 mod eddsa;
 mod feed;
 mod feed_differential;
