@@ -89,7 +89,7 @@ impl App {
         crate::live::relay::start(&state, config.sessions.sync_interval)
             .await
             .map_err(|e| anyhow::anyhow!("reading the live events' start: {e:?}"))?;
-        let (schema, direct) = build_api(&config.documents, &state);
+        let (schema, direct) = build_api(&config.documents, Some(state.clone()));
         let router = crate::http::router(state.clone(), schema, direct, &config);
         Ok(Self {
             listener,

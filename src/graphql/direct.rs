@@ -18,15 +18,16 @@
 //! select by the request's `operationName`, it carries no upload, and no
 //! required variable is missing (that refusal comes after validation's,
 //! which only the extension orders). So the one failure left before the
-//! operation runs is validation's, with the variables; a response is of an
-//! operation that ran when it has data or an error with a path (every
-//! resolver's error has one), as the extension's [`Executed`] mark says.
+//! operation runs is validation's, with the variables. What the extension's
+//! `Executed` mark says, the response's cache control says here: an
+//! operation that ran carries the one validation computed, private since
+//! the `Query` root is; a request error carries the default, public.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Request, Response, Value};
+use async_graphql::{Request, Response};
 use tracing::Instrument as _;
 
 use super::admission;
@@ -47,7 +48,8 @@ pub struct Direct {
     bare: ApiSchema,
     prepared: PreparedDocuments,
     limits: Documents,
-    state: AppState,
+    /// None only in tests that run nothing that loads.
+    state: Option<AppState>,
 }
 
 /// What [`Direct::run`] did with a request.
@@ -63,7 +65,7 @@ impl Direct {
         bare: ApiSchema,
         prepared: PreparedDocuments,
         limits: Documents,
-        state: AppState,
+        state: Option<AppState>,
     ) -> Self {
         Self {
             bare,
@@ -90,7 +92,7 @@ impl Direct {
             return Ran::Declined(request);
         };
         request.set_parsed_query(doc);
-        let mut request = super::loaders::install(request, Some(&self.state));
+        let mut request = super::loaders::install(request, self.state.as_ref());
         let span = tracing::info_span!("graphql", operation = tracing::field::Empty);
         let start = Instant::now();
         if hit.is_none() {
@@ -117,8 +119,7 @@ impl Direct {
         span.record("operation", label.as_str());
         let (mut response, statements) =
             crate::db::count_statements(self.bare.execute(request).instrument(span)).await;
-        let executed = !matches!(response.data, Value::Null)
-            || response.errors.iter().any(|e| !e.path.is_empty());
+        let executed = !response.cache_control.public;
         let code = if executed {
             BAD_USER_INPUT
         } else {
@@ -155,4 +156,125 @@ fn runs(doc: &ExecutableDocument, operation_name: Option<&str>) -> Option<String
         _ => return None,
     };
     (operation.node.ty == OperationType::Query).then(|| operation_label(Some(&operation.node)))
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::Variables;
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::graphql::{Executed, build_api};
+
+    fn request(query: &str, variables: serde_json::Value, operation: Option<&str>) -> Request {
+        let mut r = Request::new(query).variables(Variables::from_json(variables));
+        if let Some(name) = operation {
+            r = r.operation_name(name);
+        }
+        r
+    }
+
+    /// The extension's answer to a request: whether it ran, and the response.
+    async fn through_extension(schema: &ApiSchema, r: Request) -> (bool, serde_json::Value) {
+        let executed = Executed::default();
+        let response = schema.execute(r.data(executed.clone())).await;
+        (executed.started(), serde_json::to_value(&response).unwrap())
+    }
+
+    /// Keeps `query` (one run through the extension with `keep_with`), then
+    /// sends it with `variables` both ways: the direct answer (none when it
+    /// declined) and the extension's to a copy never kept.
+    async fn both_ways(
+        query: &str,
+        keep_with: serde_json::Value,
+        variables: serde_json::Value,
+        operation: Option<&str>,
+    ) -> (Option<(bool, serde_json::Value)>, (bool, serde_json::Value)) {
+        let (schema, direct) = build_api(&Config::defaults().documents, None);
+        let (ran, kept) = through_extension(&schema, request(query, keep_with, None)).await;
+        assert!(ran, "the first run keeps it: {kept}");
+        let answer = match direct
+            .run(request(query, variables.clone(), operation))
+            .await
+        {
+            Ran::Answered { response, executed } => {
+                Some((executed, serde_json::to_value(&response).unwrap()))
+            }
+            Ran::Declined(_) => None,
+        };
+        let copy = format!("{query} # never kept");
+        let extension = through_extension(&schema, request(&copy, variables, operation)).await;
+        (answer, extension)
+    }
+
+    const TYPE: &str = "query($n: String!) { __type(name: $n) { name } }";
+
+    #[tokio::test]
+    async fn a_kept_query_runs_directly_as_the_extension_would() {
+        let (direct, extension) =
+            both_ways(TYPE, json!({"n": "Query"}), json!({"n": "Post"}), None).await;
+        assert_eq!(direct.as_ref(), Some(&extension));
+        assert_eq!(
+            extension,
+            (true, json!({"data": {"__type": {"name": "Post"}}}))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_variable_validation_refuses_is_a_request_error_both_ways() {
+        let (direct, extension) =
+            both_ways(TYPE, json!({"n": "Query"}), json!({"n": 5}), None).await;
+        assert_eq!(direct.as_ref(), Some(&extension));
+        let (executed, body) = extension;
+        assert!(!executed, "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], VALIDATION_FAILED,
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_operation_that_ran_is_told_apart_without_data_or_a_path() {
+        // A null default in a non-null slot passes validation, and the
+        // root field's argument error then carries no path.
+        let defaulted = "query($n: String = null) { __type(name: $n) { name } }";
+        let (direct, extension) =
+            both_ways(defaulted, json!({"n": "Query"}), json!({}), None).await;
+        assert_eq!(direct.as_ref(), Some(&extension));
+        assert!(extension.0, "it ran: {}", extension.1);
+        assert!(extension.1["data"].is_null(), "{}", extension.1);
+
+        // Every root field skipped: it ran, and answers no data.
+        let skipped = "{ __typename @skip(if: true) }";
+        let (direct, extension) = both_ways(skipped, json!({}), json!({}), None).await;
+        assert_eq!(direct.as_ref(), Some(&extension));
+        assert!(extension.0, "it ran: {}", extension.1);
+    }
+
+    #[tokio::test]
+    async fn what_only_the_extension_answers_alike_is_declined() {
+        // An operation name async-graphql would refuse.
+        let (direct, extension) = both_ways(
+            TYPE,
+            json!({"n": "Query"}),
+            json!({"n": "Post"}),
+            Some("Other"),
+        )
+        .await;
+        assert_eq!(direct, None);
+        assert!(!extension.0);
+        // A required variable missing.
+        let (direct, extension) = both_ways(TYPE, json!({"n": "Query"}), json!({}), None).await;
+        assert_eq!(direct, None);
+        assert!(!extension.0);
+        // A subscription, kept whole, never runs here.
+        let (schema, direct) = build_api(&Config::defaults().documents, None);
+        let sub = "subscription { notificationChanged { unreadCount } }";
+        schema.execute(request(sub, json!({}), None)).await;
+        assert!(matches!(
+            direct.run(request(sub, json!({}), None)).await,
+            Ran::Declined(_)
+        ));
+    }
 }

@@ -9,7 +9,11 @@ use crate::state::AppState;
 
 pub struct Query;
 
-#[Object]
+/// Private: every answer depends on the viewer. An operation that ran
+/// answers the cache control validation computed, a request error the
+/// default (public), which is how the direct path (`direct.rs`) tells them
+/// apart.
+#[Object(cache_control(private))]
 impl Query {
     /// The signed-in user; null without an Authorization header.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {

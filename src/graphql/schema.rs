@@ -22,14 +22,15 @@ pub fn build_schema(options: &Documents, state: Option<AppState>) -> ApiSchema {
         .finish()
 }
 
-/// The schema, and the direct path sharing its kept documents.
-pub fn build_api(options: &Documents, state: &AppState) -> (ApiSchema, Direct) {
+/// The schema, and the direct path sharing its kept documents; `state` is
+/// `None` only in tests that run nothing that loads.
+pub fn build_api(options: &Documents, state: Option<AppState>) -> (ApiSchema, Direct) {
     let prepared = PreparedDocuments::new();
-    let schema = builder(options, Some(state.clone()))
+    let schema = builder(options, state.clone())
         .extension(Observe::new(*options, prepared.clone()))
         .finish();
-    let bare = builder(options, Some(state.clone())).finish();
-    let direct = Direct::new(bare, prepared, *options, state.clone());
+    let bare = builder(options, state.clone()).finish();
+    let direct = Direct::new(bare, prepared, *options, state);
     (schema, direct)
 }
 
