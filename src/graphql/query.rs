@@ -9,10 +9,10 @@ use crate::state::AppState;
 
 pub struct Query;
 
-/// Private: every answer depends on the viewer. An operation that ran
-/// answers the cache control validation computed, a request error the
-/// default (public), which is how the direct path (`direct.rs`) tells them
-/// apart.
+// Private: every answer depends on the viewer. An operation that ran
+// answers the cache control validation computed, a request error the
+// default (public), which is how the direct path (`direct.rs`) tells them
+// apart. (A doc comment here would become the type's SDL description.)
 #[Object(cache_control(private))]
 impl Query {
     /// The signed-in user; null without an Authorization header.
