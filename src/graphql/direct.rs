@@ -26,8 +26,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Request, Response};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
+use async_graphql::{Positioned, Request, Response};
 use tracing::Instrument as _;
 
 use super::admission;
@@ -88,27 +90,23 @@ impl Direct {
                 None => return Ran::Declined(request),
             },
         };
-        let Some(label) = runs(&doc, request.operation_name.as_deref()) else {
-            return Ran::Declined(request);
+        let whole = hit.is_some();
+        let metrics = match (runs(&doc, request.operation_name.as_deref()), hit) {
+            (None, _) => return Ran::Declined(request),
+            (Some(_), Some(hit)) => hit.metrics.clone(),
+            (Some(operation), None) => Arc::new(OperationMetrics::new(operation_label(Some(
+                &operation.node,
+            )))),
         };
         request.set_parsed_query(doc);
         let mut request = super::loaders::install(request, self.state.as_ref());
-        let span = tracing::info_span!("graphql", operation = tracing::field::Empty);
+        let span = tracing::info_span!("graphql", operation = metrics.label());
         let start = Instant::now();
-        if hit.is_none() {
+        if !whole {
             match span.in_scope(|| admission::admit(&self.limits, &mut request)) {
                 Err(refusal) => {
                     let response = Response::from_errors(vec![with_code(refusal, BAD_USER_INPUT)]);
-                    OperationMetrics::new(INVALID_OPERATION.to_owned()).record(
-                        false,
-                        start.elapsed(),
-                        0,
-                    );
-                    metrics::counter!(DIRECT_METRIC).increment(1);
-                    return Ran::Answered {
-                        response,
-                        executed: false,
-                    };
+                    return answered(response, None, start, 0);
                 }
                 Ok(admitted) if !admitted.unprovided.is_empty() => {
                     return Ran::Declined(request);
@@ -116,7 +114,6 @@ impl Direct {
                 Ok(_) => {}
             }
         }
-        span.record("operation", label.as_str());
         let (mut response, statements) =
             crate::db::count_statements(self.bare.execute(request).instrument(span)).await;
         let executed = !response.cache_control.public;
@@ -131,31 +128,41 @@ impl Direct {
                 .map(|e| with_code(e, code))
                 .collect();
         }
-        let metrics = match hit {
-            Some(hit) if executed => hit.metrics.clone(),
-            _ => Arc::new(OperationMetrics::new(if executed {
-                label
-            } else {
-                INVALID_OPERATION.to_owned()
-            })),
-        };
-        metrics.record(response.errors.is_empty(), start.elapsed(), statements);
-        metrics::counter!(DIRECT_METRIC).increment(1);
-        Ran::Answered { response, executed }
+        answered(response, executed.then_some(metrics), start, statements)
     }
 }
 
-/// The metrics label of the operation async-graphql will run for
-/// `operation_name`, when that is a query; none when it runs no query or
-/// refuses the name (which the extension's path answers).
-fn runs(doc: &ExecutableDocument, operation_name: Option<&str>) -> Option<String> {
-    let operation = match (&doc.operations, operation_name) {
-        (DocumentOperations::Single(op), None) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-        _ => return None,
-    };
-    (operation.node.ty == OperationType::Query).then(|| operation_label(Some(&operation.node)))
+/// The operation async-graphql will run for `operation_name`, when that is
+/// a query; none when it runs no query or refuses the name (which the
+/// extension's path answers): as `selected_operation`, except that
+/// async-graphql refuses any name for a lone anonymous operation.
+fn runs<'a>(
+    doc: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    if matches!(
+        (&doc.operations, operation_name),
+        (DocumentOperations::Single(_), Some(_))
+    ) {
+        return None;
+    }
+    super::selected_operation(doc, operation_name).filter(|op| op.node.ty == OperationType::Query)
+}
+
+/// The direct path's answer, recorded under `metrics` (an operation that
+/// ran) or as invalid (a request error).
+fn answered(
+    response: Response,
+    metrics: Option<Arc<OperationMetrics>>,
+    start: Instant,
+    statements: usize,
+) -> Ran {
+    let executed = metrics.is_some();
+    let metrics =
+        metrics.unwrap_or_else(|| Arc::new(OperationMetrics::new(INVALID_OPERATION.to_owned())));
+    metrics.record(response.errors.is_empty(), start.elapsed(), statements);
+    metrics::counter!(DIRECT_METRIC).increment(1);
+    Ran::Answered { response, executed }
 }
 
 #[cfg(test)]
