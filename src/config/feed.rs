@@ -8,10 +8,11 @@ use super::secret;
 
 #[derive(Debug, Clone, Args)]
 pub struct Feed {
-    /// Keep recently read feed pages in memory (on|off). A page is served
-    /// from memory until a write that can change it (a post, repost,
-    /// delete, follow, block, mute or lock by the viewer or an account it
-    /// follows) takes it out. Several instances sharing one database need
+    /// Keep recently read feed and inbox pages in memory (on|off). A page
+    /// is served from memory until a write that can change it (a post,
+    /// repost, delete, follow, block, mute or lock by the viewer or an
+    /// account it follows; for an inbox, a notification or the seen
+    /// marker) takes it out. Several instances sharing one database need
     /// `REDIS_URL` (or this off).
     #[arg(
         long = "feed-cache",
@@ -24,7 +25,7 @@ pub struct Feed {
     )]
     pub cache: bool,
 
-    /// Memory the feed cache may hold, in MiB.
+    /// Memory the feed cache may hold (inbox pages a quarter of it), in MiB.
     #[arg(
         long = "feed-cache-mb",
         env = "FEED_CACHE_MB",

@@ -20,7 +20,8 @@ use super::social::{Post, Profile, connection};
 use super::types::{UserError, payload_answer};
 use super::viewer_auth;
 use crate::error::AppError;
-use crate::service::notification::inbox::{self, Actor, Group, Kinds};
+use crate::service::notification::inbox::{self, Actor, Group, InboxPage, Kinds};
+use crate::service::notification::kept::KeptInbox;
 use crate::service::page::Kind;
 use crate::state::AppState;
 
@@ -50,6 +51,8 @@ type Newest = Arc<HashMap<Uuid, Vec<Actor>>>;
 struct PageActors {
     viewer: Uuid,
     groups: Vec<Uuid>,
+    /// The page as the cache keeps it, which keeps its actors too.
+    kept: Option<Arc<KeptInbox>>,
     by_first: Mutex<HashMap<u64, Arc<OnceCell<Newest>>>>,
 }
 
@@ -65,7 +68,9 @@ impl PageActors {
         let found = cell
             .get_or_try_init(|| async {
                 let state = ctx.data::<AppState>()?;
-                let actors = inbox::actors(state, self.viewer, &self.groups, n).await?;
+                let actors =
+                    inbox::actors(state, self.viewer, &self.groups, n, self.kept.as_deref())
+                        .await?;
                 let loaders = ctx.data::<RequestLoaders>()?.get();
                 let all: Vec<&Actor> = actors.values().flatten().collect();
                 let answers: Vec<(Uuid, bool)> = all
@@ -156,7 +161,8 @@ pub async fn page(
     let with_authors = [look.field("nodes"), look.field("edges").field("node")]
         .iter()
         .any(|node| node.field("post").field("author").exists());
-    let page = inbox::page(state, viewer, first, after.as_deref(), kinds, with_authors).await?;
+    let InboxPage { page, kept } =
+        inbox::page(state, viewer, first, after.as_deref(), kinds, with_authors).await?;
     let authors: Vec<_> = page
         .items
         .iter()
@@ -169,6 +175,7 @@ pub async fn page(
     let actors = Arc::new(PageActors {
         viewer: viewer.user_id,
         groups: page.items.iter().map(|(_, g)| g.id).collect(),
+        kept,
         by_first: Mutex::new(HashMap::new()),
     });
     Ok(connection(Kind::Notification, page, |group| Notification {
@@ -186,6 +193,7 @@ pub async fn live(loaders: &Loaders, viewer: Uuid, group: Group) -> Notification
     let page = Arc::new(PageActors {
         viewer,
         groups: vec![group.id],
+        kept: None,
         by_first: Mutex::new(HashMap::new()),
     });
     Notification { group, page }

@@ -80,6 +80,14 @@ type Columns = (
 );
 
 impl Event {
+    /// Whose inbox the event changed, if it is a notification.
+    pub fn recipient(&self) -> Option<Uuid> {
+        match *self {
+            Self::Notified { recipient, .. } => Some(recipient),
+            _ => None,
+        }
+    }
+
     fn columns(self) -> Columns {
         match self {
             Self::Posted { post, author } => ("posted", Some(post), Some(author), None, None),

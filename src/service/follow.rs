@@ -203,6 +203,7 @@ async fn request(
     .collect();
     let events = state.live().write(&txn, events).await?;
     txn.commit().await?;
+    state.feed_cache().inbox_changed([target]).await;
     state.live().publish(events);
     Ok(Outcome::Requested)
 }

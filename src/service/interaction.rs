@@ -154,6 +154,10 @@ pub async fn apply(
         if matches!(change, Change::Repost | Change::Unrepost) {
             state.feed_cache().changed([user]).await;
         }
+        if locked.author_id != user {
+            // Its group gained or lost the actor.
+            state.feed_cache().inbox_changed([locked.author_id]).await;
+        }
         state.live().publish(events);
         Ok((post, true))
     })

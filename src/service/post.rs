@@ -143,9 +143,11 @@ pub async fn create(
             events.extend(
                 super::thread::record_new_post(&txn, &post, parent_author, &mentioned).await?,
             );
+            let notified: Vec<Uuid> = events.iter().filter_map(Event::recipient).collect();
             let events = state.live().write(&txn, events).await?;
             txn.commit().await?;
             state.feed_cache().posted(author, post.id).await;
+            state.feed_cache().inbox_changed(notified).await;
             state.live().publish(events);
             Ok(post)
         }
@@ -233,7 +235,7 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
             .into_tuple()
             .all(&txn)
             .await?;
-        super::thread::forget_post(&txn, &row).await?;
+        let notified = super::thread::forget_post(&txn, &row).await?;
         let queued = super::media::forget_post_in(&txn, id, super::clock::now()).await?;
         post::Entity::delete_many()
             .filter(post::Column::Id.eq(id))
@@ -248,6 +250,7 @@ pub async fn delete(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), A
             .feed_cache()
             .changed(reposters.into_iter().chain([author]))
             .await;
+        state.feed_cache().inbox_changed(notified).await;
         state.live().publish(events);
         if queued {
             state.media().deletion_wake().notify_one();

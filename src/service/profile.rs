@@ -288,6 +288,13 @@ pub async fn update(
             if queued {
                 state.media().deletion_wake().notify_one();
             }
+            if locked.is_some() {
+                // Whether its replies and mentions show in inboxes, and
+                // (unlocked) its pending requests answered. Asked, not
+                // compared with the profile read before the transaction:
+                // another update may have changed it since.
+                state.feed_cache().inbox_changed_all().await;
+            }
             if lock_changes {
                 // Whose feeds change: those showing the account's posts
                 // through reposts (their reposters' followers), and the

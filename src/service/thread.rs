@@ -177,11 +177,11 @@ async fn existing_in_order(
 /// Removes what hangs on a post being deleted, within its transaction:
 /// its likes and reposts (every row), its mentions, the notifications
 /// about it; and one reply fewer on its parent, when that still exists.
-/// Its own replies stay.
+/// Its own replies stay. Answers whose notifications went.
 pub(super) async fn forget_post(
     conn: &impl ConnectionTrait,
     post: &post::Model,
-) -> Result<(), AppError> {
+) -> Result<Vec<Uuid>, AppError> {
     post_like::Entity::delete_many()
         .filter(post_like::Column::PostId.eq(post.id))
         .exec(conn)
@@ -194,11 +194,11 @@ pub(super) async fn forget_post(
         .filter(mention::Column::PostId.eq(post.id))
         .exec(conn)
         .await?;
-    notification::forget_posts(conn, &[post.id]).await?;
+    let notified = notification::forget_posts(conn, &[post.id]).await?;
     if let Some(parent) = post.in_reply_to_id {
         add_to_reply_count(conn, parent, -1).await?;
     }
-    Ok(())
+    Ok(notified)
 }
 
 /// Removes what an account being deleted has done and what hangs on its

@@ -30,6 +30,13 @@
 //!
 //! With `REDIS_URL` every instance stamps the others' writes too (see
 //! `remote`), before it serves a page from memory.
+//!
+//! Inbox pages (`notification::kept`) are kept here too, under the same
+//! counter: a write to an account's notifications stamps its inbox alone
+//! ([`FeedCache::inbox_changed`]), so a like tells the post's author's
+//! inbox without retiring the feeds of its followers; an inbox page is
+//! also retired by every stamp that retires its recipient's feed (a
+//! follow, block or mute by or of the recipient, a change to all).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +47,7 @@ use uuid::Uuid;
 
 use super::FeedItem;
 use super::remote::Remote;
+use crate::service::notification::kept::{InboxKey, KeptInbox};
 use crate::service::page::FeedCursor;
 
 /// How long a page may be served from memory at most.
@@ -116,6 +124,8 @@ struct Stamp {
     /// Its latest write that changed entries otherwise than by adding a
     /// post (0: none kept).
     changed: u64,
+    /// Its inbox's latest write (0: none kept).
+    inbox: u64,
     /// Its latest posts, numbered: a page read before them can take them
     /// in instead of being read again.
     added: VecDeque<(u64, Uuid)>,
@@ -155,9 +165,16 @@ pub struct FeedCache {
     stamps: RwLock<HashMap<Uuid, Stamp>>,
     pages: moka::sync::Cache<PageKey, Arc<Kept>>,
     sources: moka::sync::Cache<Uuid, Arc<Sources>>,
+    /// Inbox pages read at or before this are not served.
+    inbox_all_changed_at: AtomicU64,
+    inbox: moka::sync::Cache<InboxKey, Arc<KeptInbox>>,
+    /// A lock an inbox page being read (see `inbox::page`).
+    inbox_reading: moka::sync::Cache<InboxKey, Arc<tokio::sync::Mutex<()>>>,
     remote: Option<Arc<Remote>>,
     /// Pages served from memory so far.
     served: AtomicU64,
+    /// Inbox pages served from memory so far.
+    inbox_served: AtomicU64,
 }
 
 impl std::fmt::Debug for FeedCache {
@@ -176,16 +193,22 @@ impl FeedCache {
     pub fn new(on: bool, mib: u64, redis: Option<redis::Client>) -> Self {
         let bytes = mib.saturating_mul(1024 * 1024);
         // Pages and source lists share the budget: a viewer following
-        // 5,000 accounts has an 80 KB list, a page is about 2 KB.
+        // 5,000 accounts has an 80 KB list, a page is about 2 KB; inbox
+        // pages take a quarter.
+        let inbox = moka::sync::Cache::builder()
+            .max_capacity(bytes / 4)
+            .weigher(|_, kept: &Arc<KeptInbox>| u32::try_from(kept.weight()).unwrap_or(u32::MAX))
+            .time_to_live(PAGE_TTL)
+            .build();
         let pages = moka::sync::Cache::builder()
-            .max_capacity(bytes / 2)
+            .max_capacity(bytes * 3 / 8)
             .weigher(|_, kept: &Arc<Kept>| {
                 u32::try_from(128 + kept.entries.len() * size_of::<Entry>()).unwrap_or(u32::MAX)
             })
             .time_to_live(PAGE_TTL)
             .build();
         let sources = moka::sync::Cache::builder()
-            .max_capacity(bytes / 2)
+            .max_capacity(bytes * 3 / 8)
             .weigher(|_, s: &Arc<Sources>| {
                 u32::try_from(64 + s.ids.len() * size_of::<Uuid>()).unwrap_or(u32::MAX)
             })
@@ -198,8 +221,15 @@ impl FeedCache {
             stamps: RwLock::new(HashMap::new()),
             pages,
             sources,
+            inbox_all_changed_at: AtomicU64::new(0),
+            inbox,
+            inbox_reading: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(Duration::from_secs(60))
+                .build(),
             remote: redis.filter(|_| on).map(Remote::new),
             served: AtomicU64::new(0),
+            inbox_served: AtomicU64::new(0),
         }
     }
 
@@ -405,6 +435,105 @@ impl FeedCache {
         }
     }
 
+    /// The kept inbox page `key`, if nothing that could change it was
+    /// stamped since it was read: its recipient's inbox, its recipient's
+    /// follows, blocks and mutes, or every page.
+    pub fn inbox_kept(&self, key: &InboxKey) -> Option<Arc<KeptInbox>> {
+        if !self.on {
+            return None;
+        }
+        let kept = self.inbox.get(key)?;
+        let all = self
+            .all_changed_at
+            .load(Ordering::SeqCst)
+            .max(self.inbox_all_changed_at.load(Ordering::SeqCst));
+        let stamps = self.stamps.read().unwrap_or_else(|e| e.into_inner());
+        let newest = stamps
+            .get(&key.recipient)
+            .map_or(all, |s| all.max(s.changed).max(s.inbox));
+        drop(stamps);
+        if newest > kept.read_at {
+            self.inbox.invalidate(key);
+            metrics::counter!("inbox_cache_total", "outcome" => "changed").increment(1);
+            return None;
+        }
+        Some(kept)
+    }
+
+    /// Keeps an inbox page just read from the database.
+    pub fn keep_inbox(&self, key: InboxKey, kept: Arc<KeptInbox>) {
+        if self.on {
+            metrics::counter!("inbox_cache_total", "outcome" => "miss").increment(1);
+            self.inbox.insert(key, kept);
+        }
+    }
+
+    /// The lock that readers of the inbox page `key` take in turn.
+    pub fn inbox_reading(&self, key: InboxKey) -> Arc<tokio::sync::Mutex<()>> {
+        self.inbox_reading
+            .get_with(key, || Arc::new(tokio::sync::Mutex::new(())))
+    }
+
+    /// A kept inbox page was served.
+    pub fn inbox_served_one(&self) {
+        metrics::counter!("inbox_cache_total", "outcome" => "hit").increment(1);
+        self.inbox_served.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many inbox pages were served from memory.
+    pub fn inbox_served(&self) -> u64 {
+        self.inbox_served.load(Ordering::Relaxed)
+    }
+
+    /// A committed write changed these accounts' notifications (or seen
+    /// markers): called after the commit, before the write answers.
+    pub async fn inbox_changed(&self, ids: impl IntoIterator<Item = Uuid>) {
+        if !self.on {
+            return;
+        }
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return;
+        }
+        if ids.len() > MAX_STAMPED {
+            return self.inbox_changed_all().await;
+        }
+        self.stamp_inbox(ids.iter().copied());
+        if let Some(remote) = &self.remote {
+            remote.publish_inbox(Some(ids)).await;
+        }
+    }
+
+    /// A committed write may have changed any inbox (a lock, retention).
+    pub async fn inbox_changed_all(&self) {
+        if !self.on {
+            return;
+        }
+        self.stamp_inbox_all();
+        if let Some(remote) = &self.remote {
+            remote.publish_inbox(None).await;
+        }
+    }
+
+    /// Stamps these accounts' inboxes here.
+    pub(crate) fn stamp_inbox(&self, ids: impl IntoIterator<Item = Uuid>) {
+        self.with_next(|stamps, at, now| {
+            for id in ids {
+                let stamp = stamps.entry(id).or_insert_with(|| Stamp::new(now));
+                stamp.inbox = at;
+                stamp.when = now;
+            }
+        });
+    }
+
+    /// Retires every inbox page kept here.
+    pub(crate) fn stamp_inbox_all(&self) {
+        self.with_next(|_, at, _| {
+            self.inbox_all_changed_at.fetch_max(at, Ordering::SeqCst);
+        });
+        self.inbox.invalidate_all();
+    }
+
     /// Stamps these accounts here.
     pub(crate) fn stamp(&self, ids: impl IntoIterator<Item = Uuid>) {
         self.with_next(|stamps, at, now| {
@@ -438,6 +567,7 @@ impl FeedCache {
         });
         self.pages.invalidate_all();
         self.sources.invalidate_all();
+        self.inbox.invalidate_all();
     }
 
     /// Runs `write` with the next number, under the stamps' write lock.
@@ -456,6 +586,7 @@ impl Stamp {
     fn new(now: Instant) -> Self {
         Self {
             changed: 0,
+            inbox: 0,
             added: VecDeque::new(),
             added_floor: 0,
             when: now,
@@ -625,12 +756,78 @@ mod tests {
         assert_eq!(cache.since(&key(viewer), &page, &sources), Since::Changed);
     }
 
+    fn inbox_key(recipient: Uuid) -> InboxKey {
+        InboxKey {
+            recipient,
+            first: 20,
+            after: None,
+            kinds: None,
+        }
+    }
+
+    fn kept_inbox(cache: &FeedCache) -> Arc<KeptInbox> {
+        let page = crate::service::page::Page {
+            items: Vec::new(),
+            has_next: false,
+        };
+        Arc::new(KeptInbox::of(cache.now(), &page))
+    }
+
+    #[test]
+    fn an_inbox_page_is_served_until_its_recipient_is_stamped() {
+        let cache = FeedCache::new(true, 8, None);
+        let (recipient, follower, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let inbox = inbox_key(recipient);
+        cache.keep_inbox(inbox, kept_inbox(&cache));
+        // The feed of an account following the recipient is kept too.
+        cache.keep(key(follower), kept(cache.now()));
+        cache.stamp_inbox([other]);
+        cache.stamp([other]);
+        assert!(
+            cache.inbox_kept(&inbox).is_some(),
+            "another account's writes"
+        );
+        // A like of the recipient's post: its inbox, not its followers' feeds.
+        cache.stamp_inbox([recipient]);
+        assert!(cache.inbox_kept(&inbox).is_none(), "its inbox changed");
+        assert!(
+            served(&cache, &key(follower), &[follower, recipient]),
+            "an inbox write retires no feed"
+        );
+        // A follow, block or mute by or of the recipient retires it too.
+        cache.keep_inbox(inbox, kept_inbox(&cache));
+        cache.stamp([recipient]);
+        assert!(cache.inbox_kept(&inbox).is_none(), "its follows changed");
+    }
+
+    #[test]
+    fn a_change_to_every_inbox_retires_inbox_pages_only() {
+        let cache = FeedCache::new(true, 8, None);
+        let recipient = Uuid::now_v7();
+        let inbox = inbox_key(recipient);
+        let old = kept_inbox(&cache);
+        cache.keep_inbox(inbox, Arc::clone(&old));
+        cache.keep(key(recipient), kept(cache.now()));
+        cache.stamp_inbox_all();
+        assert!(cache.inbox_kept(&inbox).is_none());
+        assert!(served(&cache, &key(recipient), &[recipient]));
+        // Even one kept again with the old counter.
+        cache.keep_inbox(inbox, old);
+        assert!(cache.inbox_kept(&inbox).is_none());
+        // A change to every page retires inbox pages too.
+        cache.keep_inbox(inbox, kept_inbox(&cache));
+        cache.stamp_all();
+        assert!(cache.inbox_kept(&inbox).is_none());
+    }
+
     #[test]
     fn off_keeps_nothing() {
         let cache = FeedCache::new(false, 8, None);
         let viewer = Uuid::now_v7();
         cache.keep(key(viewer), kept(cache.now()));
         assert!(!served(&cache, &key(viewer), &[viewer]));
+        cache.keep_inbox(inbox_key(viewer), kept_inbox(&cache));
+        assert!(cache.inbox_kept(&inbox_key(viewer)).is_none());
         assert!(!cache.keeps(FeedCursor::snapshot_now()));
     }
 

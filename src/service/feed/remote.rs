@@ -41,6 +41,9 @@ const ALL: &str = "*";
 /// What a post's payload starts with (`+AUTHOR,POST`).
 const POSTED: &str = "+";
 
+/// What an inbox write's payload starts with (`!ID,ID…`, or `!*`: every inbox).
+const INBOX: &str = "!";
+
 /// How long a read waits for Redis (the counter, or the messages up to
 /// it) before it reads the page from the database instead.
 const READ_WAIT: Duration = Duration::from_millis(100);
@@ -148,18 +151,14 @@ impl Remote {
         self.send_owed(format!("{POSTED}{author},{post}")).await;
     }
 
+    /// Publishes a committed inbox write's stamps (`None`: every inbox).
+    pub async fn publish_inbox(self: &Arc<Self>, ids: Option<Vec<Uuid>>) {
+        self.send_owed(format!("{INBOX}{}", joined(ids))).await;
+    }
+
     /// Publishes a committed write's stamps (`None`: every page).
     pub async fn publish(self: &Arc<Self>, ids: Option<Vec<Uuid>>) {
-        let payload = ids.map_or_else(
-            || ALL.to_owned(),
-            |ids| {
-                ids.iter()
-                    .map(Uuid::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            },
-        );
-        self.send_owed(payload).await;
+        self.send_owed(joined(ids)).await;
     }
 
     /// Sends a payload on a task of its own (a request cut off meanwhile
@@ -222,21 +221,25 @@ impl Remote {
         }
         self.newest_clock.fetch_max(clock, Ordering::SeqCst);
         let applied = self.applied.load(Ordering::SeqCst);
-        let posted = payload.starts_with(POSTED);
-        let ids: Option<Vec<Uuid>> = if number == applied + 1 && payload != ALL {
-            payload
-                .strip_prefix(POSTED)
-                .unwrap_or(payload)
-                .split(',')
-                .map(|id| Uuid::parse_str(id).ok())
-                .collect()
+        let (kind, body) = if let Some(body) = payload.strip_prefix(POSTED) {
+            (Some(POSTED), body)
+        } else if let Some(body) = payload.strip_prefix(INBOX) {
+            (Some(INBOX), body)
         } else {
-            // A number skipped or repeated, or every page changed.
+            (None, payload)
+        };
+        // A number skipped or repeated: every page changed.
+        let in_order = number == applied + 1;
+        let ids: Option<Vec<Uuid>> = if in_order && body != ALL {
+            body.split(',').map(|id| Uuid::parse_str(id).ok()).collect()
+        } else {
             None
         };
-        match (ids.as_deref(), posted) {
-            (Some(&[author, post]), true) => cache.stamp_post(author, post),
-            (Some(ids), false) => cache.stamp(ids.iter().copied()),
+        match (kind, ids.as_deref()) {
+            (Some(POSTED), Some(&[author, post])) => cache.stamp_post(author, post),
+            (Some(INBOX), Some(ids)) => cache.stamp_inbox(ids.iter().copied()),
+            (Some(INBOX), None) if in_order && body == ALL => cache.stamp_inbox_all(),
+            (None, Some(ids)) => cache.stamp(ids.iter().copied()),
             _ => cache.stamp_all(),
         }
         self.applied.store(number, Ordering::SeqCst);
@@ -346,6 +349,19 @@ async fn subscribe(cache: &FeedCache, remote: &Remote) -> redis::RedisResult<&'s
             }
         }
     }
+}
+
+/// Ids as a payload's list (`None`: [`ALL`]).
+fn joined(ids: Option<Vec<Uuid>>) -> String {
+    ids.map_or_else(
+        || ALL.to_owned(),
+        |ids| {
+            ids.iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+    )
 }
 
 async fn get_counter(conn: &mut MultiplexedConnection) -> redis::RedisResult<u64> {

@@ -1,7 +1,8 @@
 //! The inbox, read side: a page of an account's notification groups, the
 //! newest actors of each, the unread count, the seen marker, and retention.
 //!
-//! A page costs two statements whatever its size: one reads the groups
+//! A page read from the database costs two statements whatever its size
+//! (one read from memory, `kept`, reads its posts and actors by key): one reads the groups
 //! (newest `top_id` first, below the cursor) with the seen marker, each
 //! group's post and, when the document asks for it, that post's author;
 //! one reads the newest actors of all the page's groups with their
@@ -25,7 +26,7 @@
 //! comparison of ids, exact to the millisecond on every backend.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
@@ -39,6 +40,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::NotificationKind;
+use super::kept::{InboxKey, KeptActors, KeptInbox};
 use crate::auth::Viewer;
 use crate::db::{self, Shapes, slot};
 use crate::entity::{
@@ -130,8 +132,16 @@ pub enum Kinds<'a> {
     Only(&'a [NotificationKind]),
 }
 
-/// A page of the viewer's notification groups, newest first: one statement.
-/// With `authors`, each post's author's profile comes with it.
+/// A page of the viewer's groups, and what the cache keeps of it (none
+/// with `FEED_CACHE` off): its actors are kept there as they are read.
+pub struct InboxPage {
+    pub page: Page<Group>,
+    pub kept: Option<Arc<KeptInbox>>,
+}
+
+/// A page of the viewer's notification groups, newest first: one statement,
+/// or from memory (see `kept`) the posts' by key. With `authors`, each
+/// post's author's profile comes with it.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn page(
     state: &AppState,
@@ -140,15 +150,79 @@ pub async fn page(
     after: Option<&str>,
     kinds: Kinds<'_>,
     authors: bool,
-) -> Result<Page<Group>, AppError> {
+) -> Result<InboxPage, AppError> {
     let req = PageRequest::parse(Kind::Notification, first, after)?;
     let kinds = match kinds {
         Kinds::All => None,
         Kinds::Only(kinds) => Some(kinds_mask(kinds)),
     };
     if req.first == 0 || kinds == Some(0) {
-        return Ok(Page::from_rows(req, Vec::new()));
+        return Ok(InboxPage {
+            page: Page::from_rows(req, Vec::new()),
+            kept: None,
+        });
     }
+    let cache = state.feed_cache();
+    if !(cache.is_on() && cache.caught_up().await) {
+        let page = read(state, viewer.user_id, req, kinds, authors).await?;
+        return Ok(InboxPage { page, kept: None });
+    }
+    let key = InboxKey {
+        recipient: viewer.user_id,
+        first: req.first,
+        after: req.after,
+        kinds,
+    };
+    if let Some(served) = from_memory(state, &key, authors).await? {
+        return Ok(served);
+    }
+    // One read a page at a time: requests for a page being read wait for
+    // it and take it from memory (unless a write retired it meanwhile),
+    // instead of each running the same statements at once.
+    let reading = cache.inbox_reading(key);
+    let _reading = reading.lock().await;
+    if let Some(served) = from_memory(state, &key, authors).await? {
+        return Ok(served);
+    }
+    // Before the statement: a write stamped at or below this is in it.
+    let read_at = cache.now();
+    let page = read(state, viewer.user_id, req, kinds, authors).await?;
+    let kept = Arc::new(KeptInbox::of(read_at, &page));
+    cache.keep_inbox(key, Arc::clone(&kept));
+    Ok(InboxPage {
+        page,
+        kept: Some(kept),
+    })
+}
+
+/// The page `key` from memory, if kept and current.
+async fn from_memory(
+    state: &AppState,
+    key: &InboxKey,
+    authors: bool,
+) -> Result<Option<InboxPage>, AppError> {
+    let cache = state.feed_cache();
+    let Some(kept) = cache.inbox_kept(key) else {
+        return Ok(None);
+    };
+    let Some(page) = hydrate(state, &kept, authors).await? else {
+        return Ok(None);
+    };
+    cache.inbox_served_one();
+    Ok(Some(InboxPage {
+        page,
+        kept: Some(kept),
+    }))
+}
+
+/// A page of groups by its statement.
+async fn read(
+    state: &AppState,
+    viewer: Uuid,
+    req: PageRequest,
+    kinds: Option<u8>,
+    authors: bool,
+) -> Result<Page<Group>, AppError> {
     let limit = req.limit();
     let statement = SHAPES.statement(
         state.backend(),
@@ -158,10 +232,7 @@ pub async fn page(
             authors,
         },
         || groups_statement(limit, kinds, authors),
-        &[
-            viewer.user_id.into(),
-            req.after.unwrap_or(Uuid::max()).into(),
-        ],
+        &[viewer.into(), req.after.unwrap_or(Uuid::max()).into()],
     )?;
     let rows = state.db().query_all_raw(statement).await?;
     let items = rows
@@ -169,6 +240,74 @@ pub async fn page(
         .map(|row| read_group(row, authors).map(|g| (g.top_id, g)))
         .collect::<Result<Vec<_>, AppError>>()?;
     Ok(Page::from_rows(req, items))
+}
+
+/// A kept page with its posts (and, with `authors`, their authors) read
+/// again by key, in one statement; none when one of them is gone (the
+/// page is then read again).
+async fn hydrate(
+    state: &AppState,
+    kept: &KeptInbox,
+    authors: bool,
+) -> Result<Option<Page<Group>>, AppError> {
+    let ids: Vec<Uuid> = kept.groups.iter().filter_map(|g| g.post).collect();
+    let mut posts: HashMap<Uuid, (post::Model, Option<profile::Model>)> = HashMap::new();
+    if !ids.is_empty() {
+        let mut q = Query::select();
+        q.columns(post::Column::iter().map(|c| (post::Entity, c)))
+            .from(post::Entity)
+            .and_where(Expr::col((post::Entity, post::Column::Id)).is_in(ids));
+        if authors {
+            q.columns(profile::Column::iter().map(|c| (profile::Entity, c)))
+                .join(
+                    JoinType::LeftJoin,
+                    profile::Entity,
+                    Expr::col((profile::Entity, profile::Column::UserId))
+                        .equals((post::Entity, post::Column::AuthorId)),
+                );
+        }
+        let rows = state.db().query_all_raw(state.backend().build(&q)).await?;
+        for row in &rows {
+            let post = post_at(row, 0)?;
+            let author = if authors {
+                let id: Option<Uuid> =
+                    row.try_get_by_index(post_columns() + profile::Column::UserId as usize)?;
+                match id {
+                    Some(_) => Some(profile_at(row, post_columns())?),
+                    None => return Ok(None),
+                }
+            } else {
+                None
+            };
+            posts.insert(post.id, (post, author));
+        }
+    }
+    let mut items = Vec::with_capacity(kept.groups.len());
+    for g in &kept.groups {
+        let (post, author) = match g.post {
+            None => (None, None),
+            Some(id) => match posts.get(&id) {
+                Some((post, author)) => (Some(post.clone()), author.clone()),
+                None => return Ok(None),
+            },
+        };
+        items.push((
+            g.top_id,
+            Group {
+                id: g.id,
+                kind: g.kind,
+                post,
+                author,
+                actor_count: g.actor_count,
+                top_id: g.top_id,
+                read: g.read,
+            },
+        ));
+    }
+    Ok(Some(Page {
+        items,
+        has_next: kept.has_next,
+    }))
 }
 
 /// One of `recipient`'s groups as the inbox shows it now, with its post's
@@ -378,17 +517,93 @@ pub fn actors_wanted(first: Option<i32>) -> Result<u64, AppError> {
 
 /// The `n` newest actors of each of `groups`, newest first, with whether
 /// `viewer` follows each, leaving out those that block it or that it
-/// blocks (before each group's `LIMIT`): one statement for all the groups.
+/// blocks (before each group's `LIMIT`): one statement for all the groups,
+/// or, when `kept` (the groups' page in the cache) has them, their
+/// profiles by key.
 pub async fn actors(
+    state: &AppState,
+    viewer: Uuid,
+    groups: &[Uuid],
+    n: u64,
+    kept: Option<&KeptInbox>,
+) -> Result<HashMap<Uuid, Vec<Actor>>, AppError> {
+    if n == 0 || groups.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let Some(cell) = kept
+        .filter(|k| k.is_of(groups))
+        .and_then(|k| k.actors_cell(n))
+    else {
+        return read_actors(state, viewer, groups, n).await;
+    };
+    // The first request reads them and keeps them for the page; the
+    // others, at once or later, wait for that and read the profiles by key.
+    let mut read = None;
+    let kept = cell
+        .get_or_try_init(|| async {
+            let found = read_actors(state, viewer, groups, n).await?;
+            let ids: KeptActors = found
+                .iter()
+                .map(|(group, actors)| {
+                    let ids = actors
+                        .iter()
+                        .map(|a| (a.profile.user_id, a.viewer_follows))
+                        .collect();
+                    (*group, ids)
+                })
+                .collect();
+            read = Some(found);
+            Ok::<_, AppError>(Arc::new(ids))
+        })
+        .await?;
+    if let Some(found) = read {
+        return Ok(found);
+    }
+    match actors_by_key(state, kept).await? {
+        Some(found) => Ok(found),
+        None => read_actors(state, viewer, groups, n).await,
+    }
+}
+
+/// Kept actors with their profiles read again by key (one statement); none
+/// when one of them is gone.
+async fn actors_by_key(
+    state: &AppState,
+    kept: &KeptActors,
+) -> Result<Option<HashMap<Uuid, Vec<Actor>>>, AppError> {
+    let mut ids: Vec<Uuid> = kept.values().flatten().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let profiles: HashMap<Uuid, profile::Model> = crate::service::profile::by_ids(state, &ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.user_id, p))
+        .collect();
+    let mut found = HashMap::with_capacity(kept.len());
+    for (group, actors) in kept {
+        let mut shown = Vec::with_capacity(actors.len());
+        for (id, viewer_follows) in actors {
+            let Some(profile) = profiles.get(id) else {
+                return Ok(None);
+            };
+            shown.push(Actor {
+                profile: profile.clone(),
+                viewer_follows: *viewer_follows,
+            });
+        }
+        found.insert(*group, shown);
+    }
+    Ok(Some(found))
+}
+
+/// The actors by their statement (see [`actors`]).
+async fn read_actors(
     state: &AppState,
     viewer: Uuid,
     groups: &[Uuid],
     n: u64,
 ) -> Result<HashMap<Uuid, Vec<Actor>>, AppError> {
     let mut found: HashMap<Uuid, Vec<Actor>> = HashMap::with_capacity(groups.len());
-    if n == 0 || groups.is_empty() {
-        return Ok(found);
-    }
     let values: Vec<_> = std::iter::once(viewer)
         .chain(groups.iter().copied())
         .map(Into::into)
@@ -564,6 +779,8 @@ pub async fn mark_seen(
         .filter(seen::Column::UntilId.lt(until_id))
         .exec(db)
         .await?;
+    // Its groups' `read`.
+    state.feed_cache().inbox_changed([user]).await;
     unread_count(state, user).await
 }
 
@@ -606,6 +823,9 @@ pub async fn prune(state: &AppState, now: DateTime<Utc>) -> Result<u64, AppError
             .await?
             .rows_affected;
         txn.commit().await?;
+        if gone > 0 {
+            state.feed_cache().inbox_changed_all().await;
+        }
         pruned += gone;
         if (ids.len() as u64) < PRUNE_BATCH {
             return Ok(pruned);

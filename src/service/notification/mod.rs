@@ -30,6 +30,7 @@ use crate::error::AppError;
 use crate::live::Event;
 
 pub mod inbox;
+pub mod kept;
 
 /// Groups whose events are handled per statement when an account goes.
 const BATCH: usize = 500;
@@ -306,9 +307,23 @@ pub(crate) async fn forget_kind(
 }
 
 /// Removes every notification about these posts (being deleted): their
-/// likes and reposts, and the replies and mentions they are.
-pub async fn forget_posts(conn: &impl ConnectionTrait, posts: &[Uuid]) -> Result<(), AppError> {
+/// likes and reposts, and the replies and mentions they are. Answers the
+/// recipients whose groups went.
+pub async fn forget_posts(
+    conn: &impl ConnectionTrait,
+    posts: &[Uuid],
+) -> Result<Vec<Uuid>, AppError> {
+    let mut recipients = Vec::new();
     for chunk in posts.chunks(BATCH) {
+        let told: Vec<Uuid> = group::Entity::find()
+            .select_only()
+            .column(group::Column::RecipientId)
+            .distinct()
+            .filter(group::Column::PostId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        recipients.extend(told);
         let about = || {
             Query::select()
                 .column(group::Column::Id)
@@ -325,7 +340,9 @@ pub async fn forget_posts(conn: &impl ConnectionTrait, posts: &[Uuid]) -> Result
             .exec(conn)
             .await?;
     }
-    Ok(())
+    recipients.sort_unstable();
+    recipients.dedup();
+    Ok(recipients)
 }
 
 /// Removes what an account (being deleted) is in: its inbox, the
