@@ -1,12 +1,13 @@
-//! The feed, differentially: apps that keep feed pages in memory
-//! (`FEED_CACHE=on`) answer every page exactly as an app on the same
-//! database that reads it from the database alone (`FEED_CACHE=off`), at
-//! every depth, whatever they hold. A seeded random run drives eleven
-//! accounts through posts, replies, reposts, deletes, follows, requests,
-//! blocks, mutes, locks, likes, renames and an account's deletion, all sent
-//! to the caching apps (so their own invalidation is what is tested), and
-//! after every few of them reads several viewers' feeds from each app,
-//! page by page, comparing field by field.
+//! The feed and the inbox, differentially: apps that keep feed and inbox
+//! pages in memory (`FEED_CACHE=on`) answer every page exactly as an app on
+//! the same database that reads it from the database alone
+//! (`FEED_CACHE=off`), at every depth, whatever they hold. A seeded random
+//! run drives eleven accounts through posts, replies, mentions, reposts,
+//! deletes, follows, requests, blocks, mutes, locks, likes, renames, seen
+//! markers and an account's deletion, all sent to the caching apps (so
+//! their own invalidation is what is tested), and after every few of them
+//! reads several viewers' feeds and inboxes (of random kinds and numbers
+//! of actors) from each app, page by page, comparing field by field.
 //!
 //! The seed is printed; `FEED_DIFF_SEED=<n>` replays a run.
 
@@ -29,6 +30,8 @@ const VIEWERS_PER_CHECK: usize = 3;
 const SAVED_CURSORS: usize = 64;
 /// ...and walks from one of them at each check.
 const SAVED_WALKS_PER_CHECK: usize = 1;
+/// Inboxes whose first page is compared after every write.
+const INBOX_TOPS_PER_WRITE: usize = 2;
 /// One check in this many (percent) writes between its first and second page.
 const INTERLEAVE_PERCENT: u64 = 30;
 
@@ -39,6 +42,23 @@ const FEED_PAGE: &str = "query($first: Int!, $after: String) { feed(first: $firs
     edges { cursor repostedBy { handle displayName } node { id body inReplyToId likeCount repostCount \
     replyCount viewerHasLiked viewerHasReposted author { handle displayName locked viewerFollows } } } \
     pageInfo { hasNextPage endCursor } } }";
+
+/// One inbox page, with every field a kept page could get wrong; `AUTHOR`
+/// is replaced by the post's author's fields or nothing (a page reads
+/// the authors with its groups only when asked).
+const INBOX_PAGE: &str = "query($first: Int!, $after: String, $kinds: [NotificationKind!], $n: Int) { \
+    notifications(first: $first, after: $after, kinds: $kinds) { edges { cursor node { id kind actorCount \
+    createdAt read post { id body likeCount repostCount replyCount AUTHOR } \
+    actors(first: $n) { handle displayName locked viewerFollows } } } pageInfo { hasNextPage endCursor } } }";
+
+/// The `kinds` an inbox walk asks for, one at random.
+const KINDS: [Option<&[&str]>; 5] = [
+    None,
+    Some(&["LIKE", "REPOST"]),
+    Some(&["REPLY", "MENTION"]),
+    Some(&["FOLLOW", "FOLLOW_REQUEST"]),
+    Some(&["LIKE"]),
+];
 
 /// SplitMix64: a seed replays the same run whatever version of `rand` the
 /// project moves to.
@@ -85,6 +105,10 @@ fn seed() -> u64 {
 #[derive(Debug, Clone)]
 enum Op {
     Post(usize),
+    /// A post mentioning the other account.
+    Mention(usize, usize),
+    /// Every notification until now read.
+    MarkSeen(usize),
     Reply(usize, usize),
     Repost(usize, usize),
     Unrepost(usize, usize),
@@ -109,6 +133,8 @@ impl Op {
     fn kind(&self) -> &'static str {
         match self {
             Op::Post(_) => "post",
+            Op::Mention(..) => "mention",
+            Op::MarkSeen(_) => "markSeen",
             Op::Reply(..) => "reply",
             Op::Repost(..) => "repost",
             Op::Unrepost(..) => "unrepost",
@@ -163,6 +189,7 @@ struct Run<'a> {
     accepted: BTreeMap<&'static str, usize>,
     refused: BTreeMap<&'static str, usize>,
     pages_compared: usize,
+    inbox_pages_compared: usize,
     /// (viewer, first, cursor) of pages read earlier.
     saved: Vec<(usize, i64, String)>,
     walks: usize,
@@ -195,6 +222,7 @@ impl<'a> Run<'a> {
             accepted: BTreeMap::new(),
             refused: BTreeMap::new(),
             pages_compared: 0,
+            inbox_pages_compared: 0,
             saved: Vec::new(),
             walks: 0,
         }
@@ -264,7 +292,9 @@ impl<'a> Run<'a> {
         let roll = self.rng.below(100);
         let post = self.any_post();
         match (roll, post) {
-            (0..20, _) | (_, None) => Op::Post(me),
+            (0..14, _) | (_, None) => Op::Post(me),
+            (14..18, _) => Op::Mention(me, other),
+            (18..20, _) => Op::MarkSeen(me),
             (20..28, Some(p)) => Op::Reply(me, p),
             (28..38, Some(p)) => Op::Repost(me, p),
             (38..42, Some(p)) => Op::Unrepost(me, p),
@@ -341,6 +371,8 @@ impl<'a> Run<'a> {
     async fn apply(&mut self, op: Op) -> bool {
         let actor = match op {
             Op::Post(a)
+            | Op::Mention(a, _)
+            | Op::MarkSeen(a)
             | Op::Reply(a, _)
             | Op::Repost(a, _)
             | Op::Unrepost(a, _)
@@ -373,6 +405,29 @@ impl<'a> Run<'a> {
                         "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } errors { code } } }",
                         json!({"i": {"body": text}}),
                         "createPost",
+                    )
+                    .await;
+                (String::new(), codes)
+            }
+            Op::Mention(_, o) => {
+                let text = format!("post {n} by {} for @{}", self.handle(actor), self.handle(o));
+                let codes = self
+                    .mutate(
+                        &token,
+                        "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } errors { code } } }",
+                        json!({"i": {"body": text}}),
+                        "createPost",
+                    )
+                    .await;
+                (self.handle(o), codes)
+            }
+            Op::MarkSeen(_) => {
+                let codes = self
+                    .mutate(
+                        &token,
+                        "mutation($u: DateTime!) { markNotificationsSeen(until: $u) { unreadNotificationCount errors { code } } }",
+                        json!({"u": "2100-01-01T00:00:00Z"}),
+                        "markNotificationsSeen",
                     )
                     .await;
                 (String::new(), codes)
@@ -529,7 +584,9 @@ impl<'a> Run<'a> {
             codes.join(",")
         };
         let post_note = match (&op, codes.is_empty()) {
-            (Op::Post(_) | Op::Reply(..), true) => format!(" = post #{}", self.posts.len() - 1),
+            (Op::Post(_) | Op::Mention(..) | Op::Reply(..), true) => {
+                format!(" = post #{}", self.posts.len() - 1)
+            }
             _ => String::new(),
         };
         self.log.push(format!(
@@ -665,12 +722,123 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// One page of `viewer`'s inbox from `app`: the `notifications` object.
+    async fn inbox_page(
+        &self,
+        app: &TestApp,
+        viewer: usize,
+        query: &str,
+        variables: &Value,
+    ) -> Value {
+        let token = self.accounts[viewer]
+            .token
+            .as_deref()
+            .expect("a living viewer");
+        let body = app.gql(query, variables.clone(), Some(token)).await;
+        if body.get("errors").is_some() || !body["data"]["notifications"]["edges"].is_array() {
+            self.fail(&format!(
+                "{}'s inbox ({variables}): {body}",
+                self.accounts[viewer].handle
+            ));
+        }
+        body["data"]["notifications"].clone()
+    }
+
+    /// Walks `viewer`'s whole inbox in small pages of random kinds and
+    /// numbers of actors on every app (each caching app twice a page),
+    /// comparing each page with the plain app's; with `interleave`, a
+    /// random write goes between the first page and the rest.
+    async fn check_inbox(&mut self, viewer: usize, interleave: bool) {
+        let first = 2 + self.rng.below(3) as i64;
+        let kinds = KINDS[self.rng.below(KINDS.len())];
+        self.walk_inbox(viewer, first, kinds, None, interleave)
+            .await;
+    }
+
+    /// The first page of `viewer`'s inbox as most clients read it (every
+    /// kind, the default actors), so that the same kept page meets the
+    /// writes that follow it.
+    async fn check_inbox_top(&mut self, viewer: usize) {
+        self.walk_inbox(viewer, 3, None, Some(1), false).await;
+    }
+
+    /// [`Self::check_inbox`] of `first` and `kinds`, at most `pages` deep.
+    async fn walk_inbox(
+        &mut self,
+        viewer: usize,
+        first: i64,
+        kinds: Option<&[&str]>,
+        pages: Option<usize>,
+        interleave: bool,
+    ) {
+        let n = [None, None, Some(1), Some(5)][self.rng.below(4)];
+        let author = if self.rng.chance(50) {
+            "author { handle displayName }"
+        } else {
+            ""
+        };
+        let query = INBOX_PAGE.replace("AUTHOR", author);
+        let mut after: Option<String> = None;
+        for depth in 1.. {
+            if pages.is_some_and(|pages| depth > pages) {
+                return;
+            }
+            if depth > 500 {
+                self.fail("an inbox of more than 500 pages");
+            }
+            let variables = json!({"first": first, "after": after, "kinds": kinds, "n": n});
+            let mut reads = Vec::new();
+            for (name, app) in self.cached.clone() {
+                for k in 1..=2 {
+                    reads.push((
+                        format!("{name} (read {k})"),
+                        self.inbox_page(app, viewer, &query, &variables).await,
+                    ));
+                }
+            }
+            let want = self
+                .inbox_page(self.plain, viewer, &query, &variables)
+                .await;
+            self.inbox_pages_compared += reads.len();
+            if let Some((name, got)) = reads.iter().find(|(_, got)| *got != want) {
+                self.fail(&format!(
+                    "{}'s inbox, page {depth} ({variables}, {author:?}):\n{name} answered:\n{}\nthe plain app answered:\n{}",
+                    self.accounts[viewer].handle,
+                    serde_json::to_string_pretty(got).unwrap_or_default(),
+                    serde_json::to_string_pretty(&want).unwrap_or_default(),
+                ));
+            }
+            if want["pageInfo"]["hasNextPage"] != true {
+                return;
+            }
+            let Some(end) = want["pageInfo"]["endCursor"].as_str() else {
+                self.fail(&format!("an inbox page with more but no endCursor: {want}"));
+            };
+            after = Some(end.to_owned());
+            if depth == 1 && interleave {
+                let op = self.random_op();
+                self.apply(op).await;
+                let note = format!(
+                    " (between pages 1 and 2 of {}'s inbox)",
+                    self.accounts[viewer].handle
+                );
+                self.log
+                    .last_mut()
+                    .expect("the write's line")
+                    .push_str(&note);
+            }
+        }
+    }
+
     /// Compares the feeds of `n` random living viewers.
     async fn check_some(&mut self, n: usize) {
         for _ in 0..n {
             let viewer = self.any_living();
             let interleave = self.rng.chance(INTERLEAVE_PERCENT);
             self.check(viewer, interleave).await;
+            let viewer = self.any_living();
+            let interleave = self.rng.chance(INTERLEAVE_PERCENT);
+            self.check_inbox(viewer, interleave).await;
         }
         // And walks from cursors read before the writes since.
         for _ in 0..SAVED_WALKS_PER_CHECK {
@@ -688,6 +856,7 @@ impl<'a> Run<'a> {
     async fn check_everyone(&mut self) {
         for viewer in self.living() {
             self.check(viewer, false).await;
+            self.check_inbox(viewer, false).await;
         }
     }
 
@@ -743,18 +912,23 @@ impl<'a> Run<'a> {
             }
             let op = self.random_op();
             self.apply(op).await;
+            for _ in 0..INBOX_TOPS_PER_WRITE {
+                let viewer = self.any_living();
+                self.check_inbox_top(viewer).await;
+            }
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
                 self.check_some(VIEWERS_PER_CHECK).await;
             }
         }
         self.check_everyone().await;
         eprintln!(
-            "feed differential (seed {}): {} writes, {} walks, {} pages compared, {:?}\n\
-             accepted: {:?}\nrefused: {:?}",
+            "feed differential (seed {}): {} writes, {} walks, {} pages and {} inbox pages \
+             compared, {:?}\naccepted: {:?}\nrefused: {:?}",
             self.seed,
             self.log.len(),
             self.walks,
             self.pages_compared,
+            self.inbox_pages_compared,
             started.elapsed(),
             self.accepted,
             self.refused,
@@ -827,6 +1001,11 @@ async fn a_caching_app_answers_every_feed_page_as_the_database_does() {
         "{} pages from memory",
         cached.state.feed_cache().served()
     );
+    assert!(
+        cached.state.feed_cache().inbox_served() > 100,
+        "{} inbox pages from memory",
+        cached.state.feed_cache().inbox_served()
+    );
     cached.stop().await;
     plain.stop().await;
 }
@@ -851,6 +1030,11 @@ async fn caching_instances_sharing_redis_answer_every_feed_page_as_the_database_
             app.state.feed_cache().served() > 50,
             "{} pages from memory",
             app.state.feed_cache().served()
+        );
+        assert!(
+            app.state.feed_cache().inbox_served() > 50,
+            "{} inbox pages from memory",
+            app.state.feed_cache().inbox_served()
         );
     }
     a.stop().await;

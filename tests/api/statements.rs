@@ -451,7 +451,15 @@ async fn a_notifications_page_of_100_costs_the_statements_of_a_page_of_20() {
     // The authors come with the page however the document reaches them
     // (here through edges and a fragment); a page without them costs the
     // same.
+    // The same page as `small` (its key): from memory, its posts with
+    // their authors and its actors by key.
+    let served = h.state.feed_cache().inbox_served();
     let (framed, framed_cost) = h.run(INBOX_BY_EDGES, json!({}), viewer).await;
+    assert_eq!(
+        h.state.feed_cache().inbox_served(),
+        served + 1,
+        "from memory"
+    );
     let edges = framed["notifications"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 20);
     assert!(
