@@ -87,6 +87,19 @@ fn count_statement() {
     let _ = STATEMENTS.try_with(|n| n.fetch_add(1, Ordering::Relaxed));
 }
 
+/// `ids` for an `IN (…)` list, repeated up to the next power of two (from
+/// 4): the statement's text then takes a few shapes rather than one a
+/// length, and PostgreSQL connections keep a prepared statement for each
+/// instead of preparing every new length again (sqlx keeps 100 a
+/// connection). A repeated id matches nothing more.
+pub fn padded(mut ids: Vec<uuid::Uuid>) -> Vec<uuid::Uuid> {
+    if let Some(&last) = ids.last() {
+        let len = ids.len().max(4).next_power_of_two();
+        ids.resize(len, last);
+    }
+    ids
+}
+
 /// Runs `work`, counting the SQL statements it runs (including those of
 /// tasks spawned with [`counted`]); answers its output and the count. Within
 /// an outer count, the outer one counts these too.
@@ -306,6 +319,18 @@ mod tests {
     use sea_orm::sea_query::{Alias, Expr, ExprTrait as _, Query};
 
     use super::*;
+
+    #[test]
+    fn padded_lists_take_a_power_of_two_lengths_and_the_same_ids() {
+        let ids: Vec<uuid::Uuid> = (0..5).map(|_| uuid::Uuid::now_v7()).collect();
+        assert_eq!(padded(Vec::new()), Vec::<uuid::Uuid>::new());
+        assert_eq!(padded(ids[..1].to_vec()), vec![ids[0]; 4]);
+        let five = padded(ids.clone());
+        assert_eq!(five.len(), 8);
+        assert_eq!(five[..5], ids[..]);
+        assert!(five[5..].iter().all(|id| *id == ids[4]));
+        assert_eq!(padded(ids[..4].to_vec()), ids[..4]);
+    }
 
     #[test]
     fn counts_are_written_into_the_text_and_every_other_value_is_bound() {

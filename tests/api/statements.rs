@@ -485,6 +485,19 @@ async fn a_notifications_page_of_100_costs_the_statements_of_a_page_of_20() {
         bare_cost, 2,
         "a page without authors ran {bare_cost} statements"
     );
+    // Twenty requests at once for a page not read yet: one reads it, the
+    // others wait for it and take it from memory, with its actors.
+    let served = h.state.feed_cache().inbox_served();
+    let at_once = (0..20).map(|_| h.run(INBOX, json!({ "first": 7 }), viewer));
+    let answers = async_graphql::futures_util::future::join_all(at_once).await;
+    assert!(answers.iter().all(|(data, _)| *data == answers[0].0));
+    assert_eq!(nodes(&answers[0].0).len(), 7);
+    assert_eq!(
+        h.state.feed_cache().inbox_served(),
+        served + 19,
+        "read once, then from memory"
+    );
+    assert!(answers.iter().all(|(_, cost)| *cost == 2));
 }
 
 const INBOX_BY_EDGES: &str = "query { notifications(first: 20) { edges { node { ...Group } } } } \

@@ -178,11 +178,17 @@ pub async fn page(
     }
     // One read a page at a time: requests for a page being read wait for
     // it and take it from memory (unless a write retired it meanwhile),
-    // instead of each running the same statements at once.
+    // instead of each running the same statements at once. They take it
+    // after letting go, so that they do not wait for each other.
     let reading = cache.inbox_reading(key);
-    let _reading = reading.lock().await;
-    if let Some(served) = from_memory(state, &key, authors).await? {
-        return Ok(served);
+    let guard = reading.lock().await;
+    if cache.inbox_kept(&key).is_some() {
+        drop(guard);
+        if let Some(served) = from_memory(state, &key, authors).await? {
+            return Ok(served);
+        }
+        let page = read(state, viewer.user_id, req, kinds, authors).await?;
+        return Ok(InboxPage { page, kept: None });
     }
     // Before the statement: a write stamped at or below this is in it.
     let read_at = cache.now();
@@ -250,7 +256,7 @@ async fn hydrate(
     kept: &KeptInbox,
     authors: bool,
 ) -> Result<Option<Page<Group>>, AppError> {
-    let ids: Vec<Uuid> = kept.groups.iter().filter_map(|g| g.post).collect();
+    let ids = db::padded(kept.groups.iter().filter_map(|g| g.post).collect());
     let mut posts: HashMap<Uuid, (post::Model, Option<profile::Model>)> = HashMap::new();
     if !ids.is_empty() {
         let mut q = Query::select();
@@ -574,11 +580,12 @@ async fn actors_by_key(
     let mut ids: Vec<Uuid> = kept.values().flatten().map(|(id, _)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let profiles: HashMap<Uuid, profile::Model> = crate::service::profile::by_ids(state, &ids)
-        .await?
-        .into_iter()
-        .map(|p| (p.user_id, p))
-        .collect();
+    let profiles: HashMap<Uuid, profile::Model> =
+        crate::service::profile::by_ids(state, &db::padded(ids))
+            .await?
+            .into_iter()
+            .map(|p| (p.user_id, p))
+            .collect();
     let mut found = HashMap::with_capacity(kept.len());
     for (group, actors) in kept {
         let mut shown = Vec::with_capacity(actors.len());
