@@ -22,6 +22,10 @@
 #                                            # with a shared machine's speed as CPU time does, so
 #                                            # it compares builds; latency needs the timed runs
 #
+#   WRITES=10 benches/notifications.sh       # while each run loads, four actors like and unlike
+#                                            # one of the recipient's posts, 10 a second in all:
+#                                            # each write retires the recipient's kept pages
+#
 # RATE (1000 a second), DURATION (10 s), CONNECTIONS (32) shape the runs;
 # SEED_EVENTS and SEED_ACTORS the seed.
 set -euo pipefail
@@ -36,6 +40,7 @@ URL="http://127.0.0.1:$PORT/graphql"
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 GOAL_P99_MS=10
 ROUNDS=${ROUNDS:-1}
+WRITES=${WRITES:-0}
 # Without and with the safety rows (benches/shared/safety.rs), or as seeded ("-").
 STATES=${SAFETY:+off on}
 STATES=${STATES:--}
@@ -91,8 +96,9 @@ start "${first#*=}" serve
 
 # The page a client shows: each group with its post and three actors.
 QUERY='query($a: String) { notifications(first: 20, after: $a) { edges { cursor node { id kind actorCount createdAt read post { id body } actors { id handle displayName viewerFollows } } } pageInfo { hasNextPage endCursor } } }'
-# "TOKEN CURSOR": the recipient signed in, and the cursor ending page 2.
-read -r TOKEN AFTER < <(python3 - "$URL" "$QUERY" <<'PY'
+# "TOKEN CURSOR POST WRITERS": the recipient signed in, the cursor ending
+# page 2, one of its liked posts, and four actors signed in (comma-separated).
+read -r TOKEN AFTER POST WRITERS < <(python3 - "$URL" "$QUERY" <<'PY'
 import json, sys, urllib.request
 url, query = sys.argv[1], sys.argv[2]
 def gql(q, variables, token=None):
@@ -104,16 +110,45 @@ def gql(q, variables, token=None):
     if answer.get("errors"):
         sys.exit(f"setup: {answer['errors']}")
     return answer["data"]
-token = gql("mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
-            {"i": {"email": "bench-0@example.com", "password": "correct-horse-battery"}})["login"]["accessToken"]
+def login(i):
+    return gql("mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+               {"i": {"email": f"bench-{i}@example.com", "password": "correct-horse-battery"}})["login"]["accessToken"]
+token = login(0)
 after = None
 for _ in range(2):
     page = gql(query, {"a": after}, token)["notifications"]
     assert len(page["edges"]) == 20, page
     after = page["pageInfo"]["endCursor"]
-print(token, after)
+liked = gql('{ notifications(first: 1, kinds: [LIKE]) { nodes { post { id } } } }', {}, token)
+post = liked["notifications"]["nodes"][0]["post"]["id"]
+print(token, after, post, ",".join(login(i) for i in range(1, 5)))
 PY
 )
+
+# While a run loads: WRITES likes and unlikes a second, in turns by the
+# four writers, of the recipient's post (each a notification's change).
+writer() {
+  exec python3 - "$URL" "$WRITES" "$POST" "$WRITERS" <<'PY'
+import json, sys, time, urllib.request
+url, rate, post, tokens = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4].split(",")
+liked = set()
+due = time.monotonic()
+n = 0
+while True:
+    token = tokens[n % len(tokens)]
+    op = "unlike" if token in liked else "like"
+    body = json.dumps({"query": "mutation($p: ID!) { %s(postId: $p) { errors { code } } }" % op,
+                       "variables": {"p": post}}).encode()
+    headers = {"content-type": "application/json", "authorization": "Bearer " + token}
+    answer = json.load(urllib.request.urlopen(urllib.request.Request(url, body, headers)))
+    if answer.get("errors") or answer["data"][op]["errors"]:
+        sys.exit(f"writer: {answer}")
+    liked ^= {token}
+    n += 1
+    due += 1 / rate
+    time.sleep(max(0.0, due - time.monotonic()))
+PY
+}
 
 # CPU ticks so far of the server, and of the PostgreSQL backends serving it.
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
@@ -140,8 +175,16 @@ measure() { # after (JSON)
   local timed=()
   : > "$WORK/oha.time"
   [ -x /usr/bin/time ] && timed=(/usr/bin/time -f '%U %S' -o "$WORK/oha.time")
+  local writing=
+  if [ "$WRITES" != 0 ]; then
+    writer & writing=$!
+  fi
   out=$("${timed[@]}" oha -q "$RATE" --latency-correction -z "${DURATION}s" -c "$CONNECTIONS" --no-tui --output-format json \
     -m POST -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d "$body" "$URL")
+  if [ -n "$writing" ]; then
+    kill "$writing" 2>/dev/null || { echo "the writer stopped early" >&2; exit 1; }
+    wait "$writing" 2>/dev/null || true
+  fi
   python3 - "$out" "$(($(ticks) - s0))" "$(($(pg_ticks) - d0))" "$(getconf CLK_TCK)" \
     "$(cat "$WORK/oha.time")" <<'PY'
 import json, sys
@@ -220,5 +263,5 @@ for round in $(seq 1 "$ROUNDS"); do
     done
   done
 done
-printf '\nmachine: %s, %s cores; database: %s; %s a second for %s s, %s connections\n' \
-  "$(uname -m)" "$(nproc)" "${DATABASE_URL%%:*}" "$RATE" "$DURATION" "$CONNECTIONS"
+printf '\nmachine: %s, %s cores; database: %s; %s a second for %s s, %s connections; %s writes a second\n' \
+  "$(uname -m)" "$(nproc)" "${DATABASE_URL%%:*}" "$RATE" "$DURATION" "$CONNECTIONS" "$WRITES"
