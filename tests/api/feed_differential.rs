@@ -396,30 +396,25 @@ impl<'a> Run<'a> {
         const WITH_POST: &str =
             "mutation($p: ID!) { M(postId: $p) { post { id } errors { code } } }";
         const WITH_HANDLE: &str = "mutation($h: String!) { M(handle: $h) { errors { code } } }";
+        const CREATE_POST: &str = "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } errors { code } } }";
         let (detail, codes) = match op {
-            Op::Post(_) => {
-                let text = format!("post {n} by {}", self.handle(actor));
+            Op::Post(_) | Op::Mention(..) => {
+                let (text, detail) = match op {
+                    Op::Mention(_, o) => (
+                        format!("post {n} by {} for @{}", self.handle(actor), self.handle(o)),
+                        self.handle(o),
+                    ),
+                    _ => (format!("post {n} by {}", self.handle(actor)), String::new()),
+                };
                 let codes = self
                     .mutate(
                         &token,
-                        "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } errors { code } } }",
+                        CREATE_POST,
                         json!({"i": {"body": text}}),
                         "createPost",
                     )
                     .await;
-                (String::new(), codes)
-            }
-            Op::Mention(_, o) => {
-                let text = format!("post {n} by {} for @{}", self.handle(actor), self.handle(o));
-                let codes = self
-                    .mutate(
-                        &token,
-                        "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } errors { code } } }",
-                        json!({"i": {"body": text}}),
-                        "createPost",
-                    )
-                    .await;
-                (self.handle(o), codes)
+                (detail, codes)
             }
             Op::MarkSeen(_) => {
                 let codes = self
@@ -437,7 +432,7 @@ impl<'a> Run<'a> {
                 let codes = self
                     .mutate(
                         &token,
-                        "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } errors { code } } }",
+                        CREATE_POST,
                         json!({"i": {"body": text, "replyTo": self.posts[p].id.clone()}}),
                         "createPost",
                     )
@@ -708,18 +703,23 @@ impl<'a> Run<'a> {
                 self.saved[k] = (viewer, first, end.to_owned());
             }
             if depth == 1 && interleave {
-                let op = self.random_op();
-                self.apply(op).await;
-                let note = format!(
-                    " (between pages 1 and 2 of {}'s feed)",
-                    self.accounts[viewer].handle
-                );
-                self.log
-                    .last_mut()
-                    .expect("the write's line")
-                    .push_str(&note);
+                self.write_between(viewer, "feed").await;
             }
         }
+    }
+
+    /// A random write between pages 1 and 2 of `viewer`'s `what`, logged so.
+    async fn write_between(&mut self, viewer: usize, what: &str) {
+        let op = self.random_op();
+        self.apply(op).await;
+        let note = format!(
+            " (between pages 1 and 2 of {}'s {what})",
+            self.accounts[viewer].handle
+        );
+        self.log
+            .last_mut()
+            .expect("the write's line")
+            .push_str(&note);
     }
 
     /// One page of `viewer`'s inbox from `app`: the `notifications` object.
@@ -816,16 +816,7 @@ impl<'a> Run<'a> {
             };
             after = Some(end.to_owned());
             if depth == 1 && interleave {
-                let op = self.random_op();
-                self.apply(op).await;
-                let note = format!(
-                    " (between pages 1 and 2 of {}'s inbox)",
-                    self.accounts[viewer].handle
-                );
-                self.log
-                    .last_mut()
-                    .expect("the write's line")
-                    .push_str(&note);
+                self.write_between(viewer, "inbox").await;
             }
         }
     }
