@@ -134,6 +134,14 @@ struct Stamp {
     when: Instant,
 }
 
+/// What a write stamps on the accounts it names: their feed entries and
+/// sources, or their inboxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamped {
+    Entries,
+    Inbox,
+}
+
 /// How many of an account's latest posts a stamp keeps.
 const ADDED_KEPT: usize = 16;
 
@@ -397,29 +405,56 @@ impl FeedCache {
     /// A committed write changed these accounts' entries or sources: called
     /// after the commit, before the write answers.
     pub async fn changed(&self, ids: impl IntoIterator<Item = Uuid>) {
-        if !self.on {
-            return;
-        }
-        let ids: Vec<Uuid> = ids.into_iter().collect();
-        if ids.len() > MAX_STAMPED {
-            // A post reposted by thousands: cheaper said as "every page".
-            return self.changed_all().await;
-        }
-        self.stamp(ids.iter().copied());
-        if let Some(remote) = &self.remote {
-            remote.publish(Some(ids)).await;
-        }
+        self.changed_of(Stamped::Entries, ids).await;
     }
 
     /// A committed write may have changed any page (a lock, a deleted
     /// account): none read before it is served.
     pub async fn changed_all(&self) {
+        self.all_changed_of(Stamped::Entries).await;
+    }
+
+    /// A committed write changed these accounts' notifications (or seen
+    /// markers): called after the commit, before the write answers.
+    pub async fn inbox_changed(&self, ids: impl IntoIterator<Item = Uuid>) {
+        self.changed_of(Stamped::Inbox, ids).await;
+    }
+
+    /// A committed write may have changed any inbox (a lock, retention).
+    pub async fn inbox_changed_all(&self) {
+        self.all_changed_of(Stamped::Inbox).await;
+    }
+
+    /// Stamps these accounts here and on the other instances.
+    async fn changed_of(&self, of: Stamped, ids: impl IntoIterator<Item = Uuid>) {
         if !self.on {
             return;
         }
-        self.stamp_all();
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return;
+        }
+        if ids.len() > MAX_STAMPED {
+            // A post reposted by thousands: cheaper said as "every page".
+            return self.all_changed_of(of).await;
+        }
+        self.stamp_of(of, ids.iter().copied());
         if let Some(remote) = &self.remote {
-            remote.publish(None).await;
+            remote.publish(of, Some(ids)).await;
+        }
+    }
+
+    /// Retires every page (or inbox page) here and on the other instances.
+    async fn all_changed_of(&self, of: Stamped) {
+        if !self.on {
+            return;
+        }
+        match of {
+            Stamped::Entries => self.stamp_all(),
+            Stamped::Inbox => self.stamp_inbox_all(),
+        }
+        if let Some(remote) = &self.remote {
+            remote.publish(of, None).await;
         }
     }
 
@@ -485,45 +520,9 @@ impl FeedCache {
         self.inbox_served.load(Ordering::Relaxed)
     }
 
-    /// A committed write changed these accounts' notifications (or seen
-    /// markers): called after the commit, before the write answers.
-    pub async fn inbox_changed(&self, ids: impl IntoIterator<Item = Uuid>) {
-        if !self.on {
-            return;
-        }
-        let ids: Vec<Uuid> = ids.into_iter().collect();
-        if ids.is_empty() {
-            return;
-        }
-        if ids.len() > MAX_STAMPED {
-            return self.inbox_changed_all().await;
-        }
-        self.stamp_inbox(ids.iter().copied());
-        if let Some(remote) = &self.remote {
-            remote.publish_inbox(Some(ids)).await;
-        }
-    }
-
-    /// A committed write may have changed any inbox (a lock, retention).
-    pub async fn inbox_changed_all(&self) {
-        if !self.on {
-            return;
-        }
-        self.stamp_inbox_all();
-        if let Some(remote) = &self.remote {
-            remote.publish_inbox(None).await;
-        }
-    }
-
     /// Stamps these accounts' inboxes here.
     pub(crate) fn stamp_inbox(&self, ids: impl IntoIterator<Item = Uuid>) {
-        self.with_next(|stamps, at, now| {
-            for id in ids {
-                let stamp = stamps.entry(id).or_insert_with(|| Stamp::new(now));
-                stamp.inbox = at;
-                stamp.when = now;
-            }
-        });
+        self.stamp_of(Stamped::Inbox, ids);
     }
 
     /// Retires every inbox page kept here.
@@ -536,10 +535,17 @@ impl FeedCache {
 
     /// Stamps these accounts here.
     pub(crate) fn stamp(&self, ids: impl IntoIterator<Item = Uuid>) {
+        self.stamp_of(Stamped::Entries, ids);
+    }
+
+    fn stamp_of(&self, of: Stamped, ids: impl IntoIterator<Item = Uuid>) {
         self.with_next(|stamps, at, now| {
             for id in ids {
                 let stamp = stamps.entry(id).or_insert_with(|| Stamp::new(now));
-                stamp.changed = at;
+                match of {
+                    Stamped::Entries => stamp.changed = at,
+                    Stamped::Inbox => stamp.inbox = at,
+                }
                 stamp.when = now;
             }
         });

@@ -25,7 +25,7 @@ use futures_util::StreamExt as _;
 use redis::aio::MultiplexedConnection;
 use uuid::Uuid;
 
-use super::cache::FeedCache;
+use super::cache::{FeedCache, Stamped};
 use crate::state::AppState;
 
 const CHANNEL: &str = "sns-api:feed";
@@ -151,14 +151,23 @@ impl Remote {
         self.send_owed(format!("{POSTED}{author},{post}")).await;
     }
 
-    /// Publishes a committed inbox write's stamps (`None`: every inbox).
-    pub async fn publish_inbox(self: &Arc<Self>, ids: Option<Vec<Uuid>>) {
-        self.send_owed(format!("{INBOX}{}", joined(ids))).await;
-    }
-
-    /// Publishes a committed write's stamps (`None`: every page).
-    pub async fn publish(self: &Arc<Self>, ids: Option<Vec<Uuid>>) {
-        self.send_owed(joined(ids)).await;
+    /// Publishes a committed write's stamps (`None`: every page, or every
+    /// inbox).
+    pub async fn publish(self: &Arc<Self>, of: Stamped, ids: Option<Vec<Uuid>>) {
+        let prefix = match of {
+            Stamped::Entries => "",
+            Stamped::Inbox => INBOX,
+        };
+        let ids = ids.map_or_else(
+            || ALL.to_owned(),
+            |ids| {
+                ids.iter()
+                    .map(Uuid::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        );
+        self.send_owed(format!("{prefix}{ids}")).await;
     }
 
     /// Sends a payload on a task of its own (a request cut off meanwhile
@@ -349,19 +358,6 @@ async fn subscribe(cache: &FeedCache, remote: &Remote) -> redis::RedisResult<&'s
             }
         }
     }
-}
-
-/// Ids as a payload's list (`None`: [`ALL`]).
-fn joined(ids: Option<Vec<Uuid>>) -> String {
-    ids.map_or_else(
-        || ALL.to_owned(),
-        |ids| {
-            ids.iter()
-                .map(Uuid::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        },
-    )
 }
 
 async fn get_counter(conn: &mut MultiplexedConnection) -> redis::RedisResult<u64> {
