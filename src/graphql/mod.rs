@@ -22,10 +22,16 @@ mod types;
 pub use direct::{Direct, Ran};
 pub use observe::Executed;
 pub use schema::{ApiSchema, build_api, build_schema};
+pub use subscription::{Handoff, Live, LiveItem, Shapes, UNSERIALISABLE};
 
 /// What the request's `Authorization` header established (anonymous when
-/// the schema runs without the HTTP layer).
+/// the schema runs without the HTTP layer). Every field that depends on
+/// the viewer asks here, which is how a subscription's event knows that
+/// its payload is the viewer's own ([`subscription::ViewerProbe`]).
 fn viewer_auth<'a>(ctx: &async_graphql::Context<'a>) -> &'a crate::auth::Auth {
+    if let Some(probe) = ctx.data_opt::<subscription::ViewerProbe>() {
+        probe.mark();
+    }
     ctx.data_opt::<crate::auth::Auth>()
         .unwrap_or(&crate::auth::Auth::Anonymous)
 }

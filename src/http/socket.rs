@@ -1,20 +1,29 @@
 //! `GET /graphql` with a WebSocket upgrade: subscriptions over
 //! `graphql-transport-ws`, to the letter of the protocol.
 //!
-//! async-graphql-axum's `GraphQLWebSocket` runs the subscriptions; it is
-//! wrapped where it departs from the protocol (it closes with 1002 where
-//! 4400 and 4403 are due, replaces a subscription under an id in use, has
-//! no init timeout, never sends `error`, and runs queries too):
+//! One task a socket runs three parts, which share its [`Connection`]:
 //!
 //! ```text
-//!   client frames ─▶ gate (gate.rs) ──forwards what passed──▶ GraphQLWebSocket
-//!                     │ replies, closes                         │ next / complete / pong
-//!                     ▼                                         ▼
-//!                   writer (outbound.rs) ◀──── Outbound sink: a first response that is a
-//!                     │ owns the sending half     refusal becomes an `error` message
-//!                     ▼                         (table.rs, shared with the gate)
-//!                   client
+//!   client frames ─▶ gate (gate.rs): judged ─▶ the loop (engine): starts, completes,
+//!                                               │ acknowledges, answers pings
+//!                                               ▼
+//!                                       running (running.rs): async-graphql's
+//!                                       stream per subscription, or its events
+//!                                       rendered here once handed off
+//!                                               │ next / error / complete
+//!                                               ▼
+//!                     writer (outbound.rs) ◀── the outbox ── replies, closes
+//!                       │ owns the sending half
+//!                       ▼
+//!                     client
 //! ```
+//!
+//! The protocol is ours rather than async-graphql-axum's `GraphQLWebSocket`,
+//! which closes with 1002 where 4400 and 4403 are due, replaces a
+//! subscription under an id in use, has no init timeout, never sends
+//! `error`, runs queries too, and renders each subscriber's events in its
+//! own stream. Documents, validation and resolvers are async-graphql's
+//! (`Schema::execute_stream`, then `graphql::Live`).
 //!
 //! The socket's life, as the gate sees the client's frames:
 //!
@@ -29,8 +38,8 @@
 //! Ready ── connection_init ───────────────────────────────────────────▶ 4429 Too many initialisation requests
 //!   ├─ subscribe, id in use ──────────────────────────────────────────▶ 4409 Subscriber for <id> already exists
 //!   ├─ subscribe, WS_MAX_SUBSCRIPTIONS running, or a query / mutation ─▶ `error` message; stays Ready
-//!   ├─ subscribe ─▶ forwarded; its first response errors with null data ▶ `error` message, completed
-//!   └─ complete ──▶ forwarded; no `complete` comes back
+//!   ├─ subscribe ─▶ started; its first response errors with null data ▶ `error` message, completed
+//!   └─ complete ──▶ stopped; no `complete` comes back
 //! any ── a frame that is not a well-formed client message (or binary) ─▶ 4400 <what is wrong>
 //!     ── a message over BODY_LIMIT; a WebSocket protocol error ───────▶ 1009; 1002 (1007: bad UTF-8)
 //!     ── ping ─▶ pong (before connection_init too)
@@ -47,20 +56,20 @@
 mod frames;
 mod gate;
 mod outbound;
-mod table;
+mod running;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use axum::extract::{FromRequestParts, WebSocketUpgrade};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use futures_util::{FutureExt as _, StreamExt as _};
+use futures_channel::mpsc::Sender;
+use futures_util::{SinkExt as _, StreamExt as _};
 
 use super::negotiate::ResponseType;
 use super::{HttpState, error_response};
@@ -68,9 +77,9 @@ use crate::config::{self, Config};
 use crate::live::sockets::Registration;
 use crate::live::{Close, SocketHandle};
 use crate::state::AppState;
-use gate::Gate;
-use outbound::{Outbound, Writer};
-use table::Table;
+use gate::{Gate, Verdict};
+use outbound::Writer;
+use running::Running;
 
 /// The one subprotocol spoken.
 const PROTOCOL: &str = "graphql-transport-ws";
@@ -78,16 +87,16 @@ const PROTOCOL: &str = "graphql-transport-ws";
 /// sockets must fit in a few hundred MiB (tungstenite's default is 128 KiB,
 /// allocated up front; with this an idle socket costs about 10 KiB).
 const READ_BUFFER: usize = 1024;
-/// Frames waiting for the writer (and one more per sender); then
-/// async-graphql waits, and events wait in the subscriptions' queues, where
+/// Frames waiting for the writer (and one more per sender); then the
+/// socket's loop waits, and events wait in the subscriptions' queues, where
 /// too many close the socket. A futures channel, not tokio's: it sets aside
 /// nothing for an idle socket (tokio's block of 32 slots and padded
 /// counters cost 2.5 KiB a socket).
 const OUTBOX: usize = 16;
 /// How long a closed socket waits for the client's closing frame.
 const LINGER: Duration = Duration::from_secs(1);
-/// How long the writer may take to send what was queued once async-graphql
-/// is done (the gate's closing frame last).
+/// How long the writer may take to send what was queued once the socket's
+/// loop is done (the gate's closing frame last).
 const FLUSH: Duration = Duration::from_secs(10);
 
 /// The socket settings, built once with the router.
@@ -98,7 +107,8 @@ pub struct Settings {
     body_limit: usize,
     /// `None`: any origin (`CORS_ORIGINS=*`).
     origins: Option<Vec<HeaderValue>>,
-    protocol: GraphQLProtocol,
+    /// Which subscriptions share their events' payloads.
+    shapes: crate::graphql::Shapes,
 }
 
 impl Settings {
@@ -116,7 +126,7 @@ impl Settings {
             field_limit: config.documents.field_limit,
             body_limit: config.body_limit,
             origins,
-            protocol: graphql_transport_ws(),
+            shapes: crate::graphql::Shapes::new(),
         }
     }
 
@@ -136,20 +146,6 @@ fn same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
     ["http://", "https://"]
         .iter()
         .any(|scheme| origin.strip_prefix(scheme) == Some(host))
-}
-
-/// async-graphql's value for `graphql-transport-ws`, which it only makes by
-/// reading a request's header.
-fn graphql_transport_ws() -> GraphQLProtocol {
-    let (mut parts, ()) = axum::http::Request::builder()
-        .header(header::SEC_WEBSOCKET_PROTOCOL, PROTOCOL)
-        .body(())
-        .expect("a request with one header")
-        .into_parts();
-    GraphQLProtocol::from_request_parts(&mut parts, &())
-        .now_or_never()
-        .and_then(Result::ok)
-        .expect("async-graphql speaks graphql-transport-ws")
 }
 
 /// What an upgrade request offers, read in place: its `Origin`, and whether
@@ -235,18 +231,6 @@ impl Ending {
     fn forbidden() -> Self {
         Self::protocol(4403, "Forbidden", "forbidden")
     }
-
-    /// A close async-graphql itself wrote (none that the gate lets happen).
-    fn engine(frame: Option<CloseFrame>) -> Self {
-        let (code, reason) = frame.map_or((1011, Cow::Borrowed("")), |f| {
-            (f.code, Cow::Owned(f.reason.as_str().to_owned()))
-        });
-        Self {
-            code,
-            reason,
-            label: "engine",
-        }
-    }
 }
 
 impl From<Close> for Ending {
@@ -274,30 +258,31 @@ pub(super) struct Connection {
     settings: Arc<Settings>,
     handle: Arc<SocketHandle>,
     registration: Registration,
+    /// A `connection_init` arrived (accepted or not): the writer's init
+    /// timeout is off.
+    initialised: std::sync::atomic::AtomicBool,
 }
 
 /// Serves one socket until it closes.
 async fn serve(socket: WebSocket, http: HttpState) {
     let handle = Arc::new(SocketHandle::new());
     let registration = http.app.sockets().open(handle.clone());
-    let table = Arc::new(Table::new());
     let conn = Connection {
         app: http.app.clone(),
         settings: http.socket.clone(),
         handle,
         registration,
+        initialised: std::sync::atomic::AtomicBool::new(false),
     };
     let (mut sink, mut frames) = socket.split();
     let (tx, mut queue) = futures_channel::mpsc::channel(OUTBOX);
     let ending = {
-        let gate = Gate::new(&mut frames, &conn, table.clone(), tx.clone());
-        let outbound = Outbound::new(tx, table.clone());
-        let engine = engine(&http, &conn, &table, gate, outbound);
+        let engine = engine(&http, &conn, &mut frames, tx);
         let writer = Writer {
             sink: &mut sink,
             queue: &mut queue,
             handle: &conn.handle,
-            table: &table,
+            initialised: &conn.initialised,
             init_timeout: conn.settings.limits.init_timeout,
         }
         .run();
@@ -320,32 +305,69 @@ async fn serve(socket: WebSocket, http: HttpState) {
     metrics::counter!("ws_sockets_closed_total", "reason" => label).increment(1);
 }
 
-/// async-graphql's side of the socket, reading from the gate and writing to
-/// the outbound sink.
-async fn engine<S>(
-    http: &HttpState,
-    conn: &Connection,
-    table: &Arc<Table>,
-    gate: Gate<'_, S>,
-    outbound: Outbound,
-) where
+/// What the loop waits for next.
+enum Step {
+    Frame(Option<Result<Message, axum::Error>>),
+    Out(Out),
+}
+
+/// The socket's loop: the client's frames through the gate, and the running
+/// subscriptions' frames; what goes out waits for room in the writer's
+/// queue. Ends when the client or the gate does.
+async fn engine<S>(http: &HttpState, conn: &Connection, frames: &mut S, mut out: Sender<Out>)
+where
     S: futures_util::Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
 {
-    let mut data = Data::default();
-    data.insert(conn.handle.clone());
-    let table = table.clone();
-    GraphQLWebSocket::new_with_pair(outbound, gate, http.schema.clone(), conn.settings.protocol)
-        .with_data(data)
-        .on_connection_init(move |_| {
-            // The gate authenticated the payload before forwarding it.
-            let auth = table.take_auth();
-            async move {
-                let mut data = Data::default();
-                data.insert(auth);
-                Ok(data)
-            }
-        })
-        .on_ping(|_: Option<&Data>, payload| async move { Ok(payload) })
-        .serve()
-        .await;
+    let mut gate = Gate::new(conn);
+    let mut running = Running::new(http.schema.clone(), conn.settings.shapes.clone());
+    let mut session: Option<Arc<Data>> = None;
+    loop {
+        // Neither side first: a client that floods frames does not hold
+        // back its events, nor the other way round.
+        let step = tokio::select! {
+            frame = frames.next() => Step::Frame(frame),
+            out = std::future::poll_fn(|cx| running.poll_frame(cx)) => Step::Out(out),
+        };
+        let send = match step {
+            Step::Out(frame) => frame,
+            Step::Frame(None) => return,
+            Step::Frame(Some(Err(e))) => match gate::unreadable(e) {
+                Some(ending) => {
+                    let _ = out.send(Out::Close(Box::new(ending))).await;
+                    return;
+                }
+                None => return,
+            },
+            Step::Frame(Some(Ok(message))) => match gate.judge(message, &running) {
+                Verdict::Ready(auth) => {
+                    let mut data = Data::default();
+                    data.insert(auth);
+                    data.insert(conn.handle.clone());
+                    session = Some(Arc::new(data));
+                    Out::text(frames::ACK.to_owned())
+                }
+                Verdict::Subscribe { id, payload } => {
+                    // Ready: the gate starts nothing before the session.
+                    if let Some(session) = &session {
+                        running.start(id, payload, session.clone());
+                    }
+                    continue;
+                }
+                Verdict::Complete(id) => {
+                    running.stop(&id);
+                    continue;
+                }
+                Verdict::Reply(reply) => reply,
+                Verdict::Close(ending) => {
+                    let _ = out.send(Out::Close(Box::new(ending))).await;
+                    return;
+                }
+                Verdict::Ignore => continue,
+                Verdict::End => return,
+            },
+        };
+        if out.send(send).await.is_err() {
+            return;
+        }
+    }
 }

@@ -16,9 +16,9 @@
 //! event is handled once. A dispatcher task takes them in that order and,
 //! for each event that some local subscription listens for, loads what it
 //! shows once (the post, its author, the reposter, the notification group)
-//! and shares it among the recipients; only the viewer-dependent fields are
-//! resolved per subscription. Several events are loaded ahead at once, and
-//! delivered in order. Every delivery path asks `filter::may_reach`.
+//! and shares it among the recipients (`Shared`: with the payloads rendered
+//! of it). Several events are loaded ahead at once, and delivered in order.
+//! Every delivery path asks `filter::may_reach`.
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
@@ -35,6 +35,7 @@ use super::event::{Batch, Event};
 use super::filter::{self, About, may_reach};
 use super::notices::{self, Receiver, Sender};
 use super::seen::Seen;
+use super::shared::Shared;
 use super::socket::SocketHandle;
 use crate::entity::{live_event, post, profile};
 use crate::error::AppError;
@@ -63,6 +64,16 @@ pub struct Hub {
     /// Rung after each publish: the relay's announcer tells the other
     /// instances (PostgreSQL), once for any number of rings meanwhile.
     announce: tokio::sync::Notify,
+    payloads: [AtomicU64; 2],
+}
+
+/// The `next` payloads of this instance's handed-off subscriptions
+/// (`graphql::Live`): rendered, or shared from another subscription of the
+/// same shape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Payloads {
+    pub rendered: u64,
+    pub shared: u64,
 }
 
 /// The subscriptions an instance holds, by field.
@@ -148,7 +159,7 @@ impl<T> Slot<T> {
 
 /// A `postChanged` subscription: its viewer and its post's author.
 struct PostSlot {
-    slot: Slot<Arc<PostWithAuthor>>,
+    slot: Slot<Arc<Shared<PostWithAuthor>>>,
     viewer: Option<Uuid>,
     /// Known once the post was read (see [`post_changes`]).
     author: Option<Uuid>,
@@ -156,7 +167,7 @@ struct PostSlot {
 
 #[derive(Default)]
 struct Subscribers {
-    feed: HashMap<Uuid, Vec<Slot<Arc<FeedEntry>>>>,
+    feed: HashMap<Uuid, Vec<Slot<Arc<Shared<FeedEntry>>>>>,
     notifications: HashMap<Uuid, Vec<Slot<Arc<Group>>>>,
     posts: HashMap<Uuid, Vec<PostSlot>>,
 }
@@ -263,6 +274,21 @@ impl Hub {
             seen: Mutex::new(None),
             queue: OnceLock::new(),
             announce: tokio::sync::Notify::new(),
+            payloads: Default::default(),
+        }
+    }
+
+    /// Counts one payload sent: rendered for its subscription, or shared.
+    pub fn count_payload(&self, shared: bool) {
+        self.payloads[usize::from(shared)].fetch_add(1, Ordering::Relaxed);
+        let how = if shared { "shared" } else { "rendered" };
+        metrics::counter!("live_payloads_total", "how" => how).increment(1);
+    }
+
+    pub fn payloads(&self) -> Payloads {
+        Payloads {
+            rendered: self.payloads[0].load(Ordering::Relaxed),
+            shared: self.payloads[1].load(Ordering::Relaxed),
         }
     }
 
@@ -394,7 +420,11 @@ impl Hub {
     }
 
     /// `feedAdded`: entries entering `viewer`'s feed from now on.
-    pub fn feed(&self, viewer: Uuid, socket: Arc<SocketHandle>) -> Subscription<Arc<FeedEntry>> {
+    pub fn feed(
+        &self,
+        viewer: Uuid,
+        socket: Arc<SocketHandle>,
+    ) -> Subscription<Arc<Shared<FeedEntry>>> {
         self.subscribe(Key::Feed(viewer), socket, |subs, slot| {
             subs.feed.entry(viewer).or_default().push(slot);
         })
@@ -417,7 +447,7 @@ impl Hub {
         post: Uuid,
         viewer: Option<Uuid>,
         socket: Arc<SocketHandle>,
-    ) -> Subscription<Arc<PostWithAuthor>> {
+    ) -> Subscription<Arc<Shared<PostWithAuthor>>> {
         self.subscribe(Key::Post(post), socket, |subs, slot| {
             subs.posts.entry(post).or_default().push(PostSlot {
                 slot,
@@ -478,7 +508,7 @@ impl Hub {
                 audience,
             } => {
                 let about = entry.about();
-                let mut to = |viewer: Uuid, slots: &Vec<Slot<Arc<FeedEntry>>>| {
+                let mut to = |viewer: Uuid, slots: &Vec<Slot<Arc<Shared<FeedEntry>>>>| {
                     if may_reach(Some(viewer), about, &audience) {
                         for s in slots {
                             sent += u64::from(s.send(Notice::Item(entry.clone())));
@@ -562,7 +592,7 @@ pub async fn post_changes(
     viewer: Option<Uuid>,
     id: &str,
     socket: Arc<SocketHandle>,
-) -> Result<Subscription<Arc<PostWithAuthor>>, AppError> {
+) -> Result<Subscription<Arc<Shared<PostWithAuthor>>>, AppError> {
     let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound)?;
     // Listening first, then reading: a deletion that commits after the
     // read ends the stream; one before it answers NOT_FOUND.
@@ -586,7 +616,7 @@ enum Ready {
     Nothing,
     /// `recipients`: those with a local feed subscription.
     Feed {
-        entry: Arc<FeedEntry>,
+        entry: Arc<Shared<FeedEntry>>,
         recipients: Vec<Uuid>,
         audience: Audience,
     },
@@ -594,7 +624,7 @@ enum Ready {
     /// it was deleted.
     Post {
         post: Uuid,
-        change: Option<(Arc<PostWithAuthor>, Audience)>,
+        change: Option<(Arc<Shared<PostWithAuthor>>, Audience)>,
     },
     AuthorGone {
         user: Uuid,
@@ -691,7 +721,7 @@ async fn prepare(state: &AppState, event: Event) -> Result<Ready, AppError> {
                 let audience = filter::audience(state, about, &viewers).await?;
                 Ready::Post {
                     post,
-                    change: Some((Arc::new(found), audience)),
+                    change: Some((Arc::new(Shared::new(found)), audience)),
                 }
             }
             // Deleted since: its own event ends the streams.
@@ -743,7 +773,7 @@ async fn feed_ready(state: &AppState, entry: FeedEntry) -> Result<Ready, AppErro
     }
     let audience = filter::audience(state, entry.about(), &recipients).await?;
     Ok(Ready::Feed {
-        entry: Arc::new(entry),
+        entry: Arc::new(Shared::new(entry)),
         recipients,
         audience,
     })

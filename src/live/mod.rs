@@ -15,10 +15,12 @@ pub mod hub;
 mod notices;
 pub mod relay;
 pub mod seen;
+pub mod shared;
 pub mod socket;
 pub mod sockets;
 
 pub use event::{Batch, Event};
-pub use hub::{FeedEntry, Hub, Listening, Subscription, post_changes};
+pub use hub::{FeedEntry, Hub, Listening, Payloads, Subscription, post_changes};
+pub use shared::{Rendered, Shared};
 pub use socket::{Close, SocketHandle};
 pub use sockets::Sockets;

@@ -665,3 +665,68 @@ async fn after_the_listener_connection_drops_events_are_neither_lost_nor_doubled
     a.stop().await;
     b.stop().await;
 }
+
+/// The `next` payloads of `socket` for the ids in `ids`, whatever their
+/// order, by id.
+async fn nexts(socket: &mut Socket, ids: &[&str]) -> std::collections::HashMap<String, Value> {
+    let mut got = std::collections::HashMap::new();
+    while got.len() < ids.len() {
+        match socket.next().await {
+            Frame::Message(m) if m["type"] == "next" => {
+                let id = m["id"].as_str().expect("an id").to_owned();
+                assert!(ids.contains(&id.as_str()), "{m}");
+                assert!(got.insert(id, m["payload"].clone()).is_none(), "twice: {m}");
+            }
+            other => panic!("expected next, got {other:?}"),
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn subscriptions_of_one_shape_share_a_payload_unless_it_is_the_viewers_own() {
+    const PLAIN: &str = "subscription { feedAdded { cursor node { id body likeCount } } }";
+    const OWN: &str = "subscription { feedAdded { node { id viewerHasLiked } } }";
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let [alice, bob, carol, dave] =
+        <[String; 4]>::try_from(app.signed_up_all(&["alice", "bob", "carol", "dave"]).await)
+            .unwrap();
+    let post = app.posted(&alice, "liked by one").await;
+    app.on_post(&bob, "like", &post).await;
+    let mut sockets = Vec::new();
+    for token in [&bob, &carol] {
+        app.follow(token, "dave").await;
+        let mut socket = Socket::signed_in(&app, Some(token)).await;
+        socket.subscribe("plain", PLAIN, json!({})).await;
+        socket.subscribe("own", OWN, Value::Null).await;
+        sockets.push(socket);
+    }
+    until_listening(&app, feeds(4)).await;
+    let before = app.state.live().payloads();
+
+    app.on_post(&dave, "repost", &post).await;
+    let bob_got = nexts(&mut sockets[0], &["plain", "own"]).await;
+    let carol_got = nexts(&mut sockets[1], &["plain", "own"]).await;
+    assert_eq!(bob_got["plain"], carol_got["plain"]);
+    assert_eq!(
+        bob_got["plain"]["data"]["feedAdded"]["node"]["likeCount"],
+        1
+    );
+    let liked = |got: &std::collections::HashMap<String, Value>| {
+        got["own"]["data"]["feedAdded"]["node"]["viewerHasLiked"].clone()
+    };
+    assert_eq!(
+        (liked(&bob_got), liked(&carol_got)),
+        (json!(true), json!(false))
+    );
+    // The plain shape rendered once for both; the viewer's own twice.
+    let after = app.state.live().payloads();
+    assert_eq!(
+        (
+            after.rendered - before.rendered,
+            after.shared - before.shared
+        ),
+        (3, 1)
+    );
+}

@@ -1,7 +1,6 @@
 //! The messages of `graphql-transport-ws`: what a client sends, parsed as
-//! strictly as the `graphql-ws` library validates them, and the frames the
-//! socket writes besides async-graphql's: the canonical form of what it
-//! forwards to async-graphql, and `error` messages.
+//! strictly as the `graphql-ws` library validates them, and what the
+//! server writes.
 
 use std::borrow::Cow;
 
@@ -103,31 +102,20 @@ fn subscribe_payload(mut payload: Object) -> Result<Subscribe, Malformed> {
     })
 }
 
-/// `connection_init` as forwarded: the gate authenticated it already, so
-/// its payload (the token) goes no further.
-pub(super) const INIT: &str = r#"{"type":"connection_init"}"#;
+pub(super) const ACK: &str = r#"{"type":"connection_ack"}"#;
 
-pub(super) fn ping(payload: Option<Object>) -> String {
+/// The answer to a `ping`, with its payload.
+pub(super) fn pong(payload: Option<Object>) -> String {
     match payload {
-        Some(p) => json!({ "type": "ping", "payload": p }).to_string(),
-        None => r#"{"type":"ping"}"#.to_owned(),
+        Some(p) => json!({ "type": "pong", "payload": p }).to_string(),
+        None => r#"{"type":"pong"}"#.to_owned(),
     }
 }
 
-/// `subscribe` in the one form async-graphql's parser takes (no `null`s).
-pub(super) fn subscribe(id: &str, payload: Subscribe) -> String {
-    let mut request = Object::new();
-    request.insert("query".into(), Value::String(payload.query));
-    if let Some(name) = payload.operation_name {
-        request.insert("operationName".into(), Value::String(name));
-    }
-    if let Some(variables) = payload.variables {
-        request.insert("variables".into(), Value::Object(variables));
-    }
-    if let Some(extensions) = payload.extensions {
-        request.insert("extensions".into(), Value::Object(extensions));
-    }
-    json!({ "type": "subscribe", "id": id, "payload": request }).to_string()
+/// A `next` message for `id` with `payload`, a GraphQL response as JSON.
+pub(super) fn next(id: &str, payload: &str) -> String {
+    let id = Value::String(id.to_owned());
+    format!(r#"{{"type":"next","id":{id},"payload":{payload}}}"#)
 }
 
 pub(super) fn complete(id: &str) -> String {
@@ -147,34 +135,6 @@ pub(super) fn error(id: &str, code: &str, message: &str) -> String {
 /// An `error` message for `id` with these GraphQL errors.
 pub(super) fn errors(id: &str, errors: Value) -> String {
     json!({ "type": "error", "id": id, "payload": errors }).to_string()
-}
-
-/// The type and id of a message async-graphql wrote.
-#[derive(serde::Deserialize)]
-pub(super) struct Head<'a> {
-    #[serde(rename = "type", borrow)]
-    pub kind: Cow<'a, str>,
-    #[serde(borrow)]
-    pub id: Option<Cow<'a, str>>,
-}
-
-/// The errors of a `next` message whose `data` is null: a refusal, not an
-/// event.
-pub(super) fn refusal(next: &str) -> Option<Value> {
-    #[derive(serde::Deserialize)]
-    struct Next {
-        payload: Payload,
-    }
-    #[derive(serde::Deserialize)]
-    struct Payload {
-        #[serde(default)]
-        data: Option<serde::de::IgnoredAny>,
-        #[serde(default)]
-        errors: Vec<Value>,
-    }
-    let next: Next = serde_json::from_str(next).ok()?;
-    (next.payload.data.is_none() && !next.payload.errors.is_empty())
-        .then_some(Value::Array(next.payload.errors))
 }
 
 /// The longest close reason a WebSocket close frame carries (125 bytes of
@@ -261,32 +221,16 @@ mod tests {
     }
 
     #[test]
-    fn a_forwarded_subscribe_has_no_nulls() {
-        let text = subscribe(
-            "1",
-            Subscribe {
-                query: "subscription { x }".into(),
-                operation_name: None,
-                variables: None,
-                extensions: None,
-            },
-        );
+    fn the_server_messages_are_well_formed() {
+        let next: Value = serde_json::from_str(&next("a\"b", r#"{"data":{"x":1}}"#)).unwrap();
         assert_eq!(
-            text,
-            r#"{"id":"1","payload":{"query":"subscription { x }"},"type":"subscribe"}"#
+            next,
+            json!({"type": "next", "id": "a\"b", "payload": {"data": {"x": 1}}})
         );
-    }
-
-    #[test]
-    fn a_refusal_is_errors_with_null_data_and_an_event_is_not() {
-        let refused =
-            r#"{"type":"next","id":"1","payload":{"data":null,"errors":[{"message":"no"}]}}"#;
-        assert_eq!(refusal(refused), Some(json!([{"message": "no"}])));
-        let event = r#"{"type":"next","id":"1","payload":{"data":{"x":1}}}"#;
-        assert_eq!(refusal(event), None);
-        let partial =
-            r#"{"type":"next","id":"1","payload":{"data":{"x":null},"errors":[{"message":"no"}]}}"#;
-        assert_eq!(refusal(partial), None);
+        let echoed = pong(Some(json!({"k": 1}).as_object().unwrap().clone()));
+        let echoed: Value = serde_json::from_str(&echoed).unwrap();
+        assert_eq!(echoed, json!({"type": "pong", "payload": {"k": 1}}));
+        assert_eq!(pong(None), r#"{"type":"pong"}"#);
     }
 
     #[test]

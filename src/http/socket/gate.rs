@@ -1,22 +1,15 @@
-//! The inbound gate: a stream over the client's frames that async-graphql
-//! reads in their place. Every frame is parsed and judged here; async-graphql
-//! sees only what passed, in a canonical form, plus the frames the outbound
-//! side injects. Replies of the gate's own (`error` messages, the closing
-//! frame) go to the socket's writer, waiting for room there.
+//! The inbound gate: every client frame is parsed and judged here, against
+//! where the socket is in its life and the subscriptions running on it; the
+//! connection's loop (`socket.rs`) carries out the verdict.
 
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use async_graphql::parser::types::OperationType;
 use axum::extract::ws::Message;
-use futures_channel::mpsc::Sender;
-use futures_util::{Stream, StreamExt as _};
 use serde_json::Value;
 
 use super::frames::{self, ClientFrame, Object, Subscribe};
-use super::table::Table;
+use super::running::Running;
 use super::{Connection, Ending, Out};
 use crate::auth::{Auth, Viewer};
 use crate::live::Close;
@@ -28,15 +21,20 @@ enum Phase {
     Opened,
     /// `connection_init` was accepted: subscriptions may come.
     Ready,
-    /// The gate closed the socket, or the client did.
-    Done,
 }
 
 /// What one client frame leads to.
-enum Verdict {
-    /// Hand this text to async-graphql.
-    Forward(String),
-    /// Answer the client; nothing for async-graphql.
+pub(super) enum Verdict {
+    /// `connection_init` accepted, with what it established: acknowledge.
+    Ready(Auth),
+    /// Start this subscription.
+    Subscribe {
+        id: String,
+        payload: Subscribe,
+    },
+    /// The client completes this subscription.
+    Complete(String),
+    /// Answer the client.
     Reply(Out),
     /// Close the socket.
     Close(Ending),
@@ -45,40 +43,23 @@ enum Verdict {
     End,
 }
 
-pub(super) struct Gate<'c, S> {
-    frames: &'c mut S,
+pub(super) struct Gate<'c> {
     conn: &'c Connection,
-    table: Arc<Table>,
-    out: Sender<Out>,
-    /// A reply waiting for room in the writer's queue.
-    pending: Option<Out>,
     phase: Phase,
 }
 
-impl<'c, S> Gate<'c, S>
-where
-    S: Stream<Item = Result<Message, axum::Error>> + Unpin,
-{
-    pub fn new(
-        frames: &'c mut S,
-        conn: &'c Connection,
-        table: Arc<Table>,
-        out: Sender<Out>,
-    ) -> Self {
+impl<'c> Gate<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
         Self {
-            frames,
             conn,
-            table,
-            out,
-            pending: None,
             phase: Phase::Opened,
         }
     }
 
-    fn judge(&mut self, message: Message) -> Verdict {
+    pub fn judge(&mut self, message: Message, running: &Running) -> Verdict {
         match message {
             Message::Text(text) => match frames::parse(text.as_str()) {
-                Ok(frame) => self.on_frame(frame),
+                Ok(frame) => self.on_frame(frame, running),
                 Err(reason) => Verdict::Close(Ending::malformed(reason)),
             },
             Message::Binary(_) => {
@@ -90,19 +71,13 @@ where
         }
     }
 
-    fn on_frame(&mut self, frame: ClientFrame) -> Verdict {
+    fn on_frame(&mut self, frame: ClientFrame, running: &Running) -> Verdict {
         match frame {
             ClientFrame::Init(payload) => self.init(payload.as_ref()),
-            ClientFrame::Ping(payload) => Verdict::Forward(frames::ping(payload)),
+            ClientFrame::Ping(payload) => Verdict::Reply(Out::text(frames::pong(payload))),
             ClientFrame::Pong => Verdict::Ignore,
-            ClientFrame::Subscribe { id, payload } => self.subscribe(id, payload),
-            ClientFrame::Complete { id } => {
-                if self.table.client_completes(&id) {
-                    Verdict::Forward(frames::complete(&id))
-                } else {
-                    Verdict::Ignore
-                }
-            }
+            ClientFrame::Subscribe { id, payload } => self.subscribe(id, payload, running),
+            ClientFrame::Complete { id } => Verdict::Complete(id),
         }
     }
 
@@ -116,23 +91,19 @@ where
                 "too_many_inits",
             ));
         }
+        self.conn
+            .initialised
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let auth = match authorization(payload) {
             Ok(None) => Auth::Anonymous,
             Ok(Some(token)) => match self.sign_in(token) {
                 Ok(viewer) => Auth::Viewer(viewer),
-                Err(ending) => {
-                    self.table.initialise(None);
-                    return Verdict::Close(ending);
-                }
+                Err(ending) => return Verdict::Close(ending),
             },
-            Err(()) => {
-                self.table.initialise(None);
-                return Verdict::Close(Ending::forbidden());
-            }
+            Err(()) => return Verdict::Close(Ending::forbidden()),
         };
-        self.table.initialise(Some(auth));
         self.phase = Phase::Ready;
-        Verdict::Forward(frames::INIT.to_owned())
+        Verdict::Ready(auth)
     }
 
     /// Authenticates `token`, registers the socket under its session and
@@ -158,11 +129,11 @@ where
 
     /// `subscribe`: after `connection_init`, under an id not in use, within
     /// the socket's subscriptions, and a subscription operation.
-    fn subscribe(&mut self, id: String, payload: Subscribe) -> Verdict {
+    fn subscribe(&mut self, id: String, payload: Subscribe, running: &Running) -> Verdict {
         if self.phase != Phase::Ready {
             return Verdict::Close(Ending::protocol(4401, "Unauthorized", "unauthorized"));
         }
-        if self.table.contains(&id) {
+        if running.contains(&id) {
             let reason = frames::close_reason(
                 format!("Subscriber for {id} already exists"),
                 "Subscriber already exists",
@@ -175,7 +146,7 @@ where
         }
         let settings = &self.conn.settings;
         let max = settings.limits.max_subscriptions;
-        if self.table.in_use() >= max {
+        if running.len() >= max {
             let message = format!("At most {max} subscriptions may run on one socket.");
             return Verdict::Reply(Out::text(frames::error(&id, "BAD_REQUEST", &message)));
         }
@@ -189,72 +160,13 @@ where
                            send queries and mutations to POST /graphql.";
             return Verdict::Reply(Out::text(frames::error(&id, "BAD_REQUEST", message)));
         }
-        let forward = frames::subscribe(&id, payload);
-        self.table.start(id);
-        Verdict::Forward(forward)
-    }
-
-    /// Sends the pending reply once the writer has room; `false` when the
-    /// writer is gone.
-    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
-        let Some(out) = self.pending.take() else {
-            return Poll::Ready(true);
-        };
-        match self.out.poll_ready(cx) {
-            Poll::Pending => {
-                self.pending = Some(out);
-                Poll::Pending
-            }
-            Poll::Ready(Ok(())) => Poll::Ready(self.out.start_send(out).is_ok()),
-            Poll::Ready(Err(_)) => Poll::Ready(false),
-        }
-    }
-}
-
-impl<S> Stream for Gate<'_, S>
-where
-    S: Stream<Item = Result<Message, axum::Error>> + Unpin,
-{
-    type Item = Result<Message, axum::Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            if !ready!(this.poll_pending(cx)) || this.phase == Phase::Done {
-                return Poll::Ready(None);
-            }
-            if let Some(frame) = this.table.next_injected() {
-                return Poll::Ready(Some(Ok(Message::Text(frame.into()))));
-            }
-            let message = match ready!(this.frames.poll_next_unpin(cx)) {
-                Some(Ok(message)) => message,
-                Some(Err(e)) => match unreadable(e) {
-                    Some(ending) => {
-                        this.pending = Some(Out::Close(Box::new(ending)));
-                        this.phase = Phase::Done;
-                        continue;
-                    }
-                    None => return Poll::Ready(None),
-                },
-                None => return Poll::Ready(None),
-            };
-            match this.judge(message) {
-                Verdict::Forward(text) => return Poll::Ready(Some(Ok(Message::Text(text.into())))),
-                Verdict::Reply(out) => this.pending = Some(out),
-                Verdict::Close(ending) => {
-                    this.pending = Some(Out::Close(Box::new(ending)));
-                    this.phase = Phase::Done;
-                }
-                Verdict::Ignore => {}
-                Verdict::End => this.phase = Phase::Done,
-            }
-        }
+        Verdict::Subscribe { id, payload }
     }
 }
 
 /// The close a frame that could not be read calls for: none when the
 /// connection itself failed.
-fn unreadable(error: axum::Error) -> Option<Ending> {
+pub(super) fn unreadable(error: axum::Error) -> Option<Ending> {
     let error = error.into_inner().downcast::<tungstenite::Error>().ok()?;
     match *error {
         tungstenite::Error::Capacity(_) => {

@@ -1,19 +1,15 @@
-//! The outbound side: the sink async-graphql writes to (its messages judged
-//! by the socket's [`Table`]), and the writer, the one owner of the
-//! WebSocket's sending half, which also closes the socket when asked to.
+//! The writer: the one owner of the WebSocket's sending half, which also
+//! closes the socket when asked to.
 
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_channel::mpsc::{Receiver, Sender};
+use futures_channel::mpsc::Receiver;
+use futures_util::SinkExt as _;
 use futures_util::StreamExt as _;
 use futures_util::stream::SplitSink;
-use futures_util::{Sink, SinkExt as _};
 
-use super::table::{Outgoing, Table};
 use super::{Ending, Out};
 use crate::live::{Close, SocketHandle};
 
@@ -24,64 +20,14 @@ const WRITE_STALL: Duration = Duration::from_secs(30);
 /// client has not read yet, so that it learns why (1013: retry).
 const CLOSE_WRITE: Duration = Duration::from_secs(10);
 
-/// async-graphql's sink: each message judged, then queued for the writer.
-pub(super) struct Outbound {
-    out: Sender<Out>,
-    table: Arc<Table>,
-}
-
-impl Outbound {
-    pub fn new(out: Sender<Out>, table: Arc<Table>) -> Self {
-        Self { out, table }
-    }
-}
-
-/// The writer is gone.
-#[derive(Debug)]
-pub(super) struct Gone;
-
-impl Sink<Message> for Outbound {
-    type Error = Gone;
-
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Gone>> {
-        self.out.poll_ready(cx).map_err(|_| Gone)
-    }
-
-    fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<(), Gone> {
-        let out = match message {
-            Message::Text(text) => match self.table.outgoing(text.as_str()) {
-                Outgoing::Pass => Some(Out::Text(text)),
-                Outgoing::Replace(other) => Some(Out::text(other)),
-                Outgoing::Drop => None,
-            },
-            // async-graphql closes only on what the gate never forwards.
-            Message::Close(frame) => Some(Out::Close(Box::new(Ending::engine(frame)))),
-            _ => None,
-        };
-        match out {
-            Some(out) => self.out.start_send(out).map_err(|_| Gone),
-            None => Ok(()),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Gone>> {
-        // The writer flushes every frame it sends.
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Gone>> {
-        // This sender only: the gate may still queue its closing frame.
-        self.out.disconnect();
-        Poll::Ready(Ok(()))
-    }
-}
-
 /// The writer of one socket.
 pub(super) struct Writer<'c> {
     pub sink: &'c mut SplitSink<WebSocket, Message>,
     pub queue: &'c mut Receiver<Out>,
     pub handle: &'c SocketHandle,
-    pub table: &'c Table,
+    /// Set by the gate at `connection_init`; unset at `init_timeout`, the
+    /// socket closes (4408).
+    pub initialised: &'c AtomicBool,
     pub init_timeout: Duration,
 }
 
@@ -100,7 +46,7 @@ impl Writer<'_> {
                 why = &mut closed => return Some(close(self.sink, Ending::from(why)).await),
                 () = &mut init_deadline, if awaiting_init => {
                     awaiting_init = false;
-                    if !self.table.initialised() {
+                    if !self.initialised.load(Ordering::Relaxed) {
                         self.handle.close(Close::INIT_TIMEOUT);
                     }
                     continue;
