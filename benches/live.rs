@@ -333,13 +333,25 @@ async fn run(
     // (open loop), so that both latencies are read at a load the server
     // carries, not in the queue of a load that takes all it can.
     let me = MeLoad::open(&urls[0], me_token, me_rate);
+    let cpu_idle = Cpu::now(pids)?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = me.since(me.started);
+    let cpu_rounds = Cpu::now(pids)?;
     let started = Instant::now();
     let (fanout_ms, first_ms) =
         fan_out(&http, &urls[0], &author, &mut rx, followers, rounds).await?;
     let during = me.since(started);
+    let cpu_end = Cpu::now(pids)?;
     me.stop();
+    // The CPU of the rounds less what `me` alone took at the same rate.
+    let deliveries = (rounds * followers) as f64;
+    let per_delivery = |of: fn(&Cpu) -> f64| {
+        let me_rate = (of(&cpu_rounds) - of(&cpu_idle))
+            / cpu_rounds.at.duration_since(cpu_idle.at).as_secs_f64();
+        let rounds_secs = cpu_end.at.duration_since(cpu_rounds.at).as_secs_f64();
+        (of(&cpu_end) - of(&cpu_rounds) - me_rate * rounds_secs) / deliveries * 1e6
+    };
+    let (server_us, client_us) = (per_delivery(|c| c.servers), per_delivery(|c| c.client));
     // Beside it, `me`'s throughput: a closed loop (ME_CONCURRENCY, 4)
     // that takes all the CPU it can, idle and during as many rounds again.
     let me = MeLoad::closed(&urls[0], me_token, env_size("ME_CONCURRENCY", 4)?);
@@ -370,6 +382,9 @@ async fn run(
         pct(&fanout_ms, 1.0)
     );
     println!("first follower's event ms: p50 {:.1}", pct(&first_ms, 0.5));
+    println!(
+        "CPU a delivery, less me's share: servers {server_us:.1} us, this client {client_us:.1} us"
+    );
     println!(
         "me at {me_rate}/s (open loop): {idle} with the sockets idle; {during} during the rounds"
     );
@@ -666,6 +681,43 @@ impl MeLoad {
     fn stop(self) {
         self.runtime.shutdown_background();
     }
+}
+
+/// CPU seconds so far of the servers together and of this client.
+struct Cpu {
+    servers: f64,
+    client: f64,
+    at: Instant,
+}
+
+impl Cpu {
+    fn now(pids: &[u32]) -> anyhow::Result<Self> {
+        let mut servers = 0.0;
+        for pid in pids {
+            servers += cpu_secs(&pid.to_string())?;
+        }
+        Ok(Self {
+            servers,
+            client: cpu_secs("self")?,
+            at: Instant::now(),
+        })
+    }
+}
+
+/// User and system CPU seconds of process `pid` (`/proc/<pid>/stat`,
+/// fields 14 and 15, in USER_HZ = 100 ticks a second on Linux).
+fn cpu_secs(pid: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("a stat line")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("a stat field")?.parse::<f64>()?)
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {

@@ -12,6 +12,7 @@
 #   benches/live.sh postgres        # PostgreSQL, one instance
 #   benches/live.sh postgres 2      # PostgreSQL, two instances; sockets split
 #   QUICK=1 benches/live.sh         # 500 sockets, 250 followers, 5 rounds
+#   SERVER_BIN=path benches/live.sh # that server binary (an earlier build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -42,8 +43,12 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "live" and m.get("executable"):
         print(m["executable"])')
-cargo build -q --profile release-lto
-cp "${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/sns-api" "$WORK/sns-api"
+if [ -n "${SERVER_BIN:-}" ]; then
+  cp "$SERVER_BIN" "$WORK/sns-api"
+else
+  cargo build -q --profile release-lto
+  cp "${CARGO_TARGET_DIR:-$ROOT/target}/release-lto/sns-api" "$WORK/sns-api"
+fi
 
 case $DB in
   sqlite)
