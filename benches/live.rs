@@ -346,10 +346,10 @@ async fn run(
     // The CPU of the rounds less what `me` alone took at the same rate.
     let deliveries = (rounds * followers) as f64;
     let per_delivery = |of: fn(&Cpu) -> f64| {
-        let me_rate = (of(&cpu_rounds) - of(&cpu_idle))
+        let me_cpu_a_second = (of(&cpu_rounds) - of(&cpu_idle))
             / cpu_rounds.at.duration_since(cpu_idle.at).as_secs_f64();
         let rounds_secs = cpu_end.at.duration_since(cpu_rounds.at).as_secs_f64();
-        (of(&cpu_end) - of(&cpu_rounds) - me_rate * rounds_secs) / deliveries * 1e6
+        (of(&cpu_end) - of(&cpu_rounds) - me_cpu_a_second * rounds_secs) / deliveries * 1e6
     };
     let (server_us, client_us) = (per_delivery(|c| c.servers), per_delivery(|c| c.client));
     // Beside it, `me`'s throughput: a closed loop (ME_CONCURRENCY, 4)

@@ -217,7 +217,7 @@ pub struct Shape {
 }
 
 /// The payload of an event whose response did not serialise (it cannot
-/// happen: a response holds JSON values only) or whose render panicked.
+/// happen: a response holds JSON values only).
 pub const UNSERIALISABLE: &str = r#"{"data":null,"errors":[{"message":"Internal error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#;
 
 /// Distinct shapes kept (clients subscribe with a handful of documents).
@@ -245,10 +245,9 @@ impl Shapes {
         if len > MAX_SHAPE_KEY {
             return fresh();
         }
-        let key = format!(
-            "{query}\u{0}{}\u{0}{variables}",
-            operation_name.unwrap_or_default()
-        );
+        // Lengths first: no two triples make one key.
+        let name = operation_name.unwrap_or_default();
+        let key = format!("{}:{}:{query}{name}{variables}", query.len(), name.len());
         self.shapes.get_with(key, fresh)
     }
 }
@@ -349,13 +348,13 @@ async fn render_feed(
     field: Arc<LiveField>,
     viewer: Uuid,
     entry: Arc<Shared<FeedEntry>>,
-) -> Resolved {
+) -> Rendered {
     let loaders = RequestLoaders::new(&field.state);
     let edge = feed_edge(&loaders.get(), viewer, &entry).await;
     field.resolve(&edge, loaders).await
 }
 
-async fn render_post(field: Arc<LiveField>, changed: Arc<Shared<PostWithAuthor>>) -> Resolved {
+async fn render_post(field: Arc<LiveField>, changed: Arc<Shared<PostWithAuthor>>) -> Rendered {
     let loaders = RequestLoaders::new(&field.state);
     loaders.get().prime_profiles([changed.author.clone()]).await;
     field.resolve(&Post(changed.post.clone()), loaders).await
@@ -363,65 +362,33 @@ async fn render_post(field: Arc<LiveField>, changed: Arc<Shared<PostWithAuthor>>
 
 /// The payload of `item` for a subscription of `field`'s shape: the one the
 /// first of them rendered, unless that render read the viewer or failed;
-/// then each renders its own. The first render runs as a task of its own,
-/// so that those waiting for it never wait on its socket; once a render of
-/// the shape read the viewer, none waits any more.
+/// then each renders its own. Whichever of those waiting for the first
+/// render is polled drives it (a shared future), so that none waits on
+/// another's socket; once a render of the shape read the viewer, none waits
+/// any more.
 async fn shared<T, F>(field: &LiveField, item: &Shared<T>, render: impl Fn() -> F) -> Arc<str>
 where
-    F: Future<Output = Resolved> + Send + 'static,
+    F: Future<Output = Rendered> + Send + 'static,
 {
     let shape = &field.shape;
     if shape.per_viewer.load(Ordering::Relaxed) {
         field.state.live().count_payload(false);
         return render().await.payload;
     }
-    let cell = item.render_of(shape.id);
-    let mut mine = None;
-    let rendered = {
-        let mine = &mut mine;
-        cell.get_or_init(|| async {
-            let resolved = tokio::spawn(render())
-                .await
-                .unwrap_or_else(|_| Resolved::failed());
-            if resolved.per_viewer {
-                shape.per_viewer.store(true, Ordering::Relaxed);
-            }
-            let rendered = if resolved.per_viewer || resolved.failed {
-                Rendered::PerViewer
-            } else {
-                Rendered::Shared(resolved.payload.clone())
-            };
-            *mine = Some(resolved.payload);
-            rendered
-        })
-        .await
-    };
-    let (payload, shared) = match (mine, rendered) {
-        (Some(payload), _) => (payload, false),
-        (None, Rendered::Shared(payload)) => (payload.clone(), true),
-        (None, Rendered::PerViewer) => (render().await.payload, false),
+    let (first, mine) = item.render_of(shape.id, || Box::pin(render()));
+    let rendered = first.await;
+    if rendered.per_viewer {
+        shape.per_viewer.store(true, Ordering::Relaxed);
+    }
+    let (payload, shared) = if mine {
+        (rendered.payload, false)
+    } else if rendered.shareable() {
+        (rendered.payload, true)
+    } else {
+        (render().await.payload, false)
     };
     field.state.live().count_payload(shared);
     payload
-}
-
-/// One render of an event's payload.
-struct Resolved {
-    payload: Arc<str>,
-    /// A field read the viewer: the payload is this subscription's own.
-    per_viewer: bool,
-    /// It carries errors, which may be of this render only.
-    failed: bool,
-}
-
-impl Resolved {
-    fn failed() -> Self {
-        Self {
-            payload: UNSERIALISABLE.into(),
-            per_viewer: false,
-            failed: true,
-        }
-    }
 }
 
 impl LiveField {
@@ -448,7 +415,7 @@ impl LiveField {
     /// would, with `loaders` for this event. Without the schema's extension
     /// (it has nothing to do per event; the direct path for queries skips it
     /// alike).
-    async fn resolve<T: OutputType>(&self, item: &T, loaders: RequestLoaders) -> Resolved {
+    async fn resolve<T: OutputType>(&self, item: &T, loaders: RequestLoaders) -> Rendered {
         let probe = ViewerProbe::default();
         let mut response = match self.field() {
             Some(field) => {
@@ -488,7 +455,7 @@ impl LiveField {
             tracing::error!(error = %e, "a subscription payload did not serialise");
             UNSERIALISABLE.to_owned()
         });
-        Resolved {
+        Rendered {
             payload: payload.into(),
             per_viewer: probe.marked(),
             failed: !response.errors.is_empty(),

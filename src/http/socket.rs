@@ -38,7 +38,7 @@
 //! Ready ── connection_init ───────────────────────────────────────────▶ 4429 Too many initialisation requests
 //!   ├─ subscribe, id in use ──────────────────────────────────────────▶ 4409 Subscriber for <id> already exists
 //!   ├─ subscribe, WS_MAX_SUBSCRIPTIONS running, or a query / mutation ─▶ `error` message; stays Ready
-//!   ├─ subscribe ─▶ started; its first response errors with null data ▶ `error` message, completed
+//!   ├─ subscribe ─▶ started; its root field fails (no stream) ────────▶ `error` message, completed
 //!   └─ complete ──▶ stopped; no `complete` comes back
 //! any ── a frame that is not a well-formed client message (or binary) ─▶ 4400 <what is wrong>
 //!     ── a message over BODY_LIMIT; a WebSocket protocol error ───────▶ 1009; 1002 (1007: bad UTF-8)

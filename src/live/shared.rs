@@ -2,26 +2,41 @@
 //! what each subscription shape rendered of it: subscriptions that sent the
 //! same document with the same variables get the same `next` payload, unless
 //! rendering it read who the viewer is (`viewerHasLiked`, `viewerFollows`,
-//! …), and then each renders its own. The socket renders (`http::socket`).
+//! …) or failed, and then each renders its own. The socket renders
+//! (`http::socket`, `graphql::Live`).
 
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::OnceCell;
+use futures_util::FutureExt as _;
+use futures_util::future::{self, BoxFuture};
 
-/// What one shape made of one event.
+/// One render of an event's payload for one subscription.
 #[derive(Debug, Clone)]
-pub enum Rendered {
-    /// The payload, the same for every subscription of the shape.
-    Shared(Arc<str>),
-    /// It depends on the viewer: each subscription renders its own.
-    PerViewer,
+pub struct Rendered {
+    /// The `next` payload: a GraphQL response, as JSON.
+    pub payload: Arc<str>,
+    /// A field read the viewer: the payload is that subscription's own.
+    pub per_viewer: bool,
+    /// It carries errors, which may be of this render only.
+    pub failed: bool,
 }
+
+impl Rendered {
+    /// Whether another subscription of the shape may send it.
+    pub fn shareable(&self) -> bool {
+        !self.per_viewer && !self.failed
+    }
+}
+
+/// A shape's first render of an event: whichever of its waiters is polled
+/// drives it, and each gets its result.
+pub type Render = future::Shared<BoxFuture<'static, Rendered>>;
 
 pub struct Shared<T> {
     item: T,
     /// By shape id; a few shapes at most listen to one event.
-    renders: Mutex<Vec<(u64, Arc<OnceCell<Rendered>>)>>,
+    renders: Mutex<Vec<(u64, Render)>>,
 }
 
 impl<T> Shared<T> {
@@ -32,17 +47,21 @@ impl<T> Shared<T> {
         }
     }
 
-    /// The render of shape `shape`, once one subscription made it; the
-    /// others wait for it.
-    pub fn render_of(&self, shape: u64) -> Arc<OnceCell<Rendered>> {
+    /// The first render of `shape` for this event: the one under way or
+    /// done, or `start`'s, begun now (then `true`: the caller's own).
+    pub fn render_of(
+        &self,
+        shape: u64,
+        start: impl FnOnce() -> BoxFuture<'static, Rendered>,
+    ) -> (Render, bool) {
         // Nothing panics while holding it; recover rather than fail a delivery.
         let mut renders = self.renders.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, cell)) = renders.iter().find(|(id, _)| *id == shape) {
-            return cell.clone();
+        if let Some((_, render)) = renders.iter().find(|(id, _)| *id == shape) {
+            return (render.clone(), false);
         }
-        let cell = Arc::new(OnceCell::new());
-        renders.push((shape, cell.clone()));
-        cell
+        let render = start().shared();
+        renders.push((shape, render.clone()));
+        (render, true)
     }
 }
 
@@ -64,19 +83,29 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Shared<T> {
 mod tests {
     use super::*;
 
+    fn rendered(payload: &str) -> BoxFuture<'static, Rendered> {
+        let payload: Arc<str> = payload.into();
+        Box::pin(async move {
+            Rendered {
+                payload,
+                per_viewer: false,
+                failed: false,
+            }
+        })
+    }
+
     #[tokio::test]
-    async fn one_cell_a_shape() {
+    async fn one_render_a_shape_started_by_the_first_to_ask() {
         let shared = Shared::new(7);
-        let a = shared.render_of(1);
-        a.set(Rendered::Shared("{}".into())).unwrap();
-        assert!(matches!(
-            shared.render_of(1).get(),
-            Some(Rendered::Shared(_))
-        ));
-        assert!(
-            shared.render_of(2).get().is_none(),
-            "another shape renders anew"
-        );
+        let (first, mine) = shared.render_of(1, || rendered("a"));
+        assert!(mine);
+        let (again, mine) = shared.render_of(1, || rendered("b"));
+        assert!(!mine, "the first one's");
+        assert_eq!(&*again.await.payload, "a");
+        assert_eq!(&*first.await.payload, "a");
+        let (other, mine) = shared.render_of(2, || rendered("c"));
+        assert!(mine, "another shape renders anew");
+        assert_eq!(&*other.await.payload, "c");
         assert_eq!(*shared, 7);
     }
 }
