@@ -15,8 +15,10 @@
 //!   query's environment, not async-graphql's stream, and a post that five
 //!   thousand followers' feeds receive is resolved and serialised once.
 //! - **As async-graphql streams it**, when there is no handoff or the
-//!   operation selects more than the one field: each event resolves in its
-//!   own stream item ([`Fresh`]).
+//!   operation's root holds more than the one field (the same field
+//!   written twice passes the single-root rule): each event resolves in
+//!   its own stream item ([`Fresh`]). (async-graphql runs no field that a
+//!   fragment at the root selects.)
 //!
 //! Either way, each event has its own loaders, made when it resolves and
 //! forgotten after, so that nothing read for one event (`viewerHasLiked`, a
@@ -39,7 +41,7 @@ use async_graphql::{
 };
 use uuid::Uuid;
 
-use super::loaders::RequestLoaders;
+use super::loaders::{Loaders, RequestLoaders};
 use super::notifications::Notification;
 use super::social::{Post, PostEdge, feed_edge};
 use super::viewer_auth;
@@ -60,21 +62,17 @@ impl Subscription {
         let viewer = viewer_auth(ctx).require()?.user_id;
         let (state, socket, loaders) = parts(ctx)?;
         let groups = state.live().notifications(viewer, socket);
-        let groups = match hand_off(ctx, state, |n| Items::Notifications(viewer, n), groups) {
-            Some(groups) => groups,
-            None => return Ok(Either::Left(stream::empty())),
-        };
-        Ok(Either::Right(groups.then(
-            move |group| -> BoxFuture<'static, _> {
-                let loaders = loaders.clone();
-                Box::pin(async move {
-                    loaders.renew();
-                    let item =
-                        super::notifications::live(&loaders.get(), viewer, (*group).clone()).await;
-                    Fresh { item, loaders }
-                })
+        let items = move |n| Items::Notifications(viewer, n);
+        Ok(live_or_fresh(
+            ctx,
+            state,
+            items,
+            groups,
+            loaders,
+            move |loaders, group| async move {
+                super::notifications::live(&loaders, viewer, (*group).clone()).await
             },
-        )))
+        ))
     }
 
     /// Signed-in sockets only: entries entering the viewer's feed, as they are written (an edge with its cursor).
@@ -82,20 +80,15 @@ impl Subscription {
         let viewer = viewer_auth(ctx).require()?.user_id;
         let (state, socket, loaders) = parts(ctx)?;
         let entries = state.live().feed(viewer, socket);
-        let entries = match hand_off(ctx, state, |n| Items::Feed(viewer, n), entries) {
-            Some(entries) => entries,
-            None => return Ok(Either::Left(stream::empty())),
-        };
-        Ok(Either::Right(entries.then(
-            move |entry| -> BoxFuture<'static, _> {
-                let loaders = loaders.clone();
-                Box::pin(async move {
-                    loaders.renew();
-                    let item = feed_edge(&loaders.get(), viewer, &entry).await;
-                    Fresh { item, loaders }
-                })
-            },
-        )))
+        let items = move |n| Items::Feed(viewer, n);
+        Ok(live_or_fresh(
+            ctx,
+            state,
+            items,
+            entries,
+            loaders,
+            move |loaders, entry| async move { feed_edge(&loaders, viewer, &entry).await },
+        ))
     }
 
     /// Anyone (a locked author's post: its followers only): the post each time its counts change; ends when it is deleted.
@@ -107,22 +100,51 @@ impl Subscription {
         let viewer = viewer_auth(ctx).viewer()?.map(|v| v.user_id);
         let (state, socket, loaders) = parts(ctx)?;
         let changes = crate::live::post_changes(state, viewer, &id, socket).await?;
-        let changes = match hand_off(ctx, state, Items::Post, changes) {
-            Some(changes) => changes,
-            None => return Ok(Either::Left(stream::empty())),
-        };
-        Ok(Either::Right(changes.then(
-            move |changed| -> BoxFuture<'static, _> {
-                let loaders = loaders.clone();
-                Box::pin(async move {
-                    loaders.renew();
-                    loaders.get().prime_profiles([changed.author.clone()]).await;
-                    let item = Post(changed.post.clone());
-                    Fresh { item, loaders }
-                })
-            },
-        )))
+        Ok(live_or_fresh(
+            ctx,
+            state,
+            Items::Post,
+            changes,
+            loaders,
+            |loaders, changed| async move { changed_post(&loaders, &changed).await },
+        ))
     }
+}
+
+/// A changed post as its subscribers get it: with its author primed.
+async fn changed_post(loaders: &Loaders, changed: &PostWithAuthor) -> Post {
+    loaders.prime_profiles([changed.author.clone()]).await;
+    Post(changed.post.clone())
+}
+
+/// A subscription's events: handed off to the socket (`hand_off`; the
+/// stream async-graphql gets then ends at once), or streamed, each made by
+/// `make` with loaders of its own.
+fn live_or_fresh<T, I, M, F, Fut>(
+    ctx: &Context<'_>,
+    state: &AppState,
+    items: M,
+    notices: Notices<T>,
+    loaders: RequestLoaders,
+    make: F,
+) -> impl Stream<Item = Fresh<I>> + use<T, I, M, F, Fut>
+where
+    T: Send + 'static,
+    M: FnOnce(Notices<T>) -> Items,
+    F: Fn(Arc<Loaders>, T) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = I> + Send + 'static,
+{
+    let Some(notices) = hand_off(ctx, state, items, notices) else {
+        return Either::Left(stream::empty());
+    };
+    Either::Right(notices.then(move |item| -> BoxFuture<'static, Fresh<I>> {
+        let (loaders, make) = (loaders.clone(), make.clone());
+        Box::pin(async move {
+            loaders.renew();
+            let item = make(loaders.get(), item).await;
+            Fresh { item, loaders }
+        })
+    }))
 }
 
 /// What every subscription takes from its context: the state, its socket
@@ -356,8 +378,8 @@ async fn render_feed(
 
 async fn render_post(field: Arc<LiveField>, changed: Arc<Shared<PostWithAuthor>>) -> Rendered {
     let loaders = RequestLoaders::new(&field.state);
-    loaders.get().prime_profiles([changed.author.clone()]).await;
-    field.resolve(&Post(changed.post.clone()), loaders).await
+    let post = changed_post(&loaders.get(), &changed).await;
+    field.resolve(&post, loaders).await
 }
 
 /// The payload of `item` for a subscription of `field`'s shape: the one the
