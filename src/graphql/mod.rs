@@ -29,7 +29,13 @@ pub use subscription::{Handoff, Live, LiveItem, Shapes, UNSERIALISABLE};
 /// the viewer asks here, which is how a subscription's event knows that
 /// its payload is the viewer's own ([`subscription::ViewerProbe`]).
 fn viewer_auth<'a>(ctx: &async_graphql::Context<'a>) -> &'a crate::auth::Auth {
-    if let Some(probe) = ctx.data_opt::<subscription::ViewerProbe>() {
+    // Only an event's render has one, in the data it resolves with: a plain
+    // request pays one `None` check here, not a lookup through every scope.
+    let probe = ctx
+        .execute_data
+        .and_then(|d| d.get(&std::any::TypeId::of::<subscription::ViewerProbe>()))
+        .and_then(|p| p.downcast_ref::<subscription::ViewerProbe>());
+    if let Some(probe) = probe {
         probe.mark();
     }
     ctx.data_opt::<crate::auth::Auth>()
