@@ -79,7 +79,8 @@ impl App {
                     config.feed.cache,
                     config.feed.cache_mb,
                     redis_client(&config.feed)?,
-                ),
+                )
+                .with_window(config.feed.window),
             ),
         );
         let revoked = crate::service::session::load_revocations(&state)

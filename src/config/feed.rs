@@ -42,4 +42,9 @@ pub struct Feed {
     /// (It may carry a password: never printed.)
     #[arg(long = "redis-url", env = "REDIS_URL", value_name = "REDIS_URL", value_parser = secret, global = true, hide_env_values = true)]
     pub redis_url: Option<SecretString>,
+
+    /// The newest posts a feed page looks among before it reads author by
+    /// author: not a setting, the tests make it small.
+    #[arg(skip = crate::service::feed::RECENT_WINDOW)]
+    pub window: u64,
 }

@@ -564,6 +564,8 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
     let viewer = Uuid::parse_str(me["data"]["me"]["id"].as_str().unwrap()).unwrap();
     let conn = &app.db;
     let snapshot = FeedCursor::snapshot_now();
+    let backend = conn.get_database_backend();
+    let listed = listed_newest(conn, viewer).await;
     for first in [1, 2, 3, 5, 6, 7, 20, 100] {
         for start in (0..ids.len()).step_by(first) {
             let req = FeedRequest {
@@ -604,9 +606,65 @@ async fn the_feed_is_every_followed_post_newest_first_at_any_page_size() {
                 .copied()
                 .collect();
             assert_eq!(rows, within, "window of 5, pages of {first} from {start}");
+            if backend == sea_orm::DbBackend::Sqlite {
+                // The window statement over the authors with their newest
+                // entries (the server's, when its cache holds them) answers
+                // as the one over the viewer's follows; and it reads only
+                // the authors whose newest entry is in the window.
+                for window in [feed::RECENT_WINDOW, 5] {
+                    let full =
+                        feed::feed_statements_in_window(backend, viewer, req, snapshot, window)
+                            .remove(0);
+                    let over_listed =
+                        feed::listed_window_statement(viewer, req, snapshot, window, &listed);
+                    assert_eq!(
+                        post_ids(conn, over_listed).await,
+                        post_ids(conn, full).await,
+                        "listed authors, window of {window}, pages of {first} from {start}"
+                    );
+                }
+                let long_ago: Vec<(Uuid, Uuid)> =
+                    listed.iter().map(|&(id, _)| (id, Uuid::nil())).collect();
+                let none_since = feed::listed_window_statement(viewer, req, snapshot, 5, &long_ago);
+                if window.len() == 5 {
+                    assert_eq!(post_ids(conn, none_since).await, Vec::<Uuid>::new());
+                }
+            }
         }
     }
     app.stop().await;
+}
+
+/// SQLite: the viewer's sources (the viewer, and its follows it does not
+/// mute) with their newest entry keys, read from the tables; those with no
+/// entry left out.
+pub(crate) async fn listed_newest(
+    conn: &sea_orm::DatabaseConnection,
+    viewer: Uuid,
+) -> Vec<(Uuid, Uuid)> {
+    let sql = r#"WITH "a" ("id") AS (
+            SELECT "followee_id" FROM "follow" WHERE "follower_id" = ?
+              AND "followee_id" NOT IN (SELECT "muted_id" FROM "mute" WHERE "muter_id" = ?)
+            UNION SELECT ?)
+        SELECT "id",
+          (SELECT MAX("id") FROM "post" WHERE "author_id" = "a"."id") AS "p",
+          (SELECT MAX("id") FROM "repost" WHERE "user_id" = "a"."id") AS "r"
+        FROM "a""#;
+    conn.query_all_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Sqlite,
+        sql,
+        [viewer.into(), viewer.into(), viewer.into()],
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .filter_map(|row| {
+        let id: Uuid = row.try_get("", "id").unwrap();
+        let p: Option<Uuid> = row.try_get("", "p").unwrap();
+        let r: Option<Uuid> = row.try_get("", "r").unwrap();
+        Some((id, p.max(r)?))
+    })
+    .collect()
 }
 
 /// The ids of the posts a feed statement answers, in its order.

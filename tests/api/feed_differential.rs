@@ -971,6 +971,13 @@ fn pretty(page: &Value) -> String {
 fn app_with_cache(db: &TestDb, cache: bool, redis: bool) -> sns_api::config::Config {
     let mut config = config_for(db);
     config.feed.cache = cache;
+    if cache {
+        // A window of a few posts: first statements then look among part
+        // of the feed, on SQLite over the authors whose newest entry the
+        // cache holds, and some fall back to reading author by author (the
+        // plain app's window does not change its answers).
+        config.feed.window = 12;
+    }
     if redis {
         config.feed.redis_url = Some(String::from("redis://127.0.0.1:6379").into());
     }

@@ -546,6 +546,11 @@ async fn each_feed_statement_answers_the_models_page() {
     assert!(model.contains(&(posts[36].0, posts[36].0, None)));
 
     let backend = app.db.get_database_backend();
+    let listed = if backend == sea_orm::DbBackend::Sqlite {
+        crate::feed::listed_newest(&app.db, ids[0]).await
+    } else {
+        Vec::new()
+    };
     for first in [1, 2, 3, 5, 8, 40] {
         // From every cursor, not only those of pages of `first`: an undone
         // repost hides by where the cursor is.
@@ -565,6 +570,19 @@ async fn each_feed_statement_answers_the_models_page() {
             for window in [feed::RECENT_WINDOW, 4] {
                 let statements =
                     feed::feed_statements_in_window(backend, ids[0], req, snapshot, window);
+                if backend == sea_orm::DbBackend::Sqlite {
+                    // The window statement over the authors with their
+                    // newest entries, as the server runs it (its rows
+                    // checked as the first statement's).
+                    let over_listed =
+                        feed::listed_window_statement(ids[0], req, snapshot, window, &listed);
+                    let window_rows = entry_rows(&app.db, statements[0].clone()).await;
+                    assert_eq!(
+                        entry_rows(&app.db, over_listed).await,
+                        window_rows,
+                        "listed authors, window {window}, pages of {first} from {start}"
+                    );
+                }
                 for (k, statement) in statements.into_iter().enumerate() {
                     let rows = entry_rows(&app.db, statement).await;
                     let at =

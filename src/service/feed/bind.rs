@@ -42,10 +42,16 @@ pub(super) enum Param {
     Window,
     /// `Window` - 1: the `OFFSET` of the window's oldest post.
     WindowLast,
+    /// No limit (SQLite's `LIMIT -1`), where a `LIMIT` keeps a subquery
+    /// apart from the query around it.
+    NoLimit,
+    /// The authors a statement reads (SQLite's JSON array, see
+    /// `recent_listed`).
+    Authors,
 }
 
 impl Param {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 11] = [
         Self::Viewer,
         Self::Cursor,
         Self::Snapshot,
@@ -55,6 +61,8 @@ impl Param {
         Self::LastRow,
         Self::Window,
         Self::WindowLast,
+        Self::NoLimit,
+        Self::Authors,
     ];
 
     /// What stands for this value while a statement is built: a `u64`,
@@ -79,7 +87,7 @@ impl From<Param> for Expr {
 }
 
 /// One page's value of each [`Param`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Bindings {
     viewer: Uuid,
     cursor: Uuid,
@@ -87,6 +95,7 @@ pub(super) struct Bindings {
     removed_since: DateTime<Utc>,
     limit: i64,
     window: i64,
+    authors: String,
 }
 
 impl Bindings {
@@ -110,7 +119,13 @@ impl Bindings {
             },
             limit: i64::try_from(req.limit()).unwrap_or(i64::MAX),
             window: i64::try_from(window.max(1)).unwrap_or(i64::MAX),
+            authors: String::from("[]"),
         }
+    }
+
+    /// With the authors `Authors` lists.
+    pub(super) fn with_authors(self, authors: String) -> Self {
+        Self { authors, ..self }
     }
 
     fn value(&self, param: Param) -> Value {
@@ -124,6 +139,8 @@ impl Bindings {
             Param::LastRow => (self.limit - 1).into(),
             Param::Window => self.window.into(),
             Param::WindowLast => (self.window - 1).into(),
+            Param::NoLimit => (-1_i64).into(),
+            Param::Authors => self.authors.clone().into(),
         }
     }
 }

@@ -118,6 +118,17 @@ pub struct Current {
     newest: u64,
 }
 
+/// The key of an account's newest entry (its newest post or repost, an
+/// undone one too; `None`: it has none), as read at `read_at`: no entry of
+/// the account is newer while no stamp of it is later (see
+/// [`FeedCache::newest_entries`]).
+#[derive(Debug, Clone, Copy)]
+struct Newest {
+    read_at: u64,
+    key: Option<Uuid>,
+    when: Instant,
+}
+
 /// An account's latest writes.
 #[derive(Debug)]
 struct Stamp {
@@ -173,6 +184,12 @@ pub struct FeedCache {
     stamps: RwLock<HashMap<Uuid, Stamp>>,
     pages: moka::sync::Cache<PageKey, Arc<Kept>>,
     sources: moka::sync::Cache<Uuid, Arc<Sources>>,
+    /// Accounts' newest entry keys, each served while no stamp of its
+    /// account is later, for at most [`PAGE_TTL`] (the stamps that could
+    /// retire it are kept twice as long); at most `newest_cap` of them.
+    newest: RwLock<HashMap<Uuid, Newest>>,
+    newest_cap: usize,
+    window: u64,
     /// Inbox pages read at or before this are not served.
     inbox_all_changed_at: AtomicU64,
     inbox: moka::sync::Cache<InboxKey, Arc<KeptInbox>>,
@@ -229,6 +246,10 @@ impl FeedCache {
             stamps: RwLock::new(HashMap::new()),
             pages,
             sources,
+            newest: RwLock::new(HashMap::new()),
+            // An eighth of the budget, at about 64 bytes an account.
+            newest_cap: usize::try_from(bytes / 8 / 64).unwrap_or(usize::MAX),
+            window: super::RECENT_WINDOW,
             inbox_all_changed_at: AtomicU64::new(0),
             inbox,
             inbox_reading: moka::sync::Cache::builder()
@@ -239,6 +260,17 @@ impl FeedCache {
             served: AtomicU64::new(0),
             inbox_served: AtomicU64::new(0),
         }
+    }
+
+    /// The newest posts a page's first statement looks among (see
+    /// `feed_statements`): `RECENT_WINDOW`, or a test's.
+    pub fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// With another window (the tests make it small).
+    pub fn with_window(self, window: u64) -> Self {
+        Self { window, ..self }
     }
 
     pub fn remote(&self) -> Option<Arc<Remote>> {
@@ -377,6 +409,69 @@ impl FeedCache {
             .fold(all, u64::max);
         drop(stamps);
         Current { sources, newest }
+    }
+
+    /// The newest entry key of each of `ids` known here and current (taking
+    /// in the posts stamped since it was read), and the ids whose key must
+    /// be read (none known, or one of their writes since was not a post).
+    /// A key read at `read_at` holds while no stamp of its account is
+    /// later: a write that commits after the key's statement ran stamps
+    /// its account after that, so a later stamp is how a newer entry shows.
+    pub fn newest_entries(&self, ids: &[Uuid]) -> (Vec<(Uuid, Option<Uuid>)>, Vec<Uuid>) {
+        let (mut known, mut unknown) = (Vec::with_capacity(ids.len()), Vec::new());
+        if !self.on {
+            return (known, ids.to_vec());
+        }
+        let all = self.all_changed_at.load(Ordering::SeqCst);
+        let newest = self.newest.read().unwrap_or_else(|e| e.into_inner());
+        let stamps = self.stamps.read().unwrap_or_else(|e| e.into_inner());
+        for &id in ids {
+            let current = newest
+                .get(&id)
+                .filter(|n| n.read_at >= all && n.when.elapsed() < PAGE_TTL)
+                .and_then(|n| match stamps.get(&id) {
+                    None => Some(n.key),
+                    Some(s) if s.changed > n.read_at || s.added_floor > n.read_at => None,
+                    Some(s) => Some(
+                        s.added
+                            .iter()
+                            .filter(|(at, _)| *at > n.read_at)
+                            .map(|&(_, post)| Some(post))
+                            .fold(n.key, Option::max),
+                    ),
+                });
+            match current {
+                Some(key) => known.push((id, key)),
+                None => unknown.push(id),
+            }
+        }
+        (known, unknown)
+    }
+
+    /// Keeps the newest entry keys just read, their statement having run
+    /// after the counter was `read_at`.
+    pub fn keep_newest(&self, read_at: u64, keys: &[(Uuid, Option<Uuid>)]) {
+        if !self.on || keys.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut newest = self.newest.write().unwrap_or_else(|e| e.into_inner());
+        if newest.len() + keys.len() > self.newest_cap {
+            newest.retain(|_, n| now.duration_since(n.when) < PAGE_TTL);
+            if newest.len() + keys.len() > self.newest_cap {
+                newest.clear();
+            }
+        }
+        for &(id, key) in keys.iter().take(self.newest_cap) {
+            newest.insert(
+                id,
+                Newest {
+                    read_at,
+                    key,
+                    when: now,
+                },
+            );
+        }
     }
 
     /// Keeps a page just read from the database.
@@ -574,6 +669,10 @@ impl FeedCache {
         self.pages.invalidate_all();
         self.sources.invalidate_all();
         self.inbox.invalidate_all();
+        self.newest
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Runs `write` with the next number, under the stamps' write lock.
@@ -845,5 +944,56 @@ mod tests {
         let ts =
             uuid::Timestamp::from_unix(uuid::NoContext, u64::try_from(old.timestamp()).unwrap(), 0);
         assert!(!cache.keeps(Uuid::new_v7(ts)));
+    }
+
+    #[test]
+    fn a_newest_entry_key_holds_until_its_account_writes_other_than_a_post() {
+        let cache = FeedCache::new(true, 8, None);
+        let (author, quiet, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let top = Uuid::now_v7();
+        let (known, unknown) = cache.newest_entries(&[author, quiet]);
+        assert!(known.is_empty());
+        assert_eq!(unknown, [author, quiet], "nothing read yet");
+        let read_at = cache.now();
+        cache.keep_newest(read_at, &[(author, Some(top)), (quiet, None)]);
+        cache.stamp([other]);
+        let (known, unknown) = cache.newest_entries(&[author, quiet]);
+        assert_eq!(
+            known,
+            [(author, Some(top)), (quiet, None)],
+            "another's write"
+        );
+        assert!(unknown.is_empty());
+
+        // A post is taken in: the key moves up to it.
+        let post = Uuid::now_v7();
+        cache.stamp_post(author, post);
+        assert_eq!(cache.newest_entries(&[author]).0, [(author, Some(post))]);
+        // Any other write (a repost, say) makes it unknown until read again.
+        cache.stamp([author]);
+        assert_eq!(cache.newest_entries(&[author]).1, [author]);
+        // A write between the counter and the keep: not served.
+        let read_at = cache.now();
+        cache.stamp([quiet]);
+        cache.keep_newest(read_at, &[(quiet, None)]);
+        assert_eq!(cache.newest_entries(&[quiet]).1, [quiet]);
+        // More posts than a stamp keeps: unknown.
+        let read_at = cache.now();
+        cache.keep_newest(read_at, &[(author, Some(post))]);
+        for _ in 0..=ADDED_KEPT {
+            cache.stamp_post(author, Uuid::now_v7());
+        }
+        assert_eq!(cache.newest_entries(&[author]).1, [author]);
+        // A change to all: unknown, even kept again with an older counter.
+        let read_at = cache.now();
+        cache.keep_newest(read_at, &[(quiet, None)]);
+        cache.stamp_all();
+        assert_eq!(cache.newest_entries(&[quiet]).1, [quiet]);
+        cache.keep_newest(read_at, &[(quiet, None)]);
+        assert_eq!(cache.newest_entries(&[quiet]).1, [quiet]);
+        // Off: nothing known.
+        let off = FeedCache::new(false, 8, None);
+        off.keep_newest(off.now(), &[(quiet, None)]);
+        assert_eq!(off.newest_entries(&[quiet]).1, [quiet]);
     }
 }

@@ -110,7 +110,7 @@ pub async fn feed(
         .after
         .map_or_else(FeedCursor::snapshot_now, |a| a.snapshot);
     if !cache.keeps(snapshot) || !cache.caught_up().await {
-        return read(state, viewer.user_id, req, snapshot).await;
+        return read(state, viewer.user_id, req, snapshot, Authors::All).await;
     }
     let key = PageKey {
         viewer: viewer.user_id,
@@ -152,9 +152,8 @@ pub async fn feed(
             return Ok(page);
         }
     }
-    // Read, and kept. The viewer's sources are read when the page is
-    // served again: a feed read once costs no more than its statement.
-    let page = read(state, viewer.user_id, req, snapshot).await?;
+    // Read, and kept.
+    let page = read(state, viewer.user_id, req, snapshot, Authors::Listed).await?;
     cache.keep(
         key,
         Kept {
@@ -208,14 +207,37 @@ fn take_in(
     }
 }
 
+/// Which authors a page's window statement reads on SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Authors {
+    /// The viewer's follows, read in the statement.
+    All,
+    /// Those of the viewer's sources whose newest entry is in the window
+    /// ([`recent_listed`]): with the cache's current stamps only (caught up
+    /// with the other instances').
+    Listed,
+}
+
 /// A page of the viewer's feed read by its statements (see [`feed_statements`]).
 async fn read(
     state: &AppState,
     viewer: Uuid,
     req: FeedRequest,
     snapshot: Uuid,
+    authors: Authors,
 ) -> Result<FeedPage, AppError> {
-    let statements = feed_statements(state.backend(), viewer, req, snapshot);
+    let window = state.feed_cache().window();
+    let statements = if authors == Authors::Listed && state.backend() == DbBackend::Sqlite {
+        let listed = listed_authors(state, viewer).await?;
+        let bindings = Bindings::new(viewer, req, window, snapshot);
+        let templates = Templates::of(DbBackend::Sqlite);
+        vec![
+            recent_listed_template().bind(&bindings.clone().with_authors(listed)),
+            templates.by_author.bind(&bindings),
+        ]
+    } else {
+        feed_statements_in_window(state.backend(), viewer, req, snapshot, window)
+    };
     let rows = if state.backend() == DbBackend::Postgres {
         // Generic plans (see [`GENERIC_PLANS`]), for these statements only.
         let txn = state.db().begin().await?;
@@ -338,6 +360,86 @@ async fn hydrate(state: &AppState, kept: &Kept) -> Result<Option<FeedPage>, AppE
     }))
 }
 
+/// The viewer's sources with their newest entry keys, as
+/// [`recent_listed`] binds them: those with no entry at all left out. The
+/// keys the cache does not hold are read (two index seeks an account) and
+/// kept for every viewer.
+async fn listed_authors(state: &AppState, viewer: Uuid) -> Result<String, AppError> {
+    let sources = sources_of(state, viewer).await?;
+    let cache = state.feed_cache();
+    let (mut known, unknown) = cache.newest_entries(&sources.sources.ids);
+    if !unknown.is_empty() {
+        let read_at = cache.now();
+        let read = newest_of(state.db(), &unknown).await?;
+        cache.keep_newest(read_at, &read);
+        known.extend(read);
+    }
+    Ok(listed_json(
+        known.iter().filter_map(|&(id, key)| Some((id, key?))),
+    ))
+}
+
+/// `[(author, newest entry key)]` as [`recent_listed`]'s JSON array: each
+/// a string of the key's hex then the author's (upper case, as SQLite's
+/// `hex`), so that a string's first half compares as the key does.
+pub fn listed_json(authors: impl Iterator<Item = (Uuid, Uuid)>) -> String {
+    let mut json = String::from("[");
+    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+    for (k, (author, key)) in authors.enumerate() {
+        if k > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        json.push_str(key.simple().encode_upper(&mut buf));
+        json.push_str(author.simple().encode_upper(&mut buf));
+        json.push('"');
+    }
+    json.push(']');
+    json
+}
+
+/// SQLite: each account's newest post and repost keys (an index seek
+/// each), the greater being its newest entry's.
+const NEWEST_OF_SQLITE: &str = r#"WITH "listed" ("id") AS (SELECT unhex("value") FROM json_each(?))
+SELECT "id",
+  (SELECT "id" FROM "post" WHERE "author_id" = "listed"."id" ORDER BY "id" DESC LIMIT 1) AS "post",
+  (SELECT "id" FROM "repost" WHERE "user_id" = "listed"."id" ORDER BY "id" DESC LIMIT 1) AS "repost"
+FROM "listed""#;
+
+/// The newest entry key of each of `ids` (SQLite's statement).
+async fn newest_of(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, Option<Uuid>)>, AppError> {
+    let mut json = String::from("[");
+    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+    for (k, id) in ids.iter().enumerate() {
+        if k > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        json.push_str(id.simple().encode_upper(&mut buf));
+        json.push('"');
+    }
+    json.push(']');
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            NEWEST_OF_SQLITE,
+            [json.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let id: Uuid = row.try_get("", "id")?;
+            let post: Option<Uuid> = row.try_get("", "post")?;
+            let repost: Option<Uuid> = row.try_get("", "repost")?;
+            Ok((id, Ord::max(post, repost)))
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+        .map_err(AppError::from)
+}
+
 /// Whose writes can change the viewer's feed: the viewer and every
 /// account it follows and does not mute (a muted followee's posts and
 /// reposts neither show nor hide anything; a mute or an unmute stamps the
@@ -432,6 +534,30 @@ pub fn feed_statements_in_window(
         templates.recent.bind(&bindings),
         templates.by_author.bind(&bindings),
     ]
+}
+
+/// SQLite's window statement over a list of authors with their newest
+/// entry keys (`[(author, key)]`), as the server runs it when the cache
+/// holds those keys: the same rows as [`feed_statements_in_window`]'s
+/// first when the list holds every source of the viewer whose newest entry
+/// is at or above the window's oldest post (public so that the tests run
+/// it against the statements' answers).
+pub fn listed_window_statement(
+    viewer: Uuid,
+    req: FeedRequest,
+    snapshot: Uuid,
+    window: u64,
+    authors: &[(Uuid, Uuid)],
+) -> Statement {
+    let bindings = Bindings::new(viewer, req, window, snapshot)
+        .with_authors(listed_json(authors.iter().copied()));
+    recent_listed_template().bind(&bindings)
+}
+
+fn recent_listed_template() -> &'static Template {
+    static LISTED: LazyLock<Template> =
+        LazyLock::new(|| Template::new(DbBackend::Sqlite, &with_profiles(recent_listed())));
+    &LISTED
 }
 
 /// The feed's two statements for one backend, with their profiles joined.
@@ -578,6 +704,39 @@ impl Source {
         }
         select
             .and_where(unhidden(self.post(), self.key(), hide))
+            .take()
+    }
+
+    /// `SELECT key, post, reposter` of the live entries of the authors in
+    /// `driver` (`CROSS JOIN`ed), not asking yet whether each is shown:
+    /// [`recent_listed`] asks that of the newest only.
+    fn live(self, driver: &str) -> SelectStatement {
+        // `CROSS JOIN`: SQLite keeps the authors outside (see `recent_seek`).
+        let on = self.owner().equals((driver.to_owned(), AUTHOR_ID));
+        let mut select = Query::select();
+        select.from(driver.to_owned());
+        let reposter = match self {
+            Self::Posts => {
+                select.join_as(JoinType::CrossJoin, post::Entity, self.alias(), on.clone());
+                Expr::value(Option::<Uuid>::None)
+            }
+            Self::Reposts => {
+                select
+                    .join_as(
+                        JoinType::CrossJoin,
+                        repost::Entity,
+                        self.alias(),
+                        on.clone(),
+                    )
+                    .and_where(Expr::col((self.alias(), repost::Column::RemovedAt)).is_null());
+                self.owner()
+            }
+        };
+        select
+            .and_where(on)
+            .expr_as(self.key(), ENTRY_ID)
+            .expr_as(self.post(), POST_ID)
+            .expr_as(reposter, REPOSTER_ID)
             .take()
     }
 
@@ -851,6 +1010,71 @@ fn recent_seek() -> SelectStatement {
         .take()
 }
 
+/// [`recent_seek`] over a list of authors (`Authors`, see
+/// [`listed_json`]): each source of the viewer with its newest entry key,
+/// of which only those whose key is at or above the window's floor are
+/// read (the others have no entry there); two index seeks an author read,
+/// as in [`recent_seek`], but for the authors who wrote since the floor
+/// only. And whether an entry is shown (the newest entry of its post, a
+/// repost the viewer may see) is asked of the newest entries only, in
+/// order, until the page is full, not of every entry in the window: a
+/// subquery with a `LIMIT` is neither merged into the query around it nor
+/// given its conditions by SQLite, so its rows come sorted, and those
+/// that pass are the page's.
+fn recent_listed() -> SelectStatement {
+    const LISTED: &str = "listed";
+    const CANDIDATES: &str = "candidates";
+    let floor_or_lowest = || {
+        Expr::from(Func::coalesce([
+            Expr::from(Query::select().column(ID).from(FLOOR).take()),
+            Param::NoFloor.into(),
+        ]))
+    };
+    let value = || Expr::col((LISTED, "value"));
+    let substr = |from: i64, len: Option<i64>| {
+        let mut f = Func::cust("substr").arg(value()).arg(from);
+        if let Some(len) = len {
+            f = f.arg(len);
+        }
+        Expr::from(f)
+    };
+    let authors = Query::select()
+        .expr(Func::cust("unhex").arg(substr(33, None)))
+        .from_function(Func::cust("json_each").arg(Param::Authors), LISTED)
+        .and_where(substr(1, Some(32)).gte(Func::cust("hex").arg(floor_or_lowest())))
+        .take();
+    let [mut posts, reposts] = Source::BOTH.map(|s| {
+        s.live(AUTHORS)
+            .and_where(s.key().lt(Param::Cursor))
+            .and_where(s.key().gte(floor_or_lowest()))
+            .take()
+    });
+    let candidates = Query::select()
+        .columns([ENTRY_ID, POST_ID, REPOSTER_ID])
+        .from_subquery(posts.union(UnionType::All, reposts).take(), ENTRIES)
+        .order_by(ENTRY_ID, Order::Desc)
+        .limit(Param::NoLimit.marker())
+        .take();
+    let col = |c: &'static str| Expr::col((CANDIDATES, c));
+    Query::select()
+        .columns([ENTRY_ID, POST_ID, REPOSTER_ID])
+        .from_subquery(candidates, CANDIDATES)
+        .and_where(unhidden(col(POST_ID), col(ENTRY_ID), Hide::FirstIsNull))
+        .cond_where(
+            Cond::any()
+                .add(col(REPOSTER_ID).is_null())
+                .add(repost_shown(col(POST_ID))),
+        )
+        .limit(Param::Limit.marker())
+        .with_cte(
+            WithClause::new()
+                .cte(cte(FLOOR, &[ID], window_floor()))
+                .cte(cte(AUTHORS, &[AUTHOR_ID], authors))
+                .to_owned(),
+        )
+        .take()
+}
+
 /// The page read author by author, for any feed. `Limit` is one more than
 /// the page (the extra row tells whether a next page follows). A source
 /// is one author's posts, or its reposts; only shown entries count.
@@ -1037,10 +1261,18 @@ mod tests {
         };
         for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
             let templates = Templates::of(backend);
-            for (template, statement) in [&templates.recent, &templates.by_author]
+            let mut pairs: Vec<(&Template, Statement)> = [&templates.recent, &templates.by_author]
                 .into_iter()
                 .zip(feed_statements(backend, viewer, req, snapshot))
-            {
+                .collect();
+            if backend == DbBackend::Sqlite {
+                let listed = [(viewer, snapshot)];
+                pairs.push((
+                    recent_listed_template(),
+                    listed_window_statement(viewer, req, snapshot, RECENT_WINDOW, &listed),
+                ));
+            }
+            for (template, statement) in pairs {
                 let sql = template.sql();
                 assert!(!sql.contains('\''), "{backend:?}: a literal in {sql}");
                 // A marker written as a number, not turned into a placeholder.
