@@ -711,3 +711,97 @@ async fn housekeeping_deletes_reposts_undone_longer_ago_than_feeds_keep_them() {
     assert_eq!(left, want, "the recent undone one and the live one stay");
     app.stop().await;
 }
+
+/// SQLite's window statement over listed authors is the feed of those
+/// authors alone: a reposter left out (its key read just before its
+/// repost) neither shows its repost nor hides the post's older entry.
+#[tokio::test]
+async fn a_reposter_left_out_of_the_listed_authors_hides_nothing() {
+    let db = TestDb::fresh().await;
+    let app = TestApp::spawn(&db).await;
+    let tokens = app
+        .signed_up_all(&["lviewer", "lauthor", "lreposter"])
+        .await;
+    let (viewer, author, reposter) = (&tokens[0], &tokens[1], &tokens[2]);
+    app.follow(viewer, "lauthor").await;
+    app.follow(viewer, "lreposter").await;
+    let post = app.posted(author, "reposted once").await;
+    app.reposted(reposter, &post).await;
+    let post = Uuid::parse_str(&post).unwrap();
+    let ids = [
+        app.id_of_token(viewer).await,
+        app.id_of_token(author).await,
+        app.id_of_token(reposter).await,
+    ];
+    // A snapshot after the repost: it is in the paged feed.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let snapshot = FeedCursor::snapshot_now();
+    let req = FeedRequest {
+        first: 10,
+        after: None,
+    };
+    let backend = app.db.get_database_backend();
+    let plain = feed::feed_statements(backend, ids[0], req, snapshot).remove(0);
+    let rows = entry_rows(&app.db, plain).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].1, rows[0].2),
+        (post, Some(ids[2])),
+        "the repost only"
+    );
+    if backend == sea_orm::DbBackend::Sqlite {
+        let listed = crate::feed::listed_newest(&app.db, ids[0]).await;
+        let over_listed = feed::listed_window_statement(ids[0], req, snapshot, 10, &listed);
+        assert_eq!(entry_rows(&app.db, over_listed).await, rows);
+        // The reposter's key from before its repost: below the window's
+        // floor (a window of one post, the post itself).
+        let stale: Vec<(Uuid, Uuid)> = listed
+            .iter()
+            .map(|&(id, key)| (id, if id == ids[2] { Uuid::nil() } else { key }))
+            .collect();
+        let over_stale = feed::listed_window_statement(ids[0], req, snapshot, 1, &stale);
+        let rows = entry_rows(&app.db, over_stale).await;
+        assert_eq!(rows, [(post, post, None)], "the post at its own entry");
+    }
+    app.stop().await;
+}
+
+/// A first read over the cache's keys sees a write made since another
+/// viewer's read kept them: a repost by an account whose newest entry was
+/// below the window's floor then.
+#[tokio::test]
+async fn a_first_read_sees_a_repost_made_after_the_keys_were_kept() {
+    let db = TestDb::fresh().await;
+    let mut config = config_for(&db);
+    config.feed.window = 5;
+    let app = TestApp::spawn_with(config).await;
+    let tokens = app
+        .signed_up_all(&["kviewer", "kwatcher", "kquiet", "knoisy"])
+        .await;
+    let (viewer, watcher, quiet, noisy) = (&tokens[0], &tokens[1], &tokens[2], &tokens[3]);
+    for who in [viewer, watcher] {
+        app.follow(who, "kquiet").await;
+        app.follow(who, "knoisy").await;
+    }
+    app.posted(quiet, "quiet, long ago").await;
+    let mut noisy_posts = Vec::new();
+    for i in 0..8 {
+        noisy_posts.push(app.posted(noisy, &format!("noisy {i}")).await);
+    }
+    // The watcher's first read keeps both accounts' newest entry keys:
+    // the quiet one's is below the window's floor.
+    let (page, _, _) = app.feed_page(watcher, 3, None).await;
+    assert_eq!(page[0].body, "noisy 7");
+    let read_over_keys = app.state.feed_cache().listed_reads();
+    app.reposted(quiet, &noisy_posts[0]).await;
+    let (page, _, _) = app.feed_page(viewer, 3, None).await;
+    assert_eq!(
+        (page[0].body.as_str(), page[0].by.as_deref()),
+        ("noisy 0", Some("kquiet")),
+        "{page:?}"
+    );
+    if app.db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        assert!(app.state.feed_cache().listed_reads() > read_over_keys);
+    }
+    app.stop().await;
+}

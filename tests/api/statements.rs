@@ -217,11 +217,18 @@ async fn a_page_of_100_costs_the_statements_of_a_page_of_20() {
     // reads the page's images, one its profiles' avatars. (On PostgreSQL
     // the page's statement also runs in a transaction that sets its plan
     // mode: BEGIN, SET LOCAL and COMMIT are not counted.)
-    assert_eq!(big_cost, small_cost);
+    // On SQLite a viewer's first read also reads whose writes can change
+    // its feed, and the newest entry keys of those the cache lacks (two
+    // statements, once): the page's statement reads only those who wrote
+    // lately.
+    let sqlite = h.state.backend() == sea_orm::DbBackend::Sqlite;
+    let first_time = if sqlite { 2 } else { 0 };
+    assert_eq!(big_cost, small_cost + first_time);
     assert_eq!(small_cost, 3, "a feed page ran {small_cost} statements");
     // From memory: the posts and profiles instead of the page's statement,
-    // and, the first time, whose writes can change the viewer's feed.
-    assert_eq!(big_hit, small_hit + 1);
+    // and, the first time (but on SQLite, read already), whose writes can
+    // change the viewer's feed.
+    assert_eq!(big_hit, small_hit + 1 - first_time / 2);
     assert_eq!(small_hit, 4, "a kept feed page ran {small_hit} statements");
 
     let (big, big_cost) = h.run(POSTS, json!({ "first": 25 }), viewer).await;

@@ -129,6 +129,13 @@ struct Newest {
     when: Instant,
 }
 
+/// The newest entry keys kept, and when the expired ones were last swept.
+#[derive(Debug)]
+struct NewestKeys {
+    keys: HashMap<Uuid, Newest>,
+    swept: Instant,
+}
+
 /// An account's latest writes.
 #[derive(Debug)]
 struct Stamp {
@@ -187,8 +194,10 @@ pub struct FeedCache {
     /// Accounts' newest entry keys, each served while no stamp of its
     /// account is later, for at most [`PAGE_TTL`] (the stamps that could
     /// retire it are kept twice as long); at most `newest_cap` of them.
-    newest: RwLock<HashMap<Uuid, Newest>>,
+    newest: RwLock<NewestKeys>,
     newest_cap: usize,
+    /// Pages read over the authors with their newest entry keys.
+    listed_reads: AtomicU64,
     window: u64,
     /// Inbox pages read at or before this are not served.
     inbox_all_changed_at: AtomicU64,
@@ -219,21 +228,21 @@ impl FeedCache {
         let bytes = mib.saturating_mul(1024 * 1024);
         // Pages and source lists share the budget: a viewer following
         // 5,000 accounts has an 80 KB list, a page is about 2 KB; inbox
-        // pages take a quarter.
+        // pages take a quarter, accounts' newest entry keys an eighth.
         let inbox = moka::sync::Cache::builder()
             .max_capacity(bytes / 4)
             .weigher(|_, kept: &Arc<KeptInbox>| u32::try_from(kept.weight()).unwrap_or(u32::MAX))
             .time_to_live(PAGE_TTL)
             .build();
         let pages = moka::sync::Cache::builder()
-            .max_capacity(bytes * 3 / 8)
+            .max_capacity(bytes * 5 / 16)
             .weigher(|_, kept: &Arc<Kept>| {
                 u32::try_from(128 + kept.entries.len() * size_of::<Entry>()).unwrap_or(u32::MAX)
             })
             .time_to_live(PAGE_TTL)
             .build();
         let sources = moka::sync::Cache::builder()
-            .max_capacity(bytes * 3 / 8)
+            .max_capacity(bytes * 5 / 16)
             .weigher(|_, s: &Arc<Sources>| {
                 u32::try_from(64 + s.ids.len() * size_of::<Uuid>()).unwrap_or(u32::MAX)
             })
@@ -246,9 +255,14 @@ impl FeedCache {
             stamps: RwLock::new(HashMap::new()),
             pages,
             sources,
-            newest: RwLock::new(HashMap::new()),
-            // An eighth of the budget, at about 64 bytes an account.
-            newest_cap: usize::try_from(bytes / 8 / 64).unwrap_or(usize::MAX),
+            newest: RwLock::new(NewestKeys {
+                keys: HashMap::new(),
+                swept: Instant::now(),
+            }),
+            // An eighth of the budget, at about 128 bytes an account (the
+            // map's own slack and control bytes with the entry).
+            newest_cap: usize::try_from(bytes / 8 / 128).unwrap_or(usize::MAX),
+            listed_reads: AtomicU64::new(0),
             window: super::RECENT_WINDOW,
             inbox_all_changed_at: AtomicU64::new(0),
             inbox,
@@ -427,6 +441,7 @@ impl FeedCache {
         let stamps = self.stamps.read().unwrap_or_else(|e| e.into_inner());
         for &id in ids {
             let current = newest
+                .keys
                 .get(&id)
                 .filter(|n| n.read_at >= all && n.when.elapsed() < PAGE_TTL)
                 .and_then(|n| match stamps.get(&id) {
@@ -456,14 +471,21 @@ impl FeedCache {
         }
         let now = Instant::now();
         let mut newest = self.newest.write().unwrap_or_else(|e| e.into_inner());
-        if newest.len() + keys.len() > self.newest_cap {
-            newest.retain(|_, n| now.duration_since(n.when) < PAGE_TTL);
-            if newest.len() + keys.len() > self.newest_cap {
-                newest.clear();
-            }
+        // Full: the expired keys go (at most once a minute); what still
+        // does not fit is not kept, and is read again when next needed.
+        if newest.keys.len() + keys.len() > self.newest_cap
+            && now.duration_since(newest.swept) > Duration::from_secs(60)
+        {
+            newest
+                .keys
+                .retain(|_, n| now.duration_since(n.when) < PAGE_TTL);
+            newest.swept = now;
         }
-        for &(id, key) in keys.iter().take(self.newest_cap) {
-            newest.insert(
+        for &(id, key) in keys {
+            if newest.keys.len() >= self.newest_cap && !newest.keys.contains_key(&id) {
+                break;
+            }
+            newest.keys.insert(
                 id,
                 Newest {
                     read_at,
@@ -472,6 +494,17 @@ impl FeedCache {
                 },
             );
         }
+    }
+
+    /// A page was read over the authors with their newest entry keys.
+    pub fn listed_read(&self) {
+        self.listed_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many pages were read over the authors with their newest entry
+    /// keys (SQLite's first reads, see `feed::read`).
+    pub fn listed_reads(&self) -> u64 {
+        self.listed_reads.load(Ordering::Relaxed)
     }
 
     /// Keeps a page just read from the database.
@@ -672,6 +705,7 @@ impl FeedCache {
         self.newest
             .write()
             .unwrap_or_else(|e| e.into_inner())
+            .keys
             .clear();
     }
 

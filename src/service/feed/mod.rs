@@ -229,6 +229,7 @@ async fn read(
     let window = state.feed_cache().window();
     let statements = if authors == Authors::Listed && state.backend() == DbBackend::Sqlite {
         let listed = listed_authors(state, viewer).await?;
+        state.feed_cache().listed_read();
         let bindings = Bindings::new(viewer, req, window, snapshot);
         let templates = Templates::of(DbBackend::Sqlite);
         vec![
@@ -775,8 +776,32 @@ impl Source {
 /// after the snapshot, or undone below the cursor, is ignored, so the post
 /// is not skipped either.
 ///
-/// Two ways to write it, the same rows ([`Hide`]).
+/// Two ways to write it, the same rows ([`Hide`]). Whose reposts hide:
+/// [`Hiders`].
 fn unhidden(post: Expr, key: Expr, hide: Hide) -> Expr {
+    unhidden_by(post, key, hide, Hiders::Follows)
+}
+
+/// Whose reposts may hide an entry in [`unhidden`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hiders {
+    /// The viewer and the profiles it follows and does not mute, as the
+    /// tables hold them when the statement runs.
+    Follows,
+    /// The authors of the statement's `authors` table ([`recent_listed`]):
+    /// the page is then the feed of those authors alone, so an author left
+    /// out by a key read just before a write of its own neither shows nor
+    /// hides anything, as if the write came after the page.
+    Listed,
+}
+
+fn unhidden_by(post: Expr, key: Expr, hide: Hide, hiders: Hiders) -> Expr {
+    let hider = Expr::col((LATER, repost::Column::UserId));
+    let hider = match hiders {
+        Hiders::Follows => is_author(hider),
+        Hiders::Listed => Cond::all()
+            .add(hider.in_subquery(Query::select().column(AUTHOR_ID).from(AUTHORS).take())),
+    };
     let later = Query::select()
         .column((LATER, repost::Column::Id))
         .from_as(repost::Entity, LATER)
@@ -795,7 +820,7 @@ fn unhidden(post: Expr, key: Expr, hide: Hide) -> Expr {
                         .add(Expr::col((LATER, repost::Column::Id)).gte(Param::Cursor)),
                 ),
         )
-        .cond_where(is_author(Expr::col((LATER, repost::Column::UserId))))
+        .cond_where(hider)
         .limit(1)
         .take();
     match hide {
@@ -1015,7 +1040,12 @@ fn recent_seek() -> SelectStatement {
 /// of which only those whose key is at or above the window's floor are
 /// read (the others have no entry there); two index seeks an author read,
 /// as in [`recent_seek`], but for the authors who wrote since the floor
-/// only. And whether an entry is shown (the newest entry of its post, a
+/// only. Only their reposts hide an entry ([`Hiders::Listed`]): any repost
+/// newer than an entry in the window is at or above the floor, so its
+/// author is listed whenever the keys are current; a key read just
+/// before its author's write leaves that write out of the page whole
+/// (not its repost shown and the post it hides lost with it), as if it
+/// came after the page. And whether an entry is shown (the newest entry of its post, a
 /// repost the viewer may see) is asked of the newest entries only, in
 /// order, until the page is full, not of every entry in the window: a
 /// subquery with a `LIMIT` is neither merged into the query around it nor
@@ -1059,7 +1089,12 @@ fn recent_listed() -> SelectStatement {
     Query::select()
         .columns([ENTRY_ID, POST_ID, REPOSTER_ID])
         .from_subquery(candidates, CANDIDATES)
-        .and_where(unhidden(col(POST_ID), col(ENTRY_ID), Hide::FirstIsNull))
+        .and_where(unhidden_by(
+            col(POST_ID),
+            col(ENTRY_ID),
+            Hide::FirstIsNull,
+            Hiders::Listed,
+        ))
         .cond_where(
             Cond::any()
                 .add(col(REPOSTER_ID).is_null())
