@@ -384,15 +384,22 @@ async fn listed_authors(state: &AppState, viewer: Uuid) -> Result<String, AppErr
 /// a string of the key's hex then the author's (upper case, as SQLite's
 /// `hex`), so that a string's first half compares as the key does.
 pub fn listed_json(authors: impl Iterator<Item = (Uuid, Uuid)>) -> String {
+    hex_strings(authors.map(|(author, key)| [key, author]))
+}
+
+/// A JSON array of strings, each the upper-case hex of its ids one after
+/// the other.
+fn hex_strings<const N: usize>(items: impl Iterator<Item = [Uuid; N]>) -> String {
     let mut json = String::from("[");
     let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
-    for (k, (author, key)) in authors.enumerate() {
+    for (k, ids) in items.enumerate() {
         if k > 0 {
             json.push(',');
         }
         json.push('"');
-        json.push_str(key.simple().encode_upper(&mut buf));
-        json.push_str(author.simple().encode_upper(&mut buf));
+        for id in ids {
+            json.push_str(id.simple().encode_upper(&mut buf));
+        }
         json.push('"');
     }
     json.push(']');
@@ -412,17 +419,7 @@ async fn newest_of(
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<(Uuid, Option<Uuid>)>, AppError> {
-    let mut json = String::from("[");
-    let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
-    for (k, id) in ids.iter().enumerate() {
-        if k > 0 {
-            json.push(',');
-        }
-        json.push('"');
-        json.push_str(id.simple().encode_upper(&mut buf));
-        json.push('"');
-    }
-    json.push(']');
+    let json = hex_strings(ids.iter().map(|&id| [id]));
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
