@@ -793,14 +793,24 @@ async fn a_first_read_sees_a_repost_made_after_the_keys_were_kept() {
     let (page, _, _) = app.feed_page(watcher, 3, None).await;
     assert_eq!(page[0].body, "noisy 7");
     let read_over_keys = app.state.feed_cache().listed_reads();
+    let quiet_id = app.id_of_token(quiet).await;
+    let sqlite = app.db.get_database_backend() == sea_orm::DbBackend::Sqlite;
+    if sqlite {
+        let (known, _) = app.state.feed_cache().newest_entries(&[quiet_id]);
+        assert_eq!(known.len(), 1, "the quiet account's key is kept");
+    }
     app.reposted(quiet, &noisy_posts[0]).await;
+    if sqlite {
+        let (_, unknown) = app.state.feed_cache().newest_entries(&[quiet_id]);
+        assert_eq!(unknown, [quiet_id], "its repost retired it");
+    }
     let (page, _, _) = app.feed_page(viewer, 3, None).await;
     assert_eq!(
         (page[0].body.as_str(), page[0].by.as_deref()),
         ("noisy 0", Some("kquiet")),
         "{page:?}"
     );
-    if app.db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+    if sqlite {
         assert!(app.state.feed_cache().listed_reads() > read_over_keys);
     }
     app.stop().await;

@@ -483,7 +483,7 @@ impl FeedCache {
         }
         for &(id, key) in keys {
             if newest.keys.len() >= self.newest_cap && !newest.keys.contains_key(&id) {
-                break;
+                continue;
             }
             newest.keys.insert(
                 id,
@@ -1029,5 +1029,32 @@ mod tests {
         let off = FeedCache::new(false, 8, None);
         off.keep_newest(off.now(), &[(quiet, None)]);
         assert_eq!(off.newest_entries(&[quiet]).1, [quiet]);
+    }
+
+    #[test]
+    fn a_full_map_of_keys_refreshes_those_it_holds_and_takes_no_more() {
+        // 1 MiB: an eighth at 128 bytes a key, 1,024 keys.
+        let cache = FeedCache::new(true, 1, None);
+        let held: Vec<(Uuid, Option<Uuid>)> = (0..1024).map(|_| (Uuid::now_v7(), None)).collect();
+        cache.keep_newest(cache.now(), &held);
+        let (a, b) = (held[0].0, held[1023].0);
+        cache.stamp([a, b]);
+        let newcomer = Uuid::now_v7();
+        let key = Uuid::now_v7();
+        // Read again after the stamps, with one account more than fits.
+        cache.keep_newest(
+            cache.now(),
+            &[(a, Some(key)), (newcomer, None), (b, Some(key))],
+        );
+        let (known, unknown) = cache.newest_entries(&[a, newcomer, b]);
+        assert_eq!(known, [(a, Some(key)), (b, Some(key))]);
+        assert_eq!(unknown, [newcomer], "no room: read again when next needed");
+        let held_now = cache
+            .newest
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys
+            .len();
+        assert_eq!(held_now, 1024);
     }
 }
