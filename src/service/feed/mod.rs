@@ -226,19 +226,15 @@ async fn read(
     snapshot: Uuid,
     authors: Authors,
 ) -> Result<FeedPage, AppError> {
-    let window = state.feed_cache().window();
-    let statements = if authors == Authors::Listed && state.backend() == DbBackend::Sqlite {
-        let listed = listed_authors(state, viewer).await?;
+    let listed = if authors == Authors::Listed && state.backend() == DbBackend::Sqlite {
         state.feed_cache().listed_read();
-        let bindings = Bindings::new(viewer, req, window, snapshot);
-        let templates = Templates::of(DbBackend::Sqlite);
-        vec![
-            recent_listed_template().bind(&bindings.clone().with_authors(listed)),
-            templates.by_author.bind(&bindings),
-        ]
+        Some(listed_authors(state, viewer).await?)
     } else {
-        feed_statements_in_window(state.backend(), viewer, req, snapshot, window)
+        None
     };
+    let window = state.feed_cache().window();
+    let bindings = Bindings::new(viewer, req, window, snapshot);
+    let statements = Templates::of(state.backend()).bind(bindings, listed);
     let rows = if state.backend() == DbBackend::Postgres {
         // Generic plans (see [`GENERIC_PLANS`]), for these statements only.
         let txn = state.db().begin().await?;
@@ -383,7 +379,7 @@ async fn listed_authors(state: &AppState, viewer: Uuid) -> Result<String, AppErr
 /// `[(author, newest entry key)]` as [`recent_listed`]'s JSON array: each
 /// a string of the key's hex then the author's (upper case, as SQLite's
 /// `hex`), so that a string's first half compares as the key does.
-pub fn listed_json(authors: impl Iterator<Item = (Uuid, Uuid)>) -> String {
+fn listed_json(authors: impl Iterator<Item = (Uuid, Uuid)>) -> String {
     hex_strings(authors.map(|(author, key)| [key, author]))
 }
 
@@ -526,12 +522,7 @@ pub fn feed_statements_in_window(
     snapshot: Uuid,
     window: u64,
 ) -> Vec<Statement> {
-    let bindings = Bindings::new(viewer, req, window, snapshot);
-    let templates = Templates::of(backend);
-    vec![
-        templates.recent.bind(&bindings),
-        templates.by_author.bind(&bindings),
-    ]
+    Templates::of(backend).bind(Bindings::new(viewer, req, window, snapshot), None)
 }
 
 /// SQLite's window statement over a list of authors with their newest
@@ -547,21 +538,19 @@ pub fn listed_window_statement(
     window: u64,
     authors: &[(Uuid, Uuid)],
 ) -> Statement {
-    let bindings = Bindings::new(viewer, req, window, snapshot)
-        .with_authors(listed_json(authors.iter().copied()));
-    recent_listed_template().bind(&bindings)
+    let bindings = Bindings::new(viewer, req, window, snapshot);
+    let listed = Some(listed_json(authors.iter().copied()));
+    Templates::of(DbBackend::Sqlite)
+        .bind(bindings, listed)
+        .remove(0)
 }
 
-fn recent_listed_template() -> &'static Template {
-    static LISTED: LazyLock<Template> =
-        LazyLock::new(|| Template::new(DbBackend::Sqlite, &with_profiles(recent_listed())));
-    &LISTED
-}
-
-/// The feed's two statements for one backend, with their profiles joined.
+/// The feed's statements for one backend, with their profiles joined.
 struct Templates {
     recent: Template,
     by_author: Template,
+    /// SQLite's window statement over listed authors ([`recent_listed`]).
+    listed: Option<Template>,
 }
 
 impl Templates {
@@ -586,7 +575,22 @@ impl Templates {
         Self {
             recent: Template::new(backend, &with_profiles(recent)),
             by_author: Template::new(backend, &with_profiles(by_author(backend))),
+            listed: (backend == DbBackend::Sqlite)
+                .then(|| Template::new(backend, &with_profiles(recent_listed()))),
         }
+    }
+
+    /// The window statement (over `listed` authors, a JSON array of
+    /// [`listed_json`], where the backend has that form), then the one
+    /// author by author.
+    fn bind(&self, bindings: Bindings, listed: Option<String>) -> Vec<Statement> {
+        let recent = match (&self.listed, listed) {
+            (Some(template), Some(authors)) => {
+                template.bind(&bindings.clone().with_authors(authors))
+            }
+            _ => self.recent.bind(&bindings),
+        };
+        vec![recent, self.by_author.bind(&bindings)]
     }
 }
 
@@ -672,6 +676,19 @@ impl Source {
     /// lies. With `driver`, `FROM driver JOIN table AS alias` on the owner
     /// being the driver's `author_id`.
     fn shown(self, driver: Option<(&str, JoinType)>, hide: Hide) -> SelectStatement {
+        let mut select = self.live_from(driver);
+        if self == Self::Reposts {
+            select.and_where(repost_shown(self.post()));
+        }
+        select
+            .and_where(unhidden(self.post(), self.key(), hide))
+            .take()
+    }
+
+    /// `FROM table AS alias WHERE` the entry is live (a repost not undone);
+    /// with `driver`, `FROM driver JOIN table AS alias` on the owner being
+    /// the driver's `author_id`.
+    fn live_from(self, driver: Option<(&str, JoinType)>) -> SelectStatement {
         let mut select = Query::select();
         if let Some((table, _)) = driver {
             select.from(table.to_owned());
@@ -696,59 +713,35 @@ impl Source {
             select.and_where(on(table));
         }
         if self == Self::Reposts {
-            select
-                .and_where(Expr::col((self.alias(), repost::Column::RemovedAt)).is_null())
-                .and_where(repost_shown(self.post()));
+            select.and_where(Expr::col((self.alias(), repost::Column::RemovedAt)).is_null());
         }
         select
-            .and_where(unhidden(self.post(), self.key(), hide))
-            .take()
     }
 
-    /// `SELECT key, post, reposter` of the live entries of the authors in
-    /// `driver` (`CROSS JOIN`ed), not asking yet whether each is shown:
-    /// [`recent_listed`] asks that of the newest only.
-    fn live(self, driver: &str) -> SelectStatement {
-        // `CROSS JOIN`: SQLite keeps the authors outside (see `recent_seek`).
-        let on = self.owner().equals((driver.to_owned(), AUTHOR_ID));
-        let mut select = Query::select();
-        select.from(driver.to_owned());
-        let reposter = match self {
-            Self::Posts => {
-                select.join_as(JoinType::CrossJoin, post::Entity, self.alias(), on.clone());
-                Expr::value(Option::<Uuid>::None)
-            }
-            Self::Reposts => {
-                select
-                    .join_as(
-                        JoinType::CrossJoin,
-                        repost::Entity,
-                        self.alias(),
-                        on.clone(),
-                    )
-                    .and_where(Expr::col((self.alias(), repost::Column::RemovedAt)).is_null());
-                self.owner()
-            }
-        };
-        select
-            .and_where(on)
-            .expr_as(self.key(), ENTRY_ID)
-            .expr_as(self.post(), POST_ID)
-            .expr_as(reposter, REPOSTER_ID)
-            .take()
-    }
-
-    /// `SELECT key, post, reposter` of the shown entries (see [`Self::shown`]).
-    fn entries(self, driver: Option<(&str, JoinType)>, hide: Hide) -> SelectStatement {
+    /// `select` with an entry's columns: key, post, reposter.
+    fn with_columns(self, mut select: SelectStatement) -> SelectStatement {
         let reposter = match self {
             Self::Posts => Expr::value(Option::<Uuid>::None),
             Self::Reposts => self.owner(),
         };
-        self.shown(driver, hide)
+        select
             .expr_as(self.key(), ENTRY_ID)
             .expr_as(self.post(), POST_ID)
             .expr_as(reposter, REPOSTER_ID)
             .take()
+    }
+
+    /// `SELECT key, post, reposter` of the live entries of the authors in
+    /// `driver` (`CROSS JOIN`ed: SQLite keeps the authors outside, see
+    /// `recent_seek`), not asking yet whether each is shown:
+    /// [`recent_listed`] asks that of the newest only.
+    fn live(self, driver: &str) -> SelectStatement {
+        self.with_columns(self.live_from(Some((driver, JoinType::CrossJoin))))
+    }
+
+    /// `SELECT key, post, reposter` of the shown entries (see [`Self::shown`]).
+    fn entries(self, driver: Option<(&str, JoinType)>, hide: Hide) -> SelectStatement {
+        self.with_columns(self.shown(driver, hide))
     }
 
     /// The key of this source's newest shown entry of the author in
@@ -1300,7 +1293,7 @@ mod tests {
             if backend == DbBackend::Sqlite {
                 let listed = [(viewer, snapshot)];
                 pairs.push((
-                    recent_listed_template(),
+                    templates.listed.as_ref().unwrap(),
                     listed_window_statement(viewer, req, snapshot, RECENT_WINDOW, &listed),
                 ));
             }
