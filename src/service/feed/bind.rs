@@ -48,10 +48,13 @@ pub(super) enum Param {
     /// The authors a statement reads (SQLite's JSON array, see
     /// `recent_listed`).
     Authors,
+    /// The lowest entry key a statement over listed authors reads, where
+    /// the authors' kept keys bound the page (see `recent_listed`).
+    Floor,
 }
 
 impl Param {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 12] = [
         Self::Viewer,
         Self::Cursor,
         Self::Snapshot,
@@ -63,6 +66,7 @@ impl Param {
         Self::WindowLast,
         Self::NoLimit,
         Self::Authors,
+        Self::Floor,
     ];
 
     /// What stands for this value while a statement is built: a `u64`,
@@ -96,6 +100,7 @@ pub(super) struct Bindings {
     limit: i64,
     window: i64,
     authors: String,
+    floor: Uuid,
 }
 
 impl Bindings {
@@ -120,12 +125,23 @@ impl Bindings {
             limit: i64::try_from(req.limit()).unwrap_or(i64::MAX),
             window: i64::try_from(window.max(1)).unwrap_or(i64::MAX),
             authors: String::from("[]"),
+            floor: Uuid::nil(),
         }
     }
 
     /// With the authors `Authors` lists.
     pub(super) fn with_authors(self, authors: String) -> Self {
         Self { authors, ..self }
+    }
+
+    /// The key the page lies below.
+    pub(super) fn cursor(&self) -> Uuid {
+        self.cursor
+    }
+
+    /// With `Floor` at `floor`.
+    pub(super) fn with_floor(self, floor: Uuid) -> Self {
+        Self { floor, ..self }
     }
 
     fn value(&self, param: Param) -> Value {
@@ -141,6 +157,7 @@ impl Bindings {
             Param::WindowLast => (self.window - 1).into(),
             Param::NoLimit => (-1_i64).into(),
             Param::Authors => self.authors.clone().into(),
+            Param::Floor => self.floor.into(),
         }
     }
 }

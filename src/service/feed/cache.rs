@@ -118,21 +118,71 @@ pub struct Current {
     newest: u64,
 }
 
-/// The key of an account's newest entry (its newest post or repost, an
-/// undone one too; `None`: it has none), as read at `read_at`: no entry of
-/// the account is newer while no stamp of it is later (see
+/// How many of an account's newest entry keys are read for any viewer
+/// (a page may read more of a frequent writer's: `feed::listed_authors`).
+pub const KEPT_KEYS: usize = 4;
+
+/// An account's newest entry keys (its posts and reposts, undone ones
+/// too), newest first; `more`: it has older ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Latest {
+    pub keys: Vec<Uuid>,
+    pub more: bool,
+}
+
+impl Latest {
+    /// The newest `depth` of `keys`, an account's newest entries read
+    /// (more than `depth` of them: it has older ones).
+    pub fn of(mut keys: Vec<Uuid>, depth: usize) -> Self {
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        keys.dedup();
+        let more = keys.len() > depth;
+        keys.truncate(depth);
+        Self { keys, more }
+    }
+
+    /// Its newest entry's key (`None`: it has none).
+    pub fn newest(&self) -> Option<Uuid> {
+        self.keys.first().copied()
+    }
+
+    /// Its oldest key kept.
+    pub fn oldest(&self) -> Option<Uuid> {
+        self.keys.last().copied()
+    }
+
+    /// With `posts` made since (at most [`ADDED_KEPT`] of them).
+    fn with(&self, posts: impl Iterator<Item = Uuid>) -> Self {
+        let mut keys = self.keys.clone();
+        keys.extend(posts);
+        let mut latest = Self::of(keys, usize::MAX);
+        latest.more |= self.more;
+        latest
+    }
+
+    /// The memory it takes in the map, about: the entry, the map's own
+    /// slack and control bytes, and the keys.
+    fn weight(&self) -> u64 {
+        128 + 16 * self.keys.len() as u64
+    }
+}
+
+/// An account's newest entry keys as read at `read_at`: no entry of the
+/// account is newer while no stamp of it is later (see
 /// [`FeedCache::newest_entries`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Newest {
     read_at: u64,
-    key: Option<Uuid>,
+    latest: Latest,
     when: Instant,
 }
 
-/// The newest entry keys kept, and when the expired ones were last swept.
+/// The newest entry keys kept, their weight, and when the expired ones
+/// were last swept.
 #[derive(Debug)]
 struct NewestKeys {
     keys: HashMap<Uuid, Newest>,
+    weight: u64,
     swept: Instant,
 }
 
@@ -193,11 +243,14 @@ pub struct FeedCache {
     sources: moka::sync::Cache<Uuid, Arc<Sources>>,
     /// Accounts' newest entry keys, each served while no stamp of its
     /// account is later, for at most [`PAGE_TTL`] (the stamps that could
-    /// retire it are kept twice as long); at most `newest_cap` of them.
+    /// retire it are kept twice as long); at most `newest_cap` bytes of
+    /// them.
     newest: RwLock<NewestKeys>,
-    newest_cap: usize,
+    newest_cap: u64,
     /// Pages read over the authors with their newest entry keys.
     listed_reads: AtomicU64,
+    /// Of those, pages answered from the floor their keys bound.
+    bounded_reads: AtomicU64,
     window: u64,
     /// Inbox pages read at or before this are not served.
     inbox_all_changed_at: AtomicU64,
@@ -257,12 +310,14 @@ impl FeedCache {
             sources,
             newest: RwLock::new(NewestKeys {
                 keys: HashMap::new(),
+                weight: 0,
                 swept: Instant::now(),
             }),
-            // An eighth of the budget, at about 128 bytes an account (the
-            // map's own slack and control bytes with the entry).
-            newest_cap: usize::try_from(bytes / 8 / 128).unwrap_or(usize::MAX),
+            // An eighth of the budget (about 192 bytes an account with
+            // its 4 keys: see `Latest::weight`).
+            newest_cap: bytes / 8,
             listed_reads: AtomicU64::new(0),
+            bounded_reads: AtomicU64::new(0),
             window: super::RECENT_WINDOW,
             inbox_all_changed_at: AtomicU64::new(0),
             inbox,
@@ -425,13 +480,14 @@ impl FeedCache {
         Current { sources, newest }
     }
 
-    /// The newest entry key of each of `ids` known here and current (taking
-    /// in the posts stamped since it was read), and the ids whose key must
-    /// be read (none known, or one of their writes since was not a post).
-    /// A key read at `read_at` holds while no stamp of its account is
-    /// later: a write that commits after the key's statement ran stamps
-    /// its account after that, so a later stamp is how a newer entry shows.
-    pub fn newest_entries(&self, ids: &[Uuid]) -> (Vec<(Uuid, Option<Uuid>)>, Vec<Uuid>) {
+    /// The newest entry keys of each of `ids` known here and current
+    /// (taking in the posts stamped since they were read), and the ids
+    /// whose keys must be read (none known, or one of their writes since
+    /// was not a post). Keys read at `read_at` hold while no stamp of
+    /// their account is later: a write that commits after the keys'
+    /// statement ran stamps its account after that, so a later stamp is
+    /// how a newer entry shows.
+    pub fn newest_entries(&self, ids: &[Uuid]) -> (Vec<(Uuid, Latest)>, Vec<Uuid>) {
         let (mut known, mut unknown) = (Vec::with_capacity(ids.len()), Vec::new());
         if !self.on {
             return (known, ids.to_vec());
@@ -445,18 +501,19 @@ impl FeedCache {
                 .get(&id)
                 .filter(|n| n.read_at >= all && n.when.elapsed() < PAGE_TTL)
                 .and_then(|n| match stamps.get(&id) {
-                    None => Some(n.key),
+                    None => Some(n.latest.clone()),
                     Some(s) if s.changed > n.read_at || s.added_floor > n.read_at => None,
                     Some(s) => Some(
-                        s.added
-                            .iter()
-                            .filter(|(at, _)| *at > n.read_at)
-                            .map(|&(_, post)| Some(post))
-                            .fold(n.key, Option::max),
+                        n.latest.with(
+                            s.added
+                                .iter()
+                                .filter(|(at, _)| *at > n.read_at)
+                                .map(|&(_, post)| post),
+                        ),
                     ),
                 });
             match current {
-                Some(key) => known.push((id, key)),
+                Some(latest) => known.push((id, latest)),
                 None => unknown.push(id),
             }
         }
@@ -465,31 +522,39 @@ impl FeedCache {
 
     /// Keeps the newest entry keys just read, their statement having run
     /// after the counter was `read_at`.
-    pub fn keep_newest(&self, read_at: u64, keys: &[(Uuid, Option<Uuid>)]) {
+    pub fn keep_newest(&self, read_at: u64, keys: &[(Uuid, Latest)]) {
         if !self.on || keys.is_empty() {
             return;
         }
         let now = Instant::now();
         let mut newest = self.newest.write().unwrap_or_else(|e| e.into_inner());
+        let adding: u64 = keys.iter().map(|(_, l)| l.weight()).sum();
         // Full: the expired keys go (at most once a minute); what still
         // does not fit is not kept, and is read again when next needed.
-        if newest.keys.len() + keys.len() > self.newest_cap
+        if newest.weight + adding > self.newest_cap
             && now.duration_since(newest.swept) > Duration::from_secs(60)
         {
             newest
                 .keys
                 .retain(|_, n| now.duration_since(n.when) < PAGE_TTL);
+            newest.weight = newest.keys.values().map(|n| n.latest.weight()).sum();
             newest.swept = now;
         }
-        for &(id, key) in keys {
-            if newest.keys.len() >= self.newest_cap && !newest.keys.contains_key(&id) {
+        for (id, latest) in keys {
+            let was = newest.keys.get(id).map_or(0, |n| n.latest.weight());
+            if newest.weight - was + latest.weight() > self.newest_cap {
+                if was > 0 {
+                    newest.keys.remove(id);
+                    newest.weight -= was;
+                }
                 continue;
             }
+            newest.weight = newest.weight - was + latest.weight();
             newest.keys.insert(
-                id,
+                *id,
                 Newest {
                     read_at,
-                    key,
+                    latest: latest.clone(),
                     when: now,
                 },
             );
@@ -505,6 +570,17 @@ impl FeedCache {
     /// keys (SQLite's first reads, see `feed::read`).
     pub fn listed_reads(&self) -> u64 {
         self.listed_reads.load(Ordering::Relaxed)
+    }
+
+    /// A page was answered from the floor its authors' keys bound.
+    pub fn bounded_read(&self) {
+        self.bounded_reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many pages were answered from the floor their authors' keys
+    /// bound (see `feed::bound`).
+    pub fn bounded_reads(&self) -> u64 {
+        self.bounded_reads.load(Ordering::Relaxed)
     }
 
     /// Keeps a page just read from the database.
@@ -980,8 +1056,26 @@ mod tests {
         assert!(!cache.keeps(Uuid::new_v7(ts)));
     }
 
+    fn keys(keys: &[Uuid]) -> Latest {
+        Latest::of(keys.to_vec(), KEPT_KEYS)
+    }
+
     #[test]
-    fn a_newest_entry_key_holds_until_its_account_writes_other_than_a_post() {
+    fn an_accounts_keys_read_are_its_newest_few_and_whether_there_are_more() {
+        let ids: Vec<Uuid> = (0..=KEPT_KEYS).map(|_| Uuid::now_v7()).collect();
+        let all = Latest::of(ids.clone(), KEPT_KEYS);
+        assert!(all.more);
+        assert_eq!(all.keys, ids[1..].iter().rev().copied().collect::<Vec<_>>());
+        assert_eq!(all.newest(), ids.last().copied());
+        let few = Latest::of(ids[..KEPT_KEYS].to_vec(), KEPT_KEYS);
+        assert!(!few.more);
+        assert_eq!(few.keys.len(), KEPT_KEYS);
+        assert_eq!(Latest::of(Vec::new(), KEPT_KEYS).newest(), None);
+        assert_eq!(all.oldest(), Some(ids[1]));
+    }
+
+    #[test]
+    fn newest_entry_keys_hold_until_their_account_writes_other_than_a_post() {
         let cache = FeedCache::new(true, 8, None);
         let (author, quiet, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let top = Uuid::now_v7();
@@ -989,65 +1083,92 @@ mod tests {
         assert!(known.is_empty());
         assert_eq!(unknown, [author, quiet], "nothing read yet");
         let read_at = cache.now();
-        cache.keep_newest(read_at, &[(author, Some(top)), (quiet, None)]);
+        cache.keep_newest(read_at, &[(author, keys(&[top])), (quiet, keys(&[]))]);
         cache.stamp([other]);
         let (known, unknown) = cache.newest_entries(&[author, quiet]);
         assert_eq!(
             known,
-            [(author, Some(top)), (quiet, None)],
+            [(author, keys(&[top])), (quiet, keys(&[]))],
             "another's write"
         );
         assert!(unknown.is_empty());
 
-        // A post is taken in: the key moves up to it.
+        // A post is taken in: the keys move up to it.
         let post = Uuid::now_v7();
         cache.stamp_post(author, post);
-        assert_eq!(cache.newest_entries(&[author]).0, [(author, Some(post))]);
+        assert_eq!(
+            cache.newest_entries(&[author]).0,
+            [(author, keys(&[post, top]))]
+        );
         // Any other write (a repost, say) makes it unknown until read again.
         cache.stamp([author]);
         assert_eq!(cache.newest_entries(&[author]).1, [author]);
         // A write between the counter and the keep: not served.
         let read_at = cache.now();
         cache.stamp([quiet]);
-        cache.keep_newest(read_at, &[(quiet, None)]);
+        cache.keep_newest(read_at, &[(quiet, keys(&[]))]);
         assert_eq!(cache.newest_entries(&[quiet]).1, [quiet]);
+        // Posts taken in beyond the keys read: all kept.
+        let read_at = cache.now();
+        cache.keep_newest(read_at, &[(author, keys(&[post]))]);
+        let posts: Vec<Uuid> = (0..KEPT_KEYS).map(|_| Uuid::now_v7()).collect();
+        for &p in &posts {
+            cache.stamp_post(author, p);
+        }
+        let (known, _) = cache.newest_entries(&[author]);
+        let mut newest: Vec<Uuid> = posts.iter().rev().copied().collect();
+        newest.push(post);
+        assert_eq!(
+            known,
+            [(
+                author,
+                Latest {
+                    keys: newest,
+                    more: false
+                }
+            )]
+        );
         // More posts than a stamp keeps: unknown.
         let read_at = cache.now();
-        cache.keep_newest(read_at, &[(author, Some(post))]);
+        cache.keep_newest(read_at, &[(author, keys(&[post]))]);
         for _ in 0..=ADDED_KEPT {
             cache.stamp_post(author, Uuid::now_v7());
         }
         assert_eq!(cache.newest_entries(&[author]).1, [author]);
         // A change to all: unknown, even kept again with an older counter.
         let read_at = cache.now();
-        cache.keep_newest(read_at, &[(quiet, None)]);
+        cache.keep_newest(read_at, &[(quiet, keys(&[]))]);
         cache.stamp_all();
         assert_eq!(cache.newest_entries(&[quiet]).1, [quiet]);
-        cache.keep_newest(read_at, &[(quiet, None)]);
+        cache.keep_newest(read_at, &[(quiet, keys(&[]))]);
         assert_eq!(cache.newest_entries(&[quiet]).1, [quiet]);
         // Off: nothing known.
         let off = FeedCache::new(false, 8, None);
-        off.keep_newest(off.now(), &[(quiet, None)]);
+        off.keep_newest(off.now(), &[(quiet, keys(&[]))]);
         assert_eq!(off.newest_entries(&[quiet]).1, [quiet]);
     }
 
     #[test]
     fn a_full_map_of_keys_refreshes_those_it_holds_and_takes_no_more() {
-        // 1 MiB: an eighth at 128 bytes a key, 1,024 keys.
+        // 1 MiB: an eighth at 144 bytes an account with one key, 910.
         let cache = FeedCache::new(true, 1, None);
-        let held: Vec<(Uuid, Option<Uuid>)> = (0..1024).map(|_| (Uuid::now_v7(), None)).collect();
+        let key = Uuid::now_v7();
+        let held: Vec<(Uuid, Latest)> = (0..910).map(|_| (Uuid::now_v7(), keys(&[key]))).collect();
         cache.keep_newest(cache.now(), &held);
-        let (a, b) = (held[0].0, held[1023].0);
+        let (a, b) = (held[0].0, held[909].0);
         cache.stamp([a, b]);
         let newcomer = Uuid::now_v7();
-        let key = Uuid::now_v7();
         // Read again after the stamps, with one account more than fits.
         cache.keep_newest(
             cache.now(),
-            &[(a, Some(key)), (newcomer, None), (b, Some(key))],
+            &[
+                (a, keys(&[key])),
+                (newcomer, keys(&[key])),
+                (b, keys(&[key])),
+            ],
         );
         let (known, unknown) = cache.newest_entries(&[a, newcomer, b]);
-        assert_eq!(known, [(a, Some(key)), (b, Some(key))]);
+        assert_eq!(known, [(a, keys(&[key])), (b, keys(&[key]))]);
         assert_eq!(unknown, [newcomer], "no room: read again when next needed");
         let held_now = cache
             .newest
@@ -1055,6 +1176,10 @@ mod tests {
             .unwrap_or_else(|e| e.into_inner())
             .keys
             .len();
-        assert_eq!(held_now, 1024);
+        assert_eq!(held_now, 910);
+        // Keys that outgrow the room left: the account's go.
+        let many: Vec<Uuid> = (0..8).map(|_| Uuid::now_v7()).collect();
+        cache.keep_newest(cache.now(), &[(a, Latest::of(many, 8))]);
+        assert_eq!(cache.newest_entries(&[a]).1, [a]);
     }
 }

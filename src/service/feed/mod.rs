@@ -54,7 +54,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use self::bind::{Bindings, Param, Template};
-use self::cache::{Current, Entry, Kept, PageKey, Since, Sources};
+use self::cache::{Current, Entry, KEPT_KEYS, Kept, Latest, PageKey, Since, Sources};
 use super::page::{FeedCursor, FeedRequest, Page, PageRequest};
 use super::safety::visibility;
 use crate::auth::Viewer;
@@ -226,16 +226,17 @@ async fn read(
     snapshot: Uuid,
     authors: Authors,
 ) -> Result<FeedPage, AppError> {
+    let window = state.feed_cache().window();
+    let bindings = Bindings::new(viewer, req, window, snapshot);
     let listed = if authors == Authors::Listed && state.backend() == DbBackend::Sqlite {
         state.feed_cache().listed_read();
-        Some(listed_authors(state, viewer).await?)
+        Some(listed_authors(state, viewer, bindings.cursor(), req.limit()).await?)
     } else {
         None
     };
-    let window = state.feed_cache().window();
-    let bindings = Bindings::new(viewer, req, window, snapshot);
+    let bounded = listed.as_ref().is_some_and(|l| l.bounded.is_some());
     let statements = Templates::of(state.backend()).bind(bindings, listed);
-    let rows = if state.backend() == DbBackend::Postgres {
+    let (rows, answered) = if state.backend() == DbBackend::Postgres {
         // Generic plans (see [`GENERIC_PLANS`]), for these statements only.
         let txn = state.db().begin().await?;
         txn.execute_unprepared(GENERIC_PLANS).await?;
@@ -245,16 +246,25 @@ async fn read(
     } else {
         first_full(state.db(), statements, req).await?
     };
+    if bounded && answered == 0 {
+        state.feed_cache().bounded_read();
+    }
     let items = rows
         .iter()
         .map(|row| {
             let key: Uuid = row.try_get("", ENTRY_ID)?;
             let followed: Option<Uuid> = row.try_get("", FOLLOWED_AUTHOR)?;
+            // A post's own entry has no reposter: its columns are not read
+            // (reading a null column is an error that names it).
+            let reposter: Option<Uuid> = row.try_get("", REPOSTER_USER_ID)?;
             let item = FeedItem {
                 post: post::Model::from_query_result(row, "")?,
                 author: profile::Model::from_query_result(row, AUTHOR)?,
                 author_followed: followed.is_some(),
-                reposted_by: profile::Model::from_query_result_optional(row, REPOSTER)?,
+                reposted_by: match reposter {
+                    Some(_) => Some(profile::Model::from_query_result(row, REPOSTER)?),
+                    None => None,
+                },
             };
             Ok((key, item))
         })
@@ -282,22 +292,24 @@ async fn read(
 const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// The rows of the first of `statements` that answers a full page, or of
-/// the last one.
+/// the last one, and which one that was.
 async fn first_full(
     db: &impl ConnectionTrait,
     statements: Vec<Statement>,
     req: FeedRequest,
-) -> Result<Vec<sea_orm::QueryResult>, AppError> {
+) -> Result<(Vec<sea_orm::QueryResult>, usize), AppError> {
     let mut rows = Vec::new();
-    for statement in statements {
+    let mut answered = 0;
+    for (k, statement) in statements.into_iter().enumerate() {
         rows = db.query_all_raw(statement).await?;
+        answered = k;
         // A full page from the newest posts is the page; a short one may
         // only mean that the window ended.
         if rows.len() as u64 == req.limit() {
             break;
         }
     }
-    Ok(rows)
+    Ok((rows, answered))
 }
 
 /// A kept page with its posts and profiles read again (two statements by
@@ -357,28 +369,125 @@ async fn hydrate(state: &AppState, kept: &Kept) -> Result<Option<FeedPage>, AppE
     }))
 }
 
-/// The viewer's sources with their newest entry keys, as
-/// [`recent_listed`] binds them: those with no entry at all left out. The
-/// keys the cache does not hold are read (two index seeks an account) and
-/// kept for every viewer.
-async fn listed_authors(state: &AppState, viewer: Uuid) -> Result<String, AppError> {
+/// The viewer's sources as a page over listed authors binds them (see
+/// [`recent_listed`]).
+struct Listed {
+    /// Each source with its newest entry key ([`listed_json`]), those with
+    /// none left out.
+    window: String,
+    /// Where the sources' kept keys bound the page: its floor, and the
+    /// sources whose newest entry is at or above it (a JSON array of ids).
+    bounded: Option<(Uuid, String)>,
+}
+
+/// How many entry keys below the cursor, of the sources' kept ones, a
+/// bounded page's floor leaves above it, in pages' rows: the page's own
+/// and as many again, for entries that do not show (a hidden repost, an
+/// undone one, a post shown at a newer entry).
+const BOUNDED_PAGES: u64 = 2;
+
+/// The viewer's sources with their newest entry keys, and the floor those
+/// bound a page below `cursor` by, as [`recent_listed`] binds them. The
+/// keys the cache does not hold are read ([`KEPT_KEYS`] of each account,
+/// two index ranges) and kept for every viewer; so are more keys of the
+/// sources whose kept ones all lie above the floor and below the cursor
+/// (a frequent writer's: then its entries above the floor, uncounted, may
+/// be far more than the page).
+async fn listed_authors(
+    state: &AppState,
+    viewer: Uuid,
+    cursor: Uuid,
+    limit: u64,
+) -> Result<Listed, AppError> {
     let sources = sources_of(state, viewer).await?;
     let cache = state.feed_cache();
     let (mut known, unknown) = cache.newest_entries(&sources.sources.ids);
     if !unknown.is_empty() {
         let read_at = cache.now();
-        let read = newest_of(state.db(), &unknown).await?;
+        let read = newest_of(state.db(), &unknown, KEPT_KEYS).await?;
         cache.keep_newest(read_at, &read);
         known.extend(read);
     }
-    Ok(listed_json(
-        known.iter().filter_map(|&(id, key)| Some((id, key?))),
-    ))
+    let rows = usize::try_from(limit.saturating_mul(BOUNDED_PAGES)).unwrap_or(usize::MAX);
+    let mut bounded = bound(&known, cursor, rows);
+    let short: Vec<usize> = short_of(&known, bounded.as_ref().map(|b| b.0), cursor);
+    if !short.is_empty() {
+        let ids: Vec<Uuid> = short.iter().map(|&k| known[k].0).collect();
+        let depth = short
+            .iter()
+            .map(|&k| known[k].1.keys.len())
+            .max()
+            .unwrap_or(0)
+            .saturating_add(rows);
+        let read_at = cache.now();
+        let read = newest_of(state.db(), &ids, depth).await?;
+        cache.keep_newest(read_at, &read);
+        let at: HashMap<Uuid, usize> = short.into_iter().map(|k| (known[k].0, k)).collect();
+        for (id, latest) in read {
+            if let Some(&k) = at.get(&id) {
+                known[k].1 = latest;
+            }
+        }
+        bounded = bound(&known, cursor, rows);
+    }
+    Ok(Listed {
+        window: listed_json(
+            known
+                .iter()
+                .filter_map(|(id, latest)| Some((*id, latest.newest()?))),
+        ),
+        bounded: bounded
+            .map(|(floor, authors)| (floor, hex_strings(authors.into_iter().map(|id| [id])))),
+    })
+}
+
+/// The floor the sources' newest entry keys (`latest`) bound a page below
+/// `cursor` by, and the sources with an entry at or above it: the
+/// `rows`-th newest of their keys below the cursor, when they hold that
+/// many. Their entries hold at least those keys, so the page's `rows`
+/// newest entries are at or above it: a page of that many shown entries
+/// read from those sources at or above the floor is the page (a source
+/// whose keys are all above the cursor may have more below: it is listed,
+/// its newest being above the floor). Keys of entries that do not show
+/// only raise the floor, and a page read short is read again over the
+/// window.
+fn bound(latest: &[(Uuid, Latest)], cursor: Uuid, rows: usize) -> Option<(Uuid, Vec<Uuid>)> {
+    let mut below: Vec<Uuid> = latest
+        .iter()
+        .flat_map(|(_, l)| l.keys.iter().copied().filter(|&k| k < cursor))
+        .collect();
+    if rows == 0 || below.len() < rows {
+        return None;
+    }
+    let (_, &mut floor, _) = below.select_nth_unstable_by(rows - 1, |a, b| b.cmp(a));
+    let authors = latest
+        .iter()
+        .filter(|(_, l)| l.newest().is_some_and(|k| k >= floor))
+        .map(|(id, _)| *id)
+        .collect();
+    Some((floor, authors))
+}
+
+/// The positions of the sources in `latest` of which more keys would
+/// raise the floor (or give one): those with older entries than their
+/// kept keys, the oldest below the cursor and at or above the `floor`
+/// (any, without one).
+fn short_of(latest: &[(Uuid, Latest)], floor: Option<Uuid>, cursor: Uuid) -> Vec<usize> {
+    latest
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, l))| {
+            l.more
+                && l.oldest()
+                    .is_some_and(|k| k < cursor && floor.is_none_or(|f| k >= f))
+        })
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// `[(author, newest entry key)]` as [`recent_listed`]'s JSON array: each
 /// a string of the key's hex then the author's (upper case, as SQLite's
-/// `hex`), so that a string's first half compares as the key does.
+/// `hex`), so that a string compares as the key does with a floor's hex.
 fn listed_json(authors: impl Iterator<Item = (Uuid, Uuid)>) -> String {
     hex_strings(authors.map(|(author, key)| [key, author]))
 }
@@ -402,36 +511,44 @@ fn hex_strings<const N: usize>(items: impl Iterator<Item = [Uuid; N]>) -> String
     json
 }
 
-/// SQLite: each account's newest post and repost keys (an index seek
-/// each), the greater being its newest entry's.
+/// SQLite: each account's newest post keys and repost keys, as many as
+/// the two `LIMIT`s bind (an index range each), as comma-separated hex.
 const NEWEST_OF_SQLITE: &str = r#"WITH "listed" ("id") AS (SELECT unhex("value") FROM json_each(?))
 SELECT "id",
-  (SELECT "id" FROM "post" WHERE "author_id" = "listed"."id" ORDER BY "id" DESC LIMIT 1) AS "post",
-  (SELECT "id" FROM "repost" WHERE "user_id" = "listed"."id" ORDER BY "id" DESC LIMIT 1) AS "repost"
+  (SELECT group_concat(hex("id")) FROM (SELECT "id" FROM "post" WHERE "author_id" = "listed"."id" ORDER BY "id" DESC LIMIT ?)) AS "posts",
+  (SELECT group_concat(hex("id")) FROM (SELECT "id" FROM "repost" WHERE "user_id" = "listed"."id" ORDER BY "id" DESC LIMIT ?)) AS "reposts"
 FROM "listed""#;
 
-/// The newest entry key of each of `ids` (SQLite's statement).
+/// The newest `depth` entry keys of each of `ids`, in their order
+/// (SQLite's statement).
 async fn newest_of(
     db: &impl ConnectionTrait,
     ids: &[Uuid],
-) -> Result<Vec<(Uuid, Option<Uuid>)>, AppError> {
+    depth: usize,
+) -> Result<Vec<(Uuid, Latest)>, AppError> {
     let json = hex_strings(ids.iter().map(|&id| [id]));
+    // One more of each: whether there are older ones.
+    let each = i64::try_from(depth.saturating_add(1)).unwrap_or(i64::MAX);
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
             NEWEST_OF_SQLITE,
-            [json.into()],
+            [json.into(), each.into(), each.into()],
         ))
         .await?;
-    rows.iter()
-        .map(|row| {
-            let id: Uuid = row.try_get("", "id")?;
-            let post: Option<Uuid> = row.try_get("", "post")?;
-            let repost: Option<Uuid> = row.try_get("", "repost")?;
-            Ok((id, Ord::max(post, repost)))
-        })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
-        .map_err(AppError::from)
+    let mut read = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: Uuid = row.try_get("", "id")?;
+        let mut keys = Vec::with_capacity(2 * (depth + 1));
+        for column in ["posts", "reposts"] {
+            let hex: Option<String> = row.try_get("", column)?;
+            for key in hex.iter().flat_map(|h| h.split(',')) {
+                keys.push(Uuid::try_parse(key).map_err(AppError::internal)?);
+            }
+        }
+        read.push((id, Latest::of(keys, depth)));
+    }
+    Ok(read)
 }
 
 /// Whose writes can change the viewer's feed: the viewer and every
@@ -539,9 +656,30 @@ pub fn listed_window_statement(
     authors: &[(Uuid, Uuid)],
 ) -> Statement {
     let bindings = Bindings::new(viewer, req, window, snapshot);
-    let listed = Some(listed_json(authors.iter().copied()));
+    let listed = Listed {
+        window: listed_json(authors.iter().copied()),
+        bounded: None,
+    };
     Templates::of(DbBackend::Sqlite)
-        .bind(bindings, listed)
+        .bind(bindings, Some(listed))
+        .remove(0)
+}
+
+/// SQLite's statement over `authors` from `floor` up (the tests').
+pub fn bounded_statement(
+    viewer: Uuid,
+    req: FeedRequest,
+    snapshot: Uuid,
+    floor: Uuid,
+    authors: &[Uuid],
+) -> Statement {
+    let bindings = Bindings::new(viewer, req, RECENT_WINDOW, snapshot);
+    let listed = Listed {
+        window: String::from("[]"),
+        bounded: Some((floor, hex_strings(authors.iter().map(|&id| [id])))),
+    };
+    Templates::of(DbBackend::Sqlite)
+        .bind(bindings, Some(listed))
         .remove(0)
 }
 
@@ -551,6 +689,8 @@ struct Templates {
     by_author: Template,
     /// SQLite's window statement over listed authors ([`recent_listed`]).
     listed: Option<Template>,
+    /// SQLite's statement over the authors above a floor their keys bound.
+    bounded: Option<Template>,
 }
 
 impl Templates {
@@ -572,25 +712,38 @@ impl Templates {
         } else {
             recent_scan()
         };
+        let sqlite = |bounded| {
+            (backend == DbBackend::Sqlite)
+                .then(|| Template::new(backend, &with_profiles(recent_listed(bounded))))
+        };
         Self {
             recent: Template::new(backend, &with_profiles(recent)),
             by_author: Template::new(backend, &with_profiles(by_author(backend))),
-            listed: (backend == DbBackend::Sqlite)
-                .then(|| Template::new(backend, &with_profiles(recent_listed()))),
+            listed: sqlite(false),
+            bounded: sqlite(true),
         }
     }
 
-    /// The window statement (over `listed` authors, a JSON array of
-    /// [`listed_json`], where the backend has that form), then the one
-    /// author by author.
-    fn bind(&self, bindings: Bindings, listed: Option<String>) -> Vec<Statement> {
-        let recent = match (&self.listed, listed) {
-            (Some(template), Some(authors)) => {
-                template.bind(&bindings.clone().with_authors(authors))
+    /// The statement over the authors above the floor their keys bound,
+    /// where `listed` has one; the window statement (over the `listed`
+    /// authors where the backend has that form); then the one author by
+    /// author.
+    fn bind(&self, bindings: Bindings, listed: Option<Listed>) -> Vec<Statement> {
+        let mut statements = Vec::with_capacity(3);
+        let recent = match (&self.listed, &self.bounded, listed) {
+            (Some(window), Some(bounded), Some(listed)) => {
+                if let Some((floor, authors)) = listed.bounded {
+                    statements.push(
+                        bounded.bind(&bindings.clone().with_authors(authors).with_floor(floor)),
+                    );
+                }
+                window.bind(&bindings.clone().with_authors(listed.window))
             }
             _ => self.recent.bind(&bindings),
         };
-        vec![recent, self.by_author.bind(&bindings)]
+        statements.push(recent);
+        statements.push(self.by_author.bind(&bindings));
+        statements
     }
 }
 
@@ -606,6 +759,9 @@ const REPOSTER: &str = "reposter_";
 const ENTRY_ID: &str = "entry_id";
 const POST_ID: &str = "post_id";
 const REPOSTER_ID: &str = "reposter_id";
+/// The reposter's profile's id among a row's columns (null on a post's own
+/// entry).
+const REPOSTER_USER_ID: &str = "reposter_user_id";
 const FOLLOWED_AUTHOR: &str = "followed_author_id";
 
 // The names the statements give their own tables and columns.
@@ -1041,28 +1197,44 @@ fn recent_seek() -> SelectStatement {
 /// subquery with a `LIMIT` is neither merged into the query around it nor
 /// given its conditions by SQLite, so its rows come sorted, and those
 /// that pass are the page's.
-fn recent_listed() -> SelectStatement {
+///
+/// `bounded`: the same from `Floor` up, over the authors listed (ids
+/// alone) as having an entry there ([`bound`]), without the window: the
+/// floor is where the sources' kept keys put the page's lowest entry, so
+/// far fewer authors than the window's are read, and its oldest post is
+/// not sought. The same argument holds: any repost newer than an entry
+/// at or above the floor is at or above it too.
+fn recent_listed(bounded: bool) -> SelectStatement {
     const LISTED: &str = "listed";
     const CANDIDATES: &str = "candidates";
     let floor_or_lowest = || {
+        if bounded {
+            return Expr::from(Param::Floor);
+        }
         Expr::from(Func::coalesce([
             Expr::from(Query::select().column(ID).from(FLOOR).take()),
             Param::NoFloor.into(),
         ]))
     };
     let value = || Expr::col((LISTED, "value"));
-    let substr = |from: i64, len: Option<i64>| {
-        let mut f = Func::cust("substr").arg(value()).arg(from);
-        if let Some(len) = len {
-            f = f.arg(len);
-        }
-        Expr::from(f)
-    };
-    let authors = Query::select()
-        .expr(Func::cust("unhex").arg(substr(33, None)))
+    let mut authors = Query::select()
         .from_function(Func::cust("json_each").arg(Param::Authors), LISTED)
-        .and_where(substr(1, Some(32)).gte(Func::cust("hex").arg(floor_or_lowest())))
         .take();
+    if bounded {
+        authors.expr(Func::cust("unhex").arg(value()));
+    } else {
+        // Each string is the key's hex then the author's: at or above the
+        // floor's hex exactly when the key is at or above the floor.
+        authors
+            .expr(Func::cust("unhex").arg(Func::cust("substr").arg(value()).arg(33)))
+            .and_where(
+                value().gte(Expr::from(
+                    Query::select()
+                        .expr(Func::cust("hex").arg(floor_or_lowest()))
+                        .take(),
+                )),
+            );
+    }
     let [mut posts, reposts] = Source::BOTH.map(|s| {
         s.live(AUTHORS)
             .and_where(s.key().lt(Param::Cursor))
@@ -1076,6 +1248,11 @@ fn recent_listed() -> SelectStatement {
         .limit(Param::NoLimit.marker())
         .take();
     let col = |c: &'static str| Expr::col((CANDIDATES, c));
+    let mut with = WithClause::new();
+    if !bounded {
+        with.cte(cte(FLOOR, &[ID], window_floor()));
+    }
+    with.cte(cte(AUTHORS, &[AUTHOR_ID], authors));
     Query::select()
         .columns([ENTRY_ID, POST_ID, REPOSTER_ID])
         .from_subquery(candidates, CANDIDATES)
@@ -1091,12 +1268,7 @@ fn recent_listed() -> SelectStatement {
                 .add(repost_shown(col(POST_ID))),
         )
         .limit(Param::Limit.marker())
-        .with_cte(
-            WithClause::new()
-                .cte(cte(FLOOR, &[ID], window_floor()))
-                .cte(cte(AUTHORS, &[AUTHOR_ID], authors))
-                .to_owned(),
-        )
+        .with_cte(with)
         .take()
 }
 
@@ -1269,6 +1441,53 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn the_floor_is_the_rows_th_newest_kept_key_below_the_cursor() {
+        let k: Vec<Uuid> = (0..12).map(|_| Uuid::now_v7()).collect();
+        let (a, b, c, d) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
+        let cursor = k[10];
+        let latest = vec![
+            // Its newest above the cursor, with more below: listed.
+            (a, Latest::of(vec![k[11], k[9], k[4]], 3)),
+            (b, Latest::of(vec![k[8], k[7], k[6]], 3)),
+            // Nothing at or above the floor: not listed.
+            (c, Latest::of(vec![k[2], k[1], k[0]], 3)),
+            (d, Latest::of(Vec::new(), 3)),
+        ];
+        // Below the cursor, newest first: 9, 8, 7, 6, 4, 2, …; the 5th is 4.
+        assert_eq!(bound(&latest, cursor, 5), Some((k[4], vec![a, b])));
+        assert_eq!(bound(&latest, cursor, 6), Some((k[2], vec![a, b, c])));
+        assert_eq!(bound(&latest, cursor, 10), None, "too few keys");
+        assert_eq!(bound(&latest, k[0], 1), None, "none below the cursor");
+    }
+
+    #[test]
+    fn more_keys_are_read_of_sources_whose_kept_ones_all_lie_above_the_floor() {
+        let k: Vec<Uuid> = (0..8).map(|_| Uuid::now_v7()).collect();
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let mut frequent = Latest::of(vec![k[6], k[5], k[4]], 3);
+        frequent.more = true;
+        let latest = vec![
+            (a, frequent),
+            // All read: nothing more to find.
+            (b, Latest::of(vec![k[3], k[2]], 3)),
+            (c, Latest::of(vec![k[7], k[1], k[0]], 2)),
+        ];
+        assert!(latest[2].1.more);
+        assert_eq!(short_of(&latest, Some(k[4]), k[7]), [0]);
+        assert_eq!(short_of(&latest, Some(k[5]), k[7]), Vec::<usize>::new());
+        // Without a floor, any with more below the cursor.
+        assert_eq!(short_of(&latest, None, k[7]), [0, 2]);
+        // Its keys all at or above the cursor: more newest keys may not
+        // reach below it.
+        assert_eq!(short_of(&latest, None, k[1]), Vec::<usize>::new());
+    }
 
     /// A value written into a statement's text (an id as a string literal,
     /// say) would not be bound by name, and on SQLite a text literal never
