@@ -542,11 +542,9 @@ impl FeedCache {
         }
         for (id, latest) in keys {
             let was = newest.keys.get(id).map_or(0, |n| n.latest.weight());
+            // What does not fit leaves what was kept (current or not, as
+            // the stamps tell).
             if newest.weight - was + latest.weight() > self.newest_cap {
-                if was > 0 {
-                    newest.keys.remove(id);
-                    newest.weight -= was;
-                }
                 continue;
             }
             newest.weight = newest.weight - was + latest.weight();
@@ -778,11 +776,9 @@ impl FeedCache {
         self.pages.invalidate_all();
         self.sources.invalidate_all();
         self.inbox.invalidate_all();
-        self.newest
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys
-            .clear();
+        let mut newest = self.newest.write().unwrap_or_else(|e| e.into_inner());
+        newest.keys.clear();
+        newest.weight = 0;
     }
 
     /// Runs `write` with the next number, under the stamps' write lock.
@@ -1177,9 +1173,13 @@ mod tests {
             .keys
             .len();
         assert_eq!(held_now, 910);
-        // Keys that outgrow the room left: the account's go.
+        // Keys that outgrow the room left: those kept stay.
         let many: Vec<Uuid> = (0..8).map(|_| Uuid::now_v7()).collect();
         cache.keep_newest(cache.now(), &[(a, Latest::of(many, 8))]);
-        assert_eq!(cache.newest_entries(&[a]).1, [a]);
+        assert_eq!(cache.newest_entries(&[a]).0, [(a, keys(&[key]))]);
+        // A change to every page frees the room.
+        cache.stamp_all();
+        cache.keep_newest(cache.now(), &[(newcomer, keys(&[key]))]);
+        assert_eq!(cache.newest_entries(&[newcomer]).0.len(), 1);
     }
 }
