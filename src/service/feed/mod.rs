@@ -295,7 +295,7 @@ const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
 /// the last one, and which one that was.
 async fn first_full(
     db: &impl ConnectionTrait,
-    statements: Vec<Statement>,
+    statements: impl IntoIterator<Item = Statement>,
     req: FeedRequest,
 ) -> Result<(Vec<sea_orm::QueryResult>, usize), AppError> {
     let mut rows = Vec::new();
@@ -372,9 +372,9 @@ async fn hydrate(state: &AppState, kept: &Kept) -> Result<Option<FeedPage>, AppE
 /// The viewer's sources as a page over listed authors binds them (see
 /// [`recent_listed`]).
 struct Listed {
-    /// Each source with its newest entry key ([`listed_json`]), those with
-    /// none left out.
-    window: String,
+    /// Each source with its newest entry key, those with none left out (as
+    /// [`listed_json`] binds them, if the window statement runs).
+    window: Vec<(Uuid, Uuid)>,
     /// Where the sources' kept keys bound the page: its floor, and the
     /// sources whose newest entry is at or above it (a JSON array of ids).
     bounded: Option<(Uuid, String)>,
@@ -431,11 +431,10 @@ async fn listed_authors(
         bounded = bound(&known, cursor, rows);
     }
     Ok(Listed {
-        window: listed_json(
-            known
-                .iter()
-                .filter_map(|(id, latest)| Some((*id, latest.newest()?))),
-        ),
+        window: known
+            .iter()
+            .filter_map(|(id, latest)| Some((*id, latest.newest()?)))
+            .collect(),
         bounded: bounded
             .map(|(floor, authors)| (floor, hex_strings(authors.into_iter().map(|id| [id])))),
     })
@@ -639,7 +638,9 @@ pub fn feed_statements_in_window(
     snapshot: Uuid,
     window: u64,
 ) -> Vec<Statement> {
-    Templates::of(backend).bind(Bindings::new(viewer, req, window, snapshot), None)
+    Templates::of(backend)
+        .bind(Bindings::new(viewer, req, window, snapshot), None)
+        .collect()
 }
 
 /// SQLite's window statement over a list of authors with their newest
@@ -657,12 +658,10 @@ pub fn listed_window_statement(
 ) -> Statement {
     let bindings = Bindings::new(viewer, req, window, snapshot);
     let listed = Listed {
-        window: listed_json(authors.iter().copied()),
+        window: authors.to_vec(),
         bounded: None,
     };
-    Templates::of(DbBackend::Sqlite)
-        .bind(bindings, Some(listed))
-        .remove(0)
+    first_of(Templates::of(DbBackend::Sqlite).bind(bindings, Some(listed)))
 }
 
 /// SQLite's statement over `authors` from `floor` up (the tests').
@@ -675,12 +674,18 @@ pub fn bounded_statement(
 ) -> Statement {
     let bindings = Bindings::new(viewer, req, RECENT_WINDOW, snapshot);
     let listed = Listed {
-        window: String::from("[]"),
+        window: Vec::new(),
         bounded: Some((floor, hex_strings(authors.iter().map(|&id| [id])))),
     };
-    Templates::of(DbBackend::Sqlite)
-        .bind(bindings, Some(listed))
-        .remove(0)
+    first_of(Templates::of(DbBackend::Sqlite).bind(bindings, Some(listed)))
+}
+
+/// The first of a page's statements (there is always one, author by
+/// author).
+fn first_of(mut statements: impl Iterator<Item = Statement>) -> Statement {
+    statements
+        .next()
+        .unwrap_or_else(|| unreachable!("a page has its statement author by author"))
 }
 
 /// The feed's statements for one backend, with their profiles joined.
@@ -727,23 +732,34 @@ impl Templates {
     /// The statement over the authors above the floor their keys bound,
     /// where `listed` has one; the window statement (over the `listed`
     /// authors where the backend has that form); then the one author by
-    /// author.
-    fn bind(&self, bindings: Bindings, listed: Option<Listed>) -> Vec<Statement> {
-        let mut statements = Vec::with_capacity(3);
-        let recent = match (&self.listed, &self.bounded, listed) {
-            (Some(window), Some(bounded), Some(listed)) => {
-                if let Some((floor, authors)) = listed.bounded {
-                    statements.push(
-                        bounded.bind(&bindings.clone().with_authors(authors).with_floor(floor)),
-                    );
-                }
-                window.bind(&bindings.clone().with_authors(listed.window))
-            }
-            _ => self.recent.bind(&bindings),
+    /// author: each bound only when asked for, as the one before came back
+    /// short.
+    fn bind(
+        &'static self,
+        bindings: Bindings,
+        listed: Option<Listed>,
+    ) -> impl Iterator<Item = Statement> {
+        let (bounded, window) = match (&self.listed, &self.bounded, listed) {
+            (Some(window), Some(bounded), Some(listed)) => (
+                listed.bounded.map(|b| (bounded, b)),
+                Some((window, listed.window)),
+            ),
+            _ => (None, None),
         };
-        statements.push(recent);
-        statements.push(self.by_author.bind(&bindings));
-        statements
+        // The first always runs.
+        let first = bounded.map(|(template, (floor, authors))| {
+            template.bind(&bindings.clone().with_authors(authors).with_floor(floor))
+        });
+        let (for_window, for_rest) = (bindings.clone(), bindings);
+        first
+            .into_iter()
+            .chain(std::iter::once_with(move || match window {
+                Some((template, authors)) => {
+                    template.bind(&for_window.with_authors(listed_json(authors.into_iter())))
+                }
+                None => self.recent.bind(&for_window),
+            }))
+            .chain(std::iter::once_with(move || self.by_author.bind(&for_rest)))
     }
 }
 
@@ -1514,6 +1530,10 @@ mod tests {
                 pairs.push((
                     templates.listed.as_ref().unwrap(),
                     listed_window_statement(viewer, req, snapshot, RECENT_WINDOW, &listed),
+                ));
+                pairs.push((
+                    templates.bounded.as_ref().unwrap(),
+                    bounded_statement(viewer, req, snapshot, snapshot, &[viewer]),
                 ));
             }
             for (template, statement) in pairs {
