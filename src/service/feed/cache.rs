@@ -153,6 +153,10 @@ impl Latest {
 
     /// With `posts` made since (at most [`ADDED_KEPT`] of them).
     fn with(&self, posts: impl Iterator<Item = Uuid>) -> Self {
+        let mut posts = posts.peekable();
+        if posts.peek().is_none() {
+            return self.clone();
+        }
         let mut keys = self.keys.clone();
         keys.extend(posts);
         let mut latest = Self::of(keys, usize::MAX);
