@@ -216,7 +216,7 @@ for round in $(seq 1 "$ROUNDS"); do
     db_snap "$WORK/db1"
     python3 -c 'import json, sys
 t, s, d, tck, every = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
-print(json.dumps({"server_ms_s": 1e3 * s / tck / t, "db_ms_s": 1e3 * d / tck / t, "posts_s": 1e3 / every,
+print(json.dumps({"server_ms_s": 1e3 * s / tck / t, "db_ms_s": 1e3 * d / tck / t, "posts_s": 1e3 / every if every else 0.0,
                   "t0": float(sys.argv[6]), "t1": float(sys.argv[6]) + t}))' \
       "$(python3 -c "print($t1 - $t0)")" "$((s1 - s0))" "$(db_ticks "$WORK/db0" "$WORK/db1")" "$(getconf CLK_TCK)" "$POST_EVERY_MS" "$t0" \
       > "$WORK/base-$name-$round"

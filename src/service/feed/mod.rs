@@ -537,10 +537,7 @@ async fn newest_of(
             [json.into(), each.into(), each.into()],
         ))
         .await?;
-    let all: Option<String> = match row {
-        Some(row) => row.try_get("", "keys")?,
-        None => None,
-    };
+    let all: Option<String> = row.map(|r| r.try_get("", "keys")).transpose()?.flatten();
     let mut read = Vec::with_capacity(ids.len());
     for account in all.iter().flat_map(|a| a.split(';')) {
         let (id, keys) = account
@@ -592,9 +589,10 @@ async fn followees_of(db: &impl ConnectionTrait, viewer: Uuid) -> Result<Vec<Uui
 }
 
 /// SQLite: [`followees_of`]'s ids in one row, as comma-separated hex.
-/// sqlx-sqlite hands each row from its connection's thread to the runtime,
-/// a wake-up each: as rows, a viewer's 200 follows took half of a first
-/// read's context switches.
+/// sqlx-sqlite hands rows from its connection's thread to the runtime
+/// through a channel that wakes it: read as rows, a viewer's 200 follows
+/// took half of a first read's context switches (52-53 a page, 21-25
+/// without them).
 const FOLLOWEES_OF_SQLITE: &str = r#"SELECT group_concat(hex("followee_id")) AS "ids" FROM "follow"
 WHERE "follower_id" = ? AND "followee_id" NOT IN (SELECT "muted_id" FROM "mute" WHERE "muter_id" = ?)"#;
 
@@ -607,10 +605,7 @@ async fn followees_sqlite(db: &impl ConnectionTrait, viewer: Uuid) -> Result<Vec
             [viewer.into(), viewer.into()],
         ))
         .await?;
-    let hex: Option<String> = match row {
-        Some(row) => row.try_get("", "ids")?,
-        None => None,
-    };
+    let hex: Option<String> = row.map(|r| r.try_get("", "ids")).transpose()?.flatten();
     hex_uuids(hex.as_deref().unwrap_or_default())
 }
 
@@ -1691,6 +1686,9 @@ mod tests {
 
         let mut read = followees_sqlite(&db, viewer).await.unwrap();
         read.sort_unstable();
+        let mut other_backends = followees_of(&db, viewer).await.unwrap();
+        other_backends.sort_unstable();
+        assert_eq!(read, other_backends, "the query the other backends run");
         let mut expected: Vec<Uuid> = followed
             .iter()
             .copied()
