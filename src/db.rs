@@ -16,8 +16,8 @@ use secrecy::ExposeSecret as _;
 
 use crate::config::{Backend, Database};
 
-/// How much of an SQLite file is read through a memory map.
-const SQLITE_MMAP_SIZE: u64 = 2 << 30;
+/// How many KiB of an SQLite file's pages each connection keeps.
+const SQLITE_CACHE_KIB: u64 = 256 << 10;
 
 pub async fn connect(config: &Database) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(config.url.expose_secret());
@@ -44,16 +44,19 @@ pub async fn connect(config: &Database) -> Result<DatabaseConnection, DbErr> {
             options.map_sqlx_sqlite_opts(|o| {
                 // WAL lets readers run beside the one writer; NORMAL is
                 // durable at every checkpoint and safe against corruption.
-                // Reads map the file rather than copy each page into a
-                // buffer allocated for it: a feed page reads hundreds of
-                // index pages, and this halved its cost (SQLite
-                // caps the size at its own maximum, 2 GiB; mapped pages
-                // count in the resident size but are the OS's file cache).
+                // Pages are read into each connection's cache, not through
+                // a memory map: SQLite unmaps a connection's whole map at
+                // its first read after any other connection's commit, so
+                // under a steady writer every page a read touched faulted
+                // in again (a returning viewer's first feed page: 22 → 186
+                // faults, 0.60-0.74x the CPU with the cache; docs/
+                // benchmarks.md, "Feed").
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
-                    .pragma("mmap_size", SQLITE_MMAP_SIZE.to_string())
+                    .pragma("mmap_size", "0")
+                    .pragma("cache_size", format!("-{SQLITE_CACHE_KIB}"))
             });
         }
         Backend::Postgres => {

@@ -591,7 +591,7 @@ async fn followees_of(db: &impl ConnectionTrait, viewer: Uuid) -> Result<Vec<Uui
 /// SQLite: [`followees_of`]'s ids in one row, as comma-separated hex.
 /// sqlx-sqlite hands rows from its connection's thread to the runtime
 /// through a channel that wakes it: read as rows, a viewer's 200 follows
-/// took half of a first read's context switches (52-53 a page, 21-25
+/// took half of a first read's context switches (51-56 a page, 20-25
 /// without them).
 const FOLLOWEES_OF_SQLITE: &str = r#"SELECT group_concat(hex("followee_id")) AS "ids" FROM "follow"
 WHERE "follower_id" = ? AND "followee_id" NOT IN (SELECT "muted_id" FROM "mute" WHERE "muter_id" = ?)"#;
