@@ -518,7 +518,7 @@ const NEWEST_OF_SQLITE: &str = r#"WITH "listed" ("id") AS (SELECT unhex("value")
 SELECT group_concat(hex("id") || ':'
   || coalesce((SELECT group_concat(hex("id")) FROM (SELECT "id" FROM "post" WHERE "author_id" = "listed"."id" ORDER BY "id" DESC LIMIT ?)), '') || ','
   || coalesce((SELECT group_concat(hex("id")) FROM (SELECT "id" FROM "repost" WHERE "user_id" = "listed"."id" ORDER BY "id" DESC LIMIT ?)), ''),
-  ';') AS "keys"
+  ';')
 FROM "listed""#;
 
 /// The newest `depth` entry keys of each of `ids` (SQLite's statement).
@@ -530,14 +530,12 @@ async fn newest_of(
     let json = hex_strings(ids.iter().map(|&id| [id]));
     // One more of each: whether there are older ones.
     let each = i64::try_from(depth.saturating_add(1)).unwrap_or(i64::MAX);
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            NEWEST_OF_SQLITE,
-            [json.into(), each.into(), each.into()],
-        ))
-        .await?;
-    let all: Option<String> = row.map(|r| r.try_get("", "keys")).transpose()?.flatten();
+    let all = one_text(
+        db,
+        NEWEST_OF_SQLITE,
+        [json.into(), each.into(), each.into()],
+    )
+    .await?;
     let mut read = Vec::with_capacity(ids.len());
     for account in all.iter().flat_map(|a| a.split(';')) {
         let (id, keys) = account
@@ -593,20 +591,30 @@ async fn followees_of(db: &impl ConnectionTrait, viewer: Uuid) -> Result<Vec<Uui
 /// through a channel that wakes it: read as rows, a viewer's 200 follows
 /// took half of a first read's context switches (51-56 a page, 20-25
 /// without them).
-const FOLLOWEES_OF_SQLITE: &str = r#"SELECT group_concat(hex("followee_id")) AS "ids" FROM "follow"
+const FOLLOWEES_OF_SQLITE: &str = r#"SELECT group_concat(hex("followee_id")) FROM "follow"
 WHERE "follower_id" = ? AND "followee_id" NOT IN (SELECT "muted_id" FROM "mute" WHERE "muter_id" = ?)"#;
 
 /// [`followees_of`] on SQLite, in one row ([`FOLLOWEES_OF_SQLITE`]).
 async fn followees_sqlite(db: &impl ConnectionTrait, viewer: Uuid) -> Result<Vec<Uuid>, AppError> {
+    let hex = one_text(db, FOLLOWEES_OF_SQLITE, [viewer.into(), viewer.into()]).await?;
+    hex_uuids(hex.as_deref().unwrap_or_default())
+}
+
+/// The text of the one column of the one row a SQLite statement answers
+/// (null when it is null).
+async fn one_text<const N: usize>(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: [sea_orm::Value; N],
+) -> Result<Option<String>, AppError> {
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
-            FOLLOWEES_OF_SQLITE,
-            [viewer.into(), viewer.into()],
+            sql,
+            values,
         ))
         .await?;
-    let hex: Option<String> = row.map(|r| r.try_get("", "ids")).transpose()?.flatten();
-    hex_uuids(hex.as_deref().unwrap_or_default())
+    Ok(row.map(|r| r.try_get_by_index(0)).transpose()?.flatten())
 }
 
 /// Comma-separated hex ids (`group_concat(hex(id))`), in their order.
